@@ -1,0 +1,171 @@
+"""Child processes started by the benchmarks (services, baseline consumers, the bare app, the load
+generator): logs to a file, readiness over HTTP, SIGTERM then SIGKILL by pid on stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+import httpx
+
+from .report import REPO_ROOT
+
+
+class ChildFailed(RuntimeError):
+    """A child process exited early or never became ready."""
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+
+def python_env(extra: Mapping[str, str], *, python_path: Sequence[Path] = ()) -> dict[str, str]:
+    """The current environment plus `extra`, with `python_path` in front of PYTHONPATH.
+
+    OTEL_EXPORTER_OTLP_ENDPOINT is removed so no child exports traces during a benchmark.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "OTEL_EXPORTER_OTLP_ENDPOINT"}
+    paths = [str(p) for p in (REPO_ROOT, *python_path)]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.update(extra)
+    return env
+
+
+class ChildProcess:
+    """`python -m <module> <args>` in its own session, stdout+stderr to `log_file`."""
+
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log_file: Path,
+        stdout_file: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = [sys.executable, "-m", module, *args]
+        self.env = dict(env)
+        self.log_file = log_file
+        self.stdout_file = stdout_file
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._files: list[IO[bytes]] = []
+        self.started_at = 0.0
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll() if self._proc else None
+
+    def start(self) -> Self:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_file.open("ab")
+        self._files.append(log)
+        out = log
+        if self.stdout_file is not None:
+            out = self.stdout_file.open("wb")
+            self._files.append(out)
+        self._proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=log,
+            env=self.env,
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+        self.started_at = time.perf_counter()
+        return self
+
+    def check_alive(self) -> None:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise ChildFailed(
+                f"{self.name} exited with code {self._proc.returncode}; last log lines:\n{tail(self.log_file)}"
+            )
+
+    async def wait_http_ok(self, url: str, *, timeout: float = 60) -> float:
+        """Poll `url` until it answers 200; the seconds it took since start()."""
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2, trust_env=False) as client:
+            while True:
+                self.check_alive()
+                try:
+                    response = await client.get(url)
+                    if response.status_code == 200:
+                        return time.perf_counter() - self.started_at
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise ChildFailed(
+                        f"{self.name} not ready at {url} after {timeout:.0f}s; last log lines:\n"
+                        f"{tail(self.log_file)}"
+                    )
+                await asyncio.sleep(0.1)
+
+    async def wait_exit(self, timeout: float) -> int:
+        """Wait (without blocking the loop) for the process to exit by itself; kill it after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while self.running and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.running:
+            self.stop()
+            raise ChildFailed(f"{self.name} did not finish within {timeout:.0f}s")
+        code = self.returncode
+        self._close_files()
+        return code if code is not None else -1
+
+    def stdout_json(self) -> Any:
+        if self.stdout_file is None:
+            raise ValueError("no stdout file")
+        text = self.stdout_file.read_text().strip()
+        if not text:
+            raise ChildFailed(f"{self.name} printed nothing; last log lines:\n{tail(self.log_file)}")
+        return json.loads(text.splitlines()[-1])
+
+    def stop(self, timeout: float = 10) -> None:
+        """SIGTERM to our child (by pid), SIGKILL after `timeout` seconds."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        self._close_files()
+
+    def _close_files(self) -> None:
+        for f in self._files:
+            f.close()
+        self._files.clear()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

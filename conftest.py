@@ -1,0 +1,1 @@
+pytest_plugins = ["petportal_runtime.testing"]

@@ -1,0 +1,20 @@
+"""python -m petportal_gateway serve [--host --port]"""
+
+from __future__ import annotations
+
+from petportal_runtime.cli import run_cli
+
+from .settings import GatewaySettings
+
+
+def main() -> int:
+    return run_cli(
+        service="gateway",
+        app_factory="petportal_gateway.entrypoints.app:create_app",
+        settings=GatewaySettings,
+        default_port=8080,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

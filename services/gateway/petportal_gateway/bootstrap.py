@@ -1,0 +1,49 @@
+"""Wiring: the runtime (no database, no broker), the upstream pool and the rate limiter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from petportal_runtime.service import ServiceRuntime
+
+from .adapters.rate_limit import ClientRateLimiter
+from .adapters.upstreams import Upstreams
+from .settings import GatewaySettings
+
+
+@dataclass
+class Gateway:
+    settings: GatewaySettings
+    runtime: ServiceRuntime
+    upstreams: Upstreams
+    rate_limiter: ClientRateLimiter
+
+
+def build_runtime(settings: GatewaySettings) -> ServiceRuntime:
+    return ServiceRuntime(settings, database=False, broker=False)
+
+
+def bootstrap(
+    settings: GatewaySettings | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Gateway:
+    """`transport` lets tests replace the network under the upstream client."""
+    settings = settings or GatewaySettings()
+    runtime = build_runtime(settings)
+    upstreams = Upstreams(
+        settings.upstream_urls(),
+        timeout=httpx.Timeout(
+            settings.request_timeout_seconds,
+            connect=min(settings.connect_timeout_seconds, settings.request_timeout_seconds),
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.upstream_max_connections,
+            max_keepalive_connections=settings.upstream_max_connections,
+        ),
+        transport=transport,
+    )
+    runtime.checks["identity_jwks"] = upstreams.check_jwks
+    return Gateway(settings, runtime, upstreams, ClientRateLimiter(settings.rate_limit_per_minute))

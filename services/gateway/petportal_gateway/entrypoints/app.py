@@ -1,0 +1,163 @@
+"""The gateway's HTTP app: /api/v1/home, then a catch-all that verifies and forwards by path prefix."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+from fastapi import APIRouter, FastAPI, HTTPException, Request, status
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from petportal_runtime.auth import CurrentParent, current_parent, current_principal, current_staff
+
+from ..adapters.rate_limit import ClientRateLimiter
+from ..adapters.upstreams import UpstreamTimeout, UpstreamUnavailable, request_headers
+from ..bootstrap import Gateway, bootstrap
+from ..domain.routing import Auth, resolve
+from ..service_layer.home import compose_home
+from ..settings import GatewaySettings
+
+PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_bearer = HTTPBearer(auto_error=False)
+
+
+class HelpOption(BaseModel):
+    kind: Literal["talk_to_staff", "book_appointment"]
+    href: str
+
+
+class HomePublic(BaseModel):
+    todo: dict[str, Any]
+    pets: list[dict[str, Any]] | None  # null when the pets service could not answer
+    upcoming_appointments: list[dict[str, Any]]
+    get_help: list[HelpOption]
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+home_router = APIRouter(tags=["home"])
+
+
+@home_router.get("/api/v1/home", response_model=HomePublic)
+async def home(request: Request, _parent: CurrentParent) -> dict[str, Any]:
+    headers = request_headers(request.headers, _client_ip(request))
+    return await compose_home(_gateway(request).upstreams, headers)
+
+
+proxy_router = APIRouter()
+
+
+async def authorize(request: Request, auth: Auth) -> None:
+    """The same checks the services make (401 no/bad token, 403 wrong role), before any forwarding."""
+    if auth == "none":
+        return
+    principal = await current_principal(request, await _bearer(request))
+    if auth == "parent":
+        await current_parent(principal)
+    else:
+        await current_staff(principal)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="request body too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="request body too large")
+    return bytes(body)
+
+
+@proxy_router.api_route("/{path:path}", methods=PROXIED_METHODS, include_in_schema=False)
+async def proxy(request: Request) -> Response:
+    path: str = request.scope["path"]
+    route = resolve(path)
+    if route is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="not found")
+    if route.upstream == "gateway":  # a path the gateway answers itself, with another method
+        raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, detail="method not allowed")
+    await authorize(request, route.auth)
+    gateway = _gateway(request)
+    body = await read_body(request, gateway.settings.max_body_bytes)
+    raw_path: bytes = request.scope.get("raw_path") or quote(path).encode()
+    if query := request.scope.get("query_string", b""):
+        raw_path += b"?" + query
+    upstream = await gateway.upstreams.forward(
+        route.upstream,
+        request.method,
+        raw_path,
+        request_headers(request.headers, _client_ip(request)),
+        body,
+    )
+    response = Response(content=upstream.content, status_code=upstream.status_code)
+    for name, value in upstream.headers:
+        response.headers.append(name, value)
+    return response
+
+
+class RateLimitMiddleware:
+    """429 with Retry-After once a client IP spends its per-minute budget (probes are exempt)."""
+
+    EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, app: ASGIApp, limiter: ClientRateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.EXEMPT:
+            client = scope.get("client")
+            retry_after = await self.limiter.hit(client[0] if client else "unknown")
+            if retry_after is not None:
+                response = JSONResponse(
+                    {"detail": "too many requests"},
+                    status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                    headers={"Retry-After": str(retry_after)},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _unavailable(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UpstreamUnavailable)
+    return JSONResponse({"detail": f"{exc.service} is unavailable"}, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+async def _timed_out(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UpstreamTimeout)
+    return JSONResponse({"detail": f"{exc.service} timed out"}, status.HTTP_504_GATEWAY_TIMEOUT)
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    gateway = bootstrap(settings, transport=transport)
+    app = gateway.runtime.create_app(
+        title="Pet Portal gateway",
+        routers=[home_router],
+        on_startup=[gateway.upstreams.start],
+        on_shutdown=[gateway.upstreams.close],
+    )
+    app.state.gateway = gateway
+    # After create_app, so the catch-all comes after /healthz, /readyz and /metrics.
+    app.include_router(proxy_router)
+    app.add_exception_handler(UpstreamUnavailable, _unavailable)
+    app.add_exception_handler(UpstreamTimeout, _timed_out)
+    app.add_middleware(RateLimitMiddleware, limiter=gateway.rate_limiter)
+    return app

@@ -1,0 +1,68 @@
+"""The home screen: the parent's to-do list and pets, fetched concurrently, plus ways to get help."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from petportal_runtime.logging import get_logger
+
+from ..adapters.upstreams import UpstreamError, UpstreamResponse, Upstreams, UpstreamUnavailable
+
+log = get_logger(__name__)
+
+GET_HELP: list[dict[str, str]] = [
+    {"kind": "talk_to_staff", "href": "/conversation"},
+    {"kind": "book_appointment", "href": "/appointments/request"},
+]
+
+
+def _json(service: str, response: UpstreamResponse) -> Any:
+    if response.status_code != 200:
+        log.warning("upstream answered with an error", upstream=service, status=response.status_code)
+        raise UpstreamUnavailable(service)
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:
+        log.warning("upstream answered with invalid JSON", upstream=service)
+        raise UpstreamUnavailable(service) from exc
+
+
+def _pets(body: Any) -> list[Any]:
+    # pets answers a list, or an object wrapping it; the home screen wants the list.
+    if isinstance(body, dict):
+        body = body.get("pets", body.get("items"))
+    if not isinstance(body, list):
+        raise ValueError("pets answered neither a list nor {pets: [...]}")
+    return body
+
+
+async def compose_home(upstreams: Upstreams, headers: dict[str, str]) -> dict[str, Any]:
+    """`headers` carry the parent's Authorization. Raises UpstreamError when todo cannot answer;
+    a failing pets service only leaves `pets` as null (the screen still renders)."""
+    todo, pets = await asyncio.gather(
+        upstreams.forward("todo", "GET", b"/api/v1/todo", headers),
+        upstreams.forward("pets", "GET", b"/api/v1/pets", headers),
+        return_exceptions=True,
+    )
+    if isinstance(todo, BaseException):
+        if isinstance(todo, UpstreamError):
+            raise todo
+        raise UpstreamUnavailable("todo") from todo
+    pet_list: list[Any] | None = None
+    if isinstance(pets, BaseException):
+        log.warning("home rendered without pets", upstream="pets", error=type(pets).__name__)
+    else:
+        try:
+            pet_list = _pets(_json("pets", pets))
+        except (UpstreamError, ValueError) as exc:
+            log.warning("home rendered without pets", upstream="pets", error=type(exc).__name__)
+    return {
+        "todo": _json("todo", todo),
+        "pets": pet_list,
+        # TODO(appointments issue): fill from the appointments service once it exists.
+        "upcoming_appointments": [],
+        # TODO(live chat issue): add a "live_chat" option when live chat ships.
+        "get_help": GET_HELP,
+    }

@@ -1,0 +1,39 @@
+"""Gateway settings: where the upstream services are, timeouts and the per-client rate limit."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from petportal_runtime.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    service_name: str = "gateway"
+    # identity_url comes from ServiceSettings.
+    pets_url: str = "http://127.0.0.1:8082"
+    messaging_url: str = "http://127.0.0.1:8083"
+    todo_url: str = "http://127.0.0.1:8084"
+    sync_url: str = "http://127.0.0.1:8085"
+    notify_url: str = "http://127.0.0.1:8086"
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    upstream_max_connections: int = Field(default=200, ge=1, le=10_000)
+    rate_limit_per_minute: int = Field(default=300, ge=1, description="requests per client IP per minute")
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+    @field_validator("identity_url", "pets_url", "messaging_url", "todo_url", "sync_url", "notify_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    def upstream_urls(self) -> dict[str, str]:
+        return {
+            "identity": self.identity_url,
+            "pets": self.pets_url,
+            "messaging": self.messaging_url,
+            "todo": self.todo_url,
+            "sync": self.sync_url,
+            "notify": self.notify_url,
+        }

@@ -1,0 +1,102 @@
+"""Real HTTP servers on loopback ports: a fake identity (JWKS), two upstreams, and the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Upstream:
+    url: str
+    app: FastAPI
+    seen: list[Seen] = field(default_factory=list)
+
+
+def _bound_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[str]:
+    """Run `app` under uvicorn on a free loopback port for the duration; yields its base URL."""
+    sock = _bound_socket()
+    port = sock.getsockname()[1]
+    # proxy_headers off: the test client is on loopback, which uvicorn otherwise trusts as a proxy.
+    config = uvicorn.Config(app, log_config=None, lifespan="on", access_log=False, proxy_headers=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        sock.close()
+
+
+def recording_upstream(name: str, answers: dict[str, Any]) -> Upstream:
+    """Records every request; answers `answers[path]` as JSON, or echoes the request."""
+    app = FastAPI()
+    upstream = Upstream(url="", app=app)
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def anything(request: Request) -> Any:
+        body = await request.body()
+        upstream.seen.append(
+            Seen(request.method, request.url.path, request.url.query, body, dict(request.headers))
+        )
+        if request.url.path.endswith("/slow"):
+            await asyncio.sleep(5)  # longer than the gateway's request timeout in these tests
+        if request.url.path in answers:
+            return answers[request.url.path]
+        return {"service": name, "path": request.url.path, "query": request.url.query}
+
+    return upstream
+
+
+@pytest.fixture(scope="module")
+def unused_port() -> int:
+    """A loopback port nobody listens on: an upstream that is down."""
+    sock = _bound_socket()
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+@pytest.fixture(scope="module")
+async def identity(keys: Any) -> AsyncIterator[Upstream]:
+    upstream = recording_upstream("identity", {"/.well-known/jwks.json": keys.jwks})
+    async with serve(upstream.app) as url:
+        upstream.url = url
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def server() -> Callable[[Any], AbstractAsyncContextManager[str]]:
+    return serve

@@ -1,0 +1,171 @@
+"""The gateway app in process, with the network under its upstream client replaced by a fake."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from petportal_gateway.entrypoints.app import create_app
+from petportal_gateway.settings import GatewaySettings
+from petportal_runtime.auth import TokenVerifier
+
+pytestmark = pytest.mark.unit
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class FakeNetwork:
+    """Answers by upstream host with a per-test handler; records what reached each upstream."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Handler] = {}
+        self.seen: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        handler = self.handlers.get(f"{request.url.host}:{request.url.port}")
+        if handler is None:
+            raise httpx.ConnectError("connection refused", request=request)
+        return handler(request)
+
+
+SETTINGS = GatewaySettings(
+    environment="test",
+    identity_url="http://identity.test:1",
+    pets_url="http://pets.test:2",
+    todo_url="http://todo.test:4",
+    messaging_url="http://messaging.test:3",
+    rate_limit_per_minute=1000,
+)
+
+
+@pytest.fixture
+async def app_and_network(keys: Any) -> AsyncIterator[tuple[httpx.AsyncClient, FakeNetwork]]:
+    network = FakeNetwork()
+    app = create_app(SETTINGS, transport=httpx.MockTransport(network))
+    app.state.token_verifier = TokenVerifier(None, static_jwks=keys.jwks)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield client, network
+
+
+TODO = {"badge": 2, "items": [{"kind": "unread_messages", "title": "Messages", "count": 2, "action": "/c"}]}
+
+
+async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network: Any, keys: Any) -> None:
+    client, network = app_and_network
+    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
+    network.handlers["pets.test:2"] = lambda r: httpx.Response(
+        200, json=[{"patient_id": "p1", "name": "Rex"}]
+    )
+    token = keys.parent()
+
+    response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "todo": TODO,
+        "pets": [{"patient_id": "p1", "name": "Rex"}],
+        "upcoming_appointments": [],
+        "get_help": [
+            {"kind": "talk_to_staff", "href": "/conversation"},
+            {"kind": "book_appointment", "href": "/appointments/request"},
+        ],
+    }
+    assert {r.url.path for r in network.seen} == {"/api/v1/todo", "/api/v1/pets"}
+    assert all(r.headers["authorization"] == f"Bearer {token}" for r in network.seen)
+
+
+@pytest.mark.parametrize(
+    "pets",
+    [
+        lambda r: httpx.Response(500, json={"detail": "boom"}),
+        lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)),
+        lambda r: httpx.Response(200, content=b"not json"),
+    ],
+)
+async def test_home_degrades_without_pets(app_and_network: Any, keys: Any, pets: Handler) -> None:
+    client, network = app_and_network
+    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
+    network.handlers["pets.test:2"] = pets
+
+    response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
+
+    assert response.status_code == 200
+    assert response.json()["todo"] == TODO
+    assert response.json()["pets"] is None
+
+
+@pytest.mark.parametrize(
+    "todo",
+    [
+        lambda r: httpx.Response(503, json={"detail": "mongo down"}),
+        lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)),
+    ],
+)
+async def test_home_fails_with_503_without_todo(app_and_network: Any, keys: Any, todo: Handler) -> None:
+    client, network = app_and_network
+    network.handlers["todo.test:4"] = todo
+    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json=[])
+
+    response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": "todo is unavailable"}
+
+
+async def test_home_needs_a_parent_token(app_and_network: Any, keys: Any) -> None:
+    client, network = app_and_network
+    assert (await client.get("/api/v1/home")).status_code == 401
+    staff = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.staff()}"})
+    assert staff.status_code == 403
+    assert network.seen == []
+
+
+async def test_upstream_timeout_is_504(app_and_network: Any, keys: Any) -> None:
+    client, network = app_and_network
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    network.handlers["pets.test:2"] = slow
+    response = await client.get("/api/v1/pets", headers={"Authorization": f"Bearer {keys.parent()}"})
+    assert response.status_code == 504
+    assert response.json() == {"detail": "pets timed out"}
+
+
+async def test_unknown_path_is_404_and_wrong_method_on_home_is_405(app_and_network: Any, keys: Any) -> None:
+    client, network = app_and_network
+    assert (await client.get("/api/v1/nothing-here")).status_code == 404
+    # httpx would normalise a literal "..", an encoded one reaches the app as ".." once decoded.
+    assert (await client.get("/api/v1/auth/%2e%2e/account")).status_code == 404
+    auth = {"Authorization": f"Bearer {keys.parent()}"}
+    assert (await client.post("/api/v1/home", headers=auth)).status_code == 405
+    assert network.seen == []
+
+
+async def test_staff_routes_demand_a_staff_token(app_and_network: Any, keys: Any) -> None:
+    client, network = app_and_network
+    network.handlers["messaging.test:3"] = lambda r: httpx.Response(201, json={"ok": True})
+    path = "/clinic/v1/clients/c-1/messages"
+    parent = await client.post(
+        path, json={"body": "hi"}, headers={"Authorization": f"Bearer {keys.parent()}"}
+    )
+    assert parent.status_code == 403
+    assert network.seen == []
+    staff = await client.post(path, json={"body": "hi"}, headers={"Authorization": f"Bearer {keys.staff()}"})
+    assert staff.status_code == 201
+    assert json.loads(network.seen[0].content) == {"body": "hi"}
+
+
+async def test_oversized_bodies_are_refused_before_forwarding(app_and_network: Any) -> None:
+    client, network = app_and_network
+    network.handlers["sync.test:5"] = lambda r: httpx.Response(200)
+    response = await client.post("/pims/v1/records", content=b"x" * (SETTINGS.max_body_bytes + 1))
+    assert response.status_code == 413
+    assert network.seen == []

@@ -1,0 +1,66 @@
+import pytest
+
+from petportal_gateway.domain.routing import Route, resolve
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/api/v1/auth/dev-token", Route("identity", "none")),
+        ("/api/v1/auth", Route("identity", "none")),
+        ("/api/v1/account", Route("identity", "parent")),
+        ("/clinic/v1/auth/token", Route("identity", "none")),
+        ("/api/v1/home", Route("gateway", "parent")),
+        ("/api/v1/todo", Route("todo", "parent")),
+        ("/api/v1/pets", Route("pets", "parent")),
+        ("/api/v1/pets/p-1/weights", Route("pets", "parent")),
+        ("/api/v1/conversation", Route("messaging", "parent")),
+        ("/api/v1/conversation/read", Route("messaging", "parent")),
+        ("/api/v1/notifications/preferences", Route("notify", "parent")),
+        ("/clinic/v1/clients/c-1/messages", Route("messaging", "staff")),
+        ("/clinic/v1/clients/c-1/conversation", Route("messaging", "staff")),
+        ("/clinic/v1/clients/c-1/sms-status", Route("notify", "staff")),
+        ("/pims/v1/records", Route("sync", "none")),
+        ("/pims/v1/rejections", Route("sync", "none")),
+        ("/webhooks/sms/inbound", Route("notify", "none")),
+    ],
+)
+def test_known_paths_go_to_the_owning_service_with_the_right_token(path: str, expected: Route) -> None:
+    assert resolve(path) == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/api/v1",
+        "/api/v1/unknown",
+        "/api/v1/petsitter",  # prefixes match on segment boundaries only
+        "/api/v1/accounts",
+        "/api/v2/pets",
+        "/clinic/v1/clients",
+        "/clinic/v1/clients/c-1",
+        "/clinic/v1/clients/c-1/pets",
+        "/clinic/v1/clients/c-1/sms-status/extra",
+        "/pims/v2/records",
+        "/webhooks/email/inbound",
+        "/.well-known/jwks.json",  # identity's keys are not published through the gateway
+    ],
+)
+def test_unknown_paths_have_no_route(path: str) -> None:
+    assert resolve(path) is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/auth/../account",
+        "/api/v1/auth/./dev-token",
+        "/pims/v1/../../api/v1/todo",
+        "/webhooks/sms/..",
+    ],
+)
+def test_dot_segments_are_refused_so_no_normalisation_can_change_the_decision(path: str) -> None:
+    assert resolve(path) is None

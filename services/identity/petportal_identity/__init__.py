@@ -1,0 +1,1 @@
+"""Pet Portal identity service."""

@@ -1,0 +1,63 @@
+"""Wiring: settings → signing key, runtime, consumers, token issuer, rate limiter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from petportal_runtime.auth import TokenVerifier
+from petportal_runtime.broker import subscribe_events
+from petportal_runtime.service import ServiceRuntime
+from petportal_runtime.settings import ServiceSettings
+from petportal_schemas import ClientUpserted, ClinicRegistered, ReminderSent, topics
+
+from .adapters.keystore import load_signing_key
+from .adapters.ratelimit import LoginRateLimiter
+from .entrypoints import handlers
+from .service_layer.services import TokenIssuer
+from .settings import IdentitySettings
+
+CONSUMER = "identity"
+
+
+@dataclass
+class Identity:
+    settings: IdentitySettings
+    runtime: ServiceRuntime
+    tokens: TokenIssuer
+    limiter: LoginRateLimiter
+
+
+def build_runtime(settings: ServiceSettings) -> ServiceRuntime:
+    return ServiceRuntime(settings)
+
+
+def bootstrap(settings: IdentitySettings | None = None, *, consumers: bool = True) -> Identity:
+    settings = settings or IdentitySettings()
+    key = load_signing_key(settings)
+    runtime = build_runtime(settings)
+    # identity verifies the tokens it signs with its own key: no JWKS round trip to itself.
+    runtime.token_verifier = TokenVerifier(None, static_jwks=key.jwks())
+    if consumers:
+        subscribe_events(
+            runtime.broker,
+            settings,
+            [topics.SYNC, topics.NOTIFY],
+            consumer=CONSUMER,
+            handlers={
+                ClientUpserted: partial(handlers.record_contact, runtime),
+                ClinicRegistered: partial(handlers.record_clinic, runtime),
+                ReminderSent: partial(handlers.open_account_after_reminder, runtime),
+            },
+        )
+    return Identity(
+        settings=settings,
+        runtime=runtime,
+        tokens=TokenIssuer(
+            key,
+            parent_ttl=timedelta(seconds=settings.parent_token_ttl_seconds),
+            staff_ttl=timedelta(seconds=settings.staff_token_ttl_seconds),
+        ),
+        limiter=LoginRateLimiter(settings.login_rate_limit_per_email, settings.login_rate_limit_per_ip),
+    )

@@ -1,0 +1,28 @@
+"""identity's settings (environment variables; see ServiceSettings for the shared ones)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from petportal_runtime.settings import ServiceSettings
+
+
+class IdentitySettings(ServiceSettings):
+    service_name: str = "identity"
+    # PEM (PKCS#8) Ed25519 private key. Required in production; generated under dev_key_dir otherwise.
+    signing_key_file: Path | None = None
+    dev_key_dir: Path = Path(".data/keys")
+    # Issues parent tokens for any known client without a sign-in: development and demos only.
+    dev_token_endpoint_enabled: bool = False
+    parent_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    staff_token_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=86_400)
+    login_rate_limit_per_email: str = "5/minute"
+    login_rate_limit_per_ip: str = "20/minute"
+
+    @model_validator(mode="after")
+    def _no_dev_tokens_in_production(self) -> IdentitySettings:
+        if self.production and self.dev_token_endpoint_enabled:
+            raise ValueError("DEV_TOKEN_ENDPOINT_ENABLED must not be set when ENVIRONMENT=production")
+        return self

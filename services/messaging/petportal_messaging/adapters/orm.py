@@ -1,0 +1,72 @@
+"""Tables of the messaging database (this service's own metadata, not SQLModel's global one)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, String, Text, Uuid, text
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+
+class Base(SQLModel, registry=registry()):
+    pass
+
+
+class ClientRow(Base, table=True):
+    """Clients known from ClientUpserted: ids only, no contact details."""
+
+    __tablename__ = "clients"
+
+    clinic_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    client_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    first_seen_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
+    )
+
+
+class ConversationRow(Base, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'closed')", name="ck_conversations_status"),
+        # At most one active conversation per client of a clinic; closed ones stay for history.
+        Index(
+            "uq_conversations_one_active",
+            "clinic_id",
+            "client_id",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+        ),
+        Index("ix_conversations_client", "clinic_id", "client_id", "created_at"),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    clinic_id: str = Field(sa_column=Column(String(64), nullable=False))
+    client_id: str = Field(sa_column=Column(String(64), nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class MessageRow(Base, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint("sender IN ('staff', 'client')", name="ck_messages_sender"),
+        CheckConstraint("char_length(body) BETWEEN 1 AND 5000", name="ck_messages_body_length"),
+        Index("ix_messages_conversation", "conversation_id", "sent_at"),
+        Index(
+            "ix_messages_unread_staff",
+            "conversation_id",
+            postgresql_where=text("sender = 'staff' AND read_at IS NULL"),
+        ),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    conversation_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("conversations.id", ondelete="RESTRICT"), nullable=False)
+    )
+    sender: str = Field(sa_column=Column(String(16), nullable=False))
+    staff_user_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    sent_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    read_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))

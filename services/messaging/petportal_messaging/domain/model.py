@@ -1,0 +1,99 @@
+"""Conversations and messages: plain objects and the rules about them, no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+MAX_BODY_LENGTH = 5000
+# MessageRead carries at most this many ids (the event contract's bound).
+MAX_IDS_PER_READ_EVENT = 10_000
+
+
+class InvalidMessage(ValueError):
+    pass
+
+
+class UnknownClient(LookupError):
+    def __init__(self, client_id: str) -> None:
+        super().__init__(f"no client {client_id} at this clinic")
+        self.client_id = client_id
+
+
+class ConversationStatus(StrEnum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Sender(StrEnum):
+    STAFF = "staff"
+    CLIENT = "client"
+
+
+def validate_body(body: str) -> str:
+    """A message body: 1..5000 characters, not only whitespace. Returned unchanged otherwise."""
+    if not body.strip():
+        raise InvalidMessage("the message is empty")
+    if len(body) > MAX_BODY_LENGTH:
+        raise InvalidMessage(f"the message is longer than {MAX_BODY_LENGTH} characters")
+    return body
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Message:
+    conversation_id: uuid.UUID
+    sender: Sender
+    body: str
+    staff_user_id: str | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    sent_at: datetime = field(default_factory=now)
+    read_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        validate_body(self.body)
+        if self.sender is Sender.STAFF and not self.staff_user_id:
+            raise InvalidMessage("a staff message names the staff user who sent it")
+        if self.sender is Sender.CLIENT and self.staff_user_id is not None:
+            raise InvalidMessage("a client message has no staff user")
+
+    @property
+    def unread_by_parent(self) -> bool:
+        return self.sender is Sender.STAFF and self.read_at is None
+
+
+@dataclass
+class Conversation:
+    clinic_id: str
+    client_id: str
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    status: ConversationStatus = ConversationStatus.ACTIVE
+    created_at: datetime = field(default_factory=now)
+
+    @property
+    def active(self) -> bool:
+        return self.status is ConversationStatus.ACTIVE
+
+    def staff_message(self, staff_user_id: str, body: str, at: datetime | None = None) -> Message:
+        if not self.active:
+            raise InvalidMessage("the conversation is closed")
+        return Message(
+            conversation_id=self.id,
+            sender=Sender.STAFF,
+            body=body,
+            staff_user_id=staff_user_id,
+            sent_at=at or now(),
+        )
+
+    def close(self) -> None:
+        self.status = ConversationStatus.CLOSED
+
+
+def chunks(ids: list[uuid.UUID], size: int = MAX_IDS_PER_READ_EVENT) -> list[list[uuid.UUID]]:
+    """Read ids split so each MessageRead stays within the contract's bound."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]

@@ -1,0 +1,54 @@
+"""HTTP models: what the API accepts and returns (never ORM rows)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..domain.model import MAX_BODY_LENGTH, InvalidMessage, Message, Sender, validate_body
+
+
+class MessageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: Annotated[str, Field(min_length=1, max_length=MAX_BODY_LENGTH)]
+
+    @field_validator("body")
+    @classmethod
+    def _not_blank(cls, body: str) -> str:
+        try:
+            return validate_body(body)
+        except InvalidMessage as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class MessageSent(BaseModel):
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    sent_at: datetime
+
+
+class MessagePublic(BaseModel):
+    message_id: uuid.UUID
+    sender: Sender
+    body: str
+    sent_at: datetime
+    read_at: datetime | None
+
+    @classmethod
+    def of(cls, message: Message) -> MessagePublic:
+        return cls(
+            message_id=message.id,
+            sender=message.sender,
+            body=message.body,
+            sent_at=message.sent_at,
+            read_at=message.read_at,
+        )
+
+
+class ConversationPublic(BaseModel):
+    conversation_id: uuid.UUID | None
+    messages: list[MessagePublic]

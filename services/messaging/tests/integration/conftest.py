@@ -1,0 +1,141 @@
+"""A real messaging app on a fresh PostgreSQL database and the session's Kafka broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
+from petportal_runtime.migrations import upgrade
+from petportal_runtime.service import ServiceRuntime
+from petportal_schemas import ClientUpserted, Envelope, Event, topics, validate_message
+
+import petportal_messaging
+from petportal_messaging.bootstrap import bootstrap
+from petportal_messaging.entrypoints.app import create_app
+from petportal_messaging.settings import MessagingSettings
+
+MIGRATIONS = Path(petportal_messaging.__file__).resolve().parent / "migrations"
+KID = "test-key"
+T = TypeVar("T")
+
+
+@dataclass
+class Messaging:
+    app: FastAPI
+    runtime: ServiceRuntime
+    http: httpx.AsyncClient
+    kafka: str
+    clinic_id: str
+    private_key: Ed25519PrivateKey
+
+    def staff(self, clinic_id: str | None = None) -> dict[str, str]:
+        principal = Principal(sub=f"staff-{uuid.uuid4().hex[:6]}", role="staff", clinic_id=clinic_id or self.clinic_id)
+        return self._header(principal)
+
+    def parent(self, client_id: str, clinic_id: str | None = None) -> dict[str, str]:
+        principal = Principal(
+            sub=f"acct-{client_id}", role="parent", clinic_id=clinic_id or self.clinic_id, client_id=client_id
+        )
+        return self._header(principal)
+
+    def _header(self, principal: Principal) -> dict[str, str]:
+        token = sign_token(self.private_key, KID, principal, timedelta(minutes=5))
+        return {"Authorization": f"Bearer {token}"}
+
+    async def publish(self, event: Event, client_id: str | None, clinic_id: str | None = None) -> None:
+        envelope = Envelope.wrap(event, clinic_id=clinic_id or self.clinic_id, client_id=client_id, producer="sync")
+        producer = AIOKafkaProducer(bootstrap_servers=self.kafka)
+        await producer.start()
+        try:
+            await producer.send_and_wait(envelope.topic, envelope.to_bytes(), key=envelope.key.encode())
+        finally:
+            await producer.stop()
+
+    async def add_client(self, client_id: str, clinic_id: str | None = None) -> None:
+        """Publish ClientUpserted and wait until messaging knows the client."""
+        clinic = clinic_id or self.clinic_id
+        await self.publish(ClientUpserted(first_name="Ada", last_name="Lovelace"), client_id, clinic)
+
+        async def known() -> bool:
+            response = await self.http.get(
+                f"/clinic/v1/clients/{client_id}/conversation", headers=self.staff(clinic)
+            )
+            return response.status_code == 200
+
+        await eventually(known)
+
+    async def published(
+        self, event_type: str, count: int, *, timeout: float = 20
+    ) -> list[tuple[Envelope, Event]]:
+        """At least `count` events of this type for this test's clinic, read back from Kafka."""
+        return await consume(self.kafka, topics.MESSAGING, self.clinic_id, event_type, count, timeout)
+
+
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20, interval: float = 0.1) -> T:
+    """Poll until `check` returns something truthy, at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+async def consume(
+    bootstrap_servers: str, topic: str, clinic_id: str, event_type: str, count: int, timeout: float
+) -> list[tuple[Envelope, Event]]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    found: list[tuple[Envelope, Event]] = []
+    try:
+        await consumer.topics()  # loads the cluster metadata
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout
+        while len(found) < count and time.monotonic() < deadline:
+            batches: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    envelope, event = validate_message(record.value)
+                    if envelope.clinic_id == clinic_id and envelope.event_type == event_type:
+                        found.append((envelope, event))
+    finally:
+        await consumer.stop()
+    assert len(found) >= count, f"expected {count} {event_type} on {topic}, got {len(found)}"
+    return found
+
+
+@pytest.fixture
+async def messaging(make_database: Callable[[str], str], kafka_bootstrap: str) -> AsyncIterator[Messaging]:
+    url = make_database("messaging")
+    await asyncio.to_thread(upgrade, MIGRATIONS, url)
+    private_key = Ed25519PrivateKey.generate()
+    verifier = TokenVerifier(None, static_jwks={"keys": [public_jwk(private_key.public_key(), KID)]})
+    settings = MessagingSettings(
+        environment="test",
+        database_url=url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_session_timeout_ms=2000,
+    )
+    runtime = bootstrap(settings, token_verifier=verifier)
+    app = create_app(runtime)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://messaging") as http,
+    ):
+        yield Messaging(app, runtime, http, kafka_bootstrap, f"clinic-{uuid.uuid4().hex[:8]}", private_key)

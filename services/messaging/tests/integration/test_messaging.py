@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from petportal_runtime.tables import outbox
+from petportal_schemas import MessageRead, MessageReceived
+from sqlalchemy import func, select, text
+
+from petportal_messaging.adapters.repository import MessagingRepository
+from petportal_messaging.service_layer.services import get_or_open_conversation
+
+from .conftest import Messaging, eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def outbox_events(m: Messaging, event_type: str) -> list[dict[str, Any]]:
+    async with m.runtime.transaction() as session:
+        rows = (
+            await session.execute(select(outbox.c.value).where(outbox.c.event_type == event_type).order_by(outbox.c.id))
+        ).all()
+    from petportal_schemas import Envelope
+
+    return [Envelope.from_bytes(r.value).payload for r in rows]
+
+
+async def send(m: Messaging, client_id: str, body: str) -> dict[str, Any]:
+    response = await m.http.post(f"/clinic/v1/clients/{client_id}/messages", json={"body": body}, headers=m.staff())
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_staff_message_reaches_the_parent_and_publishes_message_received(messaging: Messaging) -> None:
+    m = messaging
+    await m.add_client("k1")
+    sent = await send(m, "k1", "Rex is ready for pick-up")
+
+    response = await m.http.get("/api/v1/conversation", headers=m.parent("k1"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["conversation_id"] == sent["conversation_id"]
+    [message] = body["messages"]
+    assert message["message_id"] == sent["message_id"]
+    assert message["sender"] == "staff"
+    assert message["body"] == "Rex is ready for pick-up"
+    assert message["read_at"] is not None
+
+    [(envelope, event)] = await m.published("MessageReceived", 1)
+    assert isinstance(event, MessageReceived)
+    assert (envelope.clinic_id, envelope.client_id, envelope.producer) == (m.clinic_id, "k1", "messaging")
+    assert str(event.message_id) == sent["message_id"]
+    assert str(event.conversation_id) == sent["conversation_id"]
+
+
+async def test_unknown_client_is_404_and_publishes_nothing(messaging: Messaging) -> None:
+    m = messaging
+    response = await m.http.post("/clinic/v1/clients/nobody/messages", json={"body": "hi"}, headers=m.staff())
+    assert response.status_code == 404
+    assert response.json()["detail"] == "no client nobody at this clinic"
+    response = await m.http.get("/clinic/v1/clients/nobody/conversation", headers=m.staff())
+    assert response.status_code == 404
+    assert await outbox_events(m, "MessageReceived") == []
+
+
+async def test_staff_of_another_clinic_cannot_reach_the_client(messaging: Messaging) -> None:
+    m = messaging
+    await m.add_client("k1")
+    other = m.staff(clinic_id="another-clinic")
+    response = await m.http.post("/clinic/v1/clients/k1/messages", json={"body": "hi"}, headers=other)
+    assert response.status_code == 404
+    response = await m.http.get("/clinic/v1/clients/k1/conversation", headers=other)
+    assert response.status_code == 404
+
+
+async def test_auth_and_validation(messaging: Messaging) -> None:
+    m = messaging
+    await m.add_client("k1")
+    url = "/clinic/v1/clients/k1/messages"
+    assert (await m.http.post(url, json={"body": "hi"})).status_code == 401
+    assert (await m.http.post(url, json={"body": "hi"}, headers=m.parent("k1"))).status_code == 403
+    assert (await m.http.get("/api/v1/conversation", headers=m.staff())).status_code == 403
+    for bad in ({"body": ""}, {"body": "   "}, {"body": "x" * 5001}, {}, {"body": "hi", "extra": 1}):
+        response = await m.http.post(url, json=bad, headers=m.staff())
+        assert response.status_code == 422, bad
+        assert response.json()["detail"][0]["loc"][0] == "body"
+    assert (await m.http.post(url, json={"body": "x" * 5000}, headers=m.staff())).status_code == 201
+
+
+async def test_concurrent_sends_share_one_active_conversation(messaging: Messaging) -> None:
+    m = messaging
+    await m.add_client("k1")
+    results = await asyncio.gather(*(send(m, "k1", f"message {i}") for i in range(12)))
+    assert len({r["conversation_id"] for r in results}) == 1
+    async with m.runtime.transaction() as session:
+        active = (
+            await session.execute(text("SELECT count(*) FROM conversations WHERE status = 'active'"))
+        ).scalar_one()
+    assert active == 1
+    staff_view = (await m.http.get("/clinic/v1/clients/k1/conversation", headers=m.staff())).json()
+    assert len(staff_view["messages"]) == 12
+
+
+async def test_losing_the_insert_race_rereads_the_winners_conversation(messaging: Messaging) -> None:
+    """Transaction A opens the conversation; B, started before A commits, blocks on the partial unique
+    index, gets the unique violation when A commits, and re-reads A's conversation."""
+    m = messaging
+    async with m.runtime.transaction() as a:
+        mine = await get_or_open_conversation(MessagingRepository(a), m.clinic_id, "k1")
+
+        async def in_b() -> uuid.UUID:
+            async with m.runtime.transaction() as b:
+                return (await get_or_open_conversation(MessagingRepository(b), m.clinic_id, "k1")).id
+
+        b_task = asyncio.create_task(in_b())
+
+        async def b_is_waiting_on_a() -> bool:
+            async with m.runtime.transaction() as probe:
+                waiting = (
+                    await probe.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND wait_event_type = 'Lock' AND query ILIKE 'INSERT INTO conversations%'"
+                        )
+                    )
+                ).scalar_one()
+            return bool(waiting)
+
+        await eventually(b_is_waiting_on_a, timeout=10, interval=0.02)
+    assert await asyncio.wait_for(b_task, 10) == mine.id
+
+
+async def test_reading_marks_each_staff_message_read_exactly_once(messaging: Messaging) -> None:
+    m = messaging
+    await m.add_client("k1")
+    sent = [await send(m, "k1", f"note {i}") for i in range(5)]
+    sent_ids = {s["message_id"] for s in sent}
+
+    responses = await asyncio.gather(*(m.http.get("/api/v1/conversation", headers=m.parent("k1")) for _ in range(8)))
+    for response in responses:
+        assert response.status_code == 200
+        assert {msg["message_id"] for msg in response.json()["messages"]} == sent_ids
+        assert all(msg["read_at"] is not None for msg in response.json()["messages"])
+
+    read_events = await outbox_events(m, "MessageRead")
+    read_ids = [i for payload in read_events for i in payload["message_ids"]]
+    assert sorted(read_ids) == sorted(sent_ids)  # every message once, none twice
+
+    # Nothing unread any more: another read publishes nothing.
+    assert (await m.http.get("/api/v1/conversation", headers=m.parent("k1"))).status_code == 200
+    assert len(await outbox_events(m, "MessageRead")) == len(read_events)
+
+    # A new message is read (and reported) on its own.
+    new = await send(m, "k1", "one more")
+    await m.http.get("/api/v1/conversation", headers=m.parent("k1"))
+    latest = (await outbox_events(m, "MessageRead"))[-1]
+    assert latest["message_ids"] == [new["message_id"]]
+
+    published = await m.published("MessageRead", len(read_events) + 1)
+    on_kafka = [str(i) for _, e in published if isinstance(e, MessageRead) for i in e.message_ids]
+    assert sorted(on_kafka) == sorted([*sent_ids, new["message_id"]])
+    assert all(env.client_id == "k1" for env, _ in published)
+
+
+async def test_a_parent_only_sees_their_own_conversation(messaging: Messaging) -> None:
+    m = messaging
+    await m.add_client("alice")
+    await m.add_client("bob")
+    await send(m, "alice", "for Alice only")
+
+    bob = (await m.http.get("/api/v1/conversation", headers=m.parent("bob"))).json()
+    assert bob == {"conversation_id": None, "messages": []}
+    # Same client id at another clinic is another parent.
+    stranger = await m.http.get("/api/v1/conversation", headers=m.parent("alice", clinic_id="other-clinic"))
+    assert stranger.json() == {"conversation_id": None, "messages": []}
+    # Neither read marked Alice's message read.
+    staff_view = (await m.http.get("/clinic/v1/clients/alice/conversation", headers=m.staff())).json()
+    assert staff_view["messages"][0]["read_at"] is None
+    assert await outbox_events(m, "MessageRead") == []
+
+    alice = (await m.http.get("/api/v1/conversation", headers=m.parent("alice"))).json()
+    assert [msg["body"] for msg in alice["messages"]] == ["for Alice only"]
+
+
+async def test_history_stays_readable_and_a_new_conversation_opens_after_close(messaging: Messaging) -> None:
+    m = messaging
+    await m.add_client("k1")
+    first = await send(m, "k1", "old thread")
+    async with m.runtime.transaction() as session:
+        await session.execute(text("UPDATE conversations SET status = 'closed'"))
+    second = await send(m, "k1", "new thread")
+    assert second["conversation_id"] != first["conversation_id"]
+    async with m.runtime.transaction() as session:
+        counts = (
+            await session.execute(select(func.count()).select_from(text("messages")))
+        ).scalar_one()
+    assert counts == 2
+    parent = (await m.http.get("/api/v1/conversation", headers=m.parent("k1"))).json()
+    assert parent["conversation_id"] == second["conversation_id"]
+    assert [msg["body"] for msg in parent["messages"]] == ["new thread"]

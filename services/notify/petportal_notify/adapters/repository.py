@@ -1,0 +1,166 @@
+"""PostgreSQL access for notify, in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..domain.consent import Consent
+from ..domain.sms import SmsRecipient
+from .orm import ClinicRow, ConsentRow, ContactRow, InboundSmsRow
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+clinics = _table(ClinicRow)
+contacts = _table(ContactRow)
+consents = _table(ConsentRow)
+inbound_sms = _table(InboundSmsRow)
+
+
+@dataclass(frozen=True)
+class Clinic:
+    clinic_id: str
+    name: str
+    sms_number: str | None
+
+
+def _consent(row: Any) -> Consent:
+    return Consent(
+        clinic_id=row.clinic_id,
+        client_id=row.client_id,
+        sms_opted_in=row.sms_opted_in,
+        email_opted_in=row.email_opted_in,
+        source=row.source,
+        updated_at=row.updated_at,
+    )
+
+
+class NotifyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def upsert_clinic(self, clinic: Clinic) -> None:
+        stmt = pg_insert(clinics).values(clinic_id=clinic.clinic_id, name=clinic.name, sms_number=clinic.sms_number)
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["clinic_id"],
+                set_={"name": stmt.excluded.name, "sms_number": stmt.excluded.sms_number, "updated_at": stmt.excluded.updated_at},
+            )
+        )
+
+    async def clinic_by_number(self, sms_number: str) -> Clinic | None:
+        row = (await self.session.execute(select(clinics).where(clinics.c.sms_number == sms_number))).first()
+        return Clinic(row.clinic_id, row.name, row.sms_number) if row else None
+
+    async def upsert_contact(self, clinic_id: str, client_id: str, phone: str | None) -> None:
+        stmt = pg_insert(contacts).values(clinic_id=clinic_id, client_id=client_id, phone=phone)
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["clinic_id", "client_id"],
+                set_={"phone": stmt.excluded.phone, "updated_at": stmt.excluded.updated_at},
+            )
+        )
+
+    async def contact_exists(self, clinic_id: str, client_id: str) -> bool:
+        query = select(contacts.c.client_id).where(
+            contacts.c.clinic_id == clinic_id, contacts.c.client_id == client_id
+        )
+        return (await self.session.execute(query)).first() is not None
+
+    async def clients_with_phone(self, clinic_id: str, phone: str) -> list[str]:
+        query = (
+            select(contacts.c.client_id)
+            .where(contacts.c.clinic_id == clinic_id, contacts.c.phone == phone)
+            .order_by(contacts.c.client_id)
+        )
+        return [r[0] for r in (await self.session.execute(query)).all()]
+
+    async def ensure_consent(self, consent: Consent) -> None:
+        """Create the consent record with these values if the client has none yet."""
+        await self.session.execute(
+            pg_insert(consents)
+            .values(**self._values(consent))
+            .on_conflict_do_nothing(index_elements=["clinic_id", "client_id"])
+        )
+
+    async def consent(self, clinic_id: str, client_id: str) -> Consent | None:
+        query = select(consents).where(consents.c.clinic_id == clinic_id, consents.c.client_id == client_id)
+        row = (await self.session.execute(query)).first()
+        return _consent(row) if row else None
+
+    async def consents_for_update(self, clinic_id: str, client_ids: Sequence[str]) -> list[Consent]:
+        """Consent records locked for this transaction (created with defaults where missing).
+
+        Locked in client id order, so two transactions touching the same clients cannot deadlock.
+        """
+        for client_id in client_ids:
+            await self.ensure_consent(Consent(clinic_id=clinic_id, client_id=client_id))
+        query = (
+            select(consents)
+            .where(consents.c.clinic_id == clinic_id, consents.c.client_id.in_(list(client_ids)))
+            .order_by(consents.c.client_id)
+            .with_for_update()
+        )
+        return [_consent(r) for r in (await self.session.execute(query)).all()]
+
+    async def save_consent(self, consent: Consent) -> None:
+        await self.session.execute(
+            update(consents)
+            .where(consents.c.clinic_id == consent.clinic_id, consents.c.client_id == consent.client_id)
+            .values(
+                sms_opted_in=consent.sms_opted_in,
+                email_opted_in=consent.email_opted_in,
+                source=consent.source,
+                updated_at=consent.updated_at,
+            )
+        )
+
+    async def log_inbound(
+        self, *, clinic_id: str, from_number: str, body: str, keyword: str | None, matched_clients: int
+    ) -> None:
+        await self.session.execute(
+            insert(inbound_sms).values(
+                clinic_id=clinic_id,
+                from_number=from_number,
+                body=body,
+                keyword=keyword,
+                matched_clients=matched_clients,
+            )
+        )
+
+    async def recipient(self, clinic_id: str, client_id: str) -> SmsRecipient | None:
+        query = (
+            select(contacts.c.phone, clinics.c.sms_number)
+            .select_from(contacts.outerjoin(clinics, clinics.c.clinic_id == contacts.c.clinic_id))
+            .where(contacts.c.clinic_id == clinic_id, contacts.c.client_id == client_id)
+        )
+        row = (await self.session.execute(query)).first()
+        if row is None:
+            return None
+        return SmsRecipient(
+            clinic_id=clinic_id,
+            client_id=client_id,
+            from_number=row.sms_number,
+            to_number=row.phone,
+            consent=await self.consent(clinic_id, client_id),
+        )
+
+    @staticmethod
+    def _values(consent: Consent) -> dict[str, Any]:
+        return {
+            "clinic_id": consent.clinic_id,
+            "client_id": consent.client_id,
+            "sms_opted_in": consent.sms_opted_in,
+            "email_opted_in": consent.email_opted_in,
+            "source": consent.source,
+            "updated_at": consent.updated_at,
+        }

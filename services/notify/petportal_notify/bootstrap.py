@@ -1,0 +1,46 @@
+"""Wiring: the runtime, the consumers, the SMS provider and what is published."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from petportal_runtime.auth import TokenVerifier
+from petportal_runtime.broker import document_publisher, subscribe_events
+from petportal_runtime.service import ServiceRuntime
+from petportal_schemas import ClientUpserted, ClinicRegistered, SmsOptedIn, SmsOptedOut, topics
+
+from .adapters.sms import make_provider
+from .domain.sms import SmsProvider
+from .entrypoints import handlers
+from .settings import NotifySettings
+
+
+@dataclass
+class Notify:
+    settings: NotifySettings
+    runtime: ServiceRuntime
+    sms_provider: SmsProvider
+
+
+def bootstrap(
+    settings: NotifySettings | None = None,
+    *,
+    token_verifier: TokenVerifier | None = None,
+    sms_provider: SmsProvider | None = None,
+) -> Notify:
+    settings = settings or NotifySettings()
+    runtime = ServiceRuntime(settings)
+    if token_verifier is not None:
+        runtime.token_verifier = token_verifier
+    subscribe_events(
+        runtime.broker,
+        settings,
+        [topics.SYNC],
+        consumer=handlers.CONSUMER,
+        handlers={
+            ClinicRegistered: handlers.register_clinic(runtime),
+            ClientUpserted: handlers.record_contact(runtime),
+        },
+    )
+    document_publisher(runtime.broker, topics.NOTIFY, [SmsOptedOut, SmsOptedIn])
+    return Notify(settings, runtime, sms_provider or make_provider(settings.sms_provider))

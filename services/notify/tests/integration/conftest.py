@@ -1,0 +1,203 @@
+"""A real notify app on a fresh PostgreSQL database and the session's Kafka broker, with one clinic and
+its clients delivered the way production delivers them: as events on petportal.sync.v1."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
+from petportal_runtime.migrations import upgrade
+from petportal_runtime.tables import outbox
+from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event, topics, validate_message
+from sqlalchemy import select, text
+
+import petportal_notify
+from petportal_notify.bootstrap import Notify, bootstrap
+from petportal_notify.entrypoints.app import create_app
+from petportal_notify.entrypoints.webhooks import sign
+from petportal_notify.settings import NotifySettings
+
+MIGRATIONS = Path(petportal_notify.__file__).resolve().parent / "migrations"
+KID = "test-key"
+T = TypeVar("T")
+
+
+def random_number() -> str:
+    return f"+1555{random.randrange(10**7):07d}"
+
+
+@dataclass
+class NotifyUnderTest:
+    notify: Notify
+    http: httpx.AsyncClient
+    kafka: str
+    private_key: Ed25519PrivateKey
+    secret: str | None
+    clinic_id: str = field(default_factory=lambda: f"clinic-{uuid.uuid4().hex[:8]}")
+    clinic_number: str = field(default_factory=random_number)
+    shared_phone: str = field(default_factory=random_number)  # k1 and k2 (one household)
+    own_phone: str = field(default_factory=random_number)  # k3
+
+    def staff(self, clinic_id: str | None = None) -> dict[str, str]:
+        return self._header(Principal(sub="staff-1", role="staff", clinic_id=clinic_id or self.clinic_id))
+
+    def parent(self, client_id: str) -> dict[str, str]:
+        return self._header(
+            Principal(sub=f"acct-{client_id}", role="parent", clinic_id=self.clinic_id, client_id=client_id)
+        )
+
+    def _header(self, principal: Principal) -> dict[str, str]:
+        token = sign_token(self.private_key, KID, principal, timedelta(minutes=5))
+        return {"Authorization": f"Bearer {token}"}
+
+    async def publish(self, *envelopes: Envelope) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.kafka)
+        await producer.start()
+        try:
+            for envelope in envelopes:
+                await producer.send_and_wait(envelope.topic, envelope.to_bytes(), key=envelope.key.encode())
+        finally:
+            await producer.stop()
+
+    async def seed(self) -> None:
+        """The clinic and four clients (k4 has no phone), published and applied."""
+
+        def client(client_id: str, phone: str | None) -> Envelope:
+            event = ClientUpserted(first_name="Ada", last_name="Lovelace", phone=phone)
+            return Envelope.wrap(event, clinic_id=self.clinic_id, client_id=client_id, producer="sync")
+
+        clinic = ClinicRegistered(name="Paws & Claws", pims="ezyvet", sms_number=self.clinic_number)
+        await self.publish(
+            Envelope.wrap(clinic, clinic_id=self.clinic_id, client_id=None, producer="sync"),
+            client("k1", self.shared_phone),
+            client("k2", self.shared_phone),
+            client("k3", self.own_phone),
+            client("k4", None),
+        )
+
+        async def applied() -> bool:
+            clinics = await self.scalar("SELECT count(*) FROM clinics WHERE clinic_id = :c", c=self.clinic_id)
+            contacts = await self.scalar("SELECT count(*) FROM contacts WHERE clinic_id = :c", c=self.clinic_id)
+            return clinics == 1 and contacts == 4
+
+        await eventually(applied)
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.notify.runtime.transaction() as session:
+            return (await session.execute(text(sql), params)).scalar_one()
+
+    async def outbox_events(self, event_type: str | None = None) -> list[Envelope]:
+        query = select(outbox.c.value).order_by(outbox.c.id)
+        if event_type:
+            query = query.where(outbox.c.event_type == event_type)
+        async with self.notify.runtime.transaction() as session:
+            return [Envelope.from_bytes(r.value) for r in (await session.execute(query)).all()]
+
+    async def sms(
+        self, body: str, *, from_number: str, to_number: str | None = None, signature: str | None = "auto"
+    ) -> httpx.Response:
+        raw = httpx.QueryParams({"From": from_number, "To": to_number or self.clinic_number, "Body": body})
+        content = str(raw).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if signature == "auto" and self.secret:
+            headers["X-PetPortal-Signature"] = sign(self.secret, content)
+        elif signature not in (None, "auto"):
+            headers["X-PetPortal-Signature"] = signature
+        return await self.http.post("/webhooks/sms/inbound", content=content, headers=headers)
+
+    async def opted_out(self, client_id: str) -> bool:
+        response = await self.http.get(f"/clinic/v1/clients/{client_id}/sms-status", headers=self.staff())
+        assert response.status_code == 200, response.text
+        result: bool = response.json()["sms_opt_out_indicator"]
+        return result
+
+    async def published(self, event_type: str, count: int, timeout: float = 20) -> list[tuple[Envelope, Event]]:
+        return await consume(self.kafka, topics.NOTIFY, self.clinic_id, event_type, count, timeout)
+
+
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20, interval: float = 0.1) -> T:
+    """Poll until `check` returns something truthy, at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+async def consume(
+    bootstrap_servers: str, topic: str, clinic_id: str, event_type: str, count: int, timeout: float
+) -> list[tuple[Envelope, Event]]:
+    """At least `count` events of a type for a clinic, read from the topic and validated."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    found: list[tuple[Envelope, Event]] = []
+    try:
+        await consumer.topics()  # loads the cluster metadata
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout
+        while len(found) < count and time.monotonic() < deadline:
+            batches: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    envelope, event = validate_message(record.value)
+                    if envelope.clinic_id == clinic_id and envelope.event_type == event_type:
+                        found.append((envelope, event))
+    finally:
+        await consumer.stop()
+    assert len(found) >= count, f"expected {count} {event_type} on {topic}, got {len(found)}"
+    return found
+
+
+NotifyFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def running_notify(make_database: Callable[[str], str], kafka_bootstrap: str) -> NotifyFactory:
+    @asynccontextmanager
+    async def run(secret: str | None = None) -> AsyncIterator[NotifyUnderTest]:
+        url = make_database("notify")
+        await asyncio.to_thread(upgrade, MIGRATIONS, url)
+        private_key = Ed25519PrivateKey.generate()
+        verifier = TokenVerifier(None, static_jwks={"keys": [public_jwk(private_key.public_key(), KID)]})
+        settings = NotifySettings(
+            environment="test",
+            database_url=url,
+            kafka_bootstrap_servers=kafka_bootstrap,
+            kafka_session_timeout_ms=2000,
+            sms_webhook_secret=secret,
+        )
+        notify = bootstrap(settings, token_verifier=verifier)
+        app = create_app(notify)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notify") as http,
+        ):
+            under_test = NotifyUnderTest(notify, http, kafka_bootstrap, private_key, secret)
+            await under_test.seed()
+            yield under_test
+
+    return run
+
+
+@pytest.fixture
+async def notify(running_notify: NotifyFactory) -> AsyncIterator[NotifyUnderTest]:
+    async with running_notify() as n:
+        yield n

@@ -1,0 +1,99 @@
+"""sync's tables. Base has its own registry so several services' tables can share a process."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Index
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _timestamp() -> Any:
+    return Field(default_factory=_now, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class Base(SQLModel, registry=registry()):
+    pass
+
+
+class ClinicRow(Base, table=True):
+    __tablename__ = "clinics"
+
+    clinic_id: str = Field(max_length=64, primary_key=True)
+    name: str = Field(max_length=200)
+    pims: str = Field(max_length=20)
+    sms_number: str | None = Field(default=None, max_length=20)
+    timezone: str = Field(default="UTC", max_length=64)
+    api_key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _timestamp()
+
+
+class ContactRow(Base, table=True):
+    __tablename__ = "contacts"
+
+    clinic_id: str = Field(max_length=64, primary_key=True)
+    client_id: str = Field(max_length=64, primary_key=True)
+    first_name: str = Field(max_length=100)
+    last_name: str = Field(max_length=100)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=20)
+    updated_at: datetime = _timestamp()
+
+
+class PatientRow(Base, table=True):
+    __tablename__ = "patients"
+    __table_args__ = (Index("ix_patients_client", "clinic_id", "client_id"),)
+
+    clinic_id: str = Field(max_length=64, primary_key=True)
+    patient_id: str = Field(max_length=64, primary_key=True)
+    client_id: str = Field(max_length=64)
+    name: str = Field(max_length=100)
+    species: str = Field(max_length=50)
+    breed: str | None = Field(default=None, max_length=100)
+    sex: str | None = Field(default=None, max_length=30)
+    date_of_birth: date | None = None
+    colour: str | None = Field(default=None, max_length=50)
+    weight_kg: float | None = None
+    microchip: str | None = Field(default=None, max_length=30)
+    updated_at: datetime = _timestamp()
+
+
+class ProgramRow(Base, table=True):
+    __tablename__ = "programs"
+
+    clinic_id: str = Field(max_length=64, primary_key=True)
+    code: str = Field(max_length=40, primary_key=True)
+    name: str = Field(max_length=100)
+    call_to_action: str = Field(max_length=100)
+    offered: bool
+    updated_at: datetime = _timestamp()
+
+
+class EnrolmentRow(Base, table=True):
+    __tablename__ = "enrolments"
+
+    clinic_id: str = Field(max_length=64, primary_key=True)
+    client_id: str = Field(max_length=64, primary_key=True)
+    program_code: str = Field(max_length=40, primary_key=True)
+    enrolled_at: datetime = _timestamp()
+
+
+class RejectedRecordRow(Base, table=True):
+    __tablename__ = "rejected_records"
+    __table_args__ = (Index("ix_rejected_records_clinic_received", "clinic_id", "received_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: str = Field(max_length=64)
+    received_at: datetime = _timestamp()
+    index: int
+    kind: str | None = Field(default=None, max_length=50)
+    raw: Any = Field(sa_column=Column(JSONB, nullable=False))
+    errors: Any = Field(sa_column=Column(JSONB, nullable=False))

@@ -1,0 +1,182 @@
+"""Queries on sync's tables, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..domain.batch import BatchPlan, ClinicData
+from ..domain.records import Rejection
+from .orm import ClinicRow, ContactRow, EnrolmentRow, PatientRow, ProgramRow, RejectedRecordRow
+
+
+@dataclass(frozen=True)
+class Clinic:
+    clinic_id: str
+    name: str
+    pims: str
+
+
+class SyncRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- clinics --------------------------------------------------------------------------------
+
+    async def clinic_by_key_hash(self, api_key_hash: str) -> Clinic | None:
+        row = (
+            await self.session.execute(select(ClinicRow).where(col(ClinicRow.api_key_hash) == api_key_hash))
+        ).scalar_one_or_none()
+        return Clinic(row.clinic_id, row.name, row.pims) if row else None
+
+    async def add_clinic(self, row: ClinicRow) -> bool:
+        """False when the clinic id is taken."""
+        stmt = (
+            insert(ClinicRow)
+            .values(**row.model_dump())
+            .on_conflict_do_nothing(index_elements=["clinic_id"])
+            .returning(col(ClinicRow.clinic_id))
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def lock_clinic(self, clinic_id: str) -> None:
+        """Batches of one clinic apply one after another, so change detection sees committed data."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"sync:{clinic_id}"}
+        )
+
+    # --- batch state ----------------------------------------------------------------------------
+
+    async def load(
+        self,
+        clinic_id: str,
+        *,
+        client_ids: Collection[str],
+        patient_ids: Collection[str],
+        program_codes: Collection[str],
+        enrolments: Collection[tuple[str, str]],
+    ) -> ClinicData:
+        data = ClinicData()
+        if client_ids:
+            rows = await self.session.execute(
+                select(ContactRow).where(
+                    col(ContactRow.clinic_id) == clinic_id, col(ContactRow.client_id).in_(client_ids)
+                )
+            )
+            for contact in rows.scalars():
+                data.contacts[contact.client_id] = contact.model_dump(
+                    include={"first_name", "last_name", "email", "phone"}
+                )
+        if patient_ids:
+            rows = await self.session.execute(
+                select(PatientRow).where(
+                    col(PatientRow.clinic_id) == clinic_id, col(PatientRow.patient_id).in_(patient_ids)
+                )
+            )
+            for patient in rows.scalars():
+                data.patients[patient.patient_id] = patient.model_dump(
+                    exclude={"clinic_id", "patient_id", "updated_at"}
+                )
+        if program_codes:
+            rows = await self.session.execute(
+                select(ProgramRow).where(
+                    col(ProgramRow.clinic_id) == clinic_id, col(ProgramRow.code).in_(program_codes)
+                )
+            )
+            for program in rows.scalars():
+                data.programs[program.code] = program.model_dump(
+                    include={"name", "call_to_action", "offered"}
+                )
+        if enrolments:
+            result = await self.session.execute(
+                select(col(EnrolmentRow.client_id), col(EnrolmentRow.program_code)).where(
+                    col(EnrolmentRow.clinic_id) == clinic_id,
+                    tuple_(col(EnrolmentRow.client_id), col(EnrolmentRow.program_code)).in_(list(enrolments)),
+                )
+            )
+            data.enrolments = {(r[0], r[1]) for r in result}
+        return data
+
+    async def apply(self, clinic_id: str, plan: BatchPlan) -> None:
+        now = datetime.now(UTC)
+        await self._upsert(ContactRow, ["clinic_id", "client_id"], "client_id", clinic_id, plan.contacts, now)
+        await self._upsert(ProgramRow, ["clinic_id", "code"], "code", clinic_id, plan.programs, now)
+        await self._upsert(
+            PatientRow, ["clinic_id", "patient_id"], "patient_id", clinic_id, plan.patients, now
+        )
+        if plan.enrolments:
+            await self.session.execute(
+                insert(EnrolmentRow).on_conflict_do_nothing(),
+                [
+                    {"clinic_id": clinic_id, "client_id": client, "program_code": code, "enrolled_at": now}
+                    for client, code in plan.enrolments
+                ],
+            )
+
+    async def _upsert(
+        self,
+        table: type[ContactRow | ProgramRow | PatientRow],
+        keys: list[str],
+        id_column: str,
+        clinic_id: str,
+        states: dict[str, dict[str, Any]],
+        now: datetime,
+    ) -> None:
+        if not states:
+            return
+        rows = [
+            {"clinic_id": clinic_id, id_column: pims_id, **state, "updated_at": now}
+            for pims_id, state in states.items()
+        ]
+        stmt = insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={name: stmt.excluded[name] for name in rows[0] if name not in keys}
+        )
+        await self.session.execute(stmt, rows)
+
+    # --- rejections -----------------------------------------------------------------------------
+
+    async def add_rejections(
+        self, clinic_id: str, rejections: Sequence[Rejection], raw_records: Sequence[Any]
+    ) -> None:
+        if not rejections:
+            return
+        now = datetime.now(UTC)
+        await self.session.execute(
+            insert(RejectedRecordRow),
+            [
+                RejectedRecordRow(
+                    clinic_id=clinic_id,
+                    received_at=now,
+                    index=r.index,
+                    kind=r.kind,
+                    raw=raw_records[r.index],
+                    errors=[{"field": e.field, "message": e.message} for e in r.errors],
+                ).model_dump()
+                for r in rejections
+            ],
+        )
+
+    async def rejections(self, clinic_id: str, limit: int) -> Sequence[RejectedRecordRow]:
+        result = await self.session.execute(
+            select(RejectedRecordRow)
+            .where(col(RejectedRecordRow.clinic_id) == clinic_id)
+            .order_by(col(RejectedRecordRow.received_at).desc(), col(RejectedRecordRow.index))
+            .limit(limit)
+        )
+        return result.scalars().all()
+
+    async def count(
+        self, table: type[ContactRow | PatientRow | ProgramRow | EnrolmentRow], clinic_id: str
+    ) -> int:
+        result = await self.session.execute(
+            select(func.count()).select_from(table).where(col(table.clinic_id) == clinic_id)
+        )
+        return int(result.scalar_one())

@@ -1,0 +1,163 @@
+"""PIMS records as connectors send them, validated one at a time.
+
+Limits mirror the event contracts, so a record that validates here always makes a valid event.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import phonenumbers
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+)
+
+from petportal_schemas.envelope import ID_PATTERN
+
+DEFAULT_REGION = "US"
+E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+
+
+def _blank_to_none(value: Any) -> Any:
+    """PIMS exports write missing values as empty strings."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def normalise_phone(value: str, region: str = DEFAULT_REGION) -> str:
+    """E.164 form of a phone number written in any common format; numbers without a country code
+    are read in `region`. Raises ValueError if it is not a valid number."""
+    if len(value) > 40:
+        raise ValueError("phone number is too long")
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number")
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if not re.fullmatch(E164_PATTERN, e164):
+        raise ValueError("not a valid phone number")
+    return e164
+
+
+def _phone(value: str, info: ValidationInfo) -> str:
+    region = (info.context or {}).get("phone_region", DEFAULT_REGION)
+    return normalise_phone(value, region)
+
+
+def _not_in_future(value: date | None) -> date | None:
+    if value is not None and value > date.today():
+        raise ValueError("date of birth is in the future")
+    return value
+
+
+Blank = BeforeValidator(_blank_to_none)
+Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Text50 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Text30 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+PimsId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=ID_PATTERN)]
+ProgramCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+Phone = Annotated[str, AfterValidator(_phone)]
+Email = Annotated[EmailStr, StringConstraints(max_length=254)]
+Weight = Annotated[float, Field(gt=0, lt=2000)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContactRecord(_Record):
+    kind: Literal["contact"]
+    client_id: PimsId
+    first_name: Text100
+    last_name: Text100
+    email: Annotated[Email | None, Blank] = None
+    phone: Annotated[Phone | None, Blank] = None
+
+
+class PatientRecord(_Record):
+    kind: Literal["patient"]
+    client_id: PimsId
+    patient_id: PimsId
+    name: Text100
+    species: Text50
+    breed: Annotated[Text100 | None, Blank] = None
+    sex: Annotated[Text30 | None, Blank] = None
+    date_of_birth: Annotated[date | None, Blank, AfterValidator(_not_in_future)] = None
+    colour: Annotated[Text50 | None, Blank] = None
+    weight_kg: Annotated[Weight | None, Blank] = None
+    microchip: Annotated[Text30 | None, Blank] = None
+
+
+class ProgramRecord(_Record):
+    kind: Literal["program"]
+    program_code: ProgramCode
+    name: Text100
+    call_to_action: Text100
+    offered: bool
+
+
+class EnrolmentRecord(_Record):
+    kind: Literal["enrolment"]
+    client_id: PimsId
+    program_code: ProgramCode
+
+
+PimsRecord = ContactRecord | PatientRecord | ProgramRecord | EnrolmentRecord
+KINDS = ("contact", "patient", "program", "enrolment")
+
+_record_adapter: TypeAdapter[PimsRecord] = TypeAdapter(Annotated[PimsRecord, Field(discriminator="kind")])
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    kind: str | None
+    errors: tuple[FieldError, ...]
+
+
+def record_kind(raw: Any) -> str | None:
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    return kind[:50] if isinstance(kind, str) else None
+
+
+def field_errors(exc: ValidationError, kind: str | None = None) -> tuple[FieldError, ...]:
+    errors = []
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        if loc and loc[0] == kind:  # the discriminated union puts the tag first
+            loc = loc[1:]
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            field, message = "kind", f"kind must be one of: {', '.join(KINDS)}"
+        else:
+            field, message = ".".join(loc) or "<record>", err["msg"].removeprefix("Value error, ")
+        errors.append(FieldError(field, message))
+    return tuple(errors)
+
+
+def validate_record(raw: Any, index: int, *, phone_region: str = DEFAULT_REGION) -> PimsRecord | Rejection:
+    try:
+        return _record_adapter.validate_python(raw, context={"phone_region": phone_region})
+    except ValidationError as exc:
+        kind = record_kind(raw)
+        return Rejection(index, kind, field_errors(exc, kind))

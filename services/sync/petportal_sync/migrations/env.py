@@ -1,0 +1,4 @@
+from petportal_runtime.migrations import run_env
+from petportal_sync.adapters.orm import Base
+
+run_env(Base.metadata)

@@ -1,0 +1,109 @@
+"""sync's use cases. Each takes the session of the caller's unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from petportal_runtime import outbox
+from petportal_schemas import ClinicRegistered, Envelope
+from petportal_schemas.events import PimsName
+
+from ..adapters.orm import ClinicRow
+from ..adapters.repository import Clinic, SyncRepository
+from ..domain.apikeys import generate_api_key, hash_api_key, looks_like_api_key
+from ..domain.batch import plan_batch
+from ..domain.records import (
+    EnrolmentRecord,
+    PatientRecord,
+    PimsRecord,
+    ProgramRecord,
+    Rejection,
+    validate_record,
+)
+
+PRODUCER = "sync"
+
+
+class ClinicExistsError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    accepted: int
+    rejected: list[Rejection]
+
+
+async def register_clinic(
+    session: AsyncSession,
+    *,
+    clinic_id: str,
+    name: str,
+    pims: PimsName,
+    sms_number: str | None,
+    timezone: str,
+) -> str:
+    """Creates the clinic and returns its API key (only its hash is kept)."""
+    event = ClinicRegistered(name=name, pims=pims, sms_number=sms_number, timezone=timezone)
+    api_key = generate_api_key()
+    row = ClinicRow(
+        clinic_id=clinic_id,
+        name=name,
+        pims=pims,
+        sms_number=sms_number,
+        timezone=timezone,
+        api_key_hash=hash_api_key(api_key),
+    )
+    if not await SyncRepository(session).add_clinic(row):
+        raise ClinicExistsError(f"clinic {clinic_id} already exists")
+    await outbox.add_event(
+        session, Envelope.wrap(event, clinic_id=clinic_id, client_id=None, producer=PRODUCER)
+    )
+    return api_key
+
+
+async def authenticate_clinic(session: AsyncSession, api_key: str) -> Clinic | None:
+    if not looks_like_api_key(api_key):
+        return None
+    return await SyncRepository(session).clinic_by_key_hash(hash_api_key(api_key))
+
+
+async def receive_records(
+    session: AsyncSession, clinic_id: str, raw_records: Sequence[dict[str, Any]], *, phone_region: str
+) -> BatchResult:
+    """Validates each record on its own, applies the valid ones with their events, keeps the rest."""
+    valid: list[tuple[int, PimsRecord]] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(raw_records):
+        outcome = validate_record(raw, index, phone_region=phone_region)
+        if isinstance(outcome, Rejection):
+            rejected.append(outcome)
+        else:
+            valid.append((index, outcome))
+
+    repo = SyncRepository(session)
+    await repo.lock_clinic(clinic_id)
+    records = [r for _, r in valid]
+    data = await repo.load(
+        clinic_id,
+        client_ids={r.client_id for r in records if not isinstance(r, ProgramRecord)},
+        patient_ids={r.patient_id for r in records if isinstance(r, PatientRecord)},
+        program_codes={r.program_code for r in records if isinstance(r, ProgramRecord | EnrolmentRecord)},
+        enrolments={(r.client_id, r.program_code) for r in records if isinstance(r, EnrolmentRecord)},
+    )
+    plan = plan_batch(valid, data)
+    await repo.apply(clinic_id, plan)
+    await outbox.add_events(
+        session,
+        [
+            Envelope.wrap(p.event, clinic_id=clinic_id, client_id=p.client_id, producer=PRODUCER)
+            for p in plan.events
+        ],
+    )
+    rejected = sorted(rejected + plan.rejections, key=lambda r: r.index)
+    await repo.add_rejections(clinic_id, rejected, raw_records)
+    return BatchResult(accepted=plan.accepted, rejected=rejected)

@@ -1,0 +1,15 @@
+"""sync's settings (environment variables; see ServiceSettings for the shared ones)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from petportal_runtime.settings import ServiceSettings
+
+MAX_RECORDS = 5000
+
+
+class SyncSettings(ServiceSettings):
+    service_name: str = "sync"
+    # Region used to read phone numbers written without a country code.
+    default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")

@@ -1,0 +1,245 @@
+"""sync against a real PostgreSQL and a real Kafka broker, through its ASGI app."""
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import petportal_sync
+from petportal_runtime.migrations import upgrade
+from petportal_runtime.tables import outbox
+from petportal_runtime.testing import DatabaseFactory
+from petportal_schemas import ClinicRegistered, topics, validate_message
+from petportal_sync.entrypoints.app import create_app
+from petportal_sync.entrypoints.cli import create_clinic
+from petportal_sync.settings import SyncSettings
+
+pytestmark = pytest.mark.integration
+
+MIGRATIONS = Path(petportal_sync.__file__).parent / "migrations"
+
+
+@pytest.fixture
+async def settings(make_database: DatabaseFactory, kafka_bootstrap: str) -> SyncSettings:
+    url = make_database("sync")
+    await asyncio.to_thread(upgrade, MIGRATIONS, url)
+    return SyncSettings(
+        environment="test",
+        database_url=url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_session_timeout_ms=2000,
+    )
+
+
+async def new_clinic(settings: SyncSettings, capsys: pytest.CaptureFixture[str], clinic_id: str) -> str:
+    args = argparse.Namespace(
+        clinic_id=clinic_id, name="Maple Vets", pims="ezyvet", sms_number="(415) 555-0100", timezone="UTC"
+    )
+    assert await create_clinic(args, settings) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["clinic_id"] == clinic_id
+    return str(printed["api_key"])
+
+
+@pytest.fixture
+async def client(settings: SyncSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sync") as http,
+    ):
+        yield http
+
+
+async def events_for(bootstrap: str, clinic_id: str, expected: int, timeout: float = 30) -> list[Any]:
+    """Envelopes of `clinic_id` on the sync topic, once `expected` of them are there (bounded wait)."""
+    consumer = AIOKafkaConsumer(
+        topics.SYNC, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(found) < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    envelope, event = validate_message(record.value)  # every message is a valid event
+                    if envelope.clinic_id == clinic_id:
+                        found.append((envelope, event, record))
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def count(url: str, sql: str) -> int:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return int((await conn.execute(text(sql))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def unpublished_outbox(url: str) -> int:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            query = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            return int((await conn.execute(query)).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+def batch(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"pims": "ezyvet", "records": list(records)}
+
+
+GOOD = [
+    {"kind": "contact", "client_id": "c1", "first_name": "Ann", "last_name": "Lee", "phone": "4155552671"},
+    {"kind": "patient", "client_id": "c1", "patient_id": "p1", "name": "Rex", "species": "Canine"},
+    {"kind": "program", "program_code": "care-plan", "name": "Care plan", "call_to_action": "Join",
+     "offered": True},
+    {"kind": "enrolment", "client_id": "c1", "program_code": "care-plan"},
+]
+BAD_PHONE = {"kind": "contact", "client_id": "c2", "first_name": "Bo", "last_name": "Ng", "phone": "12"}
+
+
+async def test_batch_applies_good_records_publishes_them_and_keeps_the_bad_one(
+    settings: SyncSettings, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clinic_id = f"clinic-{uuid.uuid4().hex[:8]}"
+    api_key = await new_clinic(settings, capsys, clinic_id)
+    auth = {"Authorization": f"Bearer {api_key}"}
+
+    response = await client.post("/pims/v1/records", json=batch(*GOOD[:2], BAD_PHONE, *GOOD[2:]), headers=auth)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == 4
+    assert body["rejected"] == [
+        {"index": 2, "kind": "contact", "errors": [{"field": "phone", "message": "not a valid phone number"}]}
+    ]
+
+    # Good records are stored; the bad one is not, but is kept for inspection.
+    url = settings.database_url
+    assert await count(url, "SELECT count(*) FROM contacts") == 1
+    assert await count(url, "SELECT count(*) FROM patients WHERE client_id = 'c1'") == 1
+    assert await count(url, "SELECT count(*) FROM enrolments") == 1
+    rejections = (await client.get("/pims/v1/rejections", headers=auth)).json()["rejections"]
+    assert len(rejections) == 1
+    assert rejections[0]["record"] == BAD_PHONE and rejections[0]["index"] == 2
+    assert rejections[0]["errors"][0]["field"] == "phone"
+
+    # Their events (and the clinic's registration) reach the topic, valid and keyed by client.
+    found = await events_for(settings.kafka_bootstrap_servers, clinic_id, expected=5)
+    types = [envelope.event_type for envelope, _, _ in found]
+    assert sorted(types) == sorted(
+        ["ClinicRegistered", "ClientUpserted", "PatientUpserted", "ProgramOffered", "ClientEnrolledInProgram"]
+    )
+    by_type = {envelope.event_type: (envelope, event, record) for envelope, event, record in found}
+    envelope, event, record = by_type["ClientUpserted"]
+    assert envelope.client_id == "c1" and envelope.producer == "sync"
+    assert event.phone == "+14155552671"  # type: ignore[attr-defined]
+    assert record.key == f"{clinic_id}:c1".encode()
+    registered = by_type["ClinicRegistered"]
+    assert isinstance(registered[1], ClinicRegistered) and registered[1].sms_number == "+14155550100"
+    assert registered[0].client_id is None and registered[2].key == clinic_id.encode()
+    assert by_type["ProgramOffered"][0].client_id is None
+    assert all(h[0] != "event_type" or h[1] for h in record.headers)
+
+    # The connector re-sends the same data: accepted again, but nothing new is published.
+    events_before = await count(url, "SELECT count(*) FROM outbox")
+    again = await client.post("/pims/v1/records", json=batch(*GOOD), headers=auth)
+    assert again.json() == {"accepted": 4, "rejected": []}
+    assert await count(url, "SELECT count(*) FROM outbox") == events_before
+
+    # A real change is published.
+    changed = {**GOOD[0], "last_name": "Lee-Smith"}
+    assert (await client.post("/pims/v1/records", json=batch(changed), headers=auth)).json()["accepted"] == 1
+    assert await count(url, "SELECT count(*) FROM outbox") == events_before + 1
+
+
+async def test_patient_of_an_unknown_client_is_rejected_with_a_clear_error(
+    settings: SyncSettings, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api_key = await new_clinic(settings, capsys, f"clinic-{uuid.uuid4().hex[:8]}")
+    orphan = {"kind": "patient", "client_id": "ghost", "patient_id": "p9", "name": "Tom", "species": "Feline"}
+    response = await client.post(
+        "/pims/v1/records",
+        json=batch(orphan, {"kind": "invoice"}),
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+    body = response.json()
+    assert body["accepted"] == 0
+    assert [(r["index"], r["kind"], r["errors"][0]["field"]) for r in body["rejected"]] == [
+        (0, "patient", "client_id"),
+        (1, "invoice", "kind"),
+    ]
+    assert "unknown client ghost" in body["rejected"][0]["errors"][0]["message"]
+    assert await count(settings.database_url, "SELECT count(*) FROM rejected_records") == 2
+    assert await count(settings.database_url, "SELECT count(*) FROM patients") == 0
+
+
+async def test_api_key_and_batch_shape_are_enforced(
+    settings: SyncSettings, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clinic_a = f"clinic-{uuid.uuid4().hex[:8]}"
+    key_a = await new_clinic(settings, capsys, clinic_a)
+    key_b = await new_clinic(settings, capsys, f"clinic-{uuid.uuid4().hex[:8]}")
+
+    assert (await client.post("/pims/v1/records", json=batch(*GOOD))).status_code == 401
+    wrong = {"Authorization": "Bearer ppk_" + "x" * 43}
+    response = await client.post("/pims/v1/records", json=batch(*GOOD), headers=wrong)
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    assert (await client.get("/pims/v1/rejections", headers=wrong)).status_code == 401
+
+    auth = {"Authorization": f"Bearer {key_a}"}
+    for bad_body in (
+        {"records": []},
+        {"pims": "notapims", "records": []},
+        {"pims": "ezyvet", "records": "nope"},
+        {"pims": "ezyvet", "records": [1, 2]},
+        {"pims": "ezyvet", "records": [{}] * 5001},
+    ):
+        response = await client.post("/pims/v1/records", json=bad_body, headers=auth)
+        assert response.status_code == 422, bad_body
+        assert response.json()["detail"][0]["loc"][0] == "body"
+
+    # Each clinic only sees its own rejections.
+    await client.post("/pims/v1/records", json=batch(BAD_PHONE), headers=auth)
+    assert len((await client.get("/pims/v1/rejections", headers=auth)).json()["rejections"]) == 1
+    other = await client.get("/pims/v1/rejections", headers={"Authorization": f"Bearer {key_b}"})
+    assert other.json() == {"rejections": []}
+    assert await count(settings.database_url, f"SELECT count(*) FROM contacts WHERE clinic_id='{clinic_a}'") == 0
+
+
+async def test_create_clinic_stores_only_the_key_hash_and_refuses_duplicates(
+    settings: SyncSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api_key = await new_clinic(settings, capsys, "clinic-dup")
+    assert api_key.startswith("ppk_")
+    url = settings.database_url
+    assert await count(url, f"SELECT count(*) FROM clinics WHERE api_key_hash LIKE '%{api_key[4:]}%'") == 0
+    assert await count(url, "SELECT count(*) FROM outbox WHERE event_type = 'ClinicRegistered'") == 1
+    assert await unpublished_outbox(url) == 1  # the running service's relay publishes it
+
+    args = argparse.Namespace(
+        clinic_id="clinic-dup", name="Again", pims="ezyvet", sms_number="4155550100", timezone="UTC"
+    )
+    assert await create_clinic(args, settings) == 1
+    assert "clinic-dup already exists" in capsys.readouterr().err
+    bad = argparse.Namespace(clinic_id="c x", name="X", pims="ezyvet", sms_number="12", timezone="Mars/Base")
+    assert await create_clinic(bad, settings) == 2
+    err = capsys.readouterr().err
+    assert "clinic_id" in err and "sms_number" in err and "timezone" in err
+    assert await count(url, "SELECT count(*) FROM clinics") == 1

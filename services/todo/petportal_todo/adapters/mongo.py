@@ -1,0 +1,214 @@
+"""The read model in MongoDB (PyMongo's async API).
+
+Collections:
+- `parents`: `_id` "clinic_id:client_id", clinic_id, client_id, unread_messages (running sum),
+  sms_opted_out_us / sms_opted_in_us (latest of each, epoch microseconds), enrolled_programs,
+  updated_at.
+- `clinics`: `_id` clinic_id, offered_programs {code: {name, call_to_action}}, updated_at.
+- `inbox`: `_id` event id (unique by construction), event_type, occurred_at, applied_at.
+
+A batch is written in one multi-document transaction: the inbox check, one bulk_write per
+collection and the inbox inserts commit together or not at all.
+
+Kept to what nx-27017 (the local server) does like MongoDB: instants are stored as integers
+(epoch microseconds, for $max) or ISO-8601 strings (for people), because nx-27017 turns a BSON date
+written by $set/$max into an existing document into a string; and every parent update carries
+$addToSet on enrolled_programs (an empty $each at worst) so the array exists from the first write,
+because nx-27017 ignores $addToSet on an existing document that lacks the field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from pymongo import AsyncMongoClient, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from ..domain import ClinicChange, ClinicView, ParentChange, ParentView, Program, ProjectionChanges, parent_id
+
+Document = dict[str, Any]
+
+PARENTS = "parents"
+CLINICS = "clinics"
+INBOX = "inbox"
+COLLECTIONS = (PARENTS, CLINICS, INBOX)
+
+
+def make_client(url: str, *, timeout_ms: int = 5_000) -> AsyncMongoClient[Document]:
+    return AsyncMongoClient(
+        url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        appname="petportal-todo",
+    )
+
+
+class MongoReadModel:
+    def __init__(self, client: AsyncMongoClient[Document], database: str) -> None:
+        self.client = client
+        self.db = client[database]
+
+    async def ping(self) -> None:
+        await self.client.admin.command("ping")
+
+    async def ensure_indexes(self) -> None:
+        await self.db[PARENTS].create_index("clinic_id", name="ix_parents_clinic_id")
+
+    async def drop(self) -> None:
+        for name in COLLECTIONS:
+            await self.db.drop_collection(name)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def unit_of_work(self) -> MongoUnitOfWork:
+        return MongoUnitOfWork(self)
+
+    async def views(self, clinic_id: str, client_id: str) -> tuple[ParentView | None, ClinicView | None]:
+        # Two small collections, two point reads run concurrently (one round trip of latency).
+        parent_doc, clinic_doc = await asyncio.gather(
+            self.db[PARENTS].find_one({"_id": parent_id(clinic_id, client_id)}),
+            self.db[CLINICS].find_one({"_id": clinic_id}),
+        )
+        return (
+            parent_view(parent_doc) if parent_doc else None,
+            clinic_view(clinic_doc) if clinic_doc else None,
+        )
+
+
+class MongoUnitOfWork:
+    def __init__(self, model: MongoReadModel) -> None:
+        self._model = model
+        self._stack = AsyncExitStack()
+        self._session: AsyncClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        session = await self._stack.enter_async_context(self._model.client.start_session())
+        # Commits when the block ends, aborts when it raises.
+        await self._stack.enter_async_context(await session.start_transaction())
+        self._session = session
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._session = None
+        await self._stack.__aexit__(exc_type, exc, tb)
+
+    @property
+    def session(self) -> AsyncClientSession:
+        if self._session is None:
+            raise RuntimeError("unit of work used outside its block")
+        return self._session
+
+    async def already_applied(self, event_ids: Sequence[str]) -> set[str]:
+        cursor = self._model.db[INBOX].find(
+            {"_id": {"$in": list(set(event_ids))}}, {"_id": 1}, session=self.session
+        )
+        return {doc["_id"] async for doc in cursor}
+
+    async def write(self, changes: ProjectionChanges, applied_at: datetime) -> None:
+        db = self._model.db
+        if changes.parents:
+            await db[PARENTS].bulk_write(
+                [parent_update(c, applied_at) for c in changes.parents.values()], session=self.session
+            )
+        if changes.clinics:
+            await db[CLINICS].bulk_write(
+                [clinic_update(c, applied_at) for c in changes.clinics.values()], session=self.session
+            )
+        if changes.events:
+            await db[INBOX].insert_many(
+                [
+                    {
+                        "_id": str(e.event_id),
+                        "event_type": e.event_type,
+                        "occurred_at": iso(e.occurred_at),
+                        "applied_at": iso(applied_at),
+                        **({"ignored": e.ignored_reason} if e.ignored_reason else {}),
+                    }
+                    for e in changes.events
+                ],
+                session=self.session,
+            )
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int | None) -> datetime | None:
+    if value is None:
+        return None
+    return EPOCH + timedelta(microseconds=int(value))
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parent_update(change: ParentChange, applied_at: datetime) -> UpdateOne:
+    update: Document = {
+        "$set": {"clinic_id": change.clinic_id, "client_id": change.client_id, "updated_at": iso(applied_at)},
+        "$inc": {"unread_messages": change.unread_delta},
+        "$addToSet": {"enrolled_programs": {"$each": sorted(change.enrolled)}},
+    }
+    latest = {
+        field: micros(value)
+        for field, value in (
+            ("sms_opted_out_us", change.sms_opted_out_at),
+            ("sms_opted_in_us", change.sms_opted_in_at),
+        )
+        if value is not None
+    }
+    if latest:
+        update["$max"] = latest
+    return UpdateOne({"_id": change.parent_id}, update, upsert=True)
+
+
+def clinic_update(change: ClinicChange, applied_at: datetime) -> UpdateOne:
+    # Program codes match ^[a-z0-9][a-z0-9_-]*$, so they are safe as field names.
+    update: Document = {
+        "$set": {
+            "clinic_id": change.clinic_id,
+            "updated_at": iso(applied_at),
+            **{
+                f"offered_programs.{code}": {"name": p.name, "call_to_action": p.call_to_action}
+                for code, p in change.offered.items()
+            },
+        }
+    }
+    # `offered` and `withdrawn` are disjoint (project() keeps the last word per code).
+    if change.withdrawn:
+        update["$unset"] = {f"offered_programs.{code}": "" for code in sorted(change.withdrawn)}
+    return UpdateOne({"_id": change.clinic_id}, update, upsert=True)
+
+
+def parent_view(doc: Document) -> ParentView:
+    return ParentView(
+        clinic_id=doc["clinic_id"],
+        client_id=doc["client_id"],
+        unread_messages=int(doc.get("unread_messages", 0)),
+        sms_opted_out_at=from_micros(doc.get("sms_opted_out_us")),
+        sms_opted_in_at=from_micros(doc.get("sms_opted_in_us")),
+        enrolled_programs=frozenset(doc.get("enrolled_programs", ())),
+    )
+
+
+def clinic_view(doc: Document) -> ClinicView:
+    programs = doc.get("offered_programs") or {}
+    return ClinicView(
+        clinic_id=doc["_id"],
+        offered_programs=tuple(
+            Program(code, p["name"], p["call_to_action"]) for code, p in sorted(programs.items())
+        ),
+    )

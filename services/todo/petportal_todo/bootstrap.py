@@ -1,0 +1,72 @@
+"""Wiring: the runtime (no PostgreSQL: the read model is in MongoDB), the read model and the consumer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from petportal_runtime.auth import TokenVerifier
+from petportal_runtime.broker import subscribe_event_batches
+from petportal_runtime.service import ServiceRuntime
+from petportal_schemas import topics
+
+from .adapters.mongo import MongoReadModel, make_client
+from .adapters.replay import TopicReplayer
+from .domain import CONSUMED_EVENTS
+from .entrypoints.handlers import make_batch_handler
+from .settings import TodoSettings
+
+CONSUMER = "todo"
+
+
+def group_id(consumer: str = CONSUMER) -> str:
+    # The runtime names consumer groups "petportal-<consumer>"; `rebuild` commits offsets for it.
+    return f"petportal-{consumer}"
+
+SOURCE_TOPICS = (topics.MESSAGING, topics.NOTIFY, topics.SYNC)
+
+
+@dataclass
+class TodoService:
+    settings: TodoSettings
+    runtime: ServiceRuntime
+    read_model: MongoReadModel
+
+
+def make_read_model(settings: TodoSettings) -> MongoReadModel:
+    return MongoReadModel(make_client(settings.mongodb_url), settings.mongodb_database)
+
+
+def bootstrap(
+    settings: TodoSettings | None = None,
+    *,
+    token_verifier: TokenVerifier | None = None,
+    read_model: MongoReadModel | None = None,
+    consumer: str = CONSUMER,
+) -> TodoService:
+    """`consumer` names the consumer group (tests give each app its own)."""
+    settings = settings or TodoSettings()
+    runtime = ServiceRuntime(settings, database=False)
+    if token_verifier is not None:
+        runtime.token_verifier = token_verifier
+    read_model = read_model or make_read_model(settings)
+    runtime.checks["mongodb"] = read_model.ping
+    subscribe_event_batches(
+        runtime.broker,
+        settings,
+        SOURCE_TOPICS,
+        consumer=consumer,
+        event_types=CONSUMED_EVENTS,
+        handler=make_batch_handler(read_model),
+        max_records=settings.todo_batch_max_records,
+    )
+    return TodoService(settings, runtime, read_model)
+
+
+def make_replayer(settings: TodoSettings, consumer: str = CONSUMER) -> TopicReplayer:
+    return TopicReplayer(
+        settings.kafka_bootstrap_servers,
+        SOURCE_TOPICS,
+        {cls.EVENT_TYPE for cls in CONSUMED_EVENTS},
+        group_id=group_id(consumer),
+        max_records=settings.todo_batch_max_records,
+    )

@@ -1,0 +1,20 @@
+"""The To-Do domain: pure functions and values, no I/O."""
+
+from .model import ClinicView, ParentView, Program, TodoItem, TodoList, parent_id, todo_list
+from .projection import CONSUMED_EVENTS, ClinicChange, ParentChange, ProjectionChanges, project, unique_events
+
+__all__ = [
+    "CONSUMED_EVENTS",
+    "ClinicChange",
+    "ClinicView",
+    "ParentChange",
+    "ParentView",
+    "Program",
+    "ProjectionChanges",
+    "TodoItem",
+    "TodoList",
+    "parent_id",
+    "project",
+    "todo_list",
+    "unique_events",
+]

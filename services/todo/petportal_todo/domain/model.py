@@ -1,0 +1,113 @@
+"""What the read model knows about a parent and a clinic, and the To-Do list derived from it.
+
+The list is never stored: it is computed on read from one parent document and one clinic document,
+so a clinic-wide change (a program offered to every client) is one write, not a fan-out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+TodoKind = Literal["unread_messages", "sms_opt_in", "program_cta"]
+
+# Portal pages the items lead to (the app maps them to screens).
+CONVERSATION_HREF = "/conversation"
+NOTIFICATION_PREFERENCES_HREF = "/notifications/preferences"
+PROGRAM_HREF = "/programs/{code}"
+
+
+@dataclass(frozen=True)
+class Program:
+    code: str
+    name: str
+    call_to_action: str
+
+
+@dataclass(frozen=True)
+class ParentView:
+    """One parent (a client of one clinic) as the projection holds it.
+
+    `unread_messages` is a running sum of +1 per message received and -n per n messages read; it is
+    exact because each event is applied once, but it is clamped at 0 when shown in case a read was
+    applied before its receipt. SMS consent is kept as the time of the latest opt-out and the latest
+    opt-in, so an event that arrives late (after a newer one) cannot flip the state back.
+    """
+
+    clinic_id: str
+    client_id: str
+    unread_messages: int = 0
+    sms_opted_out_at: datetime | None = None
+    sms_opted_in_at: datetime | None = None
+    enrolled_programs: frozenset[str] = frozenset()
+
+    @property
+    def parent_id(self) -> str:
+        return parent_id(self.clinic_id, self.client_id)
+
+    @property
+    def unread(self) -> int:
+        return max(0, self.unread_messages)
+
+    @property
+    def sms_opted_out(self) -> bool:
+        if self.sms_opted_out_at is None:
+            return False
+        # On a tie the parent keeps receiving texts only if they opted in: opting in is the later intent
+        # we cannot order, and a missed opt-in is visible to them (the item asks them to opt in again).
+        return self.sms_opted_in_at is None or self.sms_opted_out_at > self.sms_opted_in_at
+
+
+@dataclass(frozen=True)
+class ClinicView:
+    clinic_id: str
+    offered_programs: tuple[Program, ...] = ()
+
+
+@dataclass(frozen=True)
+class TodoItem:
+    kind: TodoKind
+    title: str
+    href: str
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class TodoList:
+    items: tuple[TodoItem, ...] = field(default_factory=tuple)
+
+    @property
+    def badge(self) -> int:
+        return len(self.items)
+
+
+def parent_id(clinic_id: str, client_id: str) -> str:
+    # Both ids match ID_PATTERN ([A-Za-z0-9._-]), so ":" cannot occur inside either.
+    return f"{clinic_id}:{client_id}"
+
+
+def unread_title(count: int) -> str:
+    return f"You have {count} unread message{'' if count == 1 else 's'}"
+
+
+def todo_list(parent: ParentView | None, clinic: ClinicView | None) -> TodoList:
+    """The parent's To-Do list, in a stable order: messages, texts, then programs by code.
+
+    A parent the projection has not heard of yet has nothing to do except the clinic's programs.
+    """
+    items: list[TodoItem] = []
+    if parent is not None and parent.unread > 0:
+        items.append(
+            TodoItem("unread_messages", unread_title(parent.unread), CONVERSATION_HREF, count=parent.unread)
+        )
+    if parent is not None and parent.sms_opted_out:
+        items.append(TodoItem("sms_opt_in", "Opt into receiving texts", NOTIFICATION_PREFERENCES_HREF))
+    enrolled = parent.enrolled_programs if parent is not None else frozenset()
+    if clinic is not None:
+        for program in sorted(clinic.offered_programs, key=lambda p: p.code):
+            if program.code not in enrolled:
+                items.append(
+                    TodoItem("program_cta", program.call_to_action, PROGRAM_HREF.format(code=program.code))
+                )
+    return TodoList(tuple(items))

@@ -1,0 +1,177 @@
+"""How events change the read model, coalesced per document so a batch is one write per document.
+
+`project` folds a batch of (not yet applied) events into one change per parent and per clinic. Each
+change has `applied_to(view)`, the meaning of the change; the MongoDB adapter writes the same thing
+with update operators ($inc, $max, $addToSet, $set/$unset), which commute with changes of other
+batches except where Kafka already orders them (one key, one partition).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from petportal_schemas import (
+    ClientEnrolledInProgram,
+    Envelope,
+    Event,
+    MessageRead,
+    MessageReceived,
+    ProgramOffered,
+    ProgramWithdrawn,
+    SmsOptedIn,
+    SmsOptedOut,
+)
+
+from .model import ClinicView, ParentView, Program, parent_id
+
+CONSUMED_EVENTS: tuple[type[Event], ...] = (
+    MessageReceived,
+    MessageRead,
+    SmsOptedOut,
+    SmsOptedIn,
+    ProgramOffered,
+    ProgramWithdrawn,
+    ClientEnrolledInProgram,
+)
+
+
+def _utc(moment: datetime) -> datetime:
+    # Producers send aware timestamps; a naive one is taken as UTC rather than failing comparisons.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _later(current: datetime | None, candidate: datetime) -> datetime:
+    candidate = _utc(candidate)
+    return candidate if current is None or candidate > _utc(current) else current
+
+
+@dataclass
+class ParentChange:
+    clinic_id: str
+    client_id: str
+    unread_delta: int = 0
+    sms_opted_out_at: datetime | None = None
+    sms_opted_in_at: datetime | None = None
+    enrolled: set[str] = field(default_factory=set)
+
+    @property
+    def parent_id(self) -> str:
+        return parent_id(self.clinic_id, self.client_id)
+
+    def applied_to(self, view: ParentView | None) -> ParentView:
+        view = view or ParentView(self.clinic_id, self.client_id)
+        out_at, in_at = view.sms_opted_out_at, view.sms_opted_in_at
+        if self.sms_opted_out_at is not None:
+            out_at = _later(out_at, self.sms_opted_out_at)
+        if self.sms_opted_in_at is not None:
+            in_at = _later(in_at, self.sms_opted_in_at)
+        return replace(
+            view,
+            unread_messages=view.unread_messages + self.unread_delta,
+            sms_opted_out_at=out_at,
+            sms_opted_in_at=in_at,
+            enrolled_programs=view.enrolled_programs | self.enrolled,
+        )
+
+
+@dataclass
+class ClinicChange:
+    clinic_id: str
+    offered: dict[str, Program] = field(default_factory=dict)
+    withdrawn: set[str] = field(default_factory=set)
+
+    def applied_to(self, view: ClinicView | None) -> ClinicView:
+        programs = {p.code: p for p in (view.offered_programs if view else ())}
+        for code in self.withdrawn:
+            programs.pop(code, None)
+        programs.update(self.offered)
+        return ClinicView(self.clinic_id, tuple(sorted(programs.values(), key=lambda p: p.code)))
+
+
+@dataclass(frozen=True)
+class AppliedEvent:
+    event_id: uuid.UUID
+    event_type: str
+    occurred_at: datetime
+    # Set when the event was valid but names no client although it concerns one; it is recorded as
+    # handled (so it is not retried forever) but changes nothing.
+    ignored_reason: str | None = None
+
+
+@dataclass
+class ProjectionChanges:
+    parents: dict[str, ParentChange] = field(default_factory=dict)
+    clinics: dict[str, ClinicChange] = field(default_factory=dict)
+    events: list[AppliedEvent] = field(default_factory=list)
+
+    def parent(self, clinic_id: str, client_id: str) -> ParentChange:
+        key = parent_id(clinic_id, client_id)
+        if key not in self.parents:
+            self.parents[key] = ParentChange(clinic_id, client_id)
+        return self.parents[key]
+
+    def clinic(self, clinic_id: str) -> ClinicChange:
+        if clinic_id not in self.clinics:
+            self.clinics[clinic_id] = ClinicChange(clinic_id)
+        return self.clinics[clinic_id]
+
+
+def unique_events(
+    batch: Sequence[tuple[Envelope, Event]], already_applied: set[str]
+) -> list[tuple[Envelope, Event]]:
+    """The batch without events applied before or repeated in the batch, in batch order."""
+    seen = set(already_applied)
+    fresh = []
+    for envelope, event in batch:
+        key = str(envelope.event_id)
+        if key not in seen:
+            seen.add(key)
+            fresh.append((envelope, event))
+    return fresh
+
+
+def project(batch: Sequence[tuple[Envelope, Event]]) -> ProjectionChanges:
+    """Fold events (each applied once, per-key order kept) into one change per document."""
+    changes = ProjectionChanges()
+    for envelope, event in batch:
+        ignored = _fold(changes, envelope, event)
+        changes.events.append(
+            AppliedEvent(envelope.event_id, envelope.event_type, _utc(envelope.occurred_at), ignored)
+        )
+    return changes
+
+
+def _fold(changes: ProjectionChanges, envelope: Envelope, event: Event) -> str | None:
+    """Apply one event to `changes`; the reason when it has to be ignored."""
+    clinic_id = envelope.clinic_id
+    if isinstance(event, ProgramOffered):
+        clinic = changes.clinic(clinic_id)
+        clinic.offered[event.program_code] = Program(event.program_code, event.name, event.call_to_action)
+        clinic.withdrawn.discard(event.program_code)
+        return None
+    if isinstance(event, ProgramWithdrawn):
+        clinic = changes.clinic(clinic_id)
+        clinic.offered.pop(event.program_code, None)
+        clinic.withdrawn.add(event.program_code)
+        return None
+    if not isinstance(event, CONSUMED_EVENTS):
+        return f"{envelope.event_type} is not projected"
+    if envelope.client_id is None:
+        return f"{envelope.event_type} without client_id"
+    parent = changes.parent(clinic_id, envelope.client_id)
+    if isinstance(event, MessageReceived):
+        parent.unread_delta += 1
+    elif isinstance(event, MessageRead):
+        # The producer reads each message once, so the ids are distinct across events; within one
+        # event we still count distinct ids.
+        parent.unread_delta -= len(set(event.message_ids))
+    elif isinstance(event, SmsOptedOut):
+        parent.sms_opted_out_at = _later(parent.sms_opted_out_at, envelope.occurred_at)
+    elif isinstance(event, SmsOptedIn):
+        parent.sms_opted_in_at = _later(parent.sms_opted_in_at, envelope.occurred_at)
+    elif isinstance(event, ClientEnrolledInProgram):
+        parent.enrolled.add(event.program_code)
+    return None

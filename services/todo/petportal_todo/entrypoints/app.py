@@ -1,0 +1,68 @@
+"""HTTP API: GET /api/v1/todo, the signed-in parent's To-Do list and badge."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from petportal_runtime.auth import CurrentParent
+from pydantic import BaseModel, Field
+
+from ..bootstrap import TodoService, bootstrap
+from ..domain import TodoList
+from ..service_layer.projection import ReadModel, parent_todo_list
+
+
+class TodoAction(BaseModel):
+    href: str
+
+
+class TodoItemPublic(BaseModel):
+    kind: Literal["unread_messages", "sms_opt_in", "program_cta"]
+    title: str
+    count: int | None = Field(default=None, description="only on unread_messages")
+    action: TodoAction
+
+
+class TodoListPublic(BaseModel):
+    badge: int = Field(ge=0, description="the number of items")
+    items: list[TodoItemPublic]
+
+    @classmethod
+    def of(cls, todo: TodoList) -> TodoListPublic:
+        return cls(
+            badge=todo.badge,
+            items=[
+                TodoItemPublic(kind=i.kind, title=i.title, count=i.count, action=TodoAction(href=i.href))
+                for i in todo.items
+            ],
+        )
+
+
+def get_read_model(request: Request) -> ReadModel:
+    read_model: ReadModel = request.app.state.read_model
+    return read_model
+
+
+router = APIRouter(prefix="/api/v1", tags=["todo"])
+
+
+@router.get("/todo", response_model=TodoListPublic, response_model_exclude_none=True)
+async def get_todo(
+    parent: CurrentParent, read_model: Annotated[ReadModel, Depends(get_read_model)]
+) -> TodoListPublic:
+    """The parent's To-Do list; a parent the projection has not seen yet gets the clinic's programs only."""
+    return TodoListPublic.of(await parent_todo_list(read_model, parent.clinic_id, parent.client_id))
+
+
+def create_app(service: TodoService | None = None) -> FastAPI:
+    service = service or bootstrap()
+    read_model = service.read_model
+    app = service.runtime.create_app(
+        title="Pet Portal todo",
+        routers=[router],
+        on_startup=[read_model.ensure_indexes],
+        on_shutdown=[read_model.close],
+    )
+    app.state.read_model = read_model
+    return app

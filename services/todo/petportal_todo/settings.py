@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from petportal_runtime.settings import ServiceSettings
+from pydantic import Field
+
+
+class TodoSettings(ServiceSettings):
+    service_name: str = "todo"
+    mongodb_url: str = Field(default="mongodb://127.0.0.1:27117", description="MONGODB_URL")
+    mongodb_database: str = Field(default="petportal_todo", min_length=1, max_length=63)
+    # Events per fetched batch; each batch is applied in one MongoDB transaction.
+    todo_batch_max_records: int = Field(default=1000, ge=1, le=10_000)

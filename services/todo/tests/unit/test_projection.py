@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+import pytest
+from petportal_schemas import (
+    ClientEnrolledInProgram,
+    Envelope,
+    Event,
+    MessageRead,
+    MessageReceived,
+    ProgramOffered,
+    ProgramWithdrawn,
+    SmsOptedIn,
+    SmsOptedOut,
+)
+
+from petportal_todo.domain import ClinicView, ParentView, ProjectionChanges, parent_id, project, todo_list
+from petportal_todo.service_layer.projection import apply_batch, parent_todo_list
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+CONV = uuid.uuid4()
+
+
+def env(event: Event, client_id: str | None = "client-1", at: datetime = T0) -> tuple[Envelope, Event]:
+    return (
+        Envelope.wrap(event, clinic_id="clinic-1", client_id=client_id, producer="test", occurred_at=at),
+        event,
+    )
+
+
+def received() -> tuple[Envelope, Event]:
+    return env(MessageReceived(conversation_id=CONV, message_id=uuid.uuid4(), sent_at=T0))
+
+
+def read(n: int) -> tuple[Envelope, Event]:
+    ids = [uuid.uuid4() for _ in range(n)]
+    return env(MessageRead(conversation_id=CONV, message_ids=ids, read_at=T0))
+
+
+def offered(code: str, cta: str = "Join") -> tuple[Envelope, Event]:
+    return env(ProgramOffered(program_code=code, name=code.title(), call_to_action=cta), client_id=None)
+
+
+# --- a read model in memory with the same all-or-nothing batch semantics -----------------------
+
+
+@dataclass
+class FakeReadModel:
+    parents: dict[str, ParentView] = field(default_factory=dict)
+    clinics: dict[str, ClinicView] = field(default_factory=dict)
+    inbox: set[str] = field(default_factory=set)
+    fail_next_write: bool = False
+
+    def unit_of_work(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self)
+
+    async def views(self, clinic_id: str, client_id: str) -> tuple[ParentView | None, ClinicView | None]:
+        return self.parents.get(parent_id(clinic_id, client_id)), self.clinics.get(clinic_id)
+
+
+class FakeUnitOfWork:
+    def __init__(self, model: FakeReadModel) -> None:
+        self.model = model
+        self.staged: ProjectionChanges | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None and self.staged is not None:
+            m, c = self.model, self.staged
+            for key, change in c.parents.items():
+                m.parents[key] = change.applied_to(m.parents.get(key))
+            for key, clinic in c.clinics.items():
+                m.clinics[key] = clinic.applied_to(m.clinics.get(key))
+            m.inbox |= {str(e.event_id) for e in c.events}
+
+    async def already_applied(self, event_ids: Sequence[str]) -> set[str]:
+        return self.model.inbox & set(event_ids)
+
+    async def write(self, changes: ProjectionChanges, applied_at: datetime) -> None:
+        if self.model.fail_next_write:
+            self.model.fail_next_write = False
+            raise ConnectionError("read model down")
+        self.staged = changes
+
+
+async def titles(model: FakeReadModel) -> list[str]:
+    return [i.title for i in (await parent_todo_list(model, "clinic-1", "client-1")).items]
+
+
+# --- tests -------------------------------------------------------------------------------------
+
+
+def test_project_coalesces_one_change_per_parent() -> None:
+    changes = project([received(), received(), received(), read(2), env(SmsOptedOut(source="sms_keyword"))])
+    (change,) = changes.parents.values()
+    assert change.unread_delta == 1
+    assert change.sms_opted_out_at == T0
+    assert len(changes.events) == 5
+
+
+def test_message_read_counts_distinct_ids_once() -> None:
+    mid = uuid.uuid4()
+    batch = [env(MessageRead(conversation_id=CONV, message_ids=[mid, mid], read_at=T0))]
+    assert project(batch).parents[parent_id("clinic-1", "client-1")].unread_delta == -1
+
+
+def test_withdrawal_after_offer_in_one_batch_wins_and_vice_versa() -> None:
+    withdrawn = env(ProgramWithdrawn(program_code="care"), client_id=None)
+    gone = project([offered("care"), withdrawn]).clinics["clinic-1"]
+    assert (gone.offered, gone.withdrawn) == ({}, {"care"})
+    back = project([withdrawn, offered("care")]).clinics["clinic-1"]
+    assert (set(back.offered), back.withdrawn) == ({"care"}, set())
+
+
+def test_client_event_without_client_id_is_recorded_but_changes_nothing() -> None:
+    envelope = Envelope(
+        event_type="MessageReceived", event_version=1, clinic_id="clinic-1", producer="test",
+        payload=MessageReceived(conversation_id=CONV, message_id=uuid.uuid4(), sent_at=T0).model_dump(mode="json"),
+    )
+    changes = project([(envelope, envelope.event())])
+    assert changes.parents == {}
+    assert changes.events[0].ignored_reason == "MessageReceived without client_id"
+
+
+async def test_apply_batch_counts_and_redelivery_is_a_noop() -> None:
+    model = FakeReadModel()
+    batch = [received(), received(), received()]
+    await apply_batch(model, batch)
+    assert await titles(model) == ["You have 3 unread messages"]
+    again = await apply_batch(model, [*batch, batch[0]])
+    assert again.events == []
+    assert await titles(model) == ["You have 3 unread messages"]
+
+
+async def test_duplicate_inside_one_batch_is_applied_once() -> None:
+    model = FakeReadModel()
+    one = received()
+    await apply_batch(model, [one, one])
+    assert await titles(model) == ["You have 1 unread message"]
+
+
+async def test_failed_write_applies_nothing_and_the_retry_applies_everything_once() -> None:
+    model = FakeReadModel(fail_next_write=True)
+    batch = [received(), received()]
+    with pytest.raises(ConnectionError):
+        await apply_batch(model, batch)
+    assert model.inbox == set()
+    await apply_batch(model, batch)
+    assert await titles(model) == ["You have 2 unread messages"]
+
+
+async def test_reading_all_messages_removes_the_item() -> None:
+    model = FakeReadModel()
+    await apply_batch(model, [received(), received()])
+    await apply_batch(model, [read(2)])
+    assert await titles(model) == []
+
+
+async def test_stale_opt_out_arriving_after_newer_opt_in_is_ignored() -> None:
+    model = FakeReadModel()
+    newer_in = env(SmsOptedIn(source="portal"), at=T0 + timedelta(minutes=5))
+    older_out = env(SmsOptedOut(source="sms_keyword"), at=T0)
+    await apply_batch(model, [newer_in])
+    await apply_batch(model, [older_out])
+    assert await titles(model) == []
+    await apply_batch(model, [env(SmsOptedOut(source="sms_keyword"), at=T0 + timedelta(minutes=6))])
+    assert await titles(model) == ["Opt into receiving texts"]
+
+
+async def test_clinic_program_shows_for_every_parent_until_enrolled_or_withdrawn() -> None:
+    model = FakeReadModel()
+    await apply_batch(model, [offered("care", "Add a Care Member"), offered("dental", "Join Dental")])
+    assert await titles(model) == ["Add a Care Member", "Join Dental"]
+    await apply_batch(model, [env(ClientEnrolledInProgram(program_code="care"))])
+    assert await titles(model) == ["Join Dental"]
+    await apply_batch(model, [env(ProgramWithdrawn(program_code="dental"), client_id=None)])
+    assert await titles(model) == []
+    other = todo_list(*(await model.views("clinic-1", "client-2")))
+    assert other.badge == 1  # care is still offered to a parent who did not enrol
+
+
+async def test_empty_batch_writes_nothing() -> None:
+    model = FakeReadModel(fail_next_write=True)
+    assert (await apply_batch(model, [])).events == []

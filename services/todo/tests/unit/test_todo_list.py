@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from petportal_todo.domain import ClinicView, ParentView, Program, todo_list
+from petportal_todo.domain.model import unread_title
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CARE = Program("care", "Care Plan", "Add a Care Member")
+DENTAL = Program("dental", "Dental Club", "Join the Dental Club")
+
+
+def parent(**kw: object) -> ParentView:
+    return ParentView("clinic-1", "client-1", **kw)  # type: ignore[arg-type]
+
+
+def test_a_parent_with_nothing_has_an_empty_list_and_badge_zero() -> None:
+    assert todo_list(None, None).items == ()
+    assert todo_list(None, None).badge == 0
+    assert todo_list(parent(), ClinicView("clinic-1")).badge == 0
+
+
+@pytest.mark.parametrize(("count", "title"), [(1, "You have 1 unread message"), (2, "You have 2 unread messages")])
+def test_unread_title_is_pluralised(count: int, title: str) -> None:
+    assert unread_title(count) == title
+
+
+def test_unread_messages_item_counts_and_links_to_the_conversation() -> None:
+    todo = todo_list(parent(unread_messages=3), None)
+    assert todo.badge == 1
+    (item,) = todo.items
+    assert (item.kind, item.title, item.count, item.href) == (
+        "unread_messages",
+        "You have 3 unread messages",
+        3,
+        "/conversation",
+    )
+
+
+@pytest.mark.parametrize("unread", [0, -2])
+def test_no_unread_item_at_zero_and_a_negative_sum_is_clamped(unread: int) -> None:
+    view = parent(unread_messages=unread)
+    assert view.unread == 0
+    assert todo_list(view, None).items == ()
+
+
+def test_opted_out_parent_is_asked_to_opt_in() -> None:
+    todo = todo_list(parent(sms_opted_out_at=T0), None)
+    assert [(i.kind, i.title) for i in todo.items] == [("sms_opt_in", "Opt into receiving texts")]
+
+
+def test_opt_state_follows_the_latest_timestamps_not_arrival_order() -> None:
+    assert parent(sms_opted_out_at=T0, sms_opted_in_at=T0 + timedelta(seconds=1)).sms_opted_out is False
+    assert parent(sms_opted_out_at=T0 + timedelta(seconds=1), sms_opted_in_at=T0).sms_opted_out is True
+    assert parent(sms_opted_out_at=T0, sms_opted_in_at=T0).sms_opted_out is False
+    assert parent(sms_opted_in_at=T0).sms_opted_out is False
+
+
+def test_one_cta_per_offered_program_not_enrolled_in_sorted_by_code() -> None:
+    clinic = ClinicView("clinic-1", (DENTAL, CARE))
+    todo = todo_list(parent(), clinic)
+    assert [(i.kind, i.title, i.href) for i in todo.items] == [
+        ("program_cta", "Add a Care Member", "/programs/care"),
+        ("program_cta", "Join the Dental Club", "/programs/dental"),
+    ]
+    enrolled = todo_list(parent(enrolled_programs=frozenset({"care"})), clinic)
+    assert [i.title for i in enrolled.items] == ["Join the Dental Club"]
+
+
+def test_a_new_parent_still_sees_the_clinic_programs() -> None:
+    assert [i.title for i in todo_list(None, ClinicView("clinic-1", (CARE,))).items] == ["Add a Care Member"]
+
+
+def test_full_list_is_in_stable_order_and_badge_counts_items() -> None:
+    todo = todo_list(
+        parent(unread_messages=1, sms_opted_out_at=T0, enrolled_programs=frozenset({"dental"})),
+        ClinicView("clinic-1", (DENTAL, CARE)),
+    )
+    assert [i.kind for i in todo.items] == ["unread_messages", "sms_opt_in", "program_cta"]
+    assert todo.items[0].title == "You have 1 unread message"
+    assert todo.badge == 3

@@ -1,0 +1,140 @@
+"""JWT verification (EdDSA keys published by identity as a JWKS) and FastAPI dependencies."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+
+ISSUER = "petportal-identity"
+AUDIENCE = "petportal"
+ALGORITHM = "EdDSA"
+
+
+class Principal(BaseModel):
+    sub: str
+    role: Literal["parent", "staff"]
+    clinic_id: str
+    client_id: str | None = None
+
+
+class ParentPrincipal(Principal):
+    role: Literal["parent"]
+    client_id: str
+
+
+class StaffPrincipal(Principal):
+    role: Literal["staff"]
+
+
+def sign_token(
+    private_key: Ed25519PrivateKey,
+    kid: str,
+    principal: Principal,
+    ttl: timedelta,
+) -> str:
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        **principal.model_dump(exclude_none=True),
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode(claims, private_key, algorithm=ALGORITHM, headers={"kid": kid})
+
+
+def public_jwk(public_key: Ed25519PublicKey, kid: str) -> dict[str, Any]:
+    jwk: dict[str, Any] = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(public_key))
+    return {**jwk, "kid": kid, "use": "sig", "alg": ALGORITHM}
+
+
+class TokenVerifier:
+    """Verifies tokens against identity's JWKS, fetched lazily and refreshed on an unknown key id."""
+
+    def __init__(self, jwks_url: str | None, *, static_jwks: dict[str, Any] | None = None) -> None:
+        self._jwks_url = jwks_url
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+        if static_jwks:
+            self._load(static_jwks)
+
+    def _load(self, jwks: dict[str, Any]) -> None:
+        keys = {}
+        for jwk in jwks.get("keys", []):
+            keys[jwk["kid"]] = jwt.PyJWK.from_dict(jwk).key
+        self._keys = keys
+
+    async def _refresh(self) -> None:
+        # At most one refresh per 10 s, so garbage key ids cannot make us hammer identity.
+        if self._jwks_url is None or time.monotonic() - self._fetched_at < 10:
+            return
+        self._fetched_at = time.monotonic()
+        async with httpx.AsyncClient(timeout=5) as client:
+            response = await client.get(self._jwks_url)
+            response.raise_for_status()
+            self._load(response.json())
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid", "")
+            if kid not in self._keys:
+                await self._refresh()
+            key = self._keys.get(kid)
+            if key is None:
+                raise jwt.InvalidTokenError("unknown key")
+            claims = jwt.decode(
+                token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub"]},
+            )
+            return Principal.model_validate(claims)
+        except (jwt.InvalidTokenError, ValidationError, httpx.HTTPError) as exc:
+            raise InvalidToken() from exc
+
+
+class InvalidToken(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="invalid or expired token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise InvalidToken()
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return await verifier.verify(credentials.credentials)
+
+
+async def current_parent(principal: Annotated[Principal, Depends(current_principal)]) -> ParentPrincipal:
+    if principal.role != "parent" or principal.client_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="a parent's token is required")
+    return ParentPrincipal.model_validate(principal.model_dump())
+
+
+async def current_staff(principal: Annotated[Principal, Depends(current_principal)]) -> StaffPrincipal:
+    if principal.role != "staff":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="a clinic staff token is required")
+    return StaffPrincipal.model_validate(principal.model_dump())
+
+
+CurrentParent = Annotated[ParentPrincipal, Depends(current_parent)]
+CurrentStaff = Annotated[StaffPrincipal, Depends(current_staff)]

@@ -1,0 +1,58 @@
+"""Alembic glue shared by every service: the async env.py body and a programmatic upgrade."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from .tables import metadata as runtime_metadata
+
+
+def create_runtime_tables(bind: Connection) -> None:
+    """Outbox and inbox: called from each service's first migration with op.get_bind()."""
+    runtime_metadata.create_all(bind)
+
+
+def drop_runtime_tables(bind: Connection) -> None:
+    runtime_metadata.drop_all(bind)
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """The body of a service's migrations/env.py."""
+    config = context.config
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("DATABASE_URL is not set")
+    metadata = [target_metadata, runtime_metadata]
+
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    def migrate(connection: Connection) -> None:
+        context.configure(connection=connection, target_metadata=metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        async with engine.connect() as connection:
+            await connection.run_sync(migrate)
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def upgrade(migrations_dir: Path, database_url: str, revision: str = "head") -> None:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    command.upgrade(config, revision)

@@ -1,0 +1,184 @@
+"""Transactional outbox: events are written with the state change, then relayed to Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from petportal_schemas import Envelope, TraceContext
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Row
+from sqlmodel.ext.asyncio.session import AsyncSession
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential_jitter
+
+from . import telemetry
+from .db import SessionFactory, transaction
+from .logging import get_logger
+from .tables import outbox
+
+log = get_logger(__name__)
+
+# Sends one record without waiting for the broker; returns an awaitable acknowledgement.
+SendRecord = Callable[[bytes, str, bytes, dict[str, str]], Awaitable[Awaitable[Any]]]
+
+
+def with_current_trace(envelope: Envelope) -> Envelope:
+    """The envelope stamped with the trace context of the current span (if it has none yet)."""
+    if envelope.trace.traceparent:
+        return envelope
+    headers = telemetry.current_trace_headers()
+    if not headers.get("traceparent"):
+        return envelope
+    trace = TraceContext(traceparent=headers["traceparent"], tracestate=headers.get("tracestate"))
+    return envelope.model_copy(update={"trace": trace})
+
+
+async def add_event(session: AsyncSession, envelope: Envelope) -> None:
+    """Stage an event in the caller's transaction; it is published only if that transaction commits."""
+    await add_events(session, [envelope])
+
+
+async def add_events(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+    if not envelopes:
+        return
+    rows = []
+    for env in map(with_current_trace, envelopes):
+        rows.append(
+            {
+                "event_id": env.event_id,
+                "event_type": env.event_type,
+                "topic": env.topic,
+                "key": env.key,
+                "value": env.to_bytes(),
+                "traceparent": env.trace.traceparent,
+                "tracestate": env.trace.tracestate,
+            }
+        )
+    await session.execute(insert(outbox), rows)
+
+
+class OutboxRelay:
+    """Publishes unpublished outbox rows in order, marks them published, purges old ones.
+
+    Several replicas may run: rows are locked with SKIP LOCKED, so each row is sent by one of them
+    at a time. A crash between send and mark re-sends the row; consumers' inboxes absorb that.
+    """
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        send: SendRecord,
+        *,
+        batch_size: int = 500,
+        retention: timedelta = timedelta(days=7),
+        poll_interval: float = 0.05,
+    ) -> None:
+        self._factory = session_factory
+        self._send = send
+        self._batch_size = batch_size
+        self._retention = retention
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._published = telemetry.meter("outbox").create_counter(
+            "petportal_outbox_published", description="events relayed from the outbox to Kafka"
+        )
+
+    def wake(self) -> None:
+        """Called after a commit that added events, so the relay does not wait for its next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        last_purge = datetime.min.replace(tzinfo=UTC)
+        while not stop.is_set():
+            try:
+                sent = await self.relay_once()
+                now = datetime.now(UTC)
+                if now - last_purge > timedelta(minutes=10):
+                    await self.purge(now)
+                    last_purge = now
+            except Exception:  # keep relaying: the rows stay in the outbox until they go out
+                log.exception("outbox relay failed; retrying")
+                sent = 0
+                await asyncio.sleep(1)
+            if sent < self._batch_size:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                except TimeoutError:
+                    pass
+
+    async def relay_once(self) -> int:
+        async with transaction(self._factory) as session:
+            result = await session.execute(
+                select(outbox)
+                .where(outbox.c.published_at.is_(None))
+                .order_by(outbox.c.id)
+                .limit(self._batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            rows = result.all()
+            if not rows:
+                return 0
+            await self._send_all(rows)
+            await session.execute(
+                update(outbox)
+                .where(outbox.c.id.in_([r.id for r in rows]))
+                .values(published_at=datetime.now(UTC))
+            )
+        self._published.add(len(rows))
+        return len(rows)
+
+    async def _send_all(self, rows: Sequence[Row[Any]]) -> None:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(Exception),
+            wait=wait_exponential_jitter(initial=0.1, max=5),
+            stop=stop_never,
+            reraise=True,
+        ):
+            with attempt:
+                acks = []
+                for row in rows:
+                    headers = {"event_type": row.event_type}
+                    if row.traceparent:
+                        headers["traceparent"] = row.traceparent
+                        if row.tracestate:
+                            headers["tracestate"] = row.tracestate
+                    token = telemetry.attach_trace_headers(headers)
+                    try:
+                        acks.append(await self._send(row.value, row.topic, row.key.encode(), headers))
+                    finally:
+                        telemetry.detach(token)
+                await asyncio.gather(*acks)
+
+    async def purge(self, now: datetime | None = None) -> int:
+        cutoff = (now or datetime.now(UTC)) - self._retention
+        async with transaction(self._factory) as session:
+            result = await session.execute(
+                delete(outbox).where(outbox.c.published_at < cutoff).returning(outbox.c.id)
+            )
+            return len(result.all())
+
+    async def replay(self, since: datetime | None = None) -> int:
+        """Republish every kept row (published or not) in order. Consumers' inboxes skip repeats."""
+        total = 0
+        last_id = 0
+        while True:
+            async with transaction(self._factory) as session:
+                query = select(outbox).where(outbox.c.id > last_id)
+                if since is not None:
+                    query = query.where(outbox.c.created_at >= since)
+                rows = (
+                    await session.execute(query.order_by(outbox.c.id).limit(self._batch_size))
+                ).all()
+                if not rows:
+                    return total
+                await self._send_all(rows)
+                await session.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_([r.id for r in rows]), outbox.c.published_at.is_(None))
+                    .values(published_at=datetime.now(UTC))
+                )
+            total += len(rows)
+            last_id = rows[-1].id

@@ -1,0 +1,145 @@
+"""What every service process is made of: database, broker, outbox relay, token verifier, and a
+FastAPI app with health, metrics, tracing and request logs. Services build one in bootstrap.py."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .auth import TokenVerifier
+from .broker import make_broker, outbox_sender
+from .db import make_engine, make_session_factory, ping, transaction
+from .health import Check, health_router
+from .logging import configure_logging, get_logger
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+from .telemetry import configure_telemetry
+
+log = get_logger(__name__)
+
+BackgroundTask = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, *, database: bool = True, broker: bool = True) -> None:
+        configure_logging(settings.service_name, settings.log_level)
+        configure_telemetry(settings.service_name, settings.otel_exporter_otlp_endpoint)
+        self.settings = settings
+        self.engine = make_engine(settings.database_url) if database else None
+        self.sessions = make_session_factory(self.engine) if self.engine else None
+        self.broker = make_broker(settings)
+        self.relay = (
+            OutboxRelay(
+                self.sessions,
+                outbox_sender(self.broker),
+                batch_size=settings.outbox_batch_size,
+                retention=timedelta(hours=settings.outbox_retention_hours),
+            )
+            if self.sessions
+            else None
+        )
+        self.token_verifier = TokenVerifier(f"{settings.identity_url.rstrip('/')}/.well-known/jwks.json")
+        self.background: list[BackgroundTask] = []
+        self.uses_broker = broker
+        self.checks: dict[str, Check] = {"broker": self._ping_broker} if broker else {}
+        if self.engine is not None:
+            engine = self.engine
+            self.checks["database"] = lambda: ping(engine)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _ping_broker(self) -> None:
+        if not await self.broker.ping(timeout=2):
+            raise ConnectionError("broker unreachable")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work; events added to the outbox in it are relayed as soon as it commits."""
+        if self.sessions is None:
+            raise RuntimeError(f"{self.settings.service_name} has no database")
+        async with transaction(self.sessions) as session:
+            yield session
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def start(self) -> None:
+        self._stop.clear()
+        if self.uses_broker:
+            await self.broker.start()
+        tasks: list[BackgroundTask] = list(self.background)
+        if self.relay is not None:
+            tasks.append(self.relay.run)
+        self._tasks = [asyncio.create_task(task(self._stop)) for task in tasks]
+        log.info("service started")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(task, 5)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+        if self.uses_broker:
+            await self.broker.stop()
+        if self.engine is not None:
+            await self.engine.dispose()
+        log.info("service stopped")
+
+    def create_app(
+        self,
+        *,
+        title: str,
+        routers: Sequence[APIRouter] = (),
+        on_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
+        on_shutdown: Sequence[Callable[[], Awaitable[Any]]] = (),
+    ) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            for hook in on_startup:
+                await hook()
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+                for hook in on_shutdown:
+                    await hook()
+
+        app = FastAPI(title=title, lifespan=lifespan)
+        app.state.runtime = self
+        app.state.token_verifier = self.token_verifier
+        app.include_router(health_router(self.checks))
+        for router in routers:
+            app.include_router(router)
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        @app.middleware("http")
+        async def log_requests(request: Request, call_next: Any) -> Response:
+            started = time.perf_counter()
+            response: Response = await call_next(request)
+            route = request.scope.get("route")
+            if request.url.path not in ("/healthz", "/readyz", "/metrics"):
+                # The route template, not the path: paths carry client ids.
+                log.info(
+                    "request",
+                    method=request.method,
+                    route=getattr(route, "path", "unmatched"),
+                    status=response.status_code,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+            return response
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+        return app

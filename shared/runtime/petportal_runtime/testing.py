@@ -1,0 +1,120 @@
+"""pytest fixtures for real infrastructure; register with `pytest_plugins = ["petportal_runtime.testing"]`.
+
+Each fixture uses an existing server when its environment variable is set, and otherwise starts an
+embedded one for the session (`petportal_runtime.devinfra`), so tests never skip for lack of infra:
+
+- `kafka_bootstrap` (session; `KAFKA_BOOTSTRAP_SERVERS`): `host:port`, the project topics exist.
+- `postgres_server_url` (session; `TEST_DATABASE_URL`): a server URL such as
+  `postgresql://postgres@127.0.0.1:5432/postgres` (superuser; the path names the maintenance db).
+- `make_database` (function): factory returning a fresh database's `postgresql+asyncpg://` URL.
+- `mongo_url` (session; `TEST_MONGODB_URL`): `mongodb://host:port`.
+
+Note for consumers on the embedded broker (Tansu): joining a consumer group takes about half the
+consumer's `session_timeout_ms` (5 s with the default 10 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import pytest
+
+from .devinfra import (
+    LocalKafka,
+    LocalMongo,
+    LocalPostgres,
+    create_database,
+    create_topics,
+    database_url,
+    drop_database,
+    validate_database_name,
+)
+
+__all__ = ["DatabaseFactory", "kafka_bootstrap", "make_database", "mongo_url", "postgres_server_url"]
+
+T = TypeVar("T")
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to completion from sync code, even while this thread's event loop is running."""
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coro))
+        except BaseException as exc:
+            error.append(exc)
+
+    thread = threading.Thread(target=target, name="petportal-testing")
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap servers of a Kafka broker on which the `petportal_schemas.topics.ALL` topics exist."""
+    if external := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        run_sync(create_topics(external))
+        yield external
+        return
+    with LocalKafka() as kafka:
+        run_sync(create_topics(kafka.bootstrap))
+        yield kafka.bootstrap
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """URL of a PostgreSQL server (superuser, maintenance database); see `make_database`."""
+    if external := os.environ.get("TEST_DATABASE_URL"):
+        yield external
+        return
+    datadir = Path(tempfile.mkdtemp(prefix="petportal-pg-"))
+    try:
+        with LocalPostgres(datadir, durable=False) as server:
+            yield server.server_url
+    finally:
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+class DatabaseFactory(Protocol):
+    def __call__(self, prefix: str = "test") -> str:
+        """Create an empty database named `<prefix>_<random>`; returns its postgresql+asyncpg URL."""
+        ...
+
+
+@pytest.fixture
+def make_database(postgres_server_url: str) -> Iterator[DatabaseFactory]:
+    """Factory for fresh databases on `postgres_server_url`, dropped (WITH FORCE) after the test."""
+    created: list[str] = []
+
+    def make(prefix: str = "test") -> str:
+        name = validate_database_name(f"{prefix}_{uuid.uuid4().hex[:12]}")
+        run_sync(create_database(postgres_server_url, name))
+        created.append(name)
+        return database_url(postgres_server_url, name)
+
+    yield make
+    for name in created:
+        run_sync(drop_database(postgres_server_url, name))
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a MongoDB-compatible server (nx-27017 unless TEST_MONGODB_URL is set)."""
+    if external := os.environ.get("TEST_MONGODB_URL"):
+        yield external
+        return
+    with LocalMongo(tmp_path_factory.mktemp("mongo")) as mongo:
+        yield mongo.url

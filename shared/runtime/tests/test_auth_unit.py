@@ -1,0 +1,43 @@
+from datetime import timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import HTTPException
+
+from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
+
+pytestmark = pytest.mark.unit
+
+
+def _verifier(key: Ed25519PrivateKey, kid: str = "k1") -> TokenVerifier:
+    return TokenVerifier(None, static_jwks={"keys": [public_jwk(key.public_key(), kid)]})
+
+
+PARENT = Principal(sub="acct-1", role="parent", clinic_id="demo", client_id="C-1")
+
+
+async def test_a_token_signed_by_the_published_key_verifies() -> None:
+    key = Ed25519PrivateKey.generate()
+    token = sign_token(key, "k1", PARENT, timedelta(minutes=5))
+    assert await _verifier(key).verify(token) == PARENT
+
+
+async def test_a_token_signed_by_another_key_is_refused() -> None:
+    token = sign_token(Ed25519PrivateKey.generate(), "k1", PARENT, timedelta(minutes=5))
+    with pytest.raises(HTTPException) as exc:
+        await _verifier(Ed25519PrivateKey.generate()).verify(token)
+    assert exc.value.status_code == 401
+
+
+async def test_an_expired_token_is_refused() -> None:
+    key = Ed25519PrivateKey.generate()
+    token = sign_token(key, "k1", PARENT, timedelta(seconds=-1))
+    with pytest.raises(HTTPException):
+        await _verifier(key).verify(token)
+
+
+async def test_an_unknown_key_id_is_refused() -> None:
+    key = Ed25519PrivateKey.generate()
+    token = sign_token(key, "other", PARENT, timedelta(minutes=5))
+    with pytest.raises(HTTPException):
+        await _verifier(key, "k1").verify(token)

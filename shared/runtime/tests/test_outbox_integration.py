@@ -1,0 +1,139 @@
+"""Outbox relay, inbox and dead-lettering against a real PostgreSQL and a real Kafka broker."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from petportal_runtime import inbox, outbox
+from petportal_runtime import tables
+from petportal_runtime.broker import PermanentEventError, subscribe_events
+from petportal_runtime.service import ServiceRuntime
+from petportal_runtime.settings import ServiceSettings
+from petportal_runtime.tables import metadata
+from petportal_schemas import Envelope, Event, MessageReceived, topics, validate_message
+
+pytestmark = pytest.mark.integration
+
+
+def _message(client: str) -> Envelope:
+    event = MessageReceived(conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), sent_at=datetime.now(UTC))
+    return Envelope.wrap(event, clinic_id="rt-clinic", client_id=client, producer="runtime-test")
+
+
+async def _until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def runtime(make_database, kafka_bootstrap: str) -> AsyncIterator[ServiceRuntime]:  # type: ignore[no-untyped-def]
+    url = await make_database()
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
+    settings = ServiceSettings(
+        service_name=f"rt{uuid.uuid4().hex[:6]}",
+        database_url=url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_session_timeout_ms=2000,
+    )
+    yield ServiceRuntime(settings)
+
+
+async def test_events_are_relayed_applied_once_and_bad_ones_dead_lettered(
+    runtime: ServiceRuntime, kafka_bootstrap: str
+) -> None:
+    applied: list[uuid.UUID] = []
+    consumer = runtime.settings.service_name
+
+    async def apply(envelope: Envelope, event: Event) -> None:
+        if envelope.client_id == "poison":
+            raise PermanentEventError("client poison is not known here")
+        async with runtime.transaction() as session:
+            if await inbox.claim(session, consumer, envelope.event_id, envelope.event_type):
+                applied.append(envelope.event_id)
+
+    subscribe_events(runtime.broker, runtime.settings, [topics.MESSAGING], consumer=consumer,
+                     handlers={MessageReceived: apply})
+    dead = AIOKafkaConsumer(topics.DEADLETTER, bootstrap_servers=kafka_bootstrap, auto_offset_reset="latest")
+    await dead.start()
+    await dead.seek_to_end()
+    await runtime.start()
+    try:
+        good = [_message(f"c{i}") for i in range(20)]
+        async with runtime.transaction() as session:
+            await outbox.add_events(session, [*good[:10], _message("poison"), *good[10:]])
+        await runtime.broker.publish(b'{"event_type": 1}', topics.MESSAGING, key=b"rt-clinic:bad")
+
+        await _until(lambda: len(applied) == 20)
+        assert set(applied) == {e.event_id for e in good}
+
+        reasons = []
+        while len(reasons) < 2:
+            batch = await asyncio.wait_for(dead.getmany(timeout_ms=500), 10)
+            reasons += [dict(r.headers)["reason"].decode() for rs in batch.values() for r in rs]
+        assert any("invalid envelope" in r for r in reasons)
+        assert any("client poison is not known" in r for r in reasons)
+
+        # Replaying the whole outbox redelivers everything; the inbox keeps each effect single.
+        assert runtime.relay is not None
+        assert await runtime.relay.replay() == 21
+        marker = _message("after-replay")
+        async with runtime.transaction() as session:
+            await outbox.add_event(session, marker)
+        await _until(lambda: marker.event_id in applied)
+        assert len(applied) == 21
+        assert len(set(applied)) == 21
+    finally:
+        await runtime.stop()
+        await dead.stop()
+
+
+async def test_nothing_is_staged_when_the_transaction_rolls_back(runtime: ServiceRuntime) -> None:
+    with pytest.raises(RuntimeError):
+        async with runtime.transaction() as session:
+            await outbox.add_event(session, _message("c1"))
+            raise RuntimeError("state change failed")
+    assert runtime.sessions is not None
+    async with runtime.sessions() as session:
+        count = (await session.execute(select(func.count()).select_from(tables.outbox))).scalar_one()
+    assert count == 0
+    if runtime.engine is not None:
+        await runtime.engine.dispose()
+
+
+async def test_relayed_messages_validate_against_the_contract(runtime: ServiceRuntime, kafka_bootstrap: str) -> None:
+    reader = AIOKafkaConsumer(topics.MESSAGING, bootstrap_servers=kafka_bootstrap, auto_offset_reset="latest")
+    await reader.start()
+    await reader.seek_to_end()
+    await runtime.start()
+    try:
+        sent = _message("contract")
+        async with runtime.transaction() as session:
+            await outbox.add_event(session, sent)
+        found = None
+        for _ in range(40):
+            batch = await reader.getmany(timeout_ms=250)
+            for record in (r for rs in batch.values() for r in rs):
+                envelope, event = validate_message(record.value)
+                if envelope.event_id == sent.event_id:
+                    found = (record, envelope, event)
+            if found:
+                break
+        assert found is not None
+        record, envelope, event = found
+        assert record.key == b"rt-clinic:contract"
+        assert dict(record.headers)["event_type"] == b"MessageReceived"
+        assert isinstance(event, MessageReceived)
+    finally:
+        await runtime.stop()
+        await reader.stop()

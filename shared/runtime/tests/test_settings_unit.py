@@ -1,0 +1,19 @@
+import pytest
+from pydantic import ValidationError
+
+from petportal_runtime.settings import ServiceSettings
+
+pytestmark = pytest.mark.unit
+
+
+def test_database_url_must_use_the_async_driver() -> None:
+    with pytest.raises(ValidationError, match="postgresql\\+asyncpg"):
+        ServiceSettings(database_url="postgresql://localhost/db")
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    settings = ServiceSettings()
+    assert settings.kafka_bootstrap_servers == "kafka:9092"
+    assert settings.production

@@ -1,0 +1,9 @@
+"""Kafka topics. One topic per producing service; keys are `clinic_id:client_id`."""
+
+MESSAGING = "petportal.messaging.v1"
+NOTIFY = "petportal.notify.v1"
+SYNC = "petportal.sync.v1"
+IDENTITY = "petportal.identity.v1"
+DEADLETTER = "petportal.deadletter.v1"
+
+ALL = (MESSAGING, NOTIFY, SYNC, IDENTITY, DEADLETTER)

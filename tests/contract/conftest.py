@@ -1,0 +1,143 @@
+"""Shared pieces of the contract tests: the services, how to build them offline, sample events."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faststream.kafka import KafkaBroker
+
+from petportal_runtime.service import ServiceRuntime
+from petportal_runtime.settings import ServiceSettings
+from petportal_schemas import (
+    ClientEnrolledInProgram,
+    ClientUpserted,
+    ClinicRegistered,
+    Event,
+    MessageRead,
+    MessageReceived,
+    PatientUpserted,
+    ProgramOffered,
+    ProgramWithdrawn,
+    ReminderSent,
+    SmsOptedIn,
+    SmsOptedOut,
+)
+
+# Every deployable that talks Kafka. Listed explicitly: a service that cannot be imported or built
+# fails its contract tests, it is never skipped.
+SERVICES = ("identity", "pets", "messaging", "todo", "sync", "notify")
+
+REPO = Path(__file__).resolve().parents[2]
+JSONSCHEMA_DIR = REPO / "shared" / "schemas" / "jsonschema"
+PUBLISHER_PREFIX = "Envelope carrying one of: "  # petportal_runtime.broker.document_publisher
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "service" in metafunc.fixturenames:
+        metafunc.parametrize("service", SERVICES)
+
+
+_AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+_SAMPLES: tuple[Event, ...] = (
+    MessageReceived(conversation_id=uuid.UUID(int=1), message_id=uuid.UUID(int=2), sent_at=_AT),
+    MessageRead(
+        conversation_id=uuid.UUID(int=1), message_ids=[uuid.UUID(int=2), uuid.UUID(int=3)], read_at=_AT
+    ),
+    SmsOptedOut(source="sms_keyword", keyword="STOP"),
+    SmsOptedIn(source="portal"),
+    ReminderSent(reminder_id="rem-1", channel="sms", kind="service", patient_id="pat-1"),
+    ClinicRegistered(name="Happy Paws", pims="ezyvet", sms_number="+15555550100", timezone="America/Chicago"),
+    ClientUpserted(first_name="Ada", last_name="Lovelace", email="ada@example.com", phone="+15555550123"),
+    PatientUpserted(
+        patient_id="pat-1",
+        name="Rex",
+        species="canine",
+        breed="Labrador",
+        sex="male neutered",
+        date_of_birth=date(2020, 1, 2),
+        colour="black",
+        weight_kg=31.5,
+        microchip="985112345678901",
+    ),
+    ProgramOffered(program_code="care-plan", name="Care plan", call_to_action="Join the Care plan"),
+    ProgramWithdrawn(program_code="care-plan"),
+    ClientEnrolledInProgram(program_code="care-plan"),
+)
+
+
+@pytest.fixture(scope="session")
+def samples() -> dict[tuple[str, int], Event]:
+    """One valid instance of every event model, by (type, version)."""
+    return {(e.EVENT_TYPE, e.VERSION): e for e in _SAMPLES}
+
+
+def settings_class(service: str) -> type[ServiceSettings]:
+    module = importlib.import_module(f"petportal_{service}.settings")
+    found = [
+        cls
+        for cls in vars(module).values()
+        if inspect.isclass(cls)
+        and issubclass(cls, ServiceSettings)
+        and cls is not ServiceSettings
+        and cls.__module__ == module.__name__
+    ]
+    assert len(found) == 1, (
+        f"petportal_{service}.settings should define one ServiceSettings subclass: {found}"
+    )
+    return found[0]
+
+
+def build_runtime(service: str, workdir: Path) -> ServiceRuntime:
+    """The service wired by its own `bootstrap.bootstrap(settings)`, with no live infrastructure.
+
+    Settings are given explicitly so the environment (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS...) cannot
+    change the documents; unknown keys are ignored by ServiceSettings (extra="ignore").
+    """
+    settings = settings_class(service)(
+        environment="test",
+        database_url=f"postgresql+asyncpg://contract@127.0.0.1:1/petportal_{service}",
+        kafka_bootstrap_servers="127.0.0.1:19092",
+        identity_url="http://127.0.0.1:8081",
+        mongodb_url="mongodb://127.0.0.1:27117",
+        dev_key_dir=workdir / "keys",
+    )
+    bootstrap = importlib.import_module(f"petportal_{service}.bootstrap")
+    built = bootstrap.bootstrap(settings)
+    runtime = built if isinstance(built, ServiceRuntime) else built.runtime
+    assert isinstance(runtime, ServiceRuntime), f"petportal_{service}.bootstrap.bootstrap() built no runtime"
+    return runtime
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Iterator[Callable[[str], ServiceRuntime]]:
+    runtimes: list[ServiceRuntime] = []
+
+    def build(service: str) -> ServiceRuntime:
+        runtimes.append(build_runtime(service, tmp_path))
+        return runtimes[-1]
+
+    yield build
+    for runtime in runtimes:
+        if runtime.engine is not None:
+            runtime.engine.sync_engine.dispose()
+
+
+def declared_publications(broker: KafkaBroker) -> dict[str, list[str]]:
+    """{topic: [event types]} as declared with petportal_runtime.broker.document_publisher."""
+    declared: dict[str, list[str]] = {}
+    for publisher in broker.publishers:
+        for spec in publisher.schema().values():
+            description: Any = spec.description or ""
+            assert description.startswith(PUBLISHER_PREFIX), (
+                f"publisher {publisher.topic!r} was not declared with document_publisher: {description!r}"
+            )
+            names = [n.strip() for n in description.removeprefix(PUBLISHER_PREFIX).split(",") if n.strip()]
+            declared.setdefault(publisher.topic, []).extend(names)
+    return declared

@@ -1,0 +1,52 @@
+"""Each service's AsyncAPI document (what it consumes and publishes) matches the committed snapshot.
+
+Regenerate after an intended change: UPDATE_SNAPSHOTS=1 pytest tests/contract/test_asyncapi.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faststream.specification import AsyncAPI
+
+from petportal_runtime.service import ServiceRuntime
+
+pytestmark = pytest.mark.contract
+
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots" / "asyncapi"
+
+
+def asyncapi_document(service: str, runtime: ServiceRuntime) -> dict[str, Any]:
+    spec = AsyncAPI(runtime.broker, title=f"petportal-{service}", version=version(f"petportal-{service}"))
+    document: dict[str, Any] = spec.to_specification().to_jsonable()
+    return document
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def test_asyncapi_document_matches_the_snapshot(service: str, built: Callable[[str], ServiceRuntime]) -> None:
+    rendered = render(asyncapi_document(service, built(service)))
+    snapshot = SNAPSHOTS / f"{service}.json"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.write_text(rendered)
+        return
+    assert snapshot.is_file(), f"no snapshot for {service}: run UPDATE_SNAPSHOTS=1 pytest {__file__}"
+    assert snapshot.read_text() == rendered, (
+        f"{service}'s AsyncAPI document changed: review, then UPDATE_SNAPSHOTS=1 pytest {__file__}"
+    )
+
+
+def test_the_document_is_stable_between_builds(service: str, built: Callable[[str], ServiceRuntime]) -> None:
+    """Two builds give the same document, so a snapshot diff always means a real change."""
+    assert render(asyncapi_document(service, built(service))) == render(
+        asyncapi_document(service, built(service))
+    )
