@@ -22,5 +22,5 @@ async def claim(session: AsyncSession, consumer: str, event_id: uuid.UUID, event
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
         .returning(inbox.c.event_id)
     )
-    result = await session.execute(stmt)
+    result = await session.exec(stmt)
     return result.first() is not None

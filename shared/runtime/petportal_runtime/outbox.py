@@ -56,7 +56,7 @@ async def add_events(session: AsyncSession, envelopes: Sequence[Envelope]) -> No
                 "tracestate": env.trace.tracestate,
             }
         )
-    await session.execute(insert(outbox), rows)
+    await session.exec(insert(outbox), params=rows)
 
 
 class OutboxRelay:
@@ -111,7 +111,8 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         async with transaction(self._factory) as session:
-            result = await session.execute(
+            conn = await session.connection()
+            result = await conn.execute(
                 select(outbox)
                 .where(outbox.c.published_at.is_(None))
                 .order_by(outbox.c.id)
@@ -122,7 +123,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             await self._send_all(rows)
-            await session.execute(
+            await session.exec(
                 update(outbox)
                 .where(outbox.c.id.in_([r.id for r in rows]))
                 .values(published_at=datetime.now(UTC))
@@ -133,7 +134,7 @@ class OutboxRelay:
     async def _send_all(self, rows: Sequence[Row[Any]]) -> None:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(Exception),
-            wait=wait_exponential_jitter(initial=0.1, max=5),
+            wait=wait_exponential_jitter(multiplier=0.1, max=5),
             stop=stop_never,
             reraise=True,
         ):
@@ -155,7 +156,7 @@ class OutboxRelay:
     async def purge(self, now: datetime | None = None) -> int:
         cutoff = (now or datetime.now(UTC)) - self._retention
         async with transaction(self._factory) as session:
-            result = await session.execute(
+            result = await session.exec(
                 delete(outbox).where(outbox.c.published_at < cutoff).returning(outbox.c.id)
             )
             return len(result.all())
@@ -169,13 +170,12 @@ class OutboxRelay:
                 query = select(outbox).where(outbox.c.id > last_id)
                 if since is not None:
                     query = query.where(outbox.c.created_at >= since)
-                rows = (
-                    await session.execute(query.order_by(outbox.c.id).limit(self._batch_size))
-                ).all()
+                conn = await session.connection()
+                rows = (await conn.execute(query.order_by(outbox.c.id).limit(self._batch_size))).all()
                 if not rows:
                     return total
                 await self._send_all(rows)
-                await session.execute(
+                await session.exec(
                     update(outbox)
                     .where(outbox.c.id.in_([r.id for r in rows]), outbox.c.published_at.is_(None))
                     .values(published_at=datetime.now(UTC))

@@ -35,7 +35,7 @@ async def _until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-u
 
 @pytest.fixture
 async def runtime(make_database, kafka_bootstrap: str) -> AsyncIterator[ServiceRuntime]:  # type: ignore[no-untyped-def]
-    url = await make_database()
+    url = make_database()
     engine = create_async_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
@@ -105,7 +105,7 @@ async def test_nothing_is_staged_when_the_transaction_rolls_back(runtime: Servic
             raise RuntimeError("state change failed")
     assert runtime.sessions is not None
     async with runtime.sessions() as session:
-        count = (await session.execute(select(func.count()).select_from(tables.outbox))).scalar_one()
+        count = (await session.exec(select(func.count()).select_from(tables.outbox))).scalar_one()
     assert count == 0
     if runtime.engine is not None:
         await runtime.engine.dispose()
