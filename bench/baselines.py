@@ -3,6 +3,7 @@ does, against MongoDB (nx-27017) or PostgreSQL (asyncpg). Run as their own proce
 
     python -m bench.baselines mongo    --bootstrap H:P --topics a,b --events N --mongodb-url URL --database DB
     python -m bench.baselines postgres --bootstrap H:P --topics a,b --events N --dsn postgresql://...
+    python -m bench.baselines todo-projection ... (the todo service's projection code, for diagnosis)
 
 Per fetched batch (getmany, up to 1000 records), in ONE transaction: look up which event ids the
 inbox already holds, upsert one document/row per parent with the batch's coalesced change (+/- unread
@@ -21,7 +22,7 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -66,7 +67,9 @@ class Batch:
             if delta is None:
                 delta = parents[e.parent_id] = ParentDelta(e.clinic_id, e.client_id)
             delta.unread_delta += e.unread_delta
-            if e.opted_out_at is not None and (delta.opted_out_at is None or e.opted_out_at > delta.opted_out_at):
+            if e.opted_out_at is not None and (
+                delta.opted_out_at is None or e.opted_out_at > delta.opted_out_at
+            ):
                 delta.opted_out_at = e.opted_out_at
         return parents, fresh
 
@@ -89,11 +92,21 @@ def decode(record: ConsumerRecord[Any, Any]) -> Decoded | None:
     return decoded
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+Records = Sequence[ConsumerRecord[Any, Any]]
+
+
 class Store(Protocol):
     async def start(self) -> None: ...
 
-    async def apply(self, batch: Batch) -> int:
-        """Apply the batch in one transaction; the number of events newly applied."""
+    async def apply(self, records: Records) -> int:
+        """Apply a fetched batch in one transaction; the number of events newly applied."""
         ...
 
     async def close(self) -> None: ...
@@ -107,13 +120,24 @@ class MongoStore:
         self.db = self.client[database]
 
     async def start(self) -> None:
-        await self.client.admin.command("ping")
+        # Create the collections up front, as a deployment would with its indexes. (nx-27017 also
+        # ignores startTransaction when a transaction's first command is a find on a collection that
+        # does not exist yet: the writes that follow would then run outside any transaction.)
+        existing = set(await self.db.list_collection_names())
+        for name in ("parents", "inbox"):
+            if name not in existing:
+                await self.db.create_collection(name)
 
-    async def apply(self, batch: Batch) -> int:
+    async def apply(self, records: Records) -> int:
         from pymongo import UpdateOne
 
+        batch = Batch([d for d in map(decode, records) if d is not None])
+        if not batch.events:
+            return 0
         ids = list({e.event_id for e in batch.events})
-        now = datetime.now(UTC)
+        # Instants as the todo adapter stores them on nx-27017: epoch microseconds (for $max) and
+        # ISO strings (nx-27017 turns BSON dates written by $set/$max into strings).
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
         async with self.client.start_session() as session, await session.start_transaction():
             cursor = self.db.inbox.find({"_id": {"$in": ids}}, {"_id": 1}, session=session)
             seen = {doc["_id"] async for doc in cursor}
@@ -127,7 +151,7 @@ class MongoStore:
                     "$inc": {"unread_messages": delta.unread_delta},
                 }
                 if delta.opted_out_at is not None:
-                    update["$max"] = {"sms_opted_out_at": delta.opted_out_at}
+                    update["$max"] = {"sms_opted_out_us": _micros(delta.opted_out_at)}
                 updates.append(UpdateOne({"_id": pid}, update, upsert=True))
             await self.db.parents.bulk_write(updates, session=session)
             await self.db.inbox.insert_many(
@@ -184,14 +208,15 @@ class PostgresStore:
         self.conn = await asyncpg.connect(self.dsn)
         await self.conn.execute(POSTGRES_SCHEMA)
 
-    async def apply(self, batch: Batch) -> int:
+    async def apply(self, records: Records) -> int:
+        batch = Batch([d for d in map(decode, records) if d is not None])
+        if not batch.events:
+            return 0
         unique = {e.event_id: e.event_type for e in batch.events}
         now = datetime.now(UTC)
         async with self.conn.transaction():
             # The claim is the inbox insert itself: the ids it returns were not applied before.
-            claimed = {
-                r[0] for r in await self.conn.fetch(CLAIM, list(unique), list(unique.values()), now)
-            }
+            claimed = {r[0] for r in await self.conn.fetch(CLAIM, list(unique), list(unique.values()), now)}
             parents, fresh = batch.coalesce({i for i in unique if i not in claimed})
             if fresh:
                 await self.conn.executemany(
@@ -206,6 +231,36 @@ class PostgresStore:
     async def close(self) -> None:
         if self.conn is not None:
             await self.conn.close()
+
+
+class TodoProjectionStore:
+    """The todo service's own projection code (petportal_runtime's parse_record, then
+    petportal_todo's apply_batch on its MongoReadModel) driven by this plain consumer loop: the
+    service's cost without FastStream, its middlewares, telemetry and logging."""
+
+    def __init__(self, url: str, database: str) -> None:
+        from petportal_todo.bootstrap import make_read_model
+        from petportal_todo.domain import CONSUMED_EVENTS
+        from petportal_todo.settings import TodoSettings
+
+        self.read_model = make_read_model(TodoSettings(mongodb_url=url, mongodb_database=database))
+        self.event_types = {cls.EVENT_TYPE for cls in CONSUMED_EVENTS}
+
+    async def start(self) -> None:
+        await self.read_model.ping()
+        await self.read_model.ensure_indexes()
+
+    async def apply(self, records: Records) -> int:
+        from petportal_runtime.broker import parse_record
+        from petportal_todo.service_layer.projection import apply_batch
+
+        batch = [p for p in (parse_record(r, self.event_types) for r in records) if p is not None]
+        if not batch:
+            return 0
+        return len((await apply_batch(self.read_model, batch)).events)
+
+    async def close(self) -> None:
+        await self.read_model.close()
 
 
 @dataclass
@@ -264,9 +319,8 @@ async def consume(
             records = [r for partition in fetched.values() for r in partition]
             if not records:
                 continue
-            batch = Batch([d for d in map(decode, records) if d is not None])
             started = time.perf_counter()
-            applied = await store.apply(batch) if batch.events else 0
+            applied = await store.apply(records)
             await consumer.commit()
             now = time.perf_counter()
             stats.apply_seconds += now - started
@@ -284,7 +338,7 @@ async def consume(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.baselines")
-    parser.add_argument("store", choices=["mongo", "postgres"])
+    parser.add_argument("store", choices=["mongo", "postgres", "todo-projection"])
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topics", required=True, help="comma-separated")
     parser.add_argument("--events", type=int, required=True, help="exit after applying this many")
@@ -296,10 +350,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dsn")
     args = parser.parse_args(argv)
     store: Store
-    if args.store == "mongo":
+    if args.store in ("mongo", "todo-projection"):
         if not args.mongodb_url:
             parser.error("--mongodb-url is required")
-        store = MongoStore(args.mongodb_url, args.database)
+        store = (MongoStore if args.store == "mongo" else TodoProjectionStore)(
+            args.mongodb_url, args.database
+        )
     else:
         if not args.dsn:
             parser.error("--dsn is required")

@@ -93,7 +93,9 @@ class Infra:
         self._children.append(proc)
         return proc
 
-    def service(self, service: str, env: Mapping[str, str], *, label: str | None = None) -> tuple[ChildProcess, int]:
+    def service(
+        self, service: str, env: Mapping[str, str], *, label: str | None = None
+    ) -> tuple[ChildProcess, int]:
         """`python -m petportal_<service> serve --host 127.0.0.1 --port P` with `env` (not started)."""
         port = free_port()
         proc = self.child(

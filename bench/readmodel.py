@@ -15,12 +15,10 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from .todo_adapter import collections, parent_state
 from .workload import ExpectedState
 
 Counter = Callable[[], Awaitable[int]]
-
-PARENTS = "parents"
-INBOX = "inbox"
 
 
 @dataclass
@@ -100,7 +98,7 @@ def mongo_client(url: str) -> AsyncMongoClient[dict[str, Any]]:
 def mongo_inbox_counter(client: AsyncMongoClient[dict[str, Any]], database: str) -> Counter:
     # estimated_document_count is a metadata count (~1 ms on nx-27017); count_documents scans (~200 ms
     # for 20k documents) and would load the server under test.
-    collection = client[database][INBOX]
+    collection = client[database][collections()[1]]
 
     async def count() -> int:
         return int(await collection.estimated_document_count())
@@ -137,7 +135,8 @@ class Verification:
 def verify(state: dict[str, tuple[int, bool]], expected: ExpectedState) -> Verification:
     """`state`: parent id -> (unread_messages, opted out?)."""
     mismatched = sum(
-        1 for pid in set(state) | set(expected.unread) | expected.opted_out
+        1
+        for pid in set(state) | set(expected.unread) | expected.opted_out
         if state.get(pid, (0, False)) != (expected.unread.get(pid, 0), pid in expected.opted_out)
     )
     total = sum(u for u, _ in state.values())
@@ -154,11 +153,8 @@ def verify(state: dict[str, tuple[int, bool]], expected: ExpectedState) -> Verif
 
 
 async def mongo_state(client: AsyncMongoClient[dict[str, Any]], database: str) -> dict[str, tuple[int, bool]]:
-    cursor = client[database][PARENTS].find({}, {"unread_messages": 1, "sms_opted_out_at": 1})
-    return {
-        doc["_id"]: (int(doc.get("unread_messages", 0)), doc.get("sms_opted_out_at") is not None)
-        async for doc in cursor
-    }
+    cursor = client[database][collections()[0]].find({})
+    return {doc["_id"]: parent_state(doc) async for doc in cursor}
 
 
 async def postgres_state(conn: Any) -> dict[str, tuple[int, bool]]:
@@ -170,5 +166,5 @@ async def mongo_unread(
     client: AsyncMongoClient[dict[str, Any]], database: str, parent_ids: list[str]
 ) -> dict[str, int]:
     """unread_messages of the given parents, in one `$in` query."""
-    cursor = client[database][PARENTS].find({"_id": {"$in": parent_ids}}, {"unread_messages": 1})
-    return {doc["_id"]: int(doc.get("unread_messages", 0)) async for doc in cursor}
+    cursor = client[database][collections()[0]].find({"_id": {"$in": parent_ids}})
+    return {doc["_id"]: parent_state(doc)[0] async for doc in cursor}

@@ -160,7 +160,9 @@ def format_table(results: list[BenchResult]) -> str:
                     f"{row.ratio:.3f}" if row.ratio is not None else ("-" if row.baseline else ""),
                 )
             )
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)
+    ]
     numeric = {2, 5, 6}
 
     def render(cells: tuple[str, ...]) -> str:

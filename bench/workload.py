@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
+
 from petportal_schemas import Envelope, Event, MessageRead, MessageReceived, SmsOptedOut
 
 PRODUCER_OF_TOPIC = {MessageReceived.TOPIC: "messaging", SmsOptedOut.TOPIC: "notify"}
@@ -117,7 +118,11 @@ def mixed_workload(events: int, n_clients: int, *, seed: int = 7) -> Workload:
 
 def message_received(clinic_id: str, client_id: str) -> Envelope:
     now = datetime.now(UTC)
-    return wrap(MessageReceived(conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), sent_at=now), clinic_id, client_id)
+    return wrap(
+        MessageReceived(conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), sent_at=now),
+        clinic_id,
+        client_id,
+    )
 
 
 def producer(bootstrap: str, *, linger_ms: int) -> AIOKafkaProducer:
@@ -147,9 +152,7 @@ async def produce_all(bootstrap: str, records: Sequence[KafkaRecord], *, linger_
     await kafka.start()
     try:
         started = time.perf_counter()
-        acks = [
-            await kafka.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records
-        ]
+        acks = [await kafka.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records]
         for ack in acks:
             await ack
         return ProduceStats(len(records), time.perf_counter() - started)

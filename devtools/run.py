@@ -263,33 +263,40 @@ class Orchestrator:
             self.log_files[svc] = fh
         return self.log_files[svc]
 
-    async def command(self, svc: str, *args: str, capture: bool = False) -> str:
-        """Run `python -m petportal_<svc> ARGS` to completion, logging stderr (and stdout unless captured)."""
-        log = self._log(svc)
-        log.write(f"$ python -m petportal_{svc} {shlex.join(args)}\n".encode())
-        log.flush()
+    async def command(self, svc: str, *args: str, secret: bool = False, optional: bool = False) -> str | None:
+        """Run `python -m petportal_<svc> ARGS` to completion and return its stdout.
+
+        Output goes to the service's log (stdout only unless `secret`). With `optional`, a service
+        whose CLI has no such command is skipped (None).
+        """
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             f"petportal_{svc}",
             *args,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE if capture else log,
-            stderr=log,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             env=self.env[svc],
             cwd=REPO,
             start_new_session=True,
         )
         try:
-            out, _ = await proc.communicate()
+            out, err = await proc.communicate()
         except asyncio.CancelledError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             raise
+        log = self._log(svc)
+        log.write(f"$ python -m petportal_{svc} {args[0]} …\n".encode() + (b"" if secret else out) + err)
+        log.flush()
+        stderr = err.decode(errors="replace")
+        if optional and proc.returncode == 2 and f"invalid choice: '{args[0]}'" in stderr:
+            return None
         if proc.returncode != 0:
-            tail = _tail(self.logs / f"{svc}.log")
+            tail = "\n".join("    " + line for line in stderr.splitlines()[-25:])
             raise RunError(f"`python -m petportal_{svc} {args[0]}` failed ({proc.returncode}):\n{tail}")
-        return out.decode() if out else ""
+        return out.decode(errors="replace")
 
     def check_installed(self) -> None:
         missing = [svc for svc in PORTS if importlib.util.find_spec(f"petportal_{svc}") is None]
@@ -297,13 +304,19 @@ class Orchestrator:
             names = ", ".join(f"petportal_{svc}" for svc in missing)
             raise RunError(f"not installed: {names} (run `make venv`)")
 
+    async def _each(self, command: str) -> None:
+        """`command` for every service that has a database, in parallel; prints what each said."""
+        outputs = await asyncio.gather(*(self.command(svc, command, optional=True) for svc in DB_SERVICES))
+        for svc, out in zip(DB_SERVICES, outputs, strict=True):
+            last = out.strip().splitlines()[-1] if out and out.strip() else "done"
+            say(f"{command} {svc}: {last}" if out is not None else f"{command} {svc}: (no such command)")
+
     async def migrate(self) -> None:
-        await asyncio.gather(*(self.command(svc, "migrate") for svc in DB_SERVICES))
-        say("migrations applied")
+        await self._each("migrate")
 
     async def replay(self) -> None:
-        await asyncio.gather(*(self.command(svc, "replay") for svc in DB_SERVICES))
-        say("outboxes replayed into the fresh broker")
+        """The memory-only broker starts empty: republish every outbox (consumers skip what they applied)."""
+        await self._each("replay")
 
     async def serve(self) -> None:
         busy = [f"{svc}:{port}" for svc, port in PORTS.items() if _port_busy(port)]
@@ -387,9 +400,9 @@ class Orchestrator:
                 "ezyvet",
                 "--sms-number",
                 CLINIC_SMS_NUMBER,
-                capture=True,
+                secret=True,
             )
-            demo["api_key"] = _json_object(out)["api_key"]
+            demo["api_key"] = _json_object(out or "")["api_key"]
             save()
             say("demo clinic created")
         if "staff_password" not in demo:
@@ -403,7 +416,7 @@ class Orchestrator:
                 STAFF_EMAIL,
                 "--password",
                 password,
-                capture=True,
+                secret=True,
             )
             demo["staff_email"], demo["staff_password"] = STAFF_EMAIL, password
             save()

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from petportal_runtime.settings import ServiceSettings
 from pydantic import Field, model_validator
+
+from petportal_runtime.settings import ServiceSettings
 
 
 class NotifySettings(ServiceSettings):

@@ -22,7 +22,11 @@ async def rebuild_command(_args: argparse.Namespace) -> int:
         applied = await rebuild(read_model, replayer)
     finally:
         await read_model.close()
-    print(json.dumps({"applied": applied, "records": replayer.stats.records, "malformed": replayer.stats.malformed}))
+    print(
+        json.dumps(
+            {"applied": applied, "records": replayer.stats.records, "malformed": replayer.stats.malformed}
+        )
+    )
     return 0
 
 

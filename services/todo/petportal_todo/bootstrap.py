@@ -22,6 +22,7 @@ def group_id(consumer: str = CONSUMER) -> str:
     # The runtime names consumer groups "petportal-<consumer>"; `rebuild` commits offsets for it.
     return f"petportal-{consumer}"
 
+
 SOURCE_TOPICS = (topics.MESSAGING, topics.NOTIFY, topics.SYNC)
 
 
@@ -69,4 +70,5 @@ def make_replayer(settings: TodoSettings, consumer: str = CONSUMER) -> TopicRepl
         {cls.EVENT_TYPE for cls in CONSUMED_EVENTS},
         group_id=group_id(consumer),
         max_records=settings.todo_batch_max_records,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
     )

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from petportal_runtime.settings import ServiceSettings
 from pydantic import Field
+
+from petportal_runtime.settings import ServiceSettings
 
 
 class TodoSettings(ServiceSettings):

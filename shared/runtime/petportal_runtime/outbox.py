@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from petportal_schemas import Envelope, TraceContext
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential_jitter
@@ -19,6 +19,9 @@ from .logging import get_logger
 from .tables import outbox
 
 log = get_logger(__name__)
+
+# Advisory lock key held by the relaying replica (any constant unique within the database).
+RELAY_LOCK_ID = 0x0B7B0C5
 
 # Sends one record without waiting for the broker; returns an awaitable acknowledgement.
 SendRecord = Callable[[bytes, str, bytes, dict[str, str]], Awaitable[Awaitable[Any]]]
@@ -62,8 +65,9 @@ async def add_events(session: AsyncSession, envelopes: Sequence[Envelope]) -> No
 class OutboxRelay:
     """Publishes unpublished outbox rows in order, marks them published, purges old ones.
 
-    Several replicas may run: rows are locked with SKIP LOCKED, so each row is sent by one of them
-    at a time. A crash between send and mark re-sends the row; consumers' inboxes absorb that.
+    Several replicas may run, but only one relays at a time (a transaction-scoped advisory lock):
+    two relays sending different batches at once could reorder one client's events. A crash between
+    send and mark re-sends the rows; consumers' inboxes absorb that.
     """
 
     def __init__(
@@ -112,12 +116,13 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         async with transaction(self._factory) as session:
             conn = await session.connection()
+            if not (await conn.execute(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID)))).scalar():
+                return 0
             result = await conn.execute(
                 select(outbox)
                 .where(outbox.c.published_at.is_(None))
                 .order_by(outbox.c.id)
                 .limit(self._batch_size)
-                .with_for_update(skip_locked=True)
             )
             rows = result.all()
             if not rows:

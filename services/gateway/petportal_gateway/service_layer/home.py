@@ -39,7 +39,7 @@ def _pets(body: Any) -> list[Any]:
 
 
 async def compose_home(upstreams: Upstreams, headers: dict[str, str]) -> dict[str, Any]:
-    """`headers` carry the parent's Authorization. Raises UpstreamError when todo cannot answer;
+    """`headers` carry the parent's Authorization. Raises UpstreamUnavailable when todo cannot answer;
     a failing pets service only leaves `pets` as null (the screen still renders)."""
     todo, pets = await asyncio.gather(
         upstreams.forward("todo", "GET", b"/api/v1/todo", headers),
@@ -47,8 +47,7 @@ async def compose_home(upstreams: Upstreams, headers: dict[str, str]) -> dict[st
         return_exceptions=True,
     )
     if isinstance(todo, BaseException):
-        if isinstance(todo, UpstreamError):
-            raise todo
+        # Without its to-do list the home screen is not worth showing: 503, whatever the cause.
         raise UpstreamUnavailable("todo") from todo
     pet_list: list[Any] | None = None
     if isinstance(pets, BaseException):

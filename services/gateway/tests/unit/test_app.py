@@ -106,6 +106,7 @@ async def test_home_degrades_without_pets(app_and_network: Any, keys: Any, pets:
     [
         lambda r: httpx.Response(503, json={"detail": "mongo down"}),
         lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)),
+        lambda r: (_ for _ in ()).throw(httpx.ReadTimeout("slow", request=r)),
     ],
 )
 async def test_home_fails_with_503_without_todo(app_and_network: Any, keys: Any, todo: Handler) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
@@ -34,7 +34,7 @@ class IdentityRepository:
             .on_conflict_do_nothing(constraint="uq_staff_users_clinic_email")
             .returning(col(StaffUser.id))
         )
-        return (await self.session.execute(stmt)).first() is not None
+        return (await self.session.exec(stmt)).first() is not None
 
     # --- contacts -------------------------------------------------------------------------------
 
@@ -54,7 +54,7 @@ class IdentityRepository:
             set_={k: stmt.excluded[k] for k in values if k not in ("clinic_id", "client_id")},
             where=ContactRow.source_occurred_at <= stmt.excluded.source_occurred_at,
         )
-        await self.session.execute(stmt)
+        await self.session.exec(stmt)
 
     async def contact(self, clinic_id: str, client_id: str) -> Contact | None:
         row = await self.session.get(ContactRow, (clinic_id, client_id))
@@ -68,10 +68,16 @@ class IdentityRepository:
         """The account id of the client, creating the account if it does not exist yet."""
         stmt = (
             insert(ParentAccount)
-            .values(id=uuid.uuid4(), clinic_id=clinic_id, client_id=client_id, created_via=origin)
+            .values(
+                id=uuid.uuid4(),
+                clinic_id=clinic_id,
+                client_id=client_id,
+                created_via=origin,
+                created_at=datetime.now(UTC),
+            )
             .on_conflict_do_nothing(constraint="uq_parent_accounts_client")
         )
-        await self.session.execute(stmt)
+        await self.session.exec(stmt)
         account = (
             await self.session.exec(
                 select(ParentAccount).where(
@@ -95,7 +101,7 @@ class IdentityRepository:
     async def upsert_clinic(self, clinic_id: str, name: str, occurred_at: datetime) -> None:
         stmt = insert(ClinicRow).values(clinic_id=clinic_id, name=name, registered_at=occurred_at)
         stmt = stmt.on_conflict_do_update(index_elements=["clinic_id"], set_={"name": stmt.excluded.name})
-        await self.session.execute(stmt)
+        await self.session.exec(stmt)
 
     async def clinic_exists(self, clinic_id: str) -> bool:
         return await self.session.get(ClinicRow, clinic_id) is not None

@@ -34,7 +34,7 @@ def test_password_hash_stores_its_parameters_and_a_random_salt() -> None:
     first = passwords.hash_password("same password", FAST)
     second = passwords.hash_password("same password", FAST)
     assert first != second  # salted
-    scheme, n, r, p, salt, digest = first.split("$")
+    scheme, n, r, p, _salt, _digest = first.split("$")
     assert (scheme, n, r, p) == ("scrypt", "1024", "8", "1")
     # Verifies with the parameters it was stored with, not the current defaults.
     assert passwords.verify_password("same password", first)
@@ -136,7 +136,8 @@ async def test_rate_limiter_limits_per_email_and_per_address() -> None:
     assert await limiter.hit("a@x.org", "10.0.0.1") is None
     assert await limiter.hit("a@x.org", "10.0.0.2") is None
     retry = await limiter.hit("a@x.org", "10.0.0.3")
-    assert retry is not None and 1 <= retry <= 60
+    assert retry is not None
+    assert 1 <= retry <= 60
     # The per-address limit counts every email from that address.
     assert await limiter.hit("b@x.org", "10.0.0.9") is None
     assert await limiter.hit("c@x.org", "10.0.0.9") is None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Table, exists, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,6 +15,16 @@ from ..domain.model import Conversation, ConversationStatus, Message, Sender
 from .orm import ClientRow, ConversationRow, MessageRow
 
 ONE_ACTIVE_INDEX = "uq_conversations_one_active"
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+client_table = _table(ClientRow)
+conversation_table = _table(ConversationRow)
+message_table = _table(MessageRow)
 
 
 def _conversation(row: ConversationRow) -> Conversation:
@@ -44,7 +55,7 @@ class MessagingRepository:
 
     async def record_client(self, clinic_id: str, client_id: str) -> None:
         await self.session.execute(
-            insert(ClientRow.__table__)  # type: ignore[arg-type]
+            insert(client_table)
             .values(clinic_id=clinic_id, client_id=client_id)
             .on_conflict_do_nothing(index_elements=["clinic_id", "client_id"])
         )
@@ -52,14 +63,14 @@ class MessagingRepository:
     async def client_exists(self, clinic_id: str, client_id: str) -> bool:
         query = select(
             exists().where(
-                ClientRow.__table__.c.clinic_id == clinic_id,  # type: ignore[attr-defined]
-                ClientRow.__table__.c.client_id == client_id,  # type: ignore[attr-defined]
+                client_table.c.clinic_id == clinic_id,
+                client_table.c.client_id == client_id,
             )
         )
         return bool((await self.session.execute(query)).scalar())
 
     async def active_conversation(self, clinic_id: str, client_id: str) -> Conversation | None:
-        t = ConversationRow.__table__.c  # type: ignore[attr-defined]
+        t = conversation_table.c
         row = (
             await self.session.execute(
                 select(ConversationRow).where(
@@ -71,7 +82,7 @@ class MessagingRepository:
 
     async def latest_conversation(self, clinic_id: str, client_id: str) -> Conversation | None:
         """The active conversation, else the most recent closed one."""
-        t = ConversationRow.__table__.c  # type: ignore[attr-defined]
+        t = conversation_table.c
         row = (
             await self.session.execute(
                 select(ConversationRow)
@@ -117,7 +128,7 @@ class MessagingRepository:
         await self.session.flush()
 
     async def messages(self, conversation_id: uuid.UUID) -> list[Message]:
-        t = MessageRow.__table__.c  # type: ignore[attr-defined]
+        t = message_table.c
         rows = (
             await self.session.execute(
                 select(MessageRow).where(t.conversation_id == conversation_id).order_by(t.sent_at, t.id)
@@ -131,9 +142,9 @@ class MessagingRepository:
         Row locks make a concurrent reader wait, then re-check `read_at IS NULL`, so each id is
         returned to one reader only.
         """
-        t = MessageRow.__table__.c  # type: ignore[attr-defined]
+        t = message_table.c
         result = await self.session.execute(
-            update(MessageRow.__table__)  # type: ignore[arg-type]
+            update(message_table)
             .where(t.conversation_id == conversation_id, t.sender == "staff", t.read_at.is_(None))
             .values(read_at=at)
             .returning(t.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, status
+
 from petportal_runtime.auth import CurrentParent, CurrentStaff
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas.envelope import ID_PATTERN
@@ -67,7 +68,9 @@ async def send_message(
     "/clients/{client_id}/conversation",
     responses={404: {"description": "the client is unknown at this clinic"}},
 )
-async def client_conversation(client_id: ClientId, staff: CurrentStaff, runtime: Runtime) -> ConversationPublic:
+async def client_conversation(
+    client_id: ClientId, staff: CurrentStaff, runtime: Runtime
+) -> ConversationPublic:
     try:
         async with runtime.transaction() as session:
             view = await services.staff_conversation(session, clinic_id=staff.clinic_id, client_id=client_id)

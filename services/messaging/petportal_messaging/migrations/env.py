@@ -1,5 +1,4 @@
-from petportal_runtime.migrations import run_env
-
 from petportal_messaging.adapters.orm import Base
+from petportal_runtime.migrations import run_env
 
 run_env(Base.metadata)

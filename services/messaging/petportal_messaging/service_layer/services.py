@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from petportal_runtime import outbox
 from petportal_schemas import Envelope, MessageRead, MessageReceived
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..adapters.repository import MessagingRepository
 from ..domain.model import Conversation, Message, UnknownClient, chunks, now

@@ -16,15 +16,15 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
-from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
-from petportal_runtime.migrations import upgrade
-from petportal_runtime.service import ServiceRuntime
-from petportal_schemas import ClientUpserted, Envelope, Event, topics, validate_message
 
 import petportal_messaging
 from petportal_messaging.bootstrap import bootstrap
 from petportal_messaging.entrypoints.app import create_app
 from petportal_messaging.settings import MessagingSettings
+from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
+from petportal_runtime.migrations import upgrade
+from petportal_runtime.service import ServiceRuntime
+from petportal_schemas import ClientUpserted, Envelope, Event, topics, validate_message
 
 MIGRATIONS = Path(petportal_messaging.__file__).resolve().parent / "migrations"
 KID = "test-key"
@@ -41,7 +41,9 @@ class Messaging:
     private_key: Ed25519PrivateKey
 
     def staff(self, clinic_id: str | None = None) -> dict[str, str]:
-        principal = Principal(sub=f"staff-{uuid.uuid4().hex[:6]}", role="staff", clinic_id=clinic_id or self.clinic_id)
+        principal = Principal(
+            sub=f"staff-{uuid.uuid4().hex[:6]}", role="staff", clinic_id=clinic_id or self.clinic_id
+        )
         return self._header(principal)
 
     def parent(self, client_id: str, clinic_id: str | None = None) -> dict[str, str]:
@@ -55,7 +57,9 @@ class Messaging:
         return {"Authorization": f"Bearer {token}"}
 
     async def publish(self, event: Event, client_id: str | None, clinic_id: str | None = None) -> None:
-        envelope = Envelope.wrap(event, clinic_id=clinic_id or self.clinic_id, client_id=client_id, producer="sync")
+        envelope = Envelope.wrap(
+            event, clinic_id=clinic_id or self.clinic_id, client_id=client_id, producer="sync"
+        )
         producer = AIOKafkaProducer(bootstrap_servers=self.kafka)
         await producer.start()
         try:

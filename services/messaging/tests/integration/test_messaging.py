@@ -5,12 +5,12 @@ import uuid
 from typing import Any
 
 import pytest
-from petportal_runtime.tables import outbox
-from petportal_schemas import MessageRead, MessageReceived
 from sqlalchemy import func, select, text
 
 from petportal_messaging.adapters.repository import MessagingRepository
 from petportal_messaging.service_layer.services import get_or_open_conversation
+from petportal_runtime.tables import outbox
+from petportal_schemas import Envelope, MessageRead, MessageReceived
 
 from .conftest import Messaging, eventually
 
@@ -20,15 +20,17 @@ pytestmark = pytest.mark.integration
 async def outbox_events(m: Messaging, event_type: str) -> list[dict[str, Any]]:
     async with m.runtime.transaction() as session:
         rows = (
-            await session.execute(select(outbox.c.value).where(outbox.c.event_type == event_type).order_by(outbox.c.id))
+            await session.execute(
+                select(outbox.c.value).where(outbox.c.event_type == event_type).order_by(outbox.c.id)
+            )
         ).all()
-    from petportal_schemas import Envelope
-
     return [Envelope.from_bytes(r.value).payload for r in rows]
 
 
 async def send(m: Messaging, client_id: str, body: str) -> dict[str, Any]:
-    response = await m.http.post(f"/clinic/v1/clients/{client_id}/messages", json={"body": body}, headers=m.staff())
+    response = await m.http.post(
+        f"/clinic/v1/clients/{client_id}/messages", json={"body": body}, headers=m.staff()
+    )
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -139,7 +141,9 @@ async def test_reading_marks_each_staff_message_read_exactly_once(messaging: Mes
     sent = [await send(m, "k1", f"note {i}") for i in range(5)]
     sent_ids = {s["message_id"] for s in sent}
 
-    responses = await asyncio.gather(*(m.http.get("/api/v1/conversation", headers=m.parent("k1")) for _ in range(8)))
+    responses = await asyncio.gather(
+        *(m.http.get("/api/v1/conversation", headers=m.parent("k1")) for _ in range(8))
+    )
     for response in responses:
         assert response.status_code == 200
         assert {msg["message_id"] for msg in response.json()["messages"]} == sent_ids
@@ -194,9 +198,7 @@ async def test_history_stays_readable_and_a_new_conversation_opens_after_close(m
     second = await send(m, "k1", "new thread")
     assert second["conversation_id"] != first["conversation_id"]
     async with m.runtime.transaction() as session:
-        counts = (
-            await session.execute(select(func.count()).select_from(text("messages")))
-        ).scalar_one()
+        counts = (await session.execute(select(func.count()).select_from(text("messages")))).scalar_one()
     assert counts == 2
     parent = (await m.http.get("/api/v1/conversation", headers=m.parent("k1"))).json()
     assert parent["conversation_id"] == second["conversation_id"]

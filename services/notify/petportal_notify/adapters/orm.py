@@ -72,7 +72,9 @@ class InboundSmsRow(Base, table=True):
 
     __tablename__ = "inbound_sms"
 
-    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True))
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
     clinic_id: str = Field(sa_column=Column(String(64), nullable=False, index=True))
     from_number: str = Field(sa_column=Column(String(32), nullable=False))
     body: str = Field(sa_column=Column(Text, nullable=False))

@@ -49,11 +49,17 @@ class NotifyRepository:
         self.session = session
 
     async def upsert_clinic(self, clinic: Clinic) -> None:
-        stmt = pg_insert(clinics).values(clinic_id=clinic.clinic_id, name=clinic.name, sms_number=clinic.sms_number)
+        stmt = pg_insert(clinics).values(
+            clinic_id=clinic.clinic_id, name=clinic.name, sms_number=clinic.sms_number
+        )
         await self.session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["clinic_id"],
-                set_={"name": stmt.excluded.name, "sms_number": stmt.excluded.sms_number, "updated_at": stmt.excluded.updated_at},
+                set_={
+                    "name": stmt.excluded.name,
+                    "sms_number": stmt.excluded.sms_number,
+                    "updated_at": stmt.excluded.updated_at,
+                },
             )
         )
 

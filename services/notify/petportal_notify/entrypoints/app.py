@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, status
+
 from petportal_runtime.auth import CurrentParent, CurrentStaff
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas.envelope import ID_PATTERN
@@ -35,7 +36,9 @@ async def get_preferences(me: CurrentParent, runtime: Runtime) -> PreferencesPub
 
 
 @parent.put("/preferences")
-async def put_preferences(me: CurrentParent, update: PreferencesUpdate, runtime: Runtime) -> PreferencesPublic:
+async def put_preferences(
+    me: CurrentParent, update: PreferencesUpdate, runtime: Runtime
+) -> PreferencesPublic:
     async with runtime.transaction() as session:
         consent = await services.update_preferences(
             session,

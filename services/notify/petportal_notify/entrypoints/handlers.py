@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
+
 from petportal_runtime import inbox
 from petportal_runtime.broker import EventHandler, PermanentEventError
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event
-from sqlalchemy.exc import IntegrityError
 
 from ..service_layer import services
 

@@ -43,7 +43,11 @@ _FORM_SCHEMA = {
             "schema": {
                 "type": "object",
                 "required": ["From", "To", "Body"],
-                "properties": {"From": {"type": "string"}, "To": {"type": "string"}, "Body": {"type": "string"}},
+                "properties": {
+                    "From": {"type": "string"},
+                    "To": {"type": "string"},
+                    "Body": {"type": "string"},
+                },
             }
         }
     },

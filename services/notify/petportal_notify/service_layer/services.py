@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from petportal_runtime import outbox
 from petportal_runtime.logging import get_logger
 from petportal_schemas import Envelope, SmsOptedIn, SmsOptedOut
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..adapters.repository import Clinic, NotifyRepository
 from ..domain.consent import Consent, ConsentSource, can_send_sms
@@ -56,7 +57,9 @@ async def _set_sms(
     await NotifyRepository(session).save_consent(consent)
     assert source != "default"
     event = (
-        SmsOptedIn(source=source, keyword=keyword) if opted_in else SmsOptedOut(source=source, keyword=keyword)
+        SmsOptedIn(source=source, keyword=keyword)
+        if opted_in
+        else SmsOptedOut(source=source, keyword=keyword)
     )
     await outbox.add_event(
         session,

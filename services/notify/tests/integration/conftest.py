@@ -18,10 +18,6 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
-from petportal_runtime.migrations import upgrade
-from petportal_runtime.tables import outbox
-from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event, topics, validate_message
 from sqlalchemy import select, text
 
 import petportal_notify
@@ -29,6 +25,10 @@ from petportal_notify.bootstrap import Notify, bootstrap
 from petportal_notify.entrypoints.app import create_app
 from petportal_notify.entrypoints.webhooks import sign
 from petportal_notify.settings import NotifySettings
+from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
+from petportal_runtime.migrations import upgrade
+from petportal_runtime.tables import outbox
+from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event, topics, validate_message
 
 MIGRATIONS = Path(petportal_notify.__file__).resolve().parent / "migrations"
 KID = "test-key"
@@ -90,7 +90,9 @@ class NotifyUnderTest:
 
         async def applied() -> bool:
             clinics = await self.scalar("SELECT count(*) FROM clinics WHERE clinic_id = :c", c=self.clinic_id)
-            contacts = await self.scalar("SELECT count(*) FROM contacts WHERE clinic_id = :c", c=self.clinic_id)
+            contacts = await self.scalar(
+                "SELECT count(*) FROM contacts WHERE clinic_id = :c", c=self.clinic_id
+            )
             return clinics == 1 and contacts == 4
 
         await eventually(applied)
@@ -124,7 +126,9 @@ class NotifyUnderTest:
         result: bool = response.json()["sms_opt_out_indicator"]
         return result
 
-    async def published(self, event_type: str, count: int, timeout: float = 20) -> list[tuple[Envelope, Event]]:
+    async def published(
+        self, event_type: str, count: int, timeout: float = 20
+    ) -> list[tuple[Envelope, Event]]:
         return await consume(self.kafka, topics.NOTIFY, self.clinic_id, event_type, count, timeout)
 
 

@@ -34,7 +34,17 @@ def test_whole_trimmed_message_in_any_case(body: str) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    ["please stop by tomorrow", "STOP!", "stop stop", "S T O P", "", "   ", "starting", "yes please", "helpful"],
+    [
+        "please stop by tomorrow",
+        "STOP!",
+        "stop stop",
+        "S T O P",
+        "",
+        "   ",
+        "starting",
+        "yes please",
+        "helpful",
+    ],
 )
 def test_anything_else_is_an_ordinary_message(body: str) -> None:
     assert classify(body) is None

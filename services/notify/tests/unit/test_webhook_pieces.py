@@ -25,7 +25,11 @@ def test_signature_is_hmac_sha256_of_the_raw_body() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("+1 555-010-0001", "+15550100001"), ("(555) 010-0001", "+15550100001"), ("+44 20 7946 0958", "+442079460958")],
+    [
+        ("+1 555-010-0001", "+15550100001"),
+        ("(555) 010-0001", "+15550100001"),
+        ("+44 20 7946 0958", "+442079460958"),
+    ],
 )
 def test_numbers_are_normalised_to_e164(raw: str, expected: str) -> None:
     assert to_e164(raw) == expected

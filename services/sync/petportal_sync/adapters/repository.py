@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import func, tuple_
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..domain.batch import BatchPlan, ClinicData
@@ -32,8 +32,8 @@ class SyncRepository:
 
     async def clinic_by_key_hash(self, api_key_hash: str) -> Clinic | None:
         row = (
-            await self.session.execute(select(ClinicRow).where(col(ClinicRow.api_key_hash) == api_key_hash))
-        ).scalar_one_or_none()
+            await self.session.exec(select(ClinicRow).where(col(ClinicRow.api_key_hash) == api_key_hash))
+        ).first()
         return Clinic(row.clinic_id, row.name, row.pims) if row else None
 
     async def add_clinic(self, row: ClinicRow) -> bool:
@@ -44,13 +44,12 @@ class SyncRepository:
             .on_conflict_do_nothing(index_elements=["clinic_id"])
             .returning(col(ClinicRow.clinic_id))
         )
-        return (await self.session.execute(stmt)).first() is not None
+        return (await self.session.exec(stmt)).first() is not None
 
     async def lock_clinic(self, clinic_id: str) -> None:
         """Batches of one clinic apply one after another, so change detection sees committed data."""
-        await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"sync:{clinic_id}"}
-        )
+        key = func.hashtextextended(f"sync:{clinic_id}", 0)
+        await self.session.exec(select(func.pg_advisory_xact_lock(key)))
 
     # --- batch state ----------------------------------------------------------------------------
 
@@ -65,37 +64,37 @@ class SyncRepository:
     ) -> ClinicData:
         data = ClinicData()
         if client_ids:
-            rows = await self.session.execute(
+            contacts = await self.session.exec(
                 select(ContactRow).where(
                     col(ContactRow.clinic_id) == clinic_id, col(ContactRow.client_id).in_(client_ids)
                 )
             )
-            for contact in rows.scalars():
+            for contact in contacts:
                 data.contacts[contact.client_id] = contact.model_dump(
                     include={"first_name", "last_name", "email", "phone"}
                 )
         if patient_ids:
-            rows = await self.session.execute(
+            patients = await self.session.exec(
                 select(PatientRow).where(
                     col(PatientRow.clinic_id) == clinic_id, col(PatientRow.patient_id).in_(patient_ids)
                 )
             )
-            for patient in rows.scalars():
+            for patient in patients:
                 data.patients[patient.patient_id] = patient.model_dump(
                     exclude={"clinic_id", "patient_id", "updated_at"}
                 )
         if program_codes:
-            rows = await self.session.execute(
+            programs = await self.session.exec(
                 select(ProgramRow).where(
                     col(ProgramRow.clinic_id) == clinic_id, col(ProgramRow.code).in_(program_codes)
                 )
             )
-            for program in rows.scalars():
+            for program in programs:
                 data.programs[program.code] = program.model_dump(
                     include={"name", "call_to_action", "offered"}
                 )
         if enrolments:
-            result = await self.session.execute(
+            result = await self.session.exec(
                 select(col(EnrolmentRow.client_id), col(EnrolmentRow.program_code)).where(
                     col(EnrolmentRow.clinic_id) == clinic_id,
                     tuple_(col(EnrolmentRow.client_id), col(EnrolmentRow.program_code)).in_(list(enrolments)),
@@ -112,9 +111,9 @@ class SyncRepository:
             PatientRow, ["clinic_id", "patient_id"], "patient_id", clinic_id, plan.patients, now
         )
         if plan.enrolments:
-            await self.session.execute(
+            await self.session.exec(
                 insert(EnrolmentRow).on_conflict_do_nothing(),
-                [
+                params=[
                     {"clinic_id": clinic_id, "client_id": client, "program_code": code, "enrolled_at": now}
                     for client, code in plan.enrolments
                 ],
@@ -139,7 +138,7 @@ class SyncRepository:
         stmt = stmt.on_conflict_do_update(
             index_elements=keys, set_={name: stmt.excluded[name] for name in rows[0] if name not in keys}
         )
-        await self.session.execute(stmt, rows)
+        await self.session.exec(stmt, params=rows)
 
     # --- rejections -----------------------------------------------------------------------------
 
@@ -149,9 +148,9 @@ class SyncRepository:
         if not rejections:
             return
         now = datetime.now(UTC)
-        await self.session.execute(
+        await self.session.exec(
             insert(RejectedRecordRow),
-            [
+            params=[
                 RejectedRecordRow(
                     clinic_id=clinic_id,
                     received_at=now,
@@ -165,18 +164,18 @@ class SyncRepository:
         )
 
     async def rejections(self, clinic_id: str, limit: int) -> Sequence[RejectedRecordRow]:
-        result = await self.session.execute(
+        result = await self.session.exec(
             select(RejectedRecordRow)
             .where(col(RejectedRecordRow.clinic_id) == clinic_id)
             .order_by(col(RejectedRecordRow.received_at).desc(), col(RejectedRecordRow.index))
             .limit(limit)
         )
-        return result.scalars().all()
+        return result.all()
 
     async def count(
         self, table: type[ContactRow | PatientRow | ProgramRow | EnrolmentRow], clinic_id: str
     ) -> int:
-        result = await self.session.execute(
+        result = await self.session.exec(
             select(func.count()).select_from(table).where(col(table.clinic_id) == clinic_id)
         )
-        return int(result.scalar_one())
+        return int(result.one())

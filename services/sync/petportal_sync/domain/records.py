@@ -5,6 +5,7 @@ Limits mirror the event contracts, so a record that validates here always makes 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -37,6 +38,7 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=65_536)  # connectors re-send the same numbers batch after batch
 def normalise_phone(value: str, region: str = DEFAULT_REGION) -> str:
     """E.164 form of a phone number written in any common format; numbers without a country code
     are read in `region`. Raises ValueError if it is not a valid number."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,10 +73,9 @@ async def authenticate_clinic(session: AsyncSession, api_key: str) -> Clinic | N
     return await SyncRepository(session).clinic_by_key_hash(hash_api_key(api_key))
 
 
-async def receive_records(
-    session: AsyncSession, clinic_id: str, raw_records: Sequence[dict[str, Any]], *, phone_region: str
-) -> BatchResult:
-    """Validates each record on its own, applies the valid ones with their events, keeps the rest."""
+def validate_records(
+    raw_records: Sequence[dict[str, Any]], phone_region: str
+) -> tuple[list[tuple[int, PimsRecord]], list[Rejection]]:
     valid: list[tuple[int, PimsRecord]] = []
     rejected: list[Rejection] = []
     for index, raw in enumerate(raw_records):
@@ -84,6 +84,15 @@ async def receive_records(
             rejected.append(outcome)
         else:
             valid.append((index, outcome))
+    return valid, rejected
+
+
+async def receive_records(
+    session: AsyncSession, clinic_id: str, raw_records: Sequence[dict[str, Any]], *, phone_region: str
+) -> BatchResult:
+    """Validates each record on its own, applies the valid ones with their events, keeps the rest."""
+    # CPU-bound (about 0.2 ms a record): off the event loop, before the first query holds a connection.
+    valid, rejected = await asyncio.to_thread(validate_records, raw_records, phone_region)
 
     repo = SyncRepository(session)
     await repo.lock_clinic(clinic_id)
@@ -95,7 +104,7 @@ async def receive_records(
         program_codes={r.program_code for r in records if isinstance(r, ProgramRecord | EnrolmentRecord)},
         enrolments={(r.client_id, r.program_code) for r in records if isinstance(r, EnrolmentRecord)},
     )
-    plan = plan_batch(valid, data)
+    plan = await asyncio.to_thread(plan_batch, valid, data)
     await repo.apply(clinic_id, plan)
     await outbox.add_events(
         session,

@@ -108,8 +108,13 @@ def batch(*records: dict[str, Any]) -> dict[str, Any]:
 GOOD = [
     {"kind": "contact", "client_id": "c1", "first_name": "Ann", "last_name": "Lee", "phone": "4155552671"},
     {"kind": "patient", "client_id": "c1", "patient_id": "p1", "name": "Rex", "species": "Canine"},
-    {"kind": "program", "program_code": "care-plan", "name": "Care plan", "call_to_action": "Join",
-     "offered": True},
+    {
+        "kind": "program",
+        "program_code": "care-plan",
+        "name": "Care plan",
+        "call_to_action": "Join",
+        "offered": True,
+    },
     {"kind": "enrolment", "client_id": "c1", "program_code": "care-plan"},
 ]
 BAD_PHONE = {"kind": "contact", "client_id": "c2", "first_name": "Bo", "last_name": "Ng", "phone": "12"}
@@ -122,7 +127,9 @@ async def test_batch_applies_good_records_publishes_them_and_keeps_the_bad_one(
     api_key = await new_clinic(settings, capsys, clinic_id)
     auth = {"Authorization": f"Bearer {api_key}"}
 
-    response = await client.post("/pims/v1/records", json=batch(*GOOD[:2], BAD_PHONE, *GOOD[2:]), headers=auth)
+    response = await client.post(
+        "/pims/v1/records", json=batch(*GOOD[:2], BAD_PHONE, *GOOD[2:]), headers=auth
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["accepted"] == 4
@@ -137,7 +144,8 @@ async def test_batch_applies_good_records_publishes_them_and_keeps_the_bad_one(
     assert await count(url, "SELECT count(*) FROM enrolments") == 1
     rejections = (await client.get("/pims/v1/rejections", headers=auth)).json()["rejections"]
     assert len(rejections) == 1
-    assert rejections[0]["record"] == BAD_PHONE and rejections[0]["index"] == 2
+    assert rejections[0]["record"] == BAD_PHONE
+    assert rejections[0]["index"] == 2
     assert rejections[0]["errors"][0]["field"] == "phone"
 
     # Their events (and the clinic's registration) reach the topic, valid and keyed by client.
@@ -148,12 +156,15 @@ async def test_batch_applies_good_records_publishes_them_and_keeps_the_bad_one(
     )
     by_type = {envelope.event_type: (envelope, event, record) for envelope, event, record in found}
     envelope, event, record = by_type["ClientUpserted"]
-    assert envelope.client_id == "c1" and envelope.producer == "sync"
+    assert envelope.client_id == "c1"
+    assert envelope.producer == "sync"
     assert event.phone == "+14155552671"  # type: ignore[attr-defined]
     assert record.key == f"{clinic_id}:c1".encode()
     registered = by_type["ClinicRegistered"]
-    assert isinstance(registered[1], ClinicRegistered) and registered[1].sms_number == "+14155550100"
-    assert registered[0].client_id is None and registered[2].key == clinic_id.encode()
+    assert isinstance(registered[1], ClinicRegistered)
+    assert registered[1].sms_number == "+14155550100"
+    assert registered[0].client_id is None
+    assert registered[2].key == clinic_id.encode()
     assert by_type["ProgramOffered"][0].client_id is None
     assert all(h[0] != "event_type" or h[1] for h in record.headers)
 
@@ -200,7 +211,8 @@ async def test_api_key_and_batch_shape_are_enforced(
     assert (await client.post("/pims/v1/records", json=batch(*GOOD))).status_code == 401
     wrong = {"Authorization": "Bearer ppk_" + "x" * 43}
     response = await client.post("/pims/v1/records", json=batch(*GOOD), headers=wrong)
-    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
     assert (await client.get("/pims/v1/rejections", headers=wrong)).status_code == 401
 
     auth = {"Authorization": f"Bearer {key_a}"}
@@ -220,7 +232,9 @@ async def test_api_key_and_batch_shape_are_enforced(
     assert len((await client.get("/pims/v1/rejections", headers=auth)).json()["rejections"]) == 1
     other = await client.get("/pims/v1/rejections", headers={"Authorization": f"Bearer {key_b}"})
     assert other.json() == {"rejections": []}
-    assert await count(settings.database_url, f"SELECT count(*) FROM contacts WHERE clinic_id='{clinic_a}'") == 0
+    assert (
+        await count(settings.database_url, f"SELECT count(*) FROM contacts WHERE clinic_id='{clinic_a}'") == 0
+    )
 
 
 async def test_create_clinic_stores_only_the_key_hash_and_refuses_duplicates(
@@ -241,5 +255,7 @@ async def test_create_clinic_stores_only_the_key_hash_and_refuses_duplicates(
     bad = argparse.Namespace(clinic_id="c x", name="X", pims="ezyvet", sms_number="12", timezone="Mars/Base")
     assert await create_clinic(bad, settings) == 2
     err = capsys.readouterr().err
-    assert "clinic_id" in err and "sms_number" in err and "timezone" in err
+    assert "clinic_id" in err
+    assert "sms_number" in err
+    assert "timezone" in err
     assert await count(url, "SELECT count(*) FROM clinics") == 1

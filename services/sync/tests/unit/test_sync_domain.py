@@ -103,7 +103,8 @@ def test_bad_email_is_rejected() -> None:
 def test_blank_optional_values_are_missing_values() -> None:
     record = validate_record(contact(email="", phone="  "), 0)
     assert isinstance(record, ContactRecord)
-    assert record.email is None and record.phone is None
+    assert record.email is None
+    assert record.phone is None
 
 
 @pytest.mark.parametrize("raw", [{"kind": "invoice", "total": 3}, {"client_id": "c1"}, {"kind": 5}])
@@ -150,7 +151,8 @@ def test_new_contact_is_published_and_an_identical_one_is_not() -> None:
     # The connector sends the same data again: accepted, nothing written, nothing published.
     again = plan_batch(valid(contact(phone="(415) 555-2671")), ClinicData(contacts=dict(first.contacts)))
     assert again.accepted == 1
-    assert again.events == [] and again.contacts == {}
+    assert again.events == []
+    assert again.contacts == {}
 
     changed = plan_batch(valid(contact(last_name="Lee-Smith")), ClinicData(contacts=dict(first.contacts)))
     assert [type(p.event) for p in changed.events] == [ClientUpserted]
@@ -161,14 +163,17 @@ def test_patient_needs_a_known_client() -> None:
     plan = plan_batch(valid(patient(client_id="ghost")), ClinicData())
     assert plan.accepted == 0
     [rej] = plan.rejections
-    assert rej.kind == "patient" and rej.errors[0].field == "client_id"
+    assert rej.kind == "patient"
+    assert rej.errors[0].field == "client_id"
     assert "unknown client ghost" in rej.errors[0].message
-    assert plan.events == [] and plan.patients == {}
+    assert plan.events == []
+    assert plan.patients == {}
 
 
 def test_patient_may_come_before_its_contact_in_the_same_batch() -> None:
     plan = plan_batch(valid(patient(), contact()), ClinicData())
-    assert plan.accepted == 2 and plan.rejections == []
+    assert plan.accepted == 2
+    assert plan.rejections == []
     # The contact's event goes first so consumers know the client before the pet.
     assert [type(p.event) for p in plan.events] == [ClientUpserted, PatientUpserted]
     assert plan.events[1].client_id == "c1"
@@ -188,10 +193,13 @@ def test_program_offer_and_withdrawal() -> None:
     assert [type(e) for e in program_events("cp", None, offered)] == [ProgramOffered]
     assert program_events("cp", offered, offered) == []
     assert program_events("cp", None, {**offered, "offered": False}) == []  # never offered
-    assert [type(e) for e in program_events("cp", offered, {**offered, "offered": False})] == [ProgramWithdrawn]
+    assert [type(e) for e in program_events("cp", offered, {**offered, "offered": False})] == [
+        ProgramWithdrawn
+    ]
     renamed = {**offered, "call_to_action": "Sign up"}
     [event] = program_events("cp", offered, renamed)
-    assert isinstance(event, ProgramOffered) and event.call_to_action == "Sign up"
+    assert isinstance(event, ProgramOffered)
+    assert event.call_to_action == "Sign up"
 
 
 def test_enrolment_needs_an_offered_program_and_a_known_client() -> None:
@@ -221,13 +229,17 @@ def test_enrolment_needs_an_offered_program_and_a_known_client() -> None:
         enrolments={("c1", "care-plan")},
     )
     repeat = plan_batch(valid(enrolment()), already)
-    assert repeat.accepted == 1 and repeat.events == [] and repeat.enrolments == []
+    assert repeat.accepted == 1
+    assert repeat.events == []
+    assert repeat.enrolments == []
 
 
 def test_api_keys() -> None:
     key = generate_api_key()
-    assert key.startswith("ppk_") and looks_like_api_key(key)
+    assert key.startswith("ppk_")
+    assert looks_like_api_key(key)
     assert generate_api_key() != key
-    assert hash_api_key(key) == hash_api_key(key) and len(hash_api_key(key)) == 64
+    assert hash_api_key(key) == hash_api_key(key)
+    assert len(hash_api_key(key)) == 64
     assert key not in hash_api_key(key)
     assert not looks_like_api_key("Bearer something")

@@ -83,16 +83,23 @@ class MongoReadModel:
 
 
 class MongoUnitOfWork:
+    """One session; `write` is one multi-document transaction.
+
+    The inbox check is a plain read before the transaction, and the transaction opens with the inbox
+    inserts: the unique `_id` is the claim, so an event applied meanwhile by someone else (a zombie
+    consumer during a rebalance) makes the insert fail and the whole batch roll back and retry. It
+    also means the first command of the transaction is a write, which nx-27017 needs: it starts a
+    transaction only on a write carrying `startTransaction` (a leading find would leave the writes
+    outside any transaction).
+    """
+
     def __init__(self, model: MongoReadModel) -> None:
         self._model = model
         self._stack = AsyncExitStack()
         self._session: AsyncClientSession | None = None
 
     async def __aenter__(self) -> Self:
-        session = await self._stack.enter_async_context(self._model.client.start_session())
-        # Commits when the block ends, aborts when it raises.
-        await self._stack.enter_async_context(await session.start_transaction())
-        self._session = session
+        self._session = await self._stack.enter_async_context(self._model.client.start_session())
         return self
 
     async def __aexit__(
@@ -108,22 +115,15 @@ class MongoUnitOfWork:
         return self._session
 
     async def already_applied(self, event_ids: Sequence[str]) -> set[str]:
-        cursor = self._model.db[INBOX].find(
-            {"_id": {"$in": list(set(event_ids))}}, {"_id": 1}, session=self.session
-        )
+        cursor = self._model.db[INBOX].find({"_id": {"$in": list(set(event_ids))}}, {"_id": 1})
         return {doc["_id"] async for doc in cursor}
 
     async def write(self, changes: ProjectionChanges, applied_at: datetime) -> None:
-        db = self._model.db
-        if changes.parents:
-            await db[PARENTS].bulk_write(
-                [parent_update(c, applied_at) for c in changes.parents.values()], session=self.session
-            )
-        if changes.clinics:
-            await db[CLINICS].bulk_write(
-                [clinic_update(c, applied_at) for c in changes.clinics.values()], session=self.session
-            )
-        if changes.events:
+        db, session = self._model.db, self.session
+        if not changes.events:
+            return
+        # Commits when the block ends, aborts when it raises.
+        async with await session.start_transaction():
             await db[INBOX].insert_many(
                 [
                     {
@@ -135,8 +135,16 @@ class MongoUnitOfWork:
                     }
                     for e in changes.events
                 ],
-                session=self.session,
+                session=session,
             )
+            if changes.parents:
+                await db[PARENTS].bulk_write(
+                    [parent_update(c, applied_at) for c in changes.parents.values()], session=session
+                )
+            if changes.clinics:
+                await db[CLINICS].bulk_write(
+                    [clinic_update(c, applied_at) for c in changes.clinics.values()], session=session
+                )
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -7,11 +7,13 @@ resumes exactly where the rebuild stopped.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
 from petportal_runtime.broker import parse_record
 from petportal_runtime.logging import get_logger
 from petportal_schemas import Envelope, Event
@@ -35,6 +37,7 @@ class TopicReplayer:
         group_id: str,
         client_id: str = "petportal-todo-rebuild",
         max_records: int = 1000,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._topics = list(source_topics)
@@ -42,6 +45,7 @@ class TopicReplayer:
         self._group_id = group_id
         self._client_id = client_id
         self._max_records = max_records
+        self._session_timeout_ms = session_timeout_ms
         self.end_offsets: dict[TopicPartition, int] = {}
         self.stats = ReplayStats()
 
@@ -94,20 +98,37 @@ class TopicReplayer:
         if parsed is not None:
             batch.append(parsed)
 
-    async def commit_group_offsets(self) -> None:
-        """Make the service's consumer group resume at the offsets the replay reached."""
+    async def commit_group_offsets(self, timeout: float = 60) -> None:
+        """Make the service's consumer group resume at the offsets the replay reached.
+
+        The committer joins the group as its only member (the service is stopped) and commits the
+        end offsets for every partition: a commit from outside the group (manual assignment,
+        generation -1) is refused by some brokers, Tansu among them.
+        """
         if not self.end_offsets:
             return
         committer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=self._group_id,
             enable_auto_commit=False,
+            auto_offset_reset="latest",
             client_id=self._client_id,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(300, self._session_timeout_ms // 4),
         )
         await committer.start()
         try:
-            committer.assign(list(self.end_offsets))
+            committer.subscribe(topics=self._topics)
+            async with asyncio.timeout(timeout):
+                while set(committer.assignment()) != set(self.end_offsets):
+                    # Drives the group join; fetched records are ignored (explicit offsets are committed).
+                    await committer.getmany(timeout_ms=200, max_records=1)
             await committer.commit(dict(self.end_offsets))
             log.info("consumer group offsets committed", group_id=self._group_id, partitions=len(self.end_offsets))
+        except TimeoutError:
+            raise RuntimeError(
+                f"could not take every partition of consumer group {self._group_id} within {timeout} s: "
+                "is the service still running?"
+            ) from None
         finally:
             await committer.stop()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from petportal_runtime.auth import CurrentParent
 from pydantic import BaseModel, Field
+
+from petportal_runtime.auth import CurrentParent
 
 from ..bootstrap import TodoService, bootstrap
 from ..domain import TodoList

@@ -33,11 +33,7 @@ _skipped = _meter.create_counter(
 
 def make_batch_handler(read_model: ReadModel) -> BatchHandler:
     async def project_events(batch: list[tuple[Envelope, Event]]) -> None:
-        try:
-            changes = await apply_batch(read_model, batch)
-        except Exception:
-            log.exception("DEBUG apply failed")
-            raise
+        changes = await apply_batch(read_model, batch)
         now = datetime.now(UTC)
         for event in changes.events:
             _freshness.record(max(0.0, (now - event.occurred_at).total_seconds()))

@@ -16,7 +16,7 @@ from ..domain import ClinicView, ParentView, ProjectionChanges, TodoList, projec
 
 
 class ProjectionUnitOfWork(Protocol):
-    """One atomic write of a batch: commits when the block ends, discards everything if it raises."""
+    """The write of one batch: `write` applies all of it atomically or none of it."""
 
     async def __aenter__(self) -> Self: ...
 
@@ -29,7 +29,10 @@ class ProjectionUnitOfWork(Protocol):
         ...
 
     async def write(self, changes: ProjectionChanges, applied_at: datetime) -> None:
-        """Apply the coalesced changes and record their events in the inbox."""
+        """Record the events in the inbox and apply the coalesced changes, in one transaction.
+
+        Fails (changing nothing) if one of the events was recorded meanwhile.
+        """
         ...
 
 

@@ -12,9 +12,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
+
 from petportal_runtime.auth import ParentPrincipal, Principal, TokenVerifier, public_jwk, sign_token
 from petportal_schemas import Envelope, Event
-
 from petportal_todo.bootstrap import TodoService, bootstrap
 from petportal_todo.entrypoints.app import create_app
 from petportal_todo.settings import TodoSettings
@@ -32,7 +32,9 @@ class Keys:
         return sign_token(self.private, KID, principal, timedelta(minutes=5))
 
     def parent_headers(self, clinic_id: str, client_id: str) -> dict[str, str]:
-        principal = ParentPrincipal(sub=f"acct-{client_id}", role="parent", clinic_id=clinic_id, client_id=client_id)
+        principal = ParentPrincipal(
+            sub=f"acct-{client_id}", role="parent", clinic_id=clinic_id, client_id=client_id
+        )
         return {"Authorization": f"Bearer {self.token(principal)}"}
 
 
@@ -62,9 +64,7 @@ class RunningTodo:
 
 
 @pytest.fixture
-def start_todo(
-    todo_settings: TodoSettings, keys: Keys
-) -> Callable[..., Any]:
+def start_todo(todo_settings: TodoSettings, keys: Keys) -> Callable[..., Any]:
     """Returns an async context manager factory starting the real app (consumer included)."""
     from contextlib import asynccontextmanager
 

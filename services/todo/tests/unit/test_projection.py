@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Self
 
 import pytest
+
 from petportal_schemas import (
     ClientEnrolledInProgram,
     Envelope,
@@ -19,7 +20,6 @@ from petportal_schemas import (
     SmsOptedIn,
     SmsOptedOut,
 )
-
 from petportal_todo.domain import ClinicView, ParentView, ProjectionChanges, parent_id, project, todo_list
 from petportal_todo.service_layer.projection import apply_batch, parent_todo_list
 
@@ -126,8 +126,13 @@ def test_withdrawal_after_offer_in_one_batch_wins_and_vice_versa() -> None:
 
 def test_client_event_without_client_id_is_recorded_but_changes_nothing() -> None:
     envelope = Envelope(
-        event_type="MessageReceived", event_version=1, clinic_id="clinic-1", producer="test",
-        payload=MessageReceived(conversation_id=CONV, message_id=uuid.uuid4(), sent_at=T0).model_dump(mode="json"),
+        event_type="MessageReceived",
+        event_version=1,
+        clinic_id="clinic-1",
+        producer="test",
+        payload=MessageReceived(conversation_id=CONV, message_id=uuid.uuid4(), sent_at=T0).model_dump(
+            mode="json"
+        ),
     )
     changes = project([(envelope, envelope.event())])
     assert changes.parents == {}

@@ -24,7 +24,9 @@ def test_a_parent_with_nothing_has_an_empty_list_and_badge_zero() -> None:
     assert todo_list(parent(), ClinicView("clinic-1")).badge == 0
 
 
-@pytest.mark.parametrize(("count", "title"), [(1, "You have 1 unread message"), (2, "You have 2 unread messages")])
+@pytest.mark.parametrize(
+    ("count", "title"), [(1, "You have 1 unread message"), (2, "You have 2 unread messages")]
+)
 def test_unread_title_is_pluralised(count: int, title: str) -> None:
     assert unread_title(count) == title
 

@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("clinic_id", sa.String(64), nullable=False),
         sa.Column("email", sa.String(254), nullable=False),
         sa.Column("password_hash", sa.String(300), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.UniqueConstraint("clinic_id", "email", name="uq_staff_users_clinic_email"),
     )
     op.create_index("ix_staff_users_email", "staff_users", ["email"])
@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.Column("clinic_id", sa.String(64), nullable=False),
         sa.Column("client_id", sa.String(64), nullable=False),
         sa.Column("created_via", sa.String(20), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.UniqueConstraint("clinic_id", "client_id", name="uq_parent_accounts_client"),
         sa.CheckConstraint(
             "created_via IN ('reminder', 'sign_in', 'dev')", name="ck_parent_accounts_created_via"

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 from petportal_runtime.migrations import create_runtime_tables, drop_runtime_tables
 
 revision: str = "0001"
@@ -22,7 +23,9 @@ def upgrade() -> None:
         "clients",
         sa.Column("clinic_id", sa.String(64), primary_key=True),
         sa.Column("client_id", sa.String(64), primary_key=True),
-        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
+        sa.Column(
+            "first_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+        ),
     )
     op.create_table(
         "conversations",
@@ -44,7 +47,9 @@ def upgrade() -> None:
     op.create_table(
         "messages",
         sa.Column("id", sa.Uuid, primary_key=True),
-        sa.Column("conversation_id", sa.Uuid, sa.ForeignKey("conversations.id", ondelete="RESTRICT"), nullable=False),
+        sa.Column(
+            "conversation_id", sa.Uuid, sa.ForeignKey("conversations.id", ondelete="RESTRICT"), nullable=False
+        ),
         sa.Column("sender", sa.String(16), nullable=False),
         sa.Column("staff_user_id", sa.String(64), nullable=True),
         sa.Column("body", sa.Text, nullable=False),

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 from petportal_runtime.migrations import create_runtime_tables, drop_runtime_tables
 
 revision: str = "0001"
@@ -46,7 +47,9 @@ def upgrade() -> None:
         sa.Column("sms_opt_out_indicator", sa.Boolean, sa.Computed("NOT sms_opted_in", persisted=True)),
         sa.Column("source", sa.String(20), nullable=False),
         _timestamp("updated_at"),
-        sa.CheckConstraint("source IN ('default', 'sms_keyword', 'portal', 'staff')", name="ck_consents_source"),
+        sa.CheckConstraint(
+            "source IN ('default', 'sms_keyword', 'portal', 'staff')", name="ck_consents_source"
+        ),
     )
     op.create_table(
         "inbound_sms",

@@ -1,0 +1,299 @@
+"""event_to_badge_latency: produce → read-model visible latency at a fixed event rate.
+
+Each event is a MessageReceived for a client from a rotating set; it is "visible" when that parent's
+`unread_messages` in MongoDB reaches the count the event makes (the badge's unread item is computed
+from it on read). The same load is run against the MongoDB baseline consumer (plain aiokafka +
+batched upsert), then against the real todo service, each on a fresh broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from .infra import Infra, service_available
+from .procs import ChildProcess
+from .readmodel import mongo_client, mongo_unread
+from .report import BenchResult, Row
+from .stats import ratio, summarize_ms
+from .workload import clients, message_received, parent_id, producer, to_record
+
+NAME = "event_to_badge_latency"
+TITLE = "produce → read-model visible latency (ms) at a fixed event rate"
+
+
+@dataclass(frozen=True)
+class Params:
+    rate_per_s: int = 200
+    duration_s: float = 10.0
+    clients: int = 100
+    poll_interval_s: float = 0.005
+    settle_timeout_s: float = 30.0  # after the last event, how long to wait for the stragglers
+    warmup_timeout_s: float = 60.0
+    linger_ms: int = 0
+    session_timeout_ms: int = 2_000
+
+    @property
+    def events(self) -> int:
+        return int(self.rate_per_s * self.duration_s)
+
+    @classmethod
+    def quick(cls) -> Params:
+        return cls(duration_s=4.0)
+
+
+@dataclass
+class LatencyRun:
+    latencies_s: list[float] = field(default_factory=list)
+    unseen: int = 0
+    max_send_lag_s: float = 0.0
+    send_seconds: float = 0.0
+    polls: int = 0
+    poll_query_s: list[float] = field(default_factory=list)
+    warmup_s: float = 0.0
+    consumer_startup_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        queries = sorted(self.poll_query_s)
+        return {
+            "latency": summarize_ms(self.latencies_s),
+            "events_visible": len(self.latencies_s),
+            "events_not_visible_in_time": self.unseen,
+            "achieved_rate_per_s": round(len(self.latencies_s) / self.send_seconds, 1) if self.send_seconds else None,
+            "max_producer_lag_ms": round(self.max_send_lag_s * 1000, 3),
+            "polls": self.polls,
+            "poll_query_ms": summarize_ms(queries),
+            "warmup_seconds": round(self.warmup_s, 3),
+            "consumer_ready_after_start_s": round(self.consumer_startup_s, 3),
+        }
+
+
+class Visibility:
+    """Pending (parent, unread count to reach, send time) per parent, resolved by polling."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, deque[tuple[int, float]]] = {}
+        self.latencies: list[float] = []
+
+    def expect(self, pid: str, target: int, sent_at: float) -> None:
+        self.pending.setdefault(pid, deque()).append((target, sent_at))
+
+    def observe(self, unread: dict[str, int], seen_at: float) -> None:
+        for pid, count in unread.items():
+            queue = self.pending.get(pid)
+            while queue and queue[0][0] <= count:
+                _, sent_at = queue.popleft()
+                self.latencies.append(seen_at - sent_at)
+            if queue is not None and not queue:
+                del self.pending[pid]
+
+    def waiting(self) -> list[str]:
+        return list(self.pending)
+
+    def outstanding(self) -> int:
+        return sum(len(q) for q in self.pending.values())
+
+
+async def _poll_until_visible(
+    client: AsyncMongoClient[dict[str, Any]],
+    database: str,
+    visibility: Visibility,
+    *,
+    producing_done: asyncio.Event,
+    deadline: float,
+    interval: float,
+    run: LatencyRun | None,
+    check_alive: Any,
+) -> None:
+    while time.monotonic() < deadline:
+        check_alive()
+        pids = visibility.waiting()
+        if not pids:
+            if producing_done.is_set():
+                return
+            await asyncio.sleep(interval)
+            continue
+        started = time.perf_counter()
+        unread = await mongo_unread(client, database, pids)
+        seen_at = time.perf_counter()
+        # Conservative: visible at the moment the query answered (resolution: interval + query time).
+        visibility.observe(unread, seen_at)
+        if run is not None:
+            run.polls += 1
+            run.poll_query_s.append(seen_at - started)
+        await asyncio.sleep(interval)
+
+
+async def measure(
+    bootstrap: str,
+    mongo_url: str,
+    database: str,
+    params: Params,
+    check_alive: Any,
+) -> LatencyRun:
+    run = LatencyRun()
+    population = clients(params.clients)
+    counts = {parent_id(c, k): 0 for c, k in population}
+    client = mongo_client(mongo_url)
+    kafka = producer(bootstrap, linger_ms=params.linger_ms)
+    await kafka.start()
+    try:
+        # Warm-up: one event per client, all visible, so the consumer has joined its group, holds
+        # its partitions and every parent document exists before the clock starts.
+        warm = Visibility()
+        started = time.perf_counter()
+        for clinic_id, client_id in population:
+            record = to_record(message_received(clinic_id, client_id))
+            pid = parent_id(clinic_id, client_id)
+            counts[pid] += 1
+            warm.expect(pid, counts[pid], time.perf_counter())
+            await kafka.send(record.topic, record.value, key=record.key, headers=list(record.headers))
+        await kafka.flush()
+        done = asyncio.Event()
+        done.set()
+        await _poll_until_visible(
+            client, database, warm, producing_done=done,
+            deadline=time.monotonic() + params.warmup_timeout_s, interval=0.05, run=None,
+            check_alive=check_alive,
+        )
+        if warm.outstanding():
+            raise RuntimeError(f"warm-up events not visible after {params.warmup_timeout_s}s")
+        run.warmup_s = time.perf_counter() - started
+
+        # Pre-build the records so producing costs no serialisation on the schedule.
+        schedule = []
+        for i in range(params.events):
+            clinic_id, client_id = population[i % len(population)]
+            schedule.append((parent_id(clinic_id, client_id), to_record(message_received(clinic_id, client_id))))
+
+        visibility = Visibility()
+        producing_done = asyncio.Event()
+
+        async def produce() -> None:
+            t0 = time.perf_counter()
+            acks = []
+            for i, (pid, record) in enumerate(schedule):
+                due = t0 + i / params.rate_per_s
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                now = time.perf_counter()
+                run.max_send_lag_s = max(run.max_send_lag_s, now - due)
+                counts[pid] += 1
+                visibility.expect(pid, counts[pid], now)
+                acks.append(
+                    await kafka.send(record.topic, record.value, key=record.key, headers=list(record.headers))
+                )
+            await asyncio.gather(*acks)
+            run.send_seconds = time.perf_counter() - t0
+            producing_done.set()
+
+        producer_task = asyncio.create_task(produce())
+        try:
+            await _poll_until_visible(
+                client, database, visibility, producing_done=producing_done,
+                deadline=time.monotonic() + params.duration_s + params.settle_timeout_s,
+                interval=params.poll_interval_s, run=run, check_alive=check_alive,
+            )
+        finally:
+            if not producer_task.done():
+                producer_task.cancel()
+            await asyncio.gather(producer_task, return_exceptions=True)
+        run.latencies_s = visibility.latencies
+        run.unseen = visibility.outstanding()
+        return run
+    finally:
+        await kafka.stop()
+        await client.close()
+
+
+async def _run_against(
+    infra: Infra, params: Params, label: str, start_consumer: Any, database: str
+) -> LatencyRun:
+    kafka = await infra.fresh_kafka(f"latency-{label}")
+    client = mongo_client(infra.mongo.url)
+    await client.drop_database(database)
+    await client.close()
+    proc: ChildProcess = start_consumer(kafka.bootstrap, database)
+    try:
+        proc.start()
+        run = await measure(kafka.bootstrap, infra.mongo.url, database, params, proc.check_alive)
+        run.consumer_startup_s = run.warmup_s  # warm-up starts with the process, ends when it applies
+        return run
+    finally:
+        proc.stop()
+        infra.stop_kafka(kafka)
+
+
+async def run(infra: Infra, params: Params) -> BenchResult:
+    result = BenchResult(NAME, TITLE, {**asdict(params), "events": params.events})
+    result.parameters["visible_when"] = (
+        "the parent's unread_messages in the MongoDB read model reaches the count the event makes; "
+        "polled with one $in query over the parents still pending"
+    )
+    budget = params.duration_s + params.settle_timeout_s + params.warmup_timeout_s + 30
+
+    def baseline(bootstrap: str, database: str) -> ChildProcess:
+        return infra.child(
+            "latency-baseline-mongo",
+            "bench.baselines",
+            [
+                "mongo", "--bootstrap", bootstrap, "--topics", "petportal.messaging.v1",
+                "--events", str(10**9), "--time-limit", str(budget),
+                "--group-id", f"bench-latency-{uuid.uuid4().hex[:8]}",
+                "--session-timeout-ms", str(params.session_timeout_ms),
+                "--mongodb-url", infra.mongo.url, "--database", database,
+            ],
+            {},
+        )
+
+    def todo(bootstrap: str, database: str) -> ChildProcess:
+        proc, _port = infra.service(
+            "todo",
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "KAFKA_SESSION_TIMEOUT_MS": str(params.session_timeout_ms),
+                "MONGODB_URL": infra.mongo.url,
+                "MONGODB_DATABASE": database,
+                "IDENTITY_URL": "http://127.0.0.1:9",
+            },
+            label="todo-latency",
+        )
+        return proc
+
+    runs: dict[str, LatencyRun] = {"baseline_mongo": await _run_against(infra, params, "baseline", baseline, "bench_lat_baseline")}
+    available, why = service_available("todo")
+    if available:
+        runs["todo"] = await _run_against(infra, params, "todo", todo, "bench_lat_todo")
+    else:
+        result.notes.append(f"todo service not available ({why}): only the baseline was measured")
+
+    for name, latency_run in runs.items():
+        result.results[name] = latency_run.as_dict()
+        if latency_run.unseen:
+            result.notes.append(f"{name}: {latency_run.unseen} events not visible within the settle timeout")
+
+    base = runs["baseline_mongo"].as_dict()["latency"]
+    todo_lat = runs["todo"].as_dict()["latency"] if "todo" in runs else {}
+    for q in ("p50_ms", "p95_ms", "p99_ms", "max_ms"):
+        result.ratios[f"todo/baseline_mongo {q}"] = ratio(todo_lat.get(q), base.get(q))
+        result.rows.append(
+            Row(
+                f"produce → read-model visible {q[:-3]}",
+                todo_lat.get(q),
+                "ms",
+                "A: aiokafka+nx-27017",
+                base.get(q),
+                result.ratios[f"todo/baseline_mongo {q}"],
+            )
+        )
+    result.ok = all(r.unseen == 0 for r in runs.values())
+    if not result.ok:
+        result.error = "; ".join(result.notes)[:500]
+    return result

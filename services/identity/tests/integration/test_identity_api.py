@@ -1,0 +1,230 @@
+"""identity against a real PostgreSQL and a real Kafka broker, through its ASGI app."""
+
+import argparse
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import petportal_identity
+from petportal_identity.entrypoints.app import create_app
+from petportal_identity.entrypoints.cli import create_staff
+from petportal_identity.settings import IdentitySettings
+from petportal_runtime.migrations import upgrade
+from petportal_runtime.testing import DatabaseFactory
+from petportal_schemas import ClientUpserted, Envelope, Event, ReminderSent
+
+pytestmark = pytest.mark.integration
+
+MIGRATIONS = Path(petportal_identity.__file__).parent / "migrations"
+
+
+@pytest.fixture
+async def settings(make_database: DatabaseFactory, kafka_bootstrap: str, tmp_path: Path) -> IdentitySettings:
+    url = make_database("identity")
+    await asyncio.to_thread(upgrade, MIGRATIONS, url)
+    return IdentitySettings(
+        environment="test",
+        database_url=url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_session_timeout_ms=2000,
+        dev_token_endpoint_enabled=True,
+        dev_key_dir=tmp_path / "keys",
+    )
+
+
+@pytest.fixture
+async def client(settings: IdentitySettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as http,
+    ):
+        yield http
+
+
+async def publish(bootstrap: str, event: Event, clinic_id: str, client_id: str, producer: str) -> uuid.UUID:
+    envelope = Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=producer)
+    kafka = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await kafka.start()
+    try:
+        await kafka.send_and_wait(envelope.topic, envelope.to_bytes(), key=envelope.key.encode())
+    finally:
+        await kafka.stop()
+    return envelope.event_id
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30) -> Any:
+    """Polls `check` until it returns something truthy (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.2)
+
+
+async def scalar(url: str, sql: str, **params: Any) -> Any:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(text(sql), params)).scalar()
+    finally:
+        await engine.dispose()
+
+
+async def test_consumed_contact_gets_a_dev_token_and_sees_its_account(
+    settings: IdentitySettings, client: httpx.AsyncClient
+) -> None:
+    clinic_id, client_id = f"clinic-{uuid.uuid4().hex[:8]}", "k-100"
+    upserted = ClientUpserted(
+        first_name="Ann", last_name="Lee", email="ann@example.com", phone="+14155552671"
+    )
+    await publish(settings.kafka_bootstrap_servers, upserted, clinic_id, client_id, "sync")
+
+    async def dev_token() -> httpx.Response | None:
+        response = await client.post(
+            "/api/v1/auth/dev-token", json={"clinic_id": clinic_id, "client_id": client_id}
+        )
+        return response if response.status_code == 200 else None
+
+    response = await eventually(dev_token)
+    assert response is not None, "the ClientUpserted event was not applied in time"
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 3600
+
+    # The token is signed with the key published in the JWKS, and names the parent.
+    jwks = (await client.get("/.well-known/jwks.json")).json()
+    [jwk] = jwks["keys"]
+    assert jwt.get_unverified_header(body["access_token"])["kid"] == jwk["kid"]
+    claims = jwt.decode(
+        body["access_token"], jwt.PyJWK.from_dict(jwk).key, algorithms=["EdDSA"], audience="petportal"
+    )
+    assert claims["role"] == "parent"
+    assert (claims["clinic_id"], claims["client_id"]) == (clinic_id, client_id)
+    account_id = await scalar(
+        settings.database_url,
+        "SELECT id::text FROM parent_accounts"
+        " WHERE clinic_id = :c AND client_id = :k AND created_via = 'dev'",
+        c=clinic_id,
+        k=client_id,
+    )
+    assert claims["sub"] == account_id
+
+    auth = {"Authorization": f"Bearer {body['access_token']}"}
+    account = await client.get("/api/v1/account", headers=auth)
+    assert account.json() == {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "email": "ann@example.com",
+        "phone": "+14155552671",
+        "editable": False,
+    }
+    # A second token for the same client is for the same account.
+    again = await client.post("/api/v1/auth/dev-token", json={"clinic_id": clinic_id, "client_id": client_id})
+    assert jwt.decode(again.json()["access_token"], options={"verify_signature": False})["sub"] == account_id
+
+    unknown = await client.post(
+        "/api/v1/auth/dev-token", json={"clinic_id": clinic_id, "client_id": "nobody"}
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == f"no client nobody at clinic {clinic_id}"
+    assert (await client.get("/api/v1/account")).status_code == 401
+    assert (await client.get("/api/v1/account", headers={"Authorization": "Bearer x.y.z"})).status_code == 401
+
+
+async def test_reminder_opens_an_account_once(settings: IdentitySettings, client: httpx.AsyncClient) -> None:
+    clinic_id = f"clinic-{uuid.uuid4().hex[:8]}"
+    reminder = ReminderSent(reminder_id="r1", channel="sms", kind="service")
+    # A second reminder does not open a second account.
+    event_ids = [
+        await publish(settings.kafka_bootstrap_servers, reminder, clinic_id, "k-7", "notify")
+        for _ in range(2)
+    ]
+
+    async def both_applied() -> bool:
+        applied = await scalar(
+            settings.database_url,
+            "SELECT count(*) FROM inbox WHERE event_id = ANY(CAST(:ids AS uuid[]))",
+            ids=[str(i) for i in event_ids],
+        )
+        return bool(applied == 2)
+
+    assert await eventually(both_applied), "the reminders were not applied in time"
+    accounts = await scalar(
+        settings.database_url,
+        "SELECT count(*) FROM parent_accounts WHERE clinic_id = :c AND client_id = 'k-7'"
+        " AND created_via = 'reminder'",
+        c=clinic_id,
+    )
+    assert accounts == 1
+
+
+async def test_staff_sign_in(settings: IdentitySettings, client: httpx.AsyncClient, capsys: Any) -> None:
+    clinic_id = f"clinic-{uuid.uuid4().hex[:8]}"
+    args = argparse.Namespace(clinic_id=clinic_id, email="Vet@Maple.example", password="a good password")
+    assert await create_staff(args, settings) == 0
+    assert await create_staff(args, settings) == 1  # exists
+    assert "already exists" in capsys.readouterr().err
+    assert await scalar(settings.database_url, "SELECT email FROM staff_users") == "vet@maple.example"
+
+    ok = await client.post(
+        "/clinic/v1/auth/token", json={"email": "vet@MAPLE.example", "password": "a good password"}
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["expires_in"] == 8 * 3600
+    claims = jwt.decode(ok.json()["access_token"], options={"verify_signature": False})
+    assert (claims["role"], claims["clinic_id"]) == ("staff", clinic_id)
+    assert "client_id" not in claims
+
+    wrong = await client.post(
+        "/clinic/v1/auth/token", json={"email": "vet@maple.example", "password": "nope"}
+    )
+    unknown = await client.post(
+        "/clinic/v1/auth/token", json={"email": "who@maple.example", "password": "nope"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json() == {"detail": "invalid email or password"}
+
+    # A staff token is not a parent token.
+    staff_auth = {"Authorization": f"Bearer {ok.json()['access_token']}"}
+    assert (await client.get("/api/v1/account", headers=staff_auth)).status_code == 403
+
+
+async def test_staff_sign_in_is_rate_limited_per_email_and_per_address(
+    settings: IdentitySettings, client: httpx.AsyncClient
+) -> None:
+    for attempt in range(5):
+        response = await client.post("/clinic/v1/auth/token", json={"email": "x@y.example", "password": "p"})
+        assert response.status_code == 401, attempt
+    limited = await client.post("/clinic/v1/auth/token", json={"email": "X@y.example", "password": "p"})
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+
+    # Per address: 20 attempts a minute over any emails (5 already made above).
+    statuses = [
+        (
+            await client.post("/clinic/v1/auth/token", json={"email": f"u{i}@y.example", "password": "p"})
+        ).status_code
+        for i in range(16)
+    ]
+    assert statuses[:14] == [401] * 14
+    assert statuses[14:] == [429, 429]
+
+
+async def test_dev_token_endpoint_is_absent_unless_enabled(settings: IdentitySettings) -> None:
+    app = create_app(settings.model_copy(update={"dev_token_endpoint_enabled": False}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as http:
+        response = await http.post("/api/v1/auth/dev-token", json={"clinic_id": "c", "client_id": "k"})
+        assert response.status_code == 404
+        assert (await http.get("/.well-known/jwks.json")).json()["keys"][0]["crv"] == "Ed25519"

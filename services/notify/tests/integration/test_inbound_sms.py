@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import pytest
+
+from petportal_notify.adapters.repository import NotifyRepository
+from petportal_notify.adapters.sms import LoggingSmsProvider
+from petportal_notify.service_layer.services import SendOutcome, send_sms
+from petportal_schemas import SmsOptedIn, SmsOptedOut
+
+from .conftest import NotifyFactory, NotifyUnderTest
+
+pytestmark = pytest.mark.integration
+
+
+def national(e164: str) -> str:
+    """+15551234567 written as a US subscriber would: (555) 123-4567."""
+    digits = e164.removeprefix("+1")
+    return f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
+
+
+async def test_stop_opts_out_every_client_with_that_phone_once(notify: NotifyUnderTest) -> None:
+    n = notify
+    response = await n.sms(
+        "  Stop ", from_number=national(n.shared_phone), to_number=national(n.clinic_number)
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/xml")
+    assert response.text.startswith('<?xml version="1.0" encoding="UTF-8"?><Response><Message>')
+    assert "Paws &amp; Claws: you are unsubscribed" in response.text
+
+    assert await n.opted_out("k1")
+    assert await n.opted_out("k2")
+    assert not await n.opted_out("k3")  # another phone
+    events = await n.outbox_events("SmsOptedOut")
+    assert sorted(e.client_id or "" for e in events) == ["k1", "k2"]
+
+    # Idempotent: STOPALL while already out changes nothing and publishes nothing, but still confirms.
+    again = await n.sms("STOPALL", from_number=n.shared_phone)
+    assert again.status_code == 200
+    assert "unsubscribed" in again.text
+    assert len(await n.outbox_events("SmsOptedOut")) == 2
+
+    published = await n.published("SmsOptedOut", 2)
+    assert sorted(env.client_id or "" for env, _ in published) == ["k1", "k2"]
+    for envelope, event in published:
+        assert isinstance(event, SmsOptedOut)
+        assert (event.source, event.keyword, envelope.producer) == ("sms_keyword", "STOP", "notify")
+
+    async with n.notify.runtime.transaction() as session:
+        outcome = await send_sms(
+            NotifyRepository(session),
+            (provider := LoggingSmsProvider()),
+            clinic_id=n.clinic_id,
+            client_id="k1",
+            body="x",
+        )
+    assert outcome is SendOutcome.NOT_CONSENTED
+    assert provider.sent == 0
+
+
+async def test_start_opts_back_in(notify: NotifyUnderTest) -> None:
+    n = notify
+    await n.sms("STOP", from_number=n.own_phone)
+    assert await n.opted_out("k3")
+    response = await n.sms("unstop", from_number=n.own_phone)
+    assert response.status_code == 200
+    assert "subscribed to text messages again" in response.text
+    assert not await n.opted_out("k3")
+    assert len(await n.outbox_events("SmsOptedIn")) == 1
+    # Already in: YES changes nothing.
+    await n.sms("YES", from_number=n.own_phone)
+    assert len(await n.outbox_events("SmsOptedIn")) == 1
+
+    [(envelope, event)] = await n.published("SmsOptedIn", 1)
+    assert isinstance(event, SmsOptedIn)
+    assert (envelope.client_id, event.source, event.keyword) == ("k3", "sms_keyword", "UNSTOP")
+
+    async with n.notify.runtime.transaction() as session:
+        provider = LoggingSmsProvider()
+        outcome = await send_sms(
+            NotifyRepository(session), provider, clinic_id=n.clinic_id, client_id="k3", body="x"
+        )
+    assert outcome is SendOutcome.SENT
+    assert provider.sent == 1
+
+
+async def test_help_replies_without_changing_anything(notify: NotifyUnderTest) -> None:
+    n = notify
+    response = await n.sms("help", from_number=n.own_phone)
+    assert response.status_code == 200
+    assert "Reply STOP to unsubscribe" in response.text
+    assert not await n.opted_out("k3")
+    assert await n.outbox_events() == []
+
+
+async def test_ordinary_message_is_accepted_and_recorded(notify: NotifyUnderTest) -> None:
+    n = notify
+    response = await n.sms("Please stop by at 5, Rex is limping", from_number=n.own_phone)
+    assert response.status_code == 200
+    assert response.text.endswith("<Response></Response>")
+    assert not await n.opted_out("k3")
+    assert await n.outbox_events() == []
+    recorded = await n.scalar(
+        "SELECT count(*) FROM inbound_sms WHERE clinic_id = :c AND keyword IS NULL AND matched_clients = 1",
+        c=n.clinic_id,
+    )
+    assert recorded == 1
+
+
+async def test_unknown_clinic_number_is_404(notify: NotifyUnderTest) -> None:
+    response = await notify.sms("STOP", from_number=notify.own_phone, to_number="+15550000001")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "unknown clinic number"
+    response = await notify.sms("STOP", from_number=notify.own_phone, to_number="not a number")
+    assert response.status_code == 404
+
+
+async def test_unknown_sender_gets_the_same_reply_and_changes_nothing(notify: NotifyUnderTest) -> None:
+    n = notify
+    known = await n.sms("HELP", from_number=n.own_phone)
+    unknown = await n.sms("STOP", from_number="+15550000002")
+    assert unknown.status_code == 200
+    assert "unsubscribed" in unknown.text
+    assert (await n.sms("HELP", from_number="+15550000002")).text == known.text
+    assert await n.outbox_events() == []
+    assert not any([await n.opted_out(k) for k in ("k1", "k2", "k3", "k4")])
+
+
+async def test_missing_fields_are_422(notify: NotifyUnderTest) -> None:
+    response = await notify.http.post(
+        "/webhooks/sms/inbound",
+        content=b"From=%2B15550100001&Body=STOP",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "To"]
+
+
+async def test_signature_is_required_when_a_secret_is_configured(running_notify: NotifyFactory) -> None:
+    async with running_notify(secret="webhook-secret") as n:
+        unsigned = await n.sms("STOP", from_number=n.own_phone, signature=None)
+        assert unsigned.status_code == 403
+        forged = await n.sms("STOP", from_number=n.own_phone, signature="sha256=" + "0" * 64)
+        assert forged.status_code == 403
+        assert not await n.opted_out("k3")
+        assert await n.outbox_events() == []
+
+        signed = await n.sms("STOP", from_number=n.own_phone)
+        assert signed.status_code == 200
+        assert await n.opted_out("k3")

@@ -1,0 +1,4 @@
+from petportal_pets.adapters.orm import Base
+from petportal_runtime.migrations import run_env
+
+run_env(Base.metadata)

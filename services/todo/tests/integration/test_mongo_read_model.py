@@ -1,0 +1,67 @@
+"""The MongoDB adapter on the real server: batches are atomic, the inbox claim is the guard."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo.errors import PyMongoError
+from petportal_schemas import ClientEnrolledInProgram, Envelope, Event, MessageReceived, SmsOptedIn, SmsOptedOut
+
+from petportal_todo.adapters.mongo import MongoReadModel, make_client
+from petportal_todo.domain import project
+from petportal_todo.service_layer.projection import apply_batch
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+async def read_model(mongo_url: str) -> AsyncIterator[MongoReadModel]:
+    model = MongoReadModel(make_client(mongo_url), f"todo_rm_{uuid.uuid4().hex[:10]}")
+    await model.ensure_indexes()
+    yield model
+    await model.client.drop_database(model.db.name)
+    await model.close()
+
+
+def env(event: Event, at: datetime = T0) -> tuple[Envelope, Event]:
+    return Envelope.wrap(event, clinic_id="c1", client_id="p1", producer="test", occurred_at=at), event
+
+
+def received() -> tuple[Envelope, Event]:
+    return env(MessageReceived(conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), sent_at=T0))
+
+
+async def test_a_batch_whose_claim_fails_changes_nothing(read_model: MongoReadModel) -> None:
+    batch = [received(), received(), env(ClientEnrolledInProgram(program_code="care"))]
+    # Someone else applied the last event meanwhile (after our inbox check).
+    await read_model.db["inbox"].insert_one({"_id": str(batch[-1][0].event_id)})
+    async with read_model.unit_of_work() as uow:
+        assert await uow.already_applied([str(e.event_id) for e, _ in batch]) == {str(batch[-1][0].event_id)}
+        with pytest.raises(PyMongoError):
+            await uow.write(project(batch), T0)  # claims all three: the third is taken
+    assert await read_model.db["parents"].find_one({"_id": "c1:p1"}) is None
+    assert await read_model.db["inbox"].count_documents({}) == 1
+
+    # The retry skips the applied event and applies the rest.
+    await apply_batch(read_model, batch)
+    parent, _ = await read_model.views("c1", "p1")
+    assert parent is not None and parent.unread_messages == 2 and parent.enrolled_programs == frozenset()
+
+
+async def test_updates_round_trip_and_consent_keeps_the_latest_instant(read_model: MongoReadModel) -> None:
+    await apply_batch(read_model, [received(), env(SmsOptedOut(source="portal"), T0)])
+    await apply_batch(read_model, [env(ClientEnrolledInProgram(program_code="care"))])
+    await apply_batch(read_model, [env(SmsOptedIn(source="portal"), T0 - timedelta(microseconds=1))])
+    parent, clinic = await read_model.views("c1", "p1")
+    assert clinic is None
+    assert parent is not None
+    assert parent.sms_opted_out_at == T0 and parent.sms_opted_out
+    assert parent.enrolled_programs == frozenset({"care"})
+    await apply_batch(read_model, [env(SmsOptedIn(source="portal"), T0 + timedelta(microseconds=1))])
+    parent, _ = await read_model.views("c1", "p1")
+    assert parent is not None and not parent.sms_opted_out
