@@ -295,6 +295,7 @@ async def consume(
     time_limit: float,
     group_id: str,
     session_timeout_ms: int,
+    fetch_max_wait_ms: int = 500,
 ) -> RunStats:
     stats = RunStats()
     stop = asyncio.Event()
@@ -308,6 +309,7 @@ async def consume(
         enable_auto_commit=False,
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(300, session_timeout_ms // 4),
+        fetch_max_wait_ms=fetch_max_wait_ms,
         client_id="petportal-bench-baseline",
     )
     await store.start()
@@ -345,6 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=120)
     parser.add_argument("--group-id", default="petportal-bench-baseline")
     parser.add_argument("--session-timeout-ms", type=int, default=2000)
+    parser.add_argument(
+        "--fetch-max-wait-ms", type=int, default=500, help="aiokafka's default, which the services keep"
+    )
     parser.add_argument("--mongodb-url")
     parser.add_argument("--database", default="bench_baseline")
     parser.add_argument("--dsn")
@@ -369,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             time_limit=args.time_limit,
             group_id=args.group_id,
             session_timeout_ms=args.session_timeout_ms,
+            fetch_max_wait_ms=args.fetch_max_wait_ms,
         )
     )
     print(json.dumps(stats.as_dict()), flush=True)

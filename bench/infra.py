@@ -71,6 +71,16 @@ class Infra:
         if kafka in self._kafkas:
             self._kafkas.remove(kafka)
 
+    def service_command(self, service: str, command: Sequence[str], env: Mapping[str, str]) -> ChildProcess:
+        """`python -m petportal_<service> <command>` (e.g. migrate), not started."""
+        return self.child(
+            f"{service}-{command[0]}",
+            f"petportal_{service}",
+            command,
+            {"ENVIRONMENT": "development", **env},
+            python_path=[SERVICES_DIR / service],
+        )
+
     def child(
         self,
         name: str,
@@ -94,10 +104,10 @@ class Infra:
         return proc
 
     def service(
-        self, service: str, env: Mapping[str, str], *, label: str | None = None
+        self, service: str, env: Mapping[str, str], *, label: str | None = None, port: int | None = None
     ) -> tuple[ChildProcess, int]:
         """`python -m petportal_<service> serve --host 127.0.0.1 --port P` with `env` (not started)."""
-        port = free_port()
+        port = port or free_port()
         proc = self.child(
             label or service,
             f"petportal_{service}",

@@ -137,19 +137,19 @@ Try it:
   STAFF=$(curl -s -X POST {g}/clinic/v1/auth/token {json_h} -d {shlex.quote(staff)} | {token})
 
   # staff sends the parent a message
-  curl -s -X POST {g}/clinic/v1/clients/{CLIENT_ID}/messages -H "authorization: Bearer $STAFF" {json_h} \\
-       -d '{{"body": "Biscuit is due for his booster - reply to book a time."}}'
+  curl -s -w '\\n' -X POST {g}/clinic/v1/clients/{CLIENT_ID}/messages -H "authorization: Bearer $STAFF" \\
+       {json_h} -d '{{"body": "Biscuit is due for his booster - reply to book a time."}}'
 
   # a parent token (development only), then the parent's to-do list and conversation
   PARENT=$(curl -s -X POST {g}/api/v1/auth/dev-token {json_h} -d {shlex.quote(parent)} | {token})
-  curl -s {g}/api/v1/todo -H "authorization: Bearer $PARENT"
-  curl -s {g}/api/v1/conversation -H "authorization: Bearer $PARENT"
-  curl -s {g}/api/v1/pets -H "authorization: Bearer $PARENT"
+  curl -s -w '\\n' {g}/api/v1/todo -H "authorization: Bearer $PARENT"
+  curl -s -w '\\n' {g}/api/v1/conversation -H "authorization: Bearer $PARENT"
+  curl -s -w '\\n' {g}/api/v1/pets -H "authorization: Bearer $PARENT"
 
   # the parent texts STOP to the clinic's number; staff sees the opt-out
-  curl -s -X POST {g}/webhooks/sms/inbound --data-urlencode From={PARENT_PHONE} \\
+  curl -s -w '\\n' -X POST {g}/webhooks/sms/inbound --data-urlencode From={PARENT_PHONE} \\
        --data-urlencode To={CLINIC_SMS_NUMBER} --data-urlencode Body=STOP
-  curl -s {g}/clinic/v1/clients/{CLIENT_ID}/sms-status -H "authorization: Bearer $STAFF"
+  curl -s -w '\\n' {g}/clinic/v1/clients/{CLIENT_ID}/sms-status -H "authorization: Bearer $STAFF"
 """
 
 

@@ -91,7 +91,10 @@ class Stack:
     def cli(self, svc: str, *args: str) -> str:
         result = subprocess.run(
             [sys.executable, "-m", f"petportal_{svc}", *args],
-            env=self.env(svc), capture_output=True, timeout=180, check=False,
+            env=self.env(svc),
+            capture_output=True,
+            timeout=180,
+            check=False,
         )
         if result.returncode != 0:
             raise AssertionError(f"petportal_{svc} {args[0]} failed:\n{result.stderr.decode()[-3000:]}")
@@ -112,9 +115,20 @@ class Stack:
     def serve(self, svc: str) -> None:
         log = (self.logs / f"{svc}.log").open("ab")
         self.procs[svc] = subprocess.Popen(
-            [sys.executable, "-m", f"petportal_{svc}", "serve", "--host", "127.0.0.1",
-             "--port", str(self.ports[svc])],
-            env=self.env(svc), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                f"petportal_{svc}",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports[svc]),
+            ],
+            env=self.env(svc),
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
         )
         log.close()
 
@@ -152,9 +166,21 @@ class Stack:
     # --- the demo clinic, through the same commands and APIs a real clinic uses ---------------------
 
     def create_clinic(self, clinic_id: str) -> str:
-        out = self.cli("sync", "create-clinic", "--clinic-id", clinic_id, "--name", "E2E Clinic",
-                       "--pims", "ezyvet", "--sms-number", CLINIC_NUMBER)
+        out = self.cli(
+            "sync",
+            "create-clinic",
+            "--clinic-id",
+            clinic_id,
+            "--name",
+            "E2E Clinic",
+            "--pims",
+            "ezyvet",
+            "--sms-number",
+            CLINIC_NUMBER,
+        )
         return str(json.loads(out.strip().splitlines()[-1])["api_key"])
 
     def create_staff(self, clinic_id: str, email: str, password: str) -> None:
-        self.cli("identity", "create-staff", "--clinic-id", clinic_id, "--email", email, "--password", password)
+        self.cli(
+            "identity", "create-staff", "--clinic-id", clinic_id, "--email", email, "--password", password
+        )

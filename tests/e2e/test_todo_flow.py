@@ -27,28 +27,37 @@ class Portal:
         stack.create_staff(clinic_id, self.staff_email, PASSWORD)
 
     def push(self, *records: dict[str, Any]) -> dict[str, Any]:
-        response = self.http.post("/pims/v1/records", json={"pims": "ezyvet", "records": list(records)},
-                                  headers={"authorization": f"Bearer {self.api_key}"})
+        response = self.http.post(
+            "/pims/v1/records",
+            json={"pims": "ezyvet", "records": list(records)},
+            headers={"authorization": f"Bearer {self.api_key}"},
+        )
         assert response.status_code == 200, response.text
         return dict(response.json())
 
     def staff_token(self) -> str:
-        response = self.http.post("/clinic/v1/auth/token", json={"email": self.staff_email, "password": PASSWORD})
+        response = self.http.post(
+            "/clinic/v1/auth/token", json={"email": self.staff_email, "password": PASSWORD}
+        )
         assert response.status_code == 200, response.text
         return str(response.json()["access_token"])
 
     def parent_token(self, client_id: str) -> str:
         def issue() -> str | None:
-            response = self.http.post("/api/v1/auth/dev-token",
-                                      json={"clinic_id": self.clinic_id, "client_id": client_id})
+            response = self.http.post(
+                "/api/v1/auth/dev-token", json={"clinic_id": self.clinic_id, "client_id": client_id}
+            )
             return response.json()["access_token"] if response.status_code == 200 else None
 
         # identity learns the contact from the ClientUpserted event sync published.
         return str(wait_for(issue, what=f"a token for {client_id}"))
 
     def send_message(self, staff: str, client_id: str, body: str) -> httpx.Response:
-        return self.http.post(f"/clinic/v1/clients/{client_id}/messages", json={"body": body},
-                              headers={"authorization": f"Bearer {staff}"})
+        return self.http.post(
+            f"/clinic/v1/clients/{client_id}/messages",
+            json={"body": body},
+            headers={"authorization": f"Bearer {staff}"},
+        )
 
     def todo(self, parent: str) -> dict[str, Any]:
         response = self.http.get("/api/v1/todo", headers={"authorization": f"Bearer {parent}"})
@@ -68,22 +77,38 @@ class Portal:
         return todo
 
     def text(self, phone: str, body: str) -> httpx.Response:
-        return self.http.post("/webhooks/sms/inbound", data={"From": phone, "To": CLINIC_NUMBER, "Body": body})
+        return self.http.post(
+            "/webhooks/sms/inbound", data={"From": phone, "To": CLINIC_NUMBER, "Body": body}
+        )
 
 
 def contact(client_id: str, phone: str) -> dict[str, Any]:
-    return {"kind": "contact", "client_id": client_id, "first_name": "Alex", "last_name": "Rivera",
-            "email": f"{client_id.lower()}@example.com", "phone": phone}
+    return {
+        "kind": "contact",
+        "client_id": client_id,
+        "first_name": "Alex",
+        "last_name": "Rivera",
+        "email": f"{client_id.lower()}@example.com",
+        "phone": phone,
+    }
 
 
-CARE_PLAN = {"kind": "program", "program_code": "care-plan", "name": "Care Plan",
-             "call_to_action": "Add a Care Member", "offered": True}
+CARE_PLAN = {
+    "kind": "program",
+    "program_code": "care-plan",
+    "name": "Care Plan",
+    "call_to_action": "Add a Care Member",
+    "offered": True,
+}
 
 
 def test_the_todo_list_follows_messages_consent_and_programs(stack: Stack) -> None:
     portal = Portal(stack, "e2e-clinic")
-    accepted = portal.push(contact("C-1", "+15005550101"), contact("C-2", "+15005550102"),
-                           {"kind": "contact", "client_id": "C-3", "first_name": "No"})
+    accepted = portal.push(
+        contact("C-1", "+15005550101"),
+        contact("C-2", "+15005550102"),
+        {"kind": "contact", "client_id": "C-3", "first_name": "No"},
+    )
     assert accepted["accepted"] == 2
     assert [r["index"] for r in accepted["rejected"]] == [2]  # the bad record only; the rest applied
 
@@ -115,7 +140,9 @@ def test_the_todo_list_follows_messages_consent_and_programs(stack: Stack) -> No
     conversation = portal.http.get("/api/v1/conversation", headers={"authorization": f"Bearer {parent}"})
     assert conversation.status_code == 200
     assert [m["body"] for m in conversation.json()["messages"]] == [
-        "Biscuit is due for his booster", "Please call us to book"]
+        "Biscuit is due for his booster",
+        "Please call us to book",
+    ]
     portal.wait_todo(parent, [], "unread item gone after reading")
 
     # STOP → "Opt into receiving texts"; START → gone
@@ -149,8 +176,10 @@ def test_killing_todo_mid_stream_and_rebuilding_keep_every_count_exact(stack: St
     per_client = 15
 
     def send_all(client_id: str) -> list[int]:
-        return [portal.send_message(staff, client_id, f"message {n} {uuid.uuid4()}").status_code
-                for n in range(per_client)]
+        return [
+            portal.send_message(staff, client_id, f"message {n} {uuid.uuid4()}").status_code
+            for n in range(per_client)
+        ]
 
     with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:
         sending = [pool.submit(send_all, c) for c in clients]

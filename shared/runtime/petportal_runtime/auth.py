@@ -94,7 +94,11 @@ class TokenVerifier:
             if key is None:
                 raise jwt.InvalidTokenError("unknown key")
             claims = jwt.decode(
-                token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub"]},
             )
             return Principal.model_validate(claims)

@@ -12,9 +12,10 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-from petportal_schemas import Envelope, Event, parse_payload, topics
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+
+from petportal_schemas import Envelope, Event, parse_payload, topics
 
 from . import telemetry
 from .logging import get_logger
@@ -54,7 +55,9 @@ _dead_letters = telemetry.meter("broker").create_counter(
 )
 
 
-async def dead_letter(broker: KafkaBroker, record: ConsumerRecord[Any, Any], reason: str, consumer: str) -> None:
+async def dead_letter(
+    broker: KafkaBroker, record: ConsumerRecord[Any, Any], reason: str, consumer: str
+) -> None:
     """Park an event that cannot be applied, with why, where it came from and its raw bytes."""
     log.warning(
         "event dead-lettered",
@@ -79,7 +82,9 @@ async def dead_letter(broker: KafkaBroker, record: ConsumerRecord[Any, Any], rea
     _dead_letters.add(1, {"consumer": consumer})
 
 
-def parse_record(record: ConsumerRecord[Any, Any], event_types: Collection[str]) -> tuple[Envelope, Event] | None:
+def parse_record(
+    record: ConsumerRecord[Any, Any], event_types: Collection[str]
+) -> tuple[Envelope, Event] | None:
     """The envelope and event, or None when this consumer does not handle the event's type.
 
     Raises ValueError with a readable reason when the record is malformed.

@@ -50,6 +50,7 @@ __all__ = [
     "database_url",
     "drop_database",
     "free_port",
+    "tansu_binary",
     "validate_database_name",
 ]
 

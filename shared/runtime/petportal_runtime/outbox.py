@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from petportal_schemas import Envelope, TraceContext
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential_jitter
+
+from petportal_schemas import Envelope, TraceContext
 
 from . import telemetry
 from .db import SessionFactory, transaction
@@ -108,10 +110,8 @@ class OutboxRelay:
                 await asyncio.sleep(1)
             if sent < self._batch_size:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-                except TimeoutError:
-                    pass
 
     async def relay_once(self) -> int:
         async with transaction(self._factory) as session:

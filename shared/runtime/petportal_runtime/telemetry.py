@@ -27,9 +27,7 @@ def configure_telemetry(service: str, otlp_endpoint: str | None) -> None:
         exporter = OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(
-        MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()])
-    )
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()]))
     _configured = True
 
 

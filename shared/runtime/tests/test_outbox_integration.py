@@ -10,8 +10,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from petportal_runtime import inbox, outbox
-from petportal_runtime import tables
+from petportal_runtime import inbox, outbox, tables
 from petportal_runtime.broker import PermanentEventError, subscribe_events
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
@@ -46,7 +45,10 @@ async def runtime(make_database, kafka_bootstrap: str) -> AsyncIterator[ServiceR
         kafka_bootstrap_servers=kafka_bootstrap,
         kafka_session_timeout_ms=2000,
     )
-    yield ServiceRuntime(settings)
+    runtime = ServiceRuntime(settings)
+    yield runtime
+    if runtime.engine is not None:
+        await runtime.engine.dispose()
 
 
 async def test_events_are_relayed_applied_once_and_bad_ones_dead_lettered(
@@ -62,8 +64,13 @@ async def test_events_are_relayed_applied_once_and_bad_ones_dead_lettered(
             if await inbox.claim(session, consumer, envelope.event_id, envelope.event_type):
                 applied.append(envelope.event_id)
 
-    subscribe_events(runtime.broker, runtime.settings, [topics.MESSAGING], consumer=consumer,
-                     handlers={MessageReceived: apply})
+    subscribe_events(
+        runtime.broker,
+        runtime.settings,
+        [topics.MESSAGING],
+        consumer=consumer,
+        handlers={MessageReceived: apply},
+    )
     dead = AIOKafkaConsumer(topics.DEADLETTER, bootstrap_servers=kafka_bootstrap, auto_offset_reset="latest")
     await dead.start()
     await dead.seek_to_end()
@@ -99,19 +106,22 @@ async def test_events_are_relayed_applied_once_and_bad_ones_dead_lettered(
 
 
 async def test_nothing_is_staged_when_the_transaction_rolls_back(runtime: ServiceRuntime) -> None:
-    with pytest.raises(RuntimeError):
+    async def fail_after_staging() -> None:
         async with runtime.transaction() as session:
             await outbox.add_event(session, _message("c1"))
             raise RuntimeError("state change failed")
+
+    with pytest.raises(RuntimeError):
+        await fail_after_staging()
     assert runtime.sessions is not None
     async with runtime.sessions() as session:
         count = (await session.exec(select(func.count()).select_from(tables.outbox))).scalar_one()
     assert count == 0
-    if runtime.engine is not None:
-        await runtime.engine.dispose()
 
 
-async def test_relayed_messages_validate_against_the_contract(runtime: ServiceRuntime, kafka_bootstrap: str) -> None:
+async def test_relayed_messages_validate_against_the_contract(
+    runtime: ServiceRuntime, kafka_bootstrap: str
+) -> None:
     reader = AIOKafkaConsumer(topics.MESSAGING, bootstrap_servers=kafka_bootstrap, auto_offset_reset="latest")
     await reader.start()
     await reader.seek_to_end()

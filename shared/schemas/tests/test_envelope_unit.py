@@ -17,8 +17,12 @@ pytestmark = pytest.mark.unit
 
 
 def test_a_client_event_is_keyed_by_clinic_and_client() -> None:
-    env = Envelope.wrap(SmsOptedOut(source="sms_keyword", keyword="STOP"), clinic_id="demo", client_id="C-1",
-                        producer="notify")
+    env = Envelope.wrap(
+        SmsOptedOut(source="sms_keyword", keyword="STOP"),
+        clinic_id="demo",
+        client_id="C-1",
+        producer="notify",
+    )
     assert env.key == "demo:C-1"
     assert env.topic == topics.NOTIFY
     assert env.event_type == "SmsOptedOut"
@@ -26,15 +30,23 @@ def test_a_client_event_is_keyed_by_clinic_and_client() -> None:
 
 
 def test_a_clinic_wide_event_is_keyed_by_clinic() -> None:
-    env = Envelope.wrap(ProgramOffered(program_code="care-plan", name="Care", call_to_action="Add a Care Member"),
-                        clinic_id="demo", client_id=None, producer="sync")
+    env = Envelope.wrap(
+        ProgramOffered(program_code="care-plan", name="Care", call_to_action="Add a Care Member"),
+        clinic_id="demo",
+        client_id=None,
+        producer="sync",
+    )
     assert env.key == "demo"
 
 
 def test_a_client_event_without_a_client_is_refused() -> None:
     with pytest.raises(ValueError, match="client_id is required"):
-        Envelope.wrap(ClientEnrolledInProgram(program_code="care-plan"), clinic_id="demo", client_id=None,
-                      producer="sync")
+        Envelope.wrap(
+            ClientEnrolledInProgram(program_code="care-plan"),
+            clinic_id="demo",
+            client_id=None,
+            producer="sync",
+        )
 
 
 def test_round_trip_through_bytes() -> None:

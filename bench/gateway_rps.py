@@ -1,0 +1,253 @@
+"""gateway_todo_rps: requests/s of `GET /api/v1/todo` through the real gateway (token check, rate
+limiter, proxy) → todo (token check, MongoDB reads) versus a bare uvicorn app making the same MongoDB
+reads, and versus todo called directly. The load generator is its own process; targets alternate
+over rounds so drift on a noisy machine hits them alike."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from petportal_runtime.devinfra import free_port
+from petportal_schemas import ClientUpserted, Envelope, ProgramOffered, SmsOptedOut
+
+from .infra import LOOPBACK, Infra, service_available
+from .procs import ChildFailed, ChildProcess
+from .report import BenchResult, Row
+from .stats import median, ratio
+from .workload import message_received, produce_all, to_record, wrap
+
+NAME = "gateway_todo_rps"
+TITLE = "GET /api/v1/todo requests/s: gateway → todo → MongoDB vs a bare uvicorn app doing the same reads"
+
+CLINIC_ID = "bench-clinic-gw"
+CLIENT_ID = "C-GW-0001"
+TODO_PATH = "/api/v1/todo"
+
+
+@dataclass(frozen=True)
+class Params:
+    concurrency: int = 32
+    warmup_s: float = 2.0
+    duration_s: float = 8.0
+    rounds: int = 2
+    # The gateway's per-IP budget (default 300/minute) would answer 429 to a load test from one IP:
+    # raised so every request is served, while the limiter still runs (and costs) on each one.
+    gateway_rate_limit_per_minute: int = 1_000_000_000
+    ready_timeout_s: float = 90.0
+
+    @classmethod
+    def quick(cls) -> Params:
+        return cls(warmup_s=1.0, duration_s=3.0, rounds=1)
+
+
+async def _seed(bootstrap: str) -> None:
+    """The client's contact (so identity issues a dev token) and a To-Do list with three items."""
+    now = datetime.now(UTC)
+    envelopes: list[Envelope] = [
+        wrap(ClientUpserted(first_name="Bench", last_name="Parent", email="bench@example.invalid"), CLINIC_ID, CLIENT_ID),
+        message_received(CLINIC_ID, CLIENT_ID),
+        message_received(CLINIC_ID, CLIENT_ID),
+        wrap(SmsOptedOut(source="sms_keyword", keyword="STOP"), CLINIC_ID, CLIENT_ID),
+        Envelope.wrap(
+            ProgramOffered(program_code="care-plan", name="Care Plan", call_to_action="Add a Care Member"),
+            clinic_id=CLINIC_ID,
+            client_id=None,
+            producer="sync",
+            occurred_at=now,
+        ),
+    ]
+    await produce_all(bootstrap, [to_record(e) for e in envelopes], linger_ms=0)
+
+
+async def _dev_token(identity_url: str, deadline: float) -> str:
+    """Poll identity's dev-token endpoint until the seeded contact has been consumed."""
+    async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
+        while True:
+            response = await client.post(
+                f"{identity_url}/api/v1/auth/dev-token", json={"clinic_id": CLINIC_ID, "client_id": CLIENT_ID}
+            )
+            if response.status_code == 200:
+                return str(response.json()["access_token"])
+            if response.status_code != 404 or time.monotonic() > deadline:
+                raise ChildFailed(f"dev-token: {response.status_code} {response.text[:300]}")
+            await asyncio.sleep(0.2)
+
+
+async def _wait_todo_list(url: str, token: str, deadline: float, min_badge: int) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
+        while True:
+            response = await client.get(url, headers={"authorization": f"Bearer {token}"})
+            if response.status_code == 200 and response.json().get("badge", 0) >= min_badge:
+                body: dict[str, Any] = response.json()
+                return body
+            if time.monotonic() > deadline:
+                raise ChildFailed(f"{url}: {response.status_code} {response.text[:300]} (waiting for badge {min_badge})")
+            await asyncio.sleep(0.2)
+
+
+async def _load(infra: Infra, label: str, url: str, headers: list[str], params: Params) -> dict[str, Any]:
+    args = ["--url", url, "--concurrency", str(params.concurrency)]
+    args += ["--warmup", str(params.warmup_s), "--duration", str(params.duration_s)]
+    for header in headers:
+        args += ["--header", header]
+    proc = infra.child(f"loadgen-{label}", "bench.loadgen", args, {}, capture_stdout=True)
+    proc.start()
+    code = await proc.wait_exit(params.warmup_s + params.duration_s + 60)
+    if code != 0:
+        raise ChildFailed(f"loadgen for {label} exited with {code}")
+    result: dict[str, Any] = proc.stdout_json()
+    return result
+
+
+async def run(infra: Infra, params: Params) -> BenchResult:
+    result = BenchResult(NAME, TITLE, asdict(params))
+    for service in ("identity", "todo", "gateway"):
+        available, why = service_available(service)
+        if not available:
+            result.ok = False
+            result.error = f"{service} service not available ({why})"
+            return result
+    deadline = time.monotonic() + params.ready_timeout_s
+
+    # identity: its own PostgreSQL database, migrated first.
+    server = infra.ensure_postgres()
+    await server.drop_database("bench_identity")
+    await server.create_database("bench_identity")
+    database_url = server.url("bench_identity")
+    migrate = infra.service_command("identity", ["migrate"], {"DATABASE_URL": database_url})
+    migrate.start()
+    if await migrate.wait_exit(120) != 0:
+        raise ChildFailed("identity migrate failed")
+
+    kafka = await infra.fresh_kafka("gateway")
+    common = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "KAFKA_SESSION_TIMEOUT_MS": "2000"}
+    identity_port = free_port()
+    identity_url = f"http://{LOOPBACK}:{identity_port}"
+    identity, _ = infra.service(
+        "identity",
+        {
+            **common,
+            "DATABASE_URL": database_url,
+            "DEV_TOKEN_ENDPOINT_ENABLED": "true",
+            "DEV_KEY_DIR": str(infra.workdir / "keys"),
+            "IDENTITY_URL": identity_url,
+        },
+        port=identity_port,
+    )
+    todo, todo_port = infra.service(
+        "todo",
+        {**common, "MONGODB_URL": infra.mongo.url, "MONGODB_DATABASE": "bench_gw_todo", "IDENTITY_URL": identity_url},
+        label="todo-gateway",
+    )
+    identity.start()
+    todo.start()
+    await _seed(kafka.bootstrap)
+    await identity.wait_http_ok(f"{identity_url}/healthz", timeout=params.ready_timeout_s)
+    todo_url = f"http://{LOOPBACK}:{todo_port}"
+    await todo.wait_http_ok(f"{todo_url}/healthz", timeout=params.ready_timeout_s)
+    token = await _dev_token(identity_url, deadline)
+    direct_body = await _wait_todo_list(f"{todo_url}{TODO_PATH}", token, deadline, min_badge=3)
+
+    gateway, gateway_port = infra.service(
+        "gateway",
+        {
+            "IDENTITY_URL": identity_url,
+            "TODO_URL": todo_url,
+            "RATE_LIMIT_PER_MINUTE": str(params.gateway_rate_limit_per_minute),
+        },
+    )
+    gateway.start()
+    gateway_url = f"http://{LOOPBACK}:{gateway_port}"
+    await gateway.wait_http_ok(f"{gateway_url}/healthz", timeout=params.ready_timeout_s)
+    gateway_body = await _wait_todo_list(f"{gateway_url}{TODO_PATH}", token, deadline, min_badge=3)
+
+    bare_port = free_port()
+    bare = infra.child(
+        "bare-app",
+        "bench.bare_app",
+        [
+            "--port", str(bare_port), "--mongodb-url", infra.mongo.url, "--database", "bench_gw_todo",
+            "--clinic-id", CLINIC_ID, "--client-id", CLIENT_ID,
+        ],
+        {},
+    )
+    bare.start()
+    bare_url = f"http://{LOOPBACK}:{bare_port}"
+    await bare.wait_http_ok(f"{bare_url}{TODO_PATH}", timeout=params.ready_timeout_s)
+
+    result.results["response_via_gateway"] = gateway_body
+    if gateway_body != direct_body:
+        result.notes.append("the gateway's answer differs from todo's own answer")
+
+    auth = [f"authorization: Bearer {token}"]
+    targets: dict[str, tuple[str, list[str]]] = {
+        "bare": (f"{bare_url}{TODO_PATH}", []),
+        "gateway": (f"{gateway_url}{TODO_PATH}", auth),
+        "todo_direct": (f"{todo_url}{TODO_PATH}", auth),
+    }
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for i in range(params.rounds):
+        order = list(targets) if i % 2 == 0 else list(reversed(targets))
+        measured: dict[str, dict[str, Any]] = {}
+        for name in order:
+            url, headers = targets[name]
+            measured[name] = await _load(infra, f"{name}-{i}", url, headers, params)
+        rounds.append(measured)
+    result.results["rounds"] = rounds
+
+    def per_round(name: str, key: str) -> list[float]:
+        values = []
+        for r in rounds:
+            value = r[name]["rps"] if key == "rps" else r[name]["latency"].get(key)
+            if value is not None:
+                values.append(float(value))
+        return values
+
+    summary: dict[str, dict[str, float]] = {}
+    for name in targets:
+        summary[name] = {key: median(per_round(name, key)) for key in ("rps", "p50_ms", "p99_ms")}
+    result.results["median_over_rounds"] = summary
+    for r in rounds:
+        for name, m in r.items():
+            bad = {k: v for k, v in m["statuses"].items() if not k.startswith("2")}
+            if bad or m["errors"]:
+                result.notes.append(f"{name}: non-2xx {bad} errors {m['errors']}")
+
+    def round_ratios(name: str, key: str) -> float | None:
+        values = [
+            ratio(
+                r[name]["rps"] if key == "rps" else r[name]["latency"].get(key),
+                r["bare"]["rps"] if key == "rps" else r["bare"]["latency"].get(key),
+            )
+            for r in rounds
+        ]
+        present = [v for v in values if v is not None]
+        return round(median(present), 3) if present else None
+
+    result.ratios = {
+        "gateway/bare rps": round_ratios("gateway", "rps"),
+        "todo_direct/bare rps": round_ratios("todo_direct", "rps"),
+        "gateway/todo_direct rps": ratio(summary["gateway"]["rps"], summary["todo_direct"]["rps"]),
+        "gateway/bare p50": round_ratios("gateway", "p50_ms"),
+        "gateway/bare p99": round_ratios("gateway", "p99_ms"),
+    }
+    bare_s, gw, direct = summary["bare"], summary["gateway"], summary["todo_direct"]
+    result.rows = [
+        Row("gateway → todo requests/s", gw["rps"], "req/s", "bare uvicorn app", bare_s["rps"], result.ratios["gateway/bare rps"]),
+        Row("todo direct requests/s", direct["rps"], "req/s", "bare uvicorn app", bare_s["rps"], result.ratios["todo_direct/bare rps"]),
+        Row("gateway → todo latency p50", gw["p50_ms"], "ms", "bare uvicorn app", bare_s["p50_ms"], result.ratios["gateway/bare p50"]),
+        Row("gateway → todo latency p99", gw["p99_ms"], "ms", "bare uvicorn app", bare_s["p99_ms"], result.ratios["gateway/bare p99"]),
+    ]
+    result.ok = not any(n.startswith(("gateway:", "todo_direct:", "bare:")) for n in result.notes)
+    if not result.ok:
+        result.error = "; ".join(result.notes)[:500]
+    for proc in (gateway, bare, todo, identity):
+        proc.stop()
+    infra.stop_kafka(kafka)
+    return result
+
