@@ -17,12 +17,13 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from .baselines import command_line
 from .infra import Infra, service_available
 from .procs import ChildProcess
 from .readmodel import mongo_client, mongo_unread
 from .report import BenchResult, Row
 from .stats import ratio, summarize_ms
-from .workload import clients, message_received, parent_id, producer, to_record
+from .workload import TODO_SOURCE_TOPICS, clients, message_received, parent_id, producer, to_record
 
 NAME = "event_to_badge_latency"
 TITLE = "produce → read-model visible latency (ms) at a fixed event rate"
@@ -56,8 +57,7 @@ class LatencyRun:
     send_seconds: float = 0.0
     polls: int = 0
     poll_query_s: list[float] = field(default_factory=list)
-    warmup_s: float = 0.0
-    consumer_startup_s: float = 0.0
+    warmup_s: float = 0.0  # consumer process start → one event per client visible
 
     def as_dict(self) -> dict[str, Any]:
         queries = sorted(self.poll_query_s)
@@ -65,12 +65,13 @@ class LatencyRun:
             "latency": summarize_ms(self.latencies_s),
             "events_visible": len(self.latencies_s),
             "events_not_visible_in_time": self.unseen,
-            "achieved_rate_per_s": round(len(self.latencies_s) / self.send_seconds, 1) if self.send_seconds else None,
+            "achieved_rate_per_s": round(len(self.latencies_s) / self.send_seconds, 1)
+            if self.send_seconds
+            else None,
             "max_producer_lag_ms": round(self.max_send_lag_s * 1000, 3),
             "polls": self.polls,
             "poll_query_ms": summarize_ms(queries),
-            "warmup_seconds": round(self.warmup_s, 3),
-            "consumer_ready_after_start_s": round(self.consumer_startup_s, 3),
+            "start_to_warmup_visible_s": round(self.warmup_s, 3),
         }
 
 
@@ -158,8 +159,13 @@ async def measure(
         done = asyncio.Event()
         done.set()
         await _poll_until_visible(
-            client, database, warm, producing_done=done,
-            deadline=time.monotonic() + params.warmup_timeout_s, interval=0.05, run=None,
+            client,
+            database,
+            warm,
+            producing_done=done,
+            deadline=time.monotonic() + params.warmup_timeout_s,
+            interval=0.05,
+            run=None,
             check_alive=check_alive,
         )
         if warm.outstanding():
@@ -170,7 +176,9 @@ async def measure(
         schedule = []
         for i in range(params.events):
             clinic_id, client_id = population[i % len(population)]
-            schedule.append((parent_id(clinic_id, client_id), to_record(message_received(clinic_id, client_id))))
+            schedule.append(
+                (parent_id(clinic_id, client_id), to_record(message_received(clinic_id, client_id)))
+            )
 
         visibility = Visibility()
         producing_done = asyncio.Event()
@@ -197,9 +205,14 @@ async def measure(
         producer_task = asyncio.create_task(produce())
         try:
             await _poll_until_visible(
-                client, database, visibility, producing_done=producing_done,
+                client,
+                database,
+                visibility,
+                producing_done=producing_done,
                 deadline=time.monotonic() + params.duration_s + params.settle_timeout_s,
-                interval=params.poll_interval_s, run=run, check_alive=check_alive,
+                interval=params.poll_interval_s,
+                run=run,
+                check_alive=check_alive,
             )
         finally:
             if not producer_task.done():
@@ -223,9 +236,7 @@ async def _run_against(
     proc: ChildProcess = start_consumer(kafka.bootstrap, database)
     try:
         proc.start()
-        run = await measure(kafka.bootstrap, infra.mongo.url, database, params, proc.check_alive)
-        run.consumer_startup_s = run.warmup_s  # warm-up starts with the process, ends when it applies
-        return run
+        return await measure(kafka.bootstrap, infra.mongo.url, database, params, proc.check_alive)
     finally:
         proc.stop()
         infra.stop_kafka(kafka)
@@ -243,13 +254,17 @@ async def run(infra: Infra, params: Params) -> BenchResult:
         return infra.child(
             "latency-baseline-mongo",
             "bench.baselines",
-            [
-                "mongo", "--bootstrap", bootstrap, "--topics", "petportal.messaging.v1",
-                "--events", str(10**9), "--time-limit", str(budget),
-                "--group-id", f"bench-latency-{uuid.uuid4().hex[:8]}",
-                "--session-timeout-ms", str(params.session_timeout_ms),
-                "--mongodb-url", infra.mongo.url, "--database", database,
-            ],
+            command_line(
+                "mongo",
+                bootstrap=bootstrap,
+                topics=TODO_SOURCE_TOPICS,
+                events=10**9,  # runs until stopped (or the time limit)
+                time_limit=budget,
+                group_id=f"bench-latency-{uuid.uuid4().hex[:8]}",
+                session_timeout_ms=params.session_timeout_ms,
+                mongodb_url=infra.mongo.url,
+                database=database,
+            ),
             {},
         )
 
@@ -267,7 +282,9 @@ async def run(infra: Infra, params: Params) -> BenchResult:
         )
         return proc
 
-    runs: dict[str, LatencyRun] = {"baseline_mongo": await _run_against(infra, params, "baseline", baseline, "bench_lat_baseline")}
+    runs: dict[str, LatencyRun] = {
+        "baseline_mongo": await _run_against(infra, params, "baseline", baseline, "bench_lat_baseline")
+    }
     available, why = service_available("todo")
     if available:
         runs["todo"] = await _run_against(infra, params, "todo", todo, "bench_lat_todo")

@@ -203,7 +203,7 @@ class PostgresStore:
         self.conn: Any = None
 
     async def start(self) -> None:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         self.conn = await asyncpg.connect(self.dsn)
         await self.conn.execute(POSTGRES_SCHEMA)
@@ -336,6 +336,29 @@ async def consume(
         await consumer.stop()
         await store.close()
     return stats
+
+
+def command_line(
+    store: str,
+    *,
+    bootstrap: str,
+    topics: Sequence[str],
+    events: int,
+    time_limit: float,
+    group_id: str,
+    session_timeout_ms: int,
+    mongodb_url: str | None = None,
+    database: str | None = None,
+    dsn: str | None = None,
+) -> list[str]:
+    """The arguments of `python -m bench.baselines` for one run."""
+    args = [store, "--bootstrap", bootstrap, "--topics", ",".join(topics), "--events", str(events)]
+    args += ["--time-limit", str(time_limit), "--group-id", group_id]
+    args += ["--session-timeout-ms", str(session_timeout_ms)]
+    for flag, value in (("--mongodb-url", mongodb_url), ("--database", database), ("--dsn", dsn)):
+        if value is not None:
+            args += [flag, value]
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+
 from petportal_runtime.devinfra import free_port
 from petportal_schemas import ClientUpserted, Envelope, ProgramOffered, SmsOptedOut
 
 from .infra import LOOPBACK, Infra, service_available
-from .procs import ChildFailed, ChildProcess
+from .procs import ChildFailed, ChildProcess, CpuMeter, tail
 from .report import BenchResult, Row
 from .stats import median, ratio
 from .workload import message_received, produce_all, to_record, wrap
@@ -27,6 +28,7 @@ TITLE = "GET /api/v1/todo requests/s: gateway → todo → MongoDB vs a bare uvi
 CLINIC_ID = "bench-clinic-gw"
 CLIENT_ID = "C-GW-0001"
 TODO_PATH = "/api/v1/todo"
+TODO_DATABASE = "bench_gw_todo"
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,11 @@ async def _seed(bootstrap: str) -> None:
     """The client's contact (so identity issues a dev token) and a To-Do list with three items."""
     now = datetime.now(UTC)
     envelopes: list[Envelope] = [
-        wrap(ClientUpserted(first_name="Bench", last_name="Parent", email="bench@example.invalid"), CLINIC_ID, CLIENT_ID),
+        wrap(
+            ClientUpserted(first_name="Bench", last_name="Parent", email="bench@example.invalid"),
+            CLINIC_ID,
+            CLIENT_ID,
+        ),
         message_received(CLINIC_ID, CLIENT_ID),
         message_received(CLINIC_ID, CLIENT_ID),
         wrap(SmsOptedOut(source="sms_keyword", keyword="STOP"), CLINIC_ID, CLIENT_ID),
@@ -86,35 +92,49 @@ async def _wait_todo_list(url: str, token: str, deadline: float, min_badge: int)
                 body: dict[str, Any] = response.json()
                 return body
             if time.monotonic() > deadline:
-                raise ChildFailed(f"{url}: {response.status_code} {response.text[:300]} (waiting for badge {min_badge})")
+                raise ChildFailed(
+                    f"{url}: {response.status_code} {response.text[:300]} (waiting for badge {min_badge})"
+                )
             await asyncio.sleep(0.2)
 
 
-async def _load(infra: Infra, label: str, url: str, headers: list[str], params: Params) -> dict[str, Any]:
+async def _load(
+    infra: Infra, label: str, url: str, headers: list[str], params: Params, meter: CpuMeter
+) -> dict[str, Any]:
     args = ["--url", url, "--concurrency", str(params.concurrency)]
     args += ["--warmup", str(params.warmup_s), "--duration", str(params.duration_s)]
     for header in headers:
         args += ["--header", header]
     proc = infra.child(f"loadgen-{label}", "bench.loadgen", args, {}, capture_stdout=True)
+    before = meter.snapshot()
     proc.start()
     code = await proc.wait_exit(params.warmup_s + params.duration_s + 60)
+    cpu = CpuMeter.delta(before, meter.snapshot())
     if code != 0:
         raise ChildFailed(f"loadgen for {label} exited with {code}")
     result: dict[str, Any] = proc.stdout_json()
+    # CPU each process spent per request over the whole load (warm-up included, like the count).
+    responses = max(1, int(result["responses_total"]))
+    cpu["loadgen"] = result["loadgen_cpu_seconds"]
+    result["cpu_ms_per_request"] = {
+        name: round(seconds * 1000 / responses, 3) for name, seconds in cpu.items() if seconds is not None
+    }
     return result
 
 
-async def run(infra: Infra, params: Params) -> BenchResult:
-    result = BenchResult(NAME, TITLE, asdict(params))
-    for service in ("identity", "todo", "gateway"):
-        available, why = service_available(service)
-        if not available:
-            result.ok = False
-            result.error = f"{service} service not available ({why})"
-            return result
-    deadline = time.monotonic() + params.ready_timeout_s
+@dataclass
+class Stack:
+    """identity + todo + gateway + the bare app, running, with a parent token."""
 
-    # identity: its own PostgreSQL database, migrated first.
+    token: str
+    urls: dict[str, str]  # target name -> base URL
+    meter: CpuMeter
+    direct_body: dict[str, Any]
+    gateway_body: dict[str, Any]
+
+
+async def _start_identity(infra: Infra, kafka_env: dict[str, str]) -> tuple[ChildProcess, str]:
+    """identity on its own (migrated) PostgreSQL database, with the development token endpoint."""
     server = infra.ensure_postgres()
     await server.drop_database("bench_identity")
     await server.create_database("bench_identity")
@@ -122,33 +142,43 @@ async def run(infra: Infra, params: Params) -> BenchResult:
     migrate = infra.service_command("identity", ["migrate"], {"DATABASE_URL": database_url})
     migrate.start()
     if await migrate.wait_exit(120) != 0:
-        raise ChildFailed("identity migrate failed")
-
-    kafka = await infra.fresh_kafka("gateway")
-    common = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "KAFKA_SESSION_TIMEOUT_MS": "2000"}
-    identity_port = free_port()
-    identity_url = f"http://{LOOPBACK}:{identity_port}"
+        raise ChildFailed(f"identity migrate failed:\n{tail(migrate.log_file)}")
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
     identity, _ = infra.service(
         "identity",
         {
-            **common,
+            **kafka_env,
             "DATABASE_URL": database_url,
             "DEV_TOKEN_ENDPOINT_ENABLED": "true",
             "DEV_KEY_DIR": str(infra.workdir / "keys"),
-            "IDENTITY_URL": identity_url,
+            "IDENTITY_URL": url,
         },
-        port=identity_port,
-    )
-    todo, todo_port = infra.service(
-        "todo",
-        {**common, "MONGODB_URL": infra.mongo.url, "MONGODB_DATABASE": "bench_gw_todo", "IDENTITY_URL": identity_url},
-        label="todo-gateway",
+        port=port,
     )
     identity.start()
+    return identity, url
+
+
+async def start_stack(infra: Infra, params: Params) -> Stack:
+    deadline = time.monotonic() + params.ready_timeout_s
+    kafka = await infra.fresh_kafka("gateway")
+    kafka_env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "KAFKA_SESSION_TIMEOUT_MS": "2000"}
+    identity, identity_url = await _start_identity(infra, kafka_env)
+    todo, todo_port = infra.service(
+        "todo",
+        {
+            **kafka_env,
+            "MONGODB_URL": infra.mongo.url,
+            "MONGODB_DATABASE": TODO_DATABASE,
+            "IDENTITY_URL": identity_url,
+        },
+        label="todo-gateway",
+    )
     todo.start()
     await _seed(kafka.bootstrap)
-    await identity.wait_http_ok(f"{identity_url}/healthz", timeout=params.ready_timeout_s)
     todo_url = f"http://{LOOPBACK}:{todo_port}"
+    await identity.wait_http_ok(f"{identity_url}/healthz", timeout=params.ready_timeout_s)
     await todo.wait_http_ok(f"{todo_url}/healthz", timeout=params.ready_timeout_s)
     token = await _dev_token(identity_url, deadline)
     direct_body = await _wait_todo_list(f"{todo_url}{TODO_PATH}", token, deadline, min_badge=3)
@@ -167,87 +197,133 @@ async def run(infra: Infra, params: Params) -> BenchResult:
     gateway_body = await _wait_todo_list(f"{gateway_url}{TODO_PATH}", token, deadline, min_badge=3)
 
     bare_port = free_port()
+    bare_args = ["--port", str(bare_port), "--mongodb-url", infra.mongo.url, "--database", TODO_DATABASE]
     bare = infra.child(
-        "bare-app",
-        "bench.bare_app",
-        [
-            "--port", str(bare_port), "--mongodb-url", infra.mongo.url, "--database", "bench_gw_todo",
-            "--clinic-id", CLINIC_ID, "--client-id", CLIENT_ID,
-        ],
-        {},
+        "bare-app", "bench.bare_app", [*bare_args, "--clinic-id", CLINIC_ID, "--client-id", CLIENT_ID], {}
     )
     bare.start()
     bare_url = f"http://{LOOPBACK}:{bare_port}"
     await bare.wait_http_ok(f"{bare_url}{TODO_PATH}", timeout=params.ready_timeout_s)
 
-    result.results["response_via_gateway"] = gateway_body
-    if gateway_body != direct_body:
-        result.notes.append("the gateway's answer differs from todo's own answer")
+    meter = CpuMeter(
+        {
+            "gateway": gateway.pid,
+            "todo": todo.pid,
+            "identity": identity.pid,
+            "bare": bare.pid,
+            "nx-27017": infra.mongo.pid,
+            "tansu": kafka.pid,
+        }
+    )
+    urls = {"bare": bare_url, "gateway": gateway_url, "todo_direct": todo_url}
+    return Stack(token, urls, meter, direct_body, gateway_body)
 
-    auth = [f"authorization: Bearer {token}"]
-    targets: dict[str, tuple[str, list[str]]] = {
-        "bare": (f"{bare_url}{TODO_PATH}", []),
-        "gateway": (f"{gateway_url}{TODO_PATH}", auth),
-        "todo_direct": (f"{todo_url}{TODO_PATH}", auth),
+
+def _value(measured: dict[str, Any], key: str) -> float | None:
+    value = measured["rps"] if key == "rps" else measured["latency"].get(key)
+    return float(value) if value is not None else None
+
+
+def summarize(result: BenchResult, rounds: list[dict[str, dict[str, Any]]]) -> None:
+    """Medians over rounds; ratios are taken within each round (adjacent in time), then the median."""
+    targets = list(rounds[0])
+    summary = {
+        name: {
+            key: median([v for r in rounds if (v := _value(r[name], key)) is not None])
+            for key in ("rps", "p50_ms", "p99_ms")
+        }
+        for name in targets
     }
-    rounds: list[dict[str, dict[str, Any]]] = []
-    for i in range(params.rounds):
-        order = list(targets) if i % 2 == 0 else list(reversed(targets))
-        measured: dict[str, dict[str, Any]] = {}
-        for name in order:
-            url, headers = targets[name]
-            measured[name] = await _load(infra, f"{name}-{i}", url, headers, params)
-        rounds.append(measured)
-    result.results["rounds"] = rounds
-
-    def per_round(name: str, key: str) -> list[float]:
-        values = []
-        for r in rounds:
-            value = r[name]["rps"] if key == "rps" else r[name]["latency"].get(key)
-            if value is not None:
-                values.append(float(value))
-        return values
-
-    summary: dict[str, dict[str, float]] = {}
-    for name in targets:
-        summary[name] = {key: median(per_round(name, key)) for key in ("rps", "p50_ms", "p99_ms")}
     result.results["median_over_rounds"] = summary
-    for r in rounds:
-        for name, m in r.items():
-            bad = {k: v for k, v in m["statuses"].items() if not k.startswith("2")}
-            if bad or m["errors"]:
-                result.notes.append(f"{name}: non-2xx {bad} errors {m['errors']}")
+    result.results["cpu_ms_per_request_median"] = {
+        name: {
+            proc: round(median([r[name]["cpu_ms_per_request"][proc] for r in rounds]), 3)
+            for proc in rounds[0][name]["cpu_ms_per_request"]
+        }
+        for name in targets
+    }
+    for i, r in enumerate(rounds):
+        for name, measured in r.items():
+            bad = {k: v for k, v in measured["statuses"].items() if not k.startswith("2")}
+            if bad or measured["errors"]:
+                result.notes.append(f"{name}: round {i}: non-2xx {bad}, errors {measured['errors']}")
 
-    def round_ratios(name: str, key: str) -> float | None:
-        values = [
-            ratio(
-                r[name]["rps"] if key == "rps" else r[name]["latency"].get(key),
-                r["bare"]["rps"] if key == "rps" else r["bare"]["latency"].get(key),
-            )
-            for r in rounds
-        ]
-        present = [v for v in values if v is not None]
-        return round(median(present), 3) if present else None
+    def within_rounds(name: str, key: str, base: str = "bare") -> float | None:
+        values = [v for r in rounds if (v := ratio(_value(r[name], key), _value(r[base], key))) is not None]
+        return round(median(values), 3) if values else None
 
     result.ratios = {
-        "gateway/bare rps": round_ratios("gateway", "rps"),
-        "todo_direct/bare rps": round_ratios("todo_direct", "rps"),
-        "gateway/todo_direct rps": ratio(summary["gateway"]["rps"], summary["todo_direct"]["rps"]),
-        "gateway/bare p50": round_ratios("gateway", "p50_ms"),
-        "gateway/bare p99": round_ratios("gateway", "p99_ms"),
+        "gateway/bare rps": within_rounds("gateway", "rps"),
+        "todo_direct/bare rps": within_rounds("todo_direct", "rps"),
+        "gateway/todo_direct rps": within_rounds("gateway", "rps", base="todo_direct"),
+        "gateway/bare p50": within_rounds("gateway", "p50_ms"),
+        "gateway/bare p99": within_rounds("gateway", "p99_ms"),
     }
-    bare_s, gw, direct = summary["bare"], summary["gateway"], summary["todo_direct"]
+    bare, gw, direct = summary["bare"], summary["gateway"], summary["todo_direct"]
+    floor = "bare uvicorn app"
     result.rows = [
-        Row("gateway → todo requests/s", gw["rps"], "req/s", "bare uvicorn app", bare_s["rps"], result.ratios["gateway/bare rps"]),
-        Row("todo direct requests/s", direct["rps"], "req/s", "bare uvicorn app", bare_s["rps"], result.ratios["todo_direct/bare rps"]),
-        Row("gateway → todo latency p50", gw["p50_ms"], "ms", "bare uvicorn app", bare_s["p50_ms"], result.ratios["gateway/bare p50"]),
-        Row("gateway → todo latency p99", gw["p99_ms"], "ms", "bare uvicorn app", bare_s["p99_ms"], result.ratios["gateway/bare p99"]),
+        Row(
+            "gateway → todo requests/s",
+            gw["rps"],
+            "req/s",
+            floor,
+            bare["rps"],
+            result.ratios["gateway/bare rps"],
+        ),
+        Row(
+            "todo direct requests/s",
+            direct["rps"],
+            "req/s",
+            floor,
+            bare["rps"],
+            result.ratios["todo_direct/bare rps"],
+        ),
+        Row(
+            "gateway → todo latency p50",
+            gw["p50_ms"],
+            "ms",
+            floor,
+            bare["p50_ms"],
+            result.ratios["gateway/bare p50"],
+        ),
+        Row(
+            "gateway → todo latency p99",
+            gw["p99_ms"],
+            "ms",
+            floor,
+            bare["p99_ms"],
+            result.ratios["gateway/bare p99"],
+        ),
     ]
+
+
+async def run(infra: Infra, params: Params) -> BenchResult:
+    result = BenchResult(NAME, TITLE, asdict(params))
+    result.parameters["bare_app_reads"] = "parent + clinic find_one, concurrently (as MongoReadModel.views)"
+    for service in ("identity", "todo", "gateway"):
+        available, why = service_available(service)
+        if not available:
+            result.ok = False
+            result.error = f"{service} service not available ({why})"
+            return result
+    stack = await start_stack(infra, params)
+    result.results["response_via_gateway"] = stack.gateway_body
+    if stack.gateway_body != stack.direct_body:
+        result.notes.append("the gateway's answer differs from todo's own answer")
+
+    auth = [f"authorization: Bearer {stack.token}"]
+    headers = {"bare": [], "gateway": auth, "todo_direct": auth}
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for i in range(params.rounds):
+        order = list(stack.urls) if i % 2 == 0 else list(reversed(stack.urls))
+        measured: dict[str, dict[str, Any]] = {}
+        for name in order:
+            url = f"{stack.urls[name]}{TODO_PATH}"
+            measured[name] = await _load(infra, f"{name}-{i}", url, headers[name], params, stack.meter)
+        rounds.append({name: measured[name] for name in stack.urls})
+    result.results["rounds"] = rounds
+    summarize(result, rounds)
     result.ok = not any(n.startswith(("gateway:", "todo_direct:", "bare:")) for n in result.notes)
     if not result.ok:
         result.error = "; ".join(result.notes)[:500]
-    for proc in (gateway, bare, todo, identity):
-        proc.stop()
-    infra.stop_kafka(kafka)
     return result
-

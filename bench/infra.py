@@ -117,13 +117,17 @@ class Infra:
         )
         return proc, port
 
-    def close(self, *, failed: bool = False) -> None:
+    def stop_benchmark_processes(self) -> None:
+        """Stop every child and broker started so far (between benchmarks: nothing left running)."""
         for proc in reversed(self._children):
             proc.stop()
         self._children.clear()
         for kafka in self._kafkas:
             kafka.stop()
         self._kafkas.clear()
+
+    def close(self, *, failed: bool = False) -> None:
+        self.stop_benchmark_processes()
         if self._postgres_started:
             self.postgres.stop()
             self._postgres_started = False

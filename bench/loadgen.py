@@ -35,6 +35,7 @@ class Totals:
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     sent: int = 0
+    responses: int = 0  # every complete response, warm-up included
     bytes_received: int = 0
     reconnects: int = 0
 
@@ -87,38 +88,36 @@ async def connection_loop(
     totals: Totals,
     timeout: float,
 ) -> None:
-    reader: asyncio.StreamReader | None = None
-    writer: asyncio.StreamWriter | None = None
-    try:
-        while time.perf_counter() < stop_at and budget[0] > 0:
-            if writer is None:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-            assert reader is not None
-            budget[0] -= 1
-            started = time.perf_counter()
-            try:
+    """One keep-alive connection sending requests back to back; reconnects when the server closes."""
+    while time.perf_counter() < stop_at and budget[0] > 0:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        except (OSError, TimeoutError) as exc:
+            totals.errors[f"connect: {type(exc).__name__}"] += 1
+            await asyncio.sleep(0.1)
+            continue
+        try:
+            while time.perf_counter() < stop_at and budget[0] > 0:
+                budget[0] -= 1
+                started = time.perf_counter()
                 writer.write(request)
                 totals.sent += 1
                 status, size, keep_alive = await asyncio.wait_for(read_response(reader), timeout)
-            except (OSError, TimeoutError, asyncio.IncompleteReadError, ProtocolError, ValueError) as exc:
-                if time.perf_counter() >= measure_from:
-                    totals.errors[type(exc).__name__] += 1
-                writer.close()
-                writer = reader = None
-                totals.reconnects += 1
-                continue
-            finished = time.perf_counter()
-            if measure_from <= finished <= stop_at:
-                totals.statuses[status] += 1
-                totals.bytes_received += size
-                if 200 <= status < 300:
-                    totals.latencies.append(finished - started)
-            if not keep_alive:
-                writer.close()
-                writer = reader = None
-                totals.reconnects += 1
-    finally:
-        if writer is not None:
+                finished = time.perf_counter()
+                totals.responses += 1
+                if measure_from <= finished <= stop_at:
+                    totals.statuses[status] += 1
+                    totals.bytes_received += size
+                    if 200 <= status < 300:
+                        totals.latencies.append(finished - started)
+                if not keep_alive:
+                    totals.reconnects += 1
+                    break
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ProtocolError, ValueError) as exc:
+            if time.perf_counter() >= measure_from:
+                totals.errors[type(exc).__name__] += 1
+            totals.reconnects += 1
+        finally:
             writer.close()
 
 
@@ -149,8 +148,14 @@ async def run_load(
     await asyncio.gather(
         *(
             connection_loop(
-                host, port, request,
-                measure_from=measure_from, stop_at=stop_at, budget=budget, totals=totals, timeout=timeout,
+                host,
+                port,
+                request,
+                measure_from=measure_from,
+                stop_at=stop_at,
+                budget=budget,
+                totals=totals,
+                timeout=timeout,
             )
             for _ in range(concurrency)
         )
@@ -168,6 +173,8 @@ async def run_load(
         "errors": dict(totals.errors),
         "reconnects": totals.reconnects,
         "sent_total": totals.sent,
+        "responses_total": totals.responses,
+        "loadgen_cpu_seconds": round(time.process_time(), 3),
         "budget_exhausted": budget[0] <= 0,
         "mean_body_bytes": round(totals.bytes_received / max(1, sum(totals.statuses.values())), 1),
         "latency": summarize_ms(totals.latencies),

@@ -102,9 +102,8 @@ class ChildProcess:
 
     def check_alive(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:
-            raise ChildFailed(
-                f"{self.name} exited with code {self._proc.returncode}; last log lines:\n{tail(self.log_file)}"
-            )
+            code = self._proc.returncode
+            raise ChildFailed(f"{self.name} exited with code {code}; last log lines:\n{tail(self.log_file)}")
 
     async def wait_http_ok(self, url: str, *, timeout: float = 60) -> float:
         """Poll `url` until it answers 200; the seconds it took since start()."""
@@ -169,3 +168,38 @@ class ChildProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds a (live) process has used, from /proc; None if unavailable."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # After the ")" that ends the command name: state is field 0, utime 11, stime 12.
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU seconds used by named processes between two snapshots."""
+
+    def __init__(self, pids: Mapping[str, int | None]) -> None:
+        self.pids = dict(pids)
+
+    def snapshot(self) -> dict[str, float | None]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    @staticmethod
+    def delta(
+        before: Mapping[str, float | None], after: Mapping[str, float | None]
+    ) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for name, start in before.items():
+            end = after.get(name)
+            out[name] = round(end - start, 3) if start is not None and end is not None else None
+        return out

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from .procs import CpuMeter
 from .todo_adapter import collections, parent_state
 from .workload import ExpectedState
 
@@ -36,6 +37,7 @@ class Progress:
     final_count: int = 0
     timed_out: bool = False
     polls: int = 0
+    cpu_seconds: dict[str, float | None] = field(default_factory=dict)  # first observed → done
 
     @property
     def seconds(self) -> float | None:
@@ -60,6 +62,11 @@ class Progress:
             "events_per_s": round(rate, 1) if rate is not None else None,
             "timed_out": self.timed_out,
             "polls": self.polls,
+            "cpu_us_per_event": {
+                name: round(seconds * 1e6 / (self.final_count - self.first_count), 1)
+                for name, seconds in self.cpu_seconds.items()
+                if seconds is not None and self.final_count > self.first_count
+            },
         }
 
 
@@ -70,10 +77,13 @@ async def watch_progress(
     timeout: float,
     interval: float = 0.05,
     check_alive: Callable[[], None] = lambda: None,
+    meter: CpuMeter | None = None,
 ) -> Progress:
-    """Poll `count` every `interval` s until it reaches `target` (bounded by `timeout` s)."""
+    """Poll `count` every `interval` s until it reaches `target` (bounded by `timeout` s); with a
+    `meter`, the CPU the processes used between the first observed batch and the end."""
     progress = Progress(target)
     deadline = time.monotonic() + timeout
+    cpu_at_first: dict[str, float | None] = {}
     while True:
         check_alive()
         n = await count()
@@ -81,9 +91,12 @@ async def watch_progress(
         progress.polls += 1
         if n > 0 and progress.first_seen_at is None:
             progress.first_seen_at, progress.first_count = now, n
+            cpu_at_first = meter.snapshot() if meter else {}
         if n > progress.final_count:
             progress.final_count, progress.done_at = n, now
         if n >= target:
+            if meter is not None:
+                progress.cpu_seconds = CpuMeter.delta(cpu_at_first, meter.snapshot())
             return progress
         if time.monotonic() > deadline:
             progress.timed_out = True

@@ -71,6 +71,7 @@ def _git_commit() -> str | None:
 
 
 def machine_info() -> dict[str, Any]:
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

@@ -8,10 +8,11 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
+from .baselines import command_line
 from .infra import SERVICES_DIR, Infra, postgres_dsn, service_available
-from .procs import ChildProcess
+from .procs import ChildProcess, CpuMeter
 from .readmodel import (
     Counter,
     Progress,
@@ -25,7 +26,7 @@ from .readmodel import (
 )
 from .report import BenchResult, Row
 from .stats import ratio
-from .workload import Workload, mixed_workload, produce_all
+from .workload import TODO_SOURCE_TOPICS, Workload, mixed_workload, produce_all
 
 NAME = "todo_throughput"
 TITLE = "todo projection throughput from a pre-filled broker (events applied per second)"
@@ -62,14 +63,20 @@ class ConsumerRun:
         }
 
 
-async def _measure(proc: ChildProcess, count: Counter, params: Params) -> tuple[Progress, float | None]:
+async def _measure(
+    infra: Infra, proc: ChildProcess, count: Counter, params: Params, *, mongo: bool
+) -> tuple[Progress, float | None]:
+    """Start the consumer and watch its store; CPU is metered for the consumer process and, for
+    MongoDB, for nx-27017 (PostgreSQL's per-connection backends are not metered)."""
     proc.start()
+    pids = {"consumer": proc.pid, **({"nx-27017": infra.mongo.pid} if mongo else {})}
     progress = await watch_progress(
         count,
         params.events,
         timeout=params.time_limit_s,
         interval=params.poll_interval_s,
         check_alive=proc.check_alive,
+        meter=CpuMeter(pids),
     )
     startup = progress.first_seen_at - proc.started_at if progress.first_seen_at else None
     return progress, startup
@@ -87,30 +94,24 @@ async def run_mongo_consumer(
         proc = infra.child(
             f"consumer-{store}",
             "bench.baselines",
-            [
+            command_line(
                 store,
-                "--bootstrap",
-                bootstrap,
-                "--topics",
-                ",".join(workload.topics),
-                "--events",
-                str(params.events),
-                "--time-limit",
-                str(params.time_limit_s),
-                "--group-id",
-                f"bench-{store}-{uuid.uuid4().hex[:8]}",
-                "--session-timeout-ms",
-                str(params.session_timeout_ms),
-                "--mongodb-url",
-                infra.mongo.url,
-                "--database",
-                database,
-            ],
+                bootstrap=bootstrap,
+                topics=TODO_SOURCE_TOPICS,
+                events=params.events,
+                time_limit=params.time_limit_s,
+                group_id=f"bench-{store}-{uuid.uuid4().hex[:8]}",
+                session_timeout_ms=params.session_timeout_ms,
+                mongodb_url=infra.mongo.url,
+                database=database,
+            ),
             {},
             python_path=[SERVICES_DIR / "todo"] if store == "todo-projection" else [],
             capture_stdout=True,
         )
-        progress, startup = await _measure(proc, mongo_inbox_counter(client, database), params)
+        progress, startup = await _measure(
+            infra, proc, mongo_inbox_counter(client, database), params, mongo=True
+        )
         await proc.wait_exit(30)
         state = await mongo_state(client, database)
         return ConsumerRun(
@@ -133,27 +134,20 @@ async def run_postgres_baseline(
         proc = infra.child(
             "baseline-postgres",
             "bench.baselines",
-            [
+            command_line(
                 "postgres",
-                "--bootstrap",
-                bootstrap,
-                "--topics",
-                ",".join(workload.topics),
-                "--events",
-                str(params.events),
-                "--time-limit",
-                str(params.time_limit_s),
-                "--group-id",
-                f"bench-pg-{uuid.uuid4().hex[:8]}",
-                "--session-timeout-ms",
-                str(params.session_timeout_ms),
-                "--dsn",
-                dsn,
-            ],
+                bootstrap=bootstrap,
+                topics=TODO_SOURCE_TOPICS,
+                events=params.events,
+                time_limit=params.time_limit_s,
+                group_id=f"bench-pg-{uuid.uuid4().hex[:8]}",
+                session_timeout_ms=params.session_timeout_ms,
+                dsn=dsn,
+            ),
             {},
             capture_stdout=True,
         )
-        progress, startup = await _measure(proc, postgres_inbox_counter(conn), params)
+        progress, startup = await _measure(infra, proc, postgres_inbox_counter(conn), params, mongo=False)
         await proc.wait_exit(30)
         state = await postgres_state(conn)
         return ConsumerRun(
@@ -172,7 +166,7 @@ async def run_todo(infra: Infra, bootstrap: str, workload: Workload, params: Par
     client = mongo_client(infra.mongo.url)
     try:
         await client.drop_database(database)
-        proc, port = infra.service(
+        proc, _port = infra.service(
             "todo",
             {
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -184,7 +178,9 @@ async def run_todo(infra: Infra, bootstrap: str, workload: Workload, params: Par
             },
             label="todo-throughput",
         )
-        progress, startup = await _measure(proc, mongo_inbox_counter(client, database), params)
+        progress, startup = await _measure(
+            infra, proc, mongo_inbox_counter(client, database), params, mongo=True
+        )
         proc.stop()
         state = await mongo_state(client, database)
         return ConsumerRun("todo", progress, verify(state, workload.expected).as_dict(), None, startup)

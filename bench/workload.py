@@ -12,8 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 
-from petportal_schemas import Envelope, Event, MessageRead, MessageReceived, SmsOptedOut
+from petportal_schemas import Envelope, Event, MessageRead, MessageReceived, SmsOptedOut, topics
 
+# What the todo service subscribes to (petportal_todo.bootstrap.SOURCE_TOPICS); the baseline consumers
+# subscribe to the same topics so their fetches cover the same partitions.
+TODO_SOURCE_TOPICS = (topics.MESSAGING, topics.NOTIFY, topics.SYNC)
 PRODUCER_OF_TOPIC = {MessageReceived.TOPIC: "messaging", SmsOptedOut.TOPIC: "notify"}
 BENCH_CLINICS = tuple(f"bench-clinic-{i}" for i in range(5))
 

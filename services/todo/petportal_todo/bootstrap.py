@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from petportal_runtime.auth import TokenVerifier
-from petportal_runtime.broker import subscribe_event_batches
+from petportal_runtime.broker import consumer_group, subscribe_event_batches
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import topics
 
@@ -19,8 +19,8 @@ CONSUMER = "todo"
 
 
 def group_id(consumer: str = CONSUMER) -> str:
-    # The runtime names consumer groups "petportal-<consumer>"; `rebuild` commits offsets for it.
-    return f"petportal-{consumer}"
+    # `rebuild` commits offsets for the group the runtime's subscriber joins.
+    return consumer_group(consumer)
 
 
 SOURCE_TOPICS = (topics.MESSAGING, topics.NOTIFY, topics.SYNC)

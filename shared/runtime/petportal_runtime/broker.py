@@ -123,6 +123,11 @@ def _retrying(consumer: str) -> AsyncRetrying:
     )
 
 
+def consumer_group(consumer: str) -> str:
+    """The Kafka consumer group of a named consumer (tools such as `todo rebuild` commit to it)."""
+    return f"petportal-{consumer}"
+
+
 def consumer_options(settings: ServiceSettings, group_id: str) -> dict[str, Any]:
     return {
         "group_id": group_id,
@@ -146,7 +151,7 @@ def subscribe_events(
 
     @broker.subscriber(  # type: ignore[untyped-decorator]
         *source_topics,
-        **consumer_options(settings, f"petportal-{consumer}"),
+        **consumer_options(settings, consumer_group(consumer)),
         title=f"{consumer}",
         description=f"{consumer} consumes: {', '.join(sorted(by_type))}",
     )
@@ -186,13 +191,13 @@ def subscribe_event_batches(
         batch=True,
         max_records=max_records,
         batch_timeout_ms=50,
-        **consumer_options(settings, f"petportal-{consumer}"),
+        **consumer_options(settings, consumer_group(consumer)),
         title=f"{consumer}",
         description=f"{consumer} consumes: {', '.join(sorted(names))}",
     )
     async def consume(msg: KafkaMessage) -> None:
         records: tuple[ConsumerRecord[Any, Any], ...] = msg.raw_message
-        valid: list[tuple[Envelope, Event]] = []
+        valid: list[tuple[Envelope, Event, ConsumerRecord[Any, Any]]] = []
         for record in records:
             try:
                 parsed = parse_record(record, names)
@@ -200,12 +205,23 @@ def subscribe_event_batches(
                 await dead_letter(broker, record, str(exc), consumer)
                 continue
             if parsed is not None:
-                valid.append(parsed)
+                valid.append((*parsed, record))
         if not valid:
             return
-        async for attempt in _retrying(consumer):
-            with attempt:
-                await handler(valid)
+        try:
+            async for attempt in _retrying(consumer):
+                with attempt:
+                    await handler([(envelope, event) for envelope, event, _ in valid])
+        except PermanentEventError:
+            # Some event in the batch can never be applied: apply them one by one so only that one
+            # is dead-lettered and the rest keep their effect (the inbox skips any already applied).
+            for envelope, event, record in valid:
+                try:
+                    async for attempt in _retrying(consumer):
+                        with attempt:
+                            await handler([(envelope, event)])
+                except PermanentEventError as exc:
+                    await dead_letter(broker, record, str(exc), consumer)
 
 
 def document_publisher(broker: KafkaBroker, topic: str, events: Sequence[type[Event]]) -> None:

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import pytest
+from aiokafka import ConsumerRecord
+
+from petportal_schemas import Envelope, Event, validate_message
 
 from .devinfra import (
     LocalKafka,
@@ -38,7 +41,15 @@ from .devinfra import (
     validate_database_name,
 )
 
-__all__ = ["DatabaseFactory", "kafka_bootstrap", "make_database", "mongo_url", "postgres_server_url"]
+__all__ = [
+    "DatabaseFactory",
+    "kafka_bootstrap",
+    "make_database",
+    "mongo_url",
+    "postgres_server_url",
+    "read_events",
+    "run_sync",
+]
 
 T = TypeVar("T")
 
@@ -118,3 +129,39 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     with LocalMongo(tmp_path_factory.mktemp("mongo")) as mongo:
         yield mongo.url
+
+
+async def read_events(
+    bootstrap: str,
+    topic: str,
+    *,
+    clinic_id: str,
+    event_type: str | None = None,
+    count: int = 1,
+    within: float = 30,
+) -> list[tuple[Envelope, Event, ConsumerRecord[Any, Any]]]:
+    """Events of one clinic on `topic` (from the beginning), each validated against its contract.
+
+    Topics are shared by every test of a session, and some tests put malformed messages on them on
+    purpose, so records are selected by their partition key (`clinic_id[:client_id]`) first; every
+    selected record must then be a valid event.
+    """
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    found: list[tuple[Envelope, Event, ConsumerRecord[Any, Any]]] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + within
+        while len(found) < count and asyncio.get_running_loop().time() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for record in (r for records in batches.values() for r in records):
+                key = (record.key or b"").decode(errors="replace")
+                if key.split(":", 1)[0] != clinic_id:
+                    continue
+                envelope, event = validate_message(record.value)
+                if event_type is None or envelope.event_type == event_type:
+                    found.append((envelope, event, record))
+    finally:
+        await consumer.stop()
+    return found

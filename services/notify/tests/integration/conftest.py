@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, text
 
@@ -28,7 +28,8 @@ from petportal_notify.settings import NotifySettings
 from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.tables import outbox
-from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event, topics, validate_message
+from petportal_runtime.testing import read_events
+from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event, topics
 
 MIGRATIONS = Path(petportal_notify.__file__).resolve().parent / "migrations"
 KID = "test-key"
@@ -148,26 +149,11 @@ async def consume(
     bootstrap_servers: str, topic: str, clinic_id: str, event_type: str, count: int, timeout: float
 ) -> list[tuple[Envelope, Event]]:
     """At least `count` events of a type for a clinic, read from the topic and validated."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    found: list[tuple[Envelope, Event]] = []
-    try:
-        await consumer.topics()  # loads the cluster metadata
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        deadline = time.monotonic() + timeout
-        while len(found) < count and time.monotonic() < deadline:
-            batches: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=200)
-            for records in batches.values():
-                for record in records:
-                    envelope, event = validate_message(record.value)
-                    if envelope.clinic_id == clinic_id and envelope.event_type == event_type:
-                        found.append((envelope, event))
-    finally:
-        await consumer.stop()
+    found = await read_events(
+        bootstrap_servers, topic, clinic_id=clinic_id, event_type=event_type, count=count, within=timeout
+    )
     assert len(found) >= count, f"expected {count} {event_type} on {topic}, got {len(found)}"
-    return found
+    return [(envelope, event) for envelope, event, _ in found]
 
 
 NotifyFactory = Callable[..., Any]

@@ -11,7 +11,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..domain import Pet
 from .orm import PetRow
 
-_FIELDS = ("client_id", "name", "species", "breed", "sex", "date_of_birth", "colour", "weight_kg", "microchip")
+_FIELDS = (
+    "client_id",
+    "name",
+    "species",
+    "breed",
+    "sex",
+    "date_of_birth",
+    "colour",
+    "weight_kg",
+    "microchip",
+)
 
 
 class PetRepository:
@@ -27,11 +37,12 @@ class PetRepository:
             **{f: getattr(pet, f) for f in _FIELDS},
         }
         table = PetRow.__table__  # type: ignore[attr-defined]
-        stmt = insert(table).values(**values)
-        stmt = stmt.on_conflict_do_update(
+        insert_pet = insert(table).values(**values)
+        stmt = insert_pet.on_conflict_do_update(
             constraint="uq_pets_clinic_patient",
-            set_={f: stmt.excluded[f] for f in (*_FIELDS, "updated_at")},
-            where=table.c.updated_at <= stmt.excluded.updated_at,
+            set_={f: insert_pet.excluded[f] for f in (*_FIELDS, "updated_at")},
+            # Only a newer (or equally new) record replaces the stored one.
+            where=table.c.updated_at <= insert_pet.excluded.updated_at,
         ).returning(table.c.id)
         return (await self.session.execute(stmt)).first() is not None
 

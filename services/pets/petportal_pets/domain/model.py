@@ -13,7 +13,7 @@ class Age:
 
     @property
     def text(self) -> str:
-        """"2 years 3 months", "1 year", "5 months", "less than a month"."""
+        """ "2 years 3 months", "1 year", "5 months", "less than a month"."""
         parts = [
             f"{n} {unit}{'' if n == 1 else 's'}"
             for n, unit in ((self.years, "year"), (self.months, "month"))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from petportal_schemas import Envelope, PatientUpserted
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from petportal_schemas import Envelope, PatientUpserted
 
 from ..adapters.repository import PetRepository
 from ..domain import Pet

@@ -13,18 +13,17 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from petportal_runtime.auth import ParentPrincipal, TokenVerifier, public_jwk, sign_token
-from petportal_runtime.migrations import upgrade
-from petportal_schemas import Envelope, Event, PatientUpserted
 from sqlalchemy import text
 
+import petportal_pets
 from petportal_pets.bootstrap import bootstrap
 from petportal_pets.entrypoints.app import create_app
 from petportal_pets.settings import PetsSettings
+from petportal_runtime.auth import ParentPrincipal, TokenVerifier, public_jwk, sign_token
+from petportal_runtime.migrations import upgrade
+from petportal_schemas import Envelope, Event, PatientUpserted
 
 pytestmark = pytest.mark.integration
-
-import petportal_pets
 
 MIGRATIONS = Path(petportal_pets.__file__).parent / "migrations"
 KID = "pets-test"
@@ -37,7 +36,9 @@ def signing_key() -> Ed25519PrivateKey:
 
 
 def headers(key: Ed25519PrivateKey, clinic_id: str, client_id: str) -> dict[str, str]:
-    principal = ParentPrincipal(sub=f"acct-{client_id}", role="parent", clinic_id=clinic_id, client_id=client_id)
+    principal = ParentPrincipal(
+        sub=f"acct-{client_id}", role="parent", clinic_id=clinic_id, client_id=client_id
+    )
     return {"Authorization": f"Bearer {sign_token(key, KID, principal, timedelta(minutes=5))}"}
 
 
@@ -48,14 +49,20 @@ async def pets(
     url = make_database("pets")
     await asyncio.to_thread(upgrade, MIGRATIONS, url)
     settings = PetsSettings(
-        environment="test", database_url=url, kafka_bootstrap_servers=kafka_bootstrap, kafka_session_timeout_ms=2000
+        environment="test",
+        database_url=url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_session_timeout_ms=2000,
     )
     verifier = TokenVerifier(None, static_jwks={"keys": [public_jwk(signing_key.public_key(), KID)]})
     service = bootstrap(settings, token_verifier=verifier)
     app = create_app(service)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pets") as http:
-            yield http, service.runtime
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://pets") as http,
+    ):
+        yield http, service.runtime
 
 
 @pytest.fixture
@@ -90,15 +97,28 @@ async def test_patients_become_the_parents_pets(
     pets: tuple[httpx.AsyncClient, Any], producer: Any, signing_key: Ed25519PrivateKey
 ) -> None:
     http, runtime = pets
-    clinic_id, client_id, other_client = "clinic-p", f"client-{uuid.uuid4().hex[:8]}", f"other-{uuid.uuid4().hex[:8]}"
+    clinic_id, client_id, other_client = (
+        "clinic-p",
+        f"client-{uuid.uuid4().hex[:8]}",
+        f"other-{uuid.uuid4().hex[:8]}",
+    )
     mine = headers(signing_key, clinic_id, client_id)
     assert (await http.get("/api/v1/pets", headers=mine)).json() == {"pets": []}
 
     born = datetime.now(UTC).date().replace(day=1) - timedelta(days=800)
     first = await producer(
-        patient("p-1", "Rex", breed="Collie", sex="male neutered", date_of_birth=born, colour="black",
-                weight_kg=21.5, microchip="985112345678901"),
-        clinic_id, client_id,
+        patient(
+            "p-1",
+            "Rex",
+            breed="Collie",
+            sex="male neutered",
+            date_of_birth=born,
+            colour="black",
+            weight_kg=21.5,
+            microchip="985112345678901",
+        ),
+        clinic_id,
+        client_id,
     )
     await producer(patient("p-2", "Bella"), clinic_id, client_id)
     await producer(patient("p-9", "Not yours"), clinic_id, other_client)
@@ -108,8 +128,11 @@ async def test_patients_become_the_parents_pets(
 
     assert await eventually(names, lambda n: n == ["Bella", "Rex"])
     rex = (await http.get("/api/v1/pets/p-1", headers=mine)).json()
-    assert rex["breed"] == "Collie" and rex["weight_kg"] == 21.5 and rex["date_of_birth"] == born.isoformat()
-    assert rex["age"]["years"] == 2 and rex["age"]["text"].startswith("2 years")
+    assert rex["breed"] == "Collie"
+    assert rex["weight_kg"] == 21.5
+    assert rex["date_of_birth"] == born.isoformat()
+    assert rex["age"]["years"] == 2
+    assert rex["age"]["text"].startswith("2 years")
     assert (await http.get("/api/v1/pets/p-2", headers=mine)).json()["age"] is None
 
     # Another parent's pet and a missing one look the same.
@@ -120,16 +143,21 @@ async def test_patients_become_the_parents_pets(
     assert (await http.get("/api/v1/pets/bad%20id", headers=mine)).status_code == 422
     assert (await http.get("/api/v1/pets")).status_code == 401
 
-    # An update renames; a stale update (older occurred_at) arriving later is ignored; a duplicate is harmless.
+    # An update renames; a stale update (older occurred_at) arriving later is ignored.
     await producer(patient("p-1", "Rex II"), clinic_id, client_id)
-    await producer(patient("p-1", "Old Rex"), clinic_id, client_id, occurred_at=first.occurred_at - timedelta(hours=1))
+    await producer(
+        patient("p-1", "Old Rex"), clinic_id, client_id, occurred_at=first.occurred_at - timedelta(hours=1)
+    )
     await producer(patient("p-3", "Marker"), clinic_id, client_id)
     assert await eventually(names, lambda n: n == ["Bella", "Marker", "Rex II"])
 
     async with runtime.transaction() as session:
-        claimed = (await session.execute(text("SELECT count(*) FROM inbox WHERE consumer = 'pets'"))).scalar_one()
+        claimed = (
+            await session.execute(text("SELECT count(*) FROM inbox WHERE consumer = 'pets'"))
+        ).scalar_one()
         rows = (await session.execute(text("SELECT count(*) FROM pets"))).scalar_one()
-    assert claimed == 6 and rows == 4
+    assert claimed == 6
+    assert rows == 4
 
 
 async def test_redelivered_patient_event_is_applied_once(
@@ -137,13 +165,17 @@ async def test_redelivered_patient_event_is_applied_once(
 ) -> None:
     http, runtime = pets
     clinic_id, client_id = "clinic-p", f"client-{uuid.uuid4().hex[:8]}"
-    envelope = Envelope.wrap(patient("p-1", "Milo"), clinic_id=clinic_id, client_id=client_id, producer="test")
+    envelope = Envelope.wrap(
+        patient("p-1", "Milo"), clinic_id=clinic_id, client_id=client_id, producer="test"
+    )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     try:
         for _ in range(2):
             await producer.send_and_wait(envelope.topic, envelope.to_bytes(), key=envelope.key.encode())
-        marker = Envelope.wrap(patient("p-2", "Zed"), clinic_id=clinic_id, client_id=client_id, producer="test")
+        marker = Envelope.wrap(
+            patient("p-2", "Zed"), clinic_id=clinic_id, client_id=client_id, producer="test"
+        )
         await producer.send_and_wait(marker.topic, marker.to_bytes(), key=marker.key.encode())
     finally:
         await producer.stop()

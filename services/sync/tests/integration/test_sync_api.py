@@ -3,7 +3,6 @@
 import argparse
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,15 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import petportal_sync
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.tables import outbox
-from petportal_runtime.testing import DatabaseFactory
-from petportal_schemas import ClinicRegistered, topics, validate_message
+from petportal_runtime.testing import DatabaseFactory, read_events
+from petportal_schemas import ClinicRegistered, topics
 from petportal_sync.entrypoints.app import create_app
 from petportal_sync.entrypoints.cli import create_clinic
 from petportal_sync.settings import SyncSettings
@@ -63,23 +61,7 @@ async def client(settings: SyncSettings) -> AsyncIterator[httpx.AsyncClient]:
 
 async def events_for(bootstrap: str, clinic_id: str, expected: int, timeout: float = 30) -> list[Any]:
     """Envelopes of `clinic_id` on the sync topic, once `expected` of them are there (bounded wait)."""
-    consumer = AIOKafkaConsumer(
-        topics.SYNC, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    found: list[Any] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while len(found) < expected and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    envelope, event = validate_message(record.value)  # every message is a valid event
-                    if envelope.clinic_id == clinic_id:
-                        found.append((envelope, event, record))
-    finally:
-        await consumer.stop()
-    return found
+    return await read_events(bootstrap, topics.SYNC, clinic_id=clinic_id, count=expected, within=timeout)
 
 
 async def count(url: str, sql: str) -> int:

@@ -100,7 +100,7 @@ class TopicReplayer:
         if parsed is not None:
             batch.append(parsed)
 
-    async def commit_group_offsets(self, timeout: float = 60) -> None:
+    async def commit_group_offsets(self, join_timeout: float = 60) -> None:
         """Make the service's consumer group resume at the offsets the replay reached.
 
         The committer joins the group as its only member (the service is stopped) and commits the
@@ -121,15 +121,17 @@ class TopicReplayer:
         await committer.start()
         try:
             committer.subscribe(topics=self._topics)
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(join_timeout):
                 while set(committer.assignment()) != set(self.end_offsets):
                     # Drives the group join; fetched records are ignored (explicit offsets are committed).
                     await committer.getmany(timeout_ms=200, max_records=1)
             await committer.commit(dict(self.end_offsets))
-            log.info("consumer group offsets committed", group_id=self._group_id, partitions=len(self.end_offsets))
+            log.info(
+                "consumer group offsets committed", group_id=self._group_id, partitions=len(self.end_offsets)
+            )
         except TimeoutError:
             raise RuntimeError(
-                f"could not take every partition of consumer group {self._group_id} within {timeout} s: "
+                f"could not take every partition of consumer group {self._group_id} within {join_timeout} s: "
                 "is the service still running?"
             ) from None
         finally:

@@ -1,4 +1,4 @@
-"""A real `python -m petportal_todo serve` killed with SIGKILL mid-stream, then restarted: counts stay exact."""
+"""A real `python -m petportal_todo serve` SIGKILLed mid-stream, then restarted: counts stay exact."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from petportal_runtime.devinfra import free_port
-from petportal_schemas import Envelope, MessageRead, MessageReceived
 
+from petportal_runtime.devinfra import LocalKafka, create_topics, free_port
+from petportal_runtime.testing import run_sync
+from petportal_schemas import Envelope, MessageRead, MessageReceived
 from petportal_todo.adapters.mongo import make_client
 
 pytestmark = pytest.mark.integration
@@ -28,8 +30,18 @@ def serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "petportal_todo", "serve", "--port", str(free_port())],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
+
+
+@pytest.fixture
+def kafka_bootstrap() -> Iterator[str]:
+    """A broker of its own: the inbox count below must see only this test's events."""
+    with LocalKafka() as kafka:
+        run_sync(create_topics(kafka.bootstrap))
+        yield kafka.bootstrap
 
 
 async def test_sigkill_mid_stream_then_restart_leaves_the_count_exact(
@@ -44,13 +56,17 @@ async def test_sigkill_mid_stream_then_restart_leaves_the_count_exact(
         for _ in range(EVENTS):
             envelope = Envelope.wrap(
                 MessageReceived(conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), sent_at=now),
-                clinic_id=clinic_id, client_id=client_id, producer="test",
+                clinic_id=clinic_id,
+                client_id=client_id,
+                producer="test",
             )
             sends.append(await producer.send(envelope.topic, envelope.to_bytes(), key=envelope.key.encode()))
         # The marker: behind every message on the same topic and partition (same key).
         marker = Envelope.wrap(
             MessageRead(conversation_id=uuid.uuid4(), message_ids=[uuid.uuid4()], read_at=now),
-            clinic_id=clinic_id, client_id=client_id, producer="test",
+            clinic_id=clinic_id,
+            client_id=client_id,
+            producer="test",
         )
         sends.append(await producer.send(marker.topic, marker.to_bytes(), key=marker.key.encode()))
         await asyncio.gather(*sends)

@@ -8,8 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo.errors import PyMongoError
-from petportal_schemas import ClientEnrolledInProgram, Envelope, Event, MessageReceived, SmsOptedIn, SmsOptedOut
 
+from petportal_schemas import (
+    ClientEnrolledInProgram,
+    Envelope,
+    Event,
+    MessageReceived,
+    SmsOptedIn,
+    SmsOptedOut,
+)
 from petportal_todo.adapters.mongo import MongoReadModel, make_client
 from petportal_todo.domain import project
 from petportal_todo.service_layer.projection import apply_batch
@@ -50,7 +57,9 @@ async def test_a_batch_whose_claim_fails_changes_nothing(read_model: MongoReadMo
     # The retry skips the applied event and applies the rest.
     await apply_batch(read_model, batch)
     parent, _ = await read_model.views("c1", "p1")
-    assert parent is not None and parent.unread_messages == 2 and parent.enrolled_programs == frozenset()
+    assert parent is not None
+    assert parent.unread_messages == 2
+    assert parent.enrolled_programs == frozenset()
 
 
 async def test_updates_round_trip_and_consent_keeps_the_latest_instant(read_model: MongoReadModel) -> None:
@@ -60,8 +69,10 @@ async def test_updates_round_trip_and_consent_keeps_the_latest_instant(read_mode
     parent, clinic = await read_model.views("c1", "p1")
     assert clinic is None
     assert parent is not None
-    assert parent.sms_opted_out_at == T0 and parent.sms_opted_out
+    assert parent.sms_opted_out_at == T0
+    assert parent.sms_opted_out
     assert parent.enrolled_programs == frozenset({"care"})
     await apply_batch(read_model, [env(SmsOptedIn(source="portal"), T0 + timedelta(microseconds=1))])
     parent, _ = await read_model.views("c1", "p1")
-    assert parent is not None and not parent.sms_opted_out
+    assert parent is not None
+    assert not parent.sms_opted_out
