@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +25,8 @@ from .readmodel import mongo_client, mongo_unread
 from .report import BenchResult, Row
 from .stats import ratio, summarize_ms
 from .workload import TODO_SOURCE_TOPICS, clients, message_received, parent_id, producer, to_record
+
+StartConsumer = Callable[[str, str], ChildProcess]  # (bootstrap, database) -> a process, not started
 
 NAME = "event_to_badge_latency"
 TITLE = "produce → read-model visible latency (ms) at a fixed event rate"
@@ -110,7 +113,7 @@ async def _poll_until_visible(
     deadline: float,
     interval: float,
     run: LatencyRun | None,
-    check_alive: Any,
+    check_alive: Callable[[], None],
 ) -> None:
     while time.monotonic() < deadline:
         check_alive()
@@ -136,7 +139,7 @@ async def measure(
     mongo_url: str,
     database: str,
     params: Params,
-    check_alive: Any,
+    check_alive: Callable[[], None],
 ) -> LatencyRun:
     run = LatencyRun()
     population = clients(params.clients)
@@ -227,7 +230,7 @@ async def measure(
 
 
 async def _run_against(
-    infra: Infra, params: Params, label: str, start_consumer: Any, database: str
+    infra: Infra, params: Params, label: str, start_consumer: StartConsumer, database: str
 ) -> LatencyRun:
     kafka = await infra.fresh_kafka(f"latency-{label}")
     client = mongo_client(infra.mongo.url)

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from petportal_runtime import outbox
+from petportal_runtime import outbox, telemetry
 from petportal_runtime.logging import get_logger
 from petportal_schemas import Envelope, SmsOptedIn, SmsOptedOut
 
@@ -66,6 +66,11 @@ async def _set_sms(
         Envelope.wrap(event, clinic_id=consent.clinic_id, client_id=consent.client_id, producer=PRODUCER),
     )
     return True
+
+
+_sends = telemetry.meter("notify").create_counter(
+    "petportal_notify_sends", description="messages handed to a provider, by channel"
+)
 
 
 @dataclass(frozen=True)
@@ -162,4 +167,5 @@ async def send_sms(
     if not recipient.to_number or not recipient.from_number:
         return SendOutcome.NO_NUMBER
     await provider.send(from_number=recipient.from_number, to_number=recipient.to_number, body=body)
+    _sends.add(1, {"channel": "sms"})
     return SendOutcome.SENT

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from petportal_runtime import outbox
+from petportal_runtime import outbox, telemetry
 from petportal_schemas import ClinicRegistered, Envelope
 from petportal_schemas.events import PimsName
 
@@ -31,6 +31,12 @@ PRODUCER = "sync"
 
 class ClinicExistsError(Exception):
     pass
+
+
+RECORD_KINDS = frozenset({"contact", "patient", "program", "enrolment"})
+_rejected_records = telemetry.meter("sync").create_counter(
+    "petportal_sync_rejected_records", description="PIMS records rejected by validation, by kind"
+)
 
 
 @dataclass(frozen=True)
@@ -115,4 +121,8 @@ async def receive_records(
     )
     rejected = sorted(rejected + plan.rejections, key=lambda r: r.index)
     await repo.add_rejections(clinic_id, rejected, raw_records)
+    for rejection in rejected:
+        # Only known kinds become labels: a connector must not be able to mint metric series.
+        kind = rejection.kind if rejection.kind in RECORD_KINDS else "unknown"
+        _rejected_records.add(1, {"kind": kind})
     return BatchResult(accepted=plan.accepted, rejected=rejected)

@@ -181,6 +181,11 @@ async def test_patient_of_an_unknown_client_is_rejected_with_a_clear_error(
     assert "unknown client ghost" in body["rejected"][0]["errors"][0]["message"]
     assert await count(settings.database_url, "SELECT count(*) FROM rejected_records") == 2
     assert await count(settings.database_url, "SELECT count(*) FROM patients") == 0
+    # ops see the rejects on the dashboard; an unknown kind does not become a label of its own
+    metrics = (await client.get("/metrics")).text
+    assert 'petportal_sync_rejected_records_total{kind="patient",' in metrics
+    assert 'petportal_sync_rejected_records_total{kind="unknown",' in metrics
+    assert 'kind="invoice"' not in metrics
 
 
 async def test_api_key_and_batch_shape_are_enforced(

@@ -22,6 +22,8 @@ _freshness = _meter.create_histogram(
     "petportal_todo_freshness_seconds",
     unit="s",
     description="time from an event's occurred_at to its application to the To-Do read model",
+    # Fresh lists are sub-second: the default buckets (0, 5, 10 s...) would hide everything that matters.
+    explicit_bucket_boundaries_advisory=[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
 )
 _applied = _meter.create_counter(
     "petportal_todo_events_applied", description="events applied to the To-Do read model"
