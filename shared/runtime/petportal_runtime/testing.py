@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -43,6 +43,7 @@ from .devinfra import (
 
 __all__ = [
     "DatabaseFactory",
+    "eventually",
     "kafka_bootstrap",
     "make_database",
     "mongo_url",
@@ -165,3 +166,15 @@ async def read_events(
     finally:
         await consumer.stop()
     return found
+
+
+async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 20, interval: float = 0.05) -> T:
+    """Poll the async `check` until it returns something truthy; fail after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {within}s (last: {result!r})")
+        await asyncio.sleep(interval)

@@ -2,9 +2,8 @@
 
 import argparse
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from petportal_identity.entrypoints.app import create_app
 from petportal_identity.entrypoints.cli import create_staff
 from petportal_identity.settings import IdentitySettings
 from petportal_runtime.migrations import upgrade
-from petportal_runtime.testing import DatabaseFactory
+from petportal_runtime.testing import DatabaseFactory, eventually
 from petportal_schemas import ClientUpserted, Envelope, Event, ReminderSent
 
 pytestmark = pytest.mark.integration
@@ -61,16 +60,6 @@ async def publish(bootstrap: str, event: Event, clinic_id: str, client_id: str, 
     finally:
         await kafka.stop()
     return envelope.event_id
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30) -> Any:
-    """Polls `check` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.2)
 
 
 async def scalar(url: str, sql: str, **params: Any) -> Any:

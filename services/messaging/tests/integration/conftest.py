@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from petportal_messaging.settings import MessagingSettings
 from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.service import ServiceRuntime
-from petportal_runtime.testing import read_events
+from petportal_runtime.testing import eventually, read_events
 from petportal_schemas import ClientUpserted, Envelope, Event, topics
 
 MIGRATIONS = Path(petportal_messaging.__file__).resolve().parent / "migrations"
@@ -86,18 +85,6 @@ class Messaging:
     ) -> list[tuple[Envelope, Event]]:
         """At least `count` events of this type for this test's clinic, read back from Kafka."""
         return await consume(self.kafka, topics.MESSAGING, self.clinic_id, event_type, count, timeout)
-
-
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20, interval: float = 0.1) -> T:
-    """Poll until `check` returns something truthy, at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 async def consume(

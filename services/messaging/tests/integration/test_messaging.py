@@ -131,7 +131,7 @@ async def test_losing_the_insert_race_rereads_the_winners_conversation(messaging
                 ).scalar_one()
             return bool(waiting)
 
-        await eventually(b_is_waiting_on_a, timeout=10, interval=0.02)
+        await eventually(b_is_waiting_on_a, within=10, interval=0.02)
     assert await asyncio.wait_for(b_task, 10) == mine.id
 
 

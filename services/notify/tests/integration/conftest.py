@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,7 +27,7 @@ from petportal_notify.settings import NotifySettings
 from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.tables import outbox
-from petportal_runtime.testing import read_events
+from petportal_runtime.testing import eventually, read_events
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event, topics
 
 MIGRATIONS = Path(petportal_notify.__file__).resolve().parent / "migrations"
@@ -131,18 +130,6 @@ class NotifyUnderTest:
         self, event_type: str, count: int, timeout: float = 20
     ) -> list[tuple[Envelope, Event]]:
         return await consume(self.kafka, topics.NOTIFY, self.clinic_id, event_type, count, timeout)
-
-
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20, interval: float = 0.1) -> T:
-    """Poll until `check` returns something truthy, at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 async def consume(
