@@ -11,6 +11,8 @@
 
 Ctrl-C stops the services, then MongoDB, Kafka and PostgreSQL; the next `make run` keeps all data.
 `--infra-only` stops after step 1 (plus topics and databases) and waits for Ctrl-C.
+`--rebuild-todo` drops the To-Do projection and rebuilds it from the topics (after the replay) before
+the services start.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ PORTS = {
     "sync": 8085,
     "notify": 8086,
 }
-DB_SERVICES = ("identity", "pets", "messaging", "todo", "sync", "notify")
+# Services with a PostgreSQL database of their own (todo keeps its read model in MongoDB).
+DB_SERVICES = ("identity", "pets", "messaging", "sync", "notify")
 KAFKA_PORT = 19092
 MONGO_PORT = 27117
 GATEWAY = f"http://{HOST}:{PORTS['gateway']}"
@@ -236,6 +239,10 @@ class Orchestrator:
             },
         }
         common.pop("DATABASE_URL", None)
+        if self.local_broker:
+            # Tansu makes a consumer wait half the session timeout to join its group; 6 s keeps
+            # start-up short without risking spurious rebalances on a busy laptop.
+            common.setdefault("KAFKA_SESSION_TIMEOUT_MS", "6000")
         self.env = {svc: dict(common) for svc in PORTS}
         for svc in DB_SERVICES:
             self.env[svc]["DATABASE_URL"] = devinfra.database_url(server_url, f"petportal_{svc}")
@@ -519,6 +526,9 @@ async def run(args: argparse.Namespace) -> int:
         await orch.migrate()
         if orch.local_broker:
             await orch.replay()
+        if args.rebuild_todo:
+            out = (await orch.command("todo", "rebuild") or "").strip()
+            say(f"rebuild todo: {out.splitlines()[-1] if out else 'done'}")
         await orch.serve()
         await orch.wait_ready()
         try:
@@ -561,6 +571,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--infra-only", action="store_true", help="start infrastructure only; wait for Ctrl-C"
+    )
+    parser.add_argument(
+        "--rebuild-todo",
+        action="store_true",
+        help="drop the To-Do projection and rebuild it from the topics before the services start",
     )
     parser.add_argument("--data-dir", default=str(REPO / ".data"), help="default: .data in the repo root")
     parser.add_argument("--ready-timeout", type=float, default=120, help="seconds to wait for /readyz")
