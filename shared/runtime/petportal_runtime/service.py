@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import TokenVerifier
 from .broker import make_broker, outbox_sender
@@ -27,6 +28,43 @@ from .telemetry import configure_telemetry
 log = get_logger(__name__)
 
 BackgroundTask = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class RequestLogMiddleware:
+    """One log line per request, with the route template (paths carry client ids), status and time.
+
+    Plain ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a stream per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in QUIET_PATHS:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                route=getattr(scope.get("route"), "path", "unmatched"),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
 
 
 class ServiceRuntime:
@@ -125,21 +163,6 @@ class ServiceRuntime:
         async def metrics() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-        @app.middleware("http")
-        async def log_requests(request: Request, call_next: Any) -> Response:
-            started = time.perf_counter()
-            response: Response = await call_next(request)
-            route = request.scope.get("route")
-            if request.url.path not in ("/healthz", "/readyz", "/metrics"):
-                # The route template, not the path: paths carry client ids.
-                log.info(
-                    "request",
-                    method=request.method,
-                    route=getattr(route, "path", "unmatched"),
-                    status=response.status_code,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
-            return response
-
+        app.add_middleware(RequestLogMiddleware)
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
         return app

@@ -1,0 +1,33 @@
+import json
+
+import httpx
+import pytest
+from fastapi import APIRouter
+
+from petportal_runtime.service import ServiceRuntime
+from petportal_runtime.settings import ServiceSettings
+
+pytestmark = pytest.mark.unit
+
+
+async def test_request_logs_name_the_route_not_the_path(capsys: pytest.CaptureFixture[str]) -> None:
+    router = APIRouter()
+
+    @router.get("/clients/{client_id}")
+    async def show(client_id: str) -> dict[str, str]:
+        return {"ok": "yes"}
+
+    runtime = ServiceRuntime(ServiceSettings(service_name="unit"), database=False, broker=False)
+    app = runtime.create_app(title="unit", routers=[router])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as http:
+        assert (await http.get("/clients/C-4242")).status_code == 200
+        assert (await http.get("/nowhere")).status_code == 404
+        assert (await http.get("/healthz")).status_code == 200
+
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    requests = [line for line in lines if line.get("event") == "request"]
+    assert [(r["route"], r["status"]) for r in requests] == [
+        ("/clients/{client_id}", 200),
+        ("unmatched", 404),
+    ]
+    assert "C-4242" not in json.dumps(lines)
