@@ -29,6 +29,7 @@ from .workload import TODO_SOURCE_TOPICS, clients, message_received, parent_id, 
 StartConsumer = Callable[[str, str], ChildProcess]  # (bootstrap, database) -> a process, not started
 
 NAME = "event_to_badge_latency"
+DIAGNOSTIC = "baseline_mongo_short_fetch_wait"
 TITLE = "produce → read-model visible latency (ms) at a fixed event rate"
 
 
@@ -44,6 +45,8 @@ class Params:
     session_timeout_ms: int = 2_000
     # Each round runs the baseline and todo once (order alternating), each on a fresh broker.
     rounds: int = 2
+    # Also run the baseline with this fetch_max_wait_ms (None: skip), to show the broker's share.
+    diagnostic_fetch_max_wait_ms: int | None = 100
 
     @property
     def events(self) -> int:
@@ -255,23 +258,27 @@ async def run(infra: Infra, params: Params) -> BenchResult:
     )
     budget = params.duration_s + params.settle_timeout_s + params.warmup_timeout_s + 30
 
-    def baseline(bootstrap: str, database: str) -> ChildProcess:
-        return infra.child(
-            "latency-baseline-mongo",
-            "bench.baselines",
-            command_line(
-                "mongo",
-                bootstrap=bootstrap,
-                topics=TODO_SOURCE_TOPICS,
-                events=10**9,  # runs until stopped (or the time limit)
-                time_limit=budget,
-                group_id=f"bench-latency-{uuid.uuid4().hex[:8]}",
-                session_timeout_ms=params.session_timeout_ms,
-                mongodb_url=infra.mongo.url,
-                database=database,
-            ),
-            {},
-        )
+    def baseline(fetch_max_wait_ms: int | None) -> StartConsumer:
+        def start(bootstrap: str, database: str) -> ChildProcess:
+            return infra.child(
+                "latency-baseline-mongo",
+                "bench.baselines",
+                command_line(
+                    "mongo",
+                    bootstrap=bootstrap,
+                    topics=TODO_SOURCE_TOPICS,
+                    events=10**9,  # runs until stopped (or the time limit)
+                    time_limit=budget,
+                    group_id=f"bench-latency-{uuid.uuid4().hex[:8]}",
+                    session_timeout_ms=params.session_timeout_ms,
+                    mongodb_url=infra.mongo.url,
+                    database=database,
+                    fetch_max_wait_ms=fetch_max_wait_ms,
+                ),
+                {},
+            )
+
+        return start
 
     def todo(bootstrap: str, database: str) -> ChildProcess:
         proc, _port = infra.service(
@@ -287,7 +294,13 @@ async def run(infra: Infra, params: Params) -> BenchResult:
         )
         return proc
 
-    starters: dict[str, tuple[StartConsumer, str]] = {"baseline_mongo": (baseline, "bench_lat_baseline")}
+    starters: dict[str, tuple[StartConsumer, str]] = {
+        "baseline_mongo": (baseline(None), "bench_lat_baseline")
+    }
+    if params.diagnostic_fetch_max_wait_ms is not None:
+        # The same baseline with a shorter broker long-poll: shows how much of the latency is the
+        # fetch wait (aiokafka's default fetch_max_wait_ms is 500, which the services keep).
+        starters[DIAGNOSTIC] = (baseline(params.diagnostic_fetch_max_wait_ms), "bench_lat_diag")
     available, why = service_available("todo")
     if available:
         starters["todo"] = (todo, "bench_lat_todo")
@@ -325,8 +338,25 @@ async def run(infra: Infra, params: Params) -> BenchResult:
                 "A: aiokafka+nx-27017",
                 base.get(q),
                 result.ratios[f"todo/baseline_mongo {q}"],
+                "lower",
             )
         )
+    diag = pooled.get(DIAGNOSTIC)
+    if diag:
+        for q in ("p50_ms", "p99_ms"):
+            key = f"baseline_mongo fetch_max_wait_ms={params.diagnostic_fetch_max_wait_ms}/baseline_mongo {q}"
+            result.ratios[key] = ratio(diag.get(q), base.get(q))
+            result.rows.append(
+                Row(
+                    f"diagnostic: A, fetch_max_wait_ms={params.diagnostic_fetch_max_wait_ms}, {q[:-3]}",
+                    diag.get(q),
+                    "ms",
+                    "A: aiokafka+nx-27017",
+                    base.get(q),
+                    result.ratios[key],
+                    "lower",
+                )
+            )
     result.ok = not any("not visible" in n for n in result.notes)
     if not result.ok:
         result.error = "; ".join(result.notes)[:500]

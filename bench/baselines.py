@@ -350,12 +350,16 @@ def command_line(
     mongodb_url: str | None = None,
     database: str | None = None,
     dsn: str | None = None,
+    fetch_max_wait_ms: int | None = None,
 ) -> list[str]:
     """The arguments of `python -m bench.baselines` for one run."""
     args = [store, "--bootstrap", bootstrap, "--topics", ",".join(topics), "--events", str(events)]
     args += ["--time-limit", str(time_limit), "--group-id", group_id]
     args += ["--session-timeout-ms", str(session_timeout_ms)]
-    for flag, value in (("--mongodb-url", mongodb_url), ("--database", database), ("--dsn", dsn)):
+    optional = [("--mongodb-url", mongodb_url), ("--database", database), ("--dsn", dsn)]
+    if fetch_max_wait_ms is not None:
+        optional.append(("--fetch-max-wait-ms", str(fetch_max_wait_ms)))
+    for flag, value in optional:
         if value is not None:
             args += [flag, value]
     return args

@@ -11,7 +11,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -27,6 +27,7 @@ class Row:
     baseline: str = ""
     baseline_value: float | None = None
     ratio: float | None = None
+    better: Literal["higher", "lower", ""] = ""  # which way the ratio should go
 
 
 @dataclass
@@ -143,11 +144,11 @@ def _fmt(value: float | None) -> str:
 
 
 def format_table(results: list[BenchResult]) -> str:
-    header = ("benchmark", "metric", "value", "unit", "baseline", "baseline value", "ratio")
+    header = ("benchmark", "metric", "value", "unit", "baseline", "baseline value", "ratio", "better")
     lines: list[tuple[str, ...]] = []
     for result in results:
         if not result.ok:
-            lines.append((result.name, f"FAILED: {(result.error or '')[:70]}", "", "", "", "", ""))
+            lines.append((result.name, f"FAILED: {(result.error or '')[:70]}", "", "", "", "", "", ""))
             continue
         for row in result.rows:
             lines.append(
@@ -159,6 +160,7 @@ def format_table(results: list[BenchResult]) -> str:
                     row.baseline,
                     _fmt(row.baseline_value) if row.baseline else "",
                     f"{row.ratio:.3f}" if row.ratio is not None else ("-" if row.baseline else ""),
+                    row.better if row.baseline else "",
                 )
             )
     widths = [

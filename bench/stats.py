@@ -39,8 +39,3 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
     if value is None or baseline is None or baseline == 0 or math.isnan(value) or math.isnan(baseline):
         return None
     return round(value / baseline, 3)
-
-
-def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return percentile(ordered, 50)
