@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -62,10 +63,15 @@ def public_jwk(public_key: Ed25519PublicKey, kid: str) -> dict[str, Any]:
 class TokenVerifier:
     """Verifies tokens against identity's JWKS, fetched lazily and refreshed on an unknown key id."""
 
+    CACHE_SIZE = 10_000
+
     def __init__(self, jwks_url: str | None, *, static_jwks: dict[str, Any] | None = None) -> None:
         self._jwks_url = jwks_url
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
+        # Verified tokens until they expire: a portal session sends the same token many times and
+        # a signature check is most of an API call's CPU. Bounded; oldest entries go first.
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         if static_jwks:
             self._load(static_jwks)
 
@@ -86,6 +92,16 @@ class TokenVerifier:
             self._load(response.json())
 
     async def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        principal, expires = await self._verify(token)
+        self._verified[token] = (principal, expires)
+        if len(self._verified) > self.CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             kid = jwt.get_unverified_header(token).get("kid", "")
             if kid not in self._keys:
@@ -101,7 +117,7 @@ class TokenVerifier:
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub"]},
             )
-            return Principal.model_validate(claims)
+            return Principal.model_validate(claims), float(claims["exp"])
         except (jwt.InvalidTokenError, ValidationError, httpx.HTTPError) as exc:
             raise InvalidToken() from exc
 

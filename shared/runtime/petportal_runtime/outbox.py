@@ -79,7 +79,7 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         retention: timedelta = timedelta(days=7),
-        poll_interval: float = 0.05,
+        poll_interval: float = 1.0,
     ) -> None:
         self._factory = session_factory
         self._send = send
@@ -92,7 +92,11 @@ class OutboxRelay:
         )
 
     def wake(self) -> None:
-        """Called after a commit that added events, so the relay does not wait for its next poll."""
+        """Called after a commit that added events, so the relay does not wait for its next poll.
+
+        Commits made in this process wake the relay at once; polling only picks up rows written by
+        other processes (a CLI command, another replica), so it can be slow and cheap when idle.
+        """
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -1,3 +1,4 @@
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -41,3 +42,24 @@ async def test_an_unknown_key_id_is_refused() -> None:
     token = sign_token(key, "other", PARENT, timedelta(minutes=5))
     with pytest.raises(HTTPException):
         await _verifier(key, "k1").verify(token)
+
+
+async def test_a_cached_token_is_refused_once_it_expires() -> None:
+    key = Ed25519PrivateKey.generate()
+    verifier = _verifier(key)
+    token = sign_token(key, "k1", PARENT, timedelta(seconds=1))
+    assert await verifier.verify(token) == PARENT
+    assert await verifier.verify(token) == PARENT  # served from the cache
+    await asyncio.sleep(1.1)  # PyJWT's expiry has one-second resolution
+    with pytest.raises(HTTPException):
+        await verifier.verify(token)
+
+
+async def test_the_cache_stays_bounded() -> None:
+    key = Ed25519PrivateKey.generate()
+    verifier = _verifier(key)
+    verifier.CACHE_SIZE = 3
+    for n in range(5):
+        principal = Principal(sub=f"acct-{n}", role="parent", clinic_id="demo", client_id="C-1")
+        await verifier.verify(sign_token(key, "k1", principal, timedelta(minutes=5)))
+    assert len(verifier._verified) == 3
