@@ -58,7 +58,6 @@ PORTS = {
 DB_SERVICES = ("identity", "pets", "messaging", "sync", "notify")
 KAFKA_PORT = 19092
 MONGO_PORT = 27117
-GATEWAY = f"http://{HOST}:{PORTS['gateway']}"
 
 CLINIC_ID = "demo-clinic"
 CLIENT_ID = "C-1001"
@@ -120,9 +119,9 @@ def say(message: str) -> None:
     print(f"[run] {message}", flush=True)
 
 
-def walkthrough(demo: Mapping[str, Any]) -> str:
+def walkthrough(demo: Mapping[str, Any], gateway: str) -> str:
     """What to try once everything is up (printed after seeding)."""
-    g = GATEWAY
+    g = gateway
     staff = json.dumps({"email": STAFF_EMAIL, "password": demo.get("staff_password", "<password>")})
     parent = json.dumps({"clinic_id": CLINIC_ID, "client_id": CLIENT_ID})
     token = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
@@ -171,7 +170,12 @@ def _tail(path: Path, lines: int = 25) -> str:
 
 
 class Orchestrator:
-    def __init__(self, data_dir: Path, ready_timeout: float) -> None:
+    def __init__(self, data_dir: Path, ready_timeout: float, port_offset: int = 0) -> None:
+        # An offset moves every port at once, so a second stack (a test, a demo) can run beside one.
+        self.ports = {svc: port + port_offset for svc, port in PORTS.items()}
+        self.kafka_port = KAFKA_PORT + port_offset
+        self.mongo_port = MONGO_PORT + port_offset
+        self.gateway = f"http://{HOST}:{self.ports['gateway']}"
         self.data = data_dir
         self.logs = data_dir / "logs"
         self.ready_timeout = ready_timeout
@@ -190,7 +194,7 @@ class Orchestrator:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
             self.kafka = devinfra.LocalKafka(
-                KAFKA_PORT, log_file=self.logs / "kafka.log", pid_file=self.data / "kafka.pid"
+                self.kafka_port, log_file=self.logs / "kafka.log", pid_file=self.data / "kafka.pid"
             )
             self.kafka.start()
             bootstrap = self.kafka.bootstrap
@@ -210,7 +214,7 @@ class Orchestrator:
         mongo_url = os.environ.get("MONGODB_URL")
         if not mongo_url:
             self.mongo = devinfra.LocalMongo(
-                self.data / "mongo", MONGO_PORT, log_file=self.logs / "mongo.log"
+                self.data / "mongo", self.mongo_port, log_file=self.logs / "mongo.log"
             )
             self.mongo.start()
             mongo_url = self.mongo.url
@@ -234,7 +238,7 @@ class Orchestrator:
             "PYTHONUNBUFFERED": "1",
             **{
                 f"{svc.upper()}_URL": f"http://{HOST}:{port}"
-                for svc, port in PORTS.items()
+                for svc, port in self.ports.items()
                 if svc != "gateway"
             },
         }
@@ -243,7 +247,7 @@ class Orchestrator:
             # Tansu makes a consumer wait half the session timeout to join its group; 6 s keeps
             # start-up short without risking spurious rebalances on a busy laptop.
             common.setdefault("KAFKA_SESSION_TIMEOUT_MS", "6000")
-        self.env = {svc: dict(common) for svc in PORTS}
+        self.env = {svc: dict(common) for svc in self.ports}
         for svc in DB_SERVICES:
             self.env[svc]["DATABASE_URL"] = devinfra.database_url(server_url, f"petportal_{svc}")
 
@@ -306,7 +310,7 @@ class Orchestrator:
         return out.decode(errors="replace")
 
     def check_installed(self) -> None:
-        missing = [svc for svc in PORTS if importlib.util.find_spec(f"petportal_{svc}") is None]
+        missing = [svc for svc in self.ports if importlib.util.find_spec(f"petportal_{svc}") is None]
         if missing:
             names = ", ".join(f"petportal_{svc}" for svc in missing)
             raise RunError(f"not installed: {names} (run `make venv`)")
@@ -326,10 +330,10 @@ class Orchestrator:
         await self._each("replay")
 
     async def serve(self) -> None:
-        busy = [f"{svc}:{port}" for svc, port in PORTS.items() if _port_busy(port)]
+        busy = [f"{svc}:{port}" for svc, port in self.ports.items() if _port_busy(port)]
         if busy:
             raise RunError(f"ports already in use: {', '.join(busy)} (another `make run`?)")
-        for svc, port in PORTS.items():
+        for svc, port in self.ports.items():
             log = self._log(svc)
             self.procs[svc] = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -347,7 +351,7 @@ class Orchestrator:
                 cwd=REPO,
                 start_new_session=True,  # Ctrl-C reaches only us; we stop the services in order
             )
-        say("services started: " + ", ".join(f"{svc} :{port}" for svc, port in PORTS.items()))
+        say("services started: " + ", ".join(f"{svc} :{port}" for svc, port in self.ports.items()))
 
     def _check_running(self) -> None:
         for svc, proc in self.procs.items():
@@ -358,7 +362,7 @@ class Orchestrator:
                 )
 
     async def wait_ready(self) -> None:
-        pending = dict(PORTS)
+        pending = dict(self.ports)
         deadline = time.monotonic() + self.ready_timeout
         async with httpx.AsyncClient(timeout=2) as client:
             while pending:
@@ -429,7 +433,7 @@ class Orchestrator:
             save()
             say(f"staff user {STAFF_EMAIL} created")
         if not demo.get("records_posted"):
-            await _post_records(demo["api_key"])
+            await _post_records(demo["api_key"], self.gateway)
             demo["records_posted"] = True
             save()
             say("demo PIMS records posted")
@@ -477,12 +481,12 @@ def _json_object(output: str) -> dict[str, Any]:
     raise RunError(f"expected a JSON object from the command, got: {output[:200]!r}")
 
 
-async def _post_records(api_key: str, attempts: int = 20) -> None:
+async def _post_records(api_key: str, gateway: str, attempts: int = 20) -> None:
     async with httpx.AsyncClient(timeout=10) as client:
         for attempt in range(attempts):
             try:
                 response = await client.post(
-                    f"{GATEWAY}/pims/v1/records",
+                    f"{gateway}/pims/v1/records",
                     json=DEMO_RECORDS,
                     headers={"authorization": f"Bearer {api_key}"},
                 )
@@ -504,7 +508,7 @@ async def _post_records(api_key: str, attempts: int = 20) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
-    orch = Orchestrator(data_dir, args.ready_timeout)
+    orch = Orchestrator(data_dir, args.ready_timeout, args.port_offset)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -536,7 +540,7 @@ async def run(args: argparse.Namespace) -> int:
         except RunError as exc:
             demo = {}
             say(f"demo seed failed (services keep running): {exc}")
-        print(walkthrough(demo), flush=True)
+        print(walkthrough(demo, orch.gateway), flush=True)
         await orch.watch()
         return 0
 
@@ -576,6 +580,9 @@ def main() -> int:
         "--rebuild-todo",
         action="store_true",
         help="drop the To-Do projection and rebuild it from the topics before the services start",
+    )
+    parser.add_argument(
+        "--port-offset", type=int, default=0, help="add this to every port (gateway 8080, kafka 19092, ...)"
     )
     parser.add_argument("--data-dir", default=str(REPO / ".data"), help="default: .data in the repo root")
     parser.add_argument("--ready-timeout", type=float, default=120, help="seconds to wait for /readyz")
