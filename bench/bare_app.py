@@ -55,7 +55,7 @@ class BareTodoApp:
             db["parents"].find_one({"_id": self.parent_id}),
             db["clinics"].find_one({"_id": self.clinic_id}),
         )
-        unread = max(0, int(parent.get("unread_messages", 0))) if parent else 0
+        unread = len(parent.get("unread_message_ids", ())) if parent else 0
         programs = len((clinic or {}).get("offered_programs") or {})
         body = json.dumps({"badge": int(unread > 0) + programs, "unread_messages": unread}).encode()
         await send(

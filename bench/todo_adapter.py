@@ -29,9 +29,13 @@ def todo_mongo_adapter() -> ModuleType:
 
 
 def parent_state(doc: dict[str, Any]) -> tuple[int, bool]:
-    """(unread messages as stored, opted out of SMS?) of one `parents` document."""
+    """(unread messages, opted out of SMS?) of one `parents` document.
+
+    todo keeps the set of unread message ids; the raw baseline keeps a running count.
+    """
     view = todo_mongo_adapter().parent_view(doc)
-    return int(view.unread_messages), bool(view.sms_opted_out)
+    unread = view.unread if "unread_message_ids" in doc else int(doc.get("unread_messages", 0))
+    return unread, bool(view.sms_opted_out)
 
 
 def collections() -> tuple[str, str]:

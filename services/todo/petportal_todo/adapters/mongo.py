@@ -1,14 +1,17 @@
 """The read model in MongoDB (PyMongo's async API).
 
 Collections:
-- `parents`: `_id` "clinic_id:client_id", clinic_id, client_id, unread_messages (running sum),
+- `parents`: `_id` "clinic_id:client_id", clinic_id, client_id, unread_message_ids (a set),
   sms_opted_out_us / sms_opted_in_us (latest of each, epoch microseconds), enrolled_programs,
   updated_at.
 - `clinics`: `_id` clinic_id, offered_programs {code: {name, call_to_action}}, updated_at.
 - `inbox`: `_id` event id (unique by construction), event_type, occurred_at, applied_at.
 
-A batch is written in one multi-document transaction: the inbox check, one bulk_write per
-collection and the inbox inserts commit together or not at all.
+A batch is written in one multi-document transaction: one bulk_write per collection, then the inbox
+inserts, commit together or not at all. Every update is idempotent (sets, $max, last writer wins per
+clinic), and the inbox is written last: on a store that does not keep a transaction atomic (nx-27017
+can commit a killed client's half-done transaction), the worst a crash leaves is effects without
+their inbox records, and redelivering those events changes nothing.
 
 Kept to what nx-27017 (the local server) does like MongoDB: instants are stored as integers
 (epoch microseconds, for $max) or ISO-8601 strings (for people), because nx-27017 turns a BSON date
@@ -122,8 +125,18 @@ class MongoUnitOfWork:
         db, session = self._model.db, self.session
         if not changes.events:
             return
-        # Commits when the block ends, aborts when it raises.
+        # Commits when the block ends, aborts when it raises. The first command must be a write
+        # (nx-27017 starts the transaction on it); the inbox comes last (see the module docstring).
         async with await session.start_transaction():
+            if changes.parents:
+                await db[PARENTS].bulk_write(
+                    [op for c in changes.parents.values() for op in parent_updates(c, applied_at)],
+                    session=session,
+                )
+            if changes.clinics:
+                await db[CLINICS].bulk_write(
+                    [clinic_update(c, applied_at) for c in changes.clinics.values()], session=session
+                )
             await db[INBOX].insert_many(
                 [
                     {
@@ -137,14 +150,6 @@ class MongoUnitOfWork:
                 ],
                 session=session,
             )
-            if changes.parents:
-                await db[PARENTS].bulk_write(
-                    [parent_update(c, applied_at) for c in changes.parents.values()], session=session
-                )
-            if changes.clinics:
-                await db[CLINICS].bulk_write(
-                    [clinic_update(c, applied_at) for c in changes.clinics.values()], session=session
-                )
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -164,11 +169,14 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def parent_update(change: ParentChange, applied_at: datetime) -> UpdateOne:
+def parent_updates(change: ParentChange, applied_at: datetime) -> list[UpdateOne]:
     update: Document = {
         "$set": {"clinic_id": change.clinic_id, "client_id": change.client_id, "updated_at": iso(applied_at)},
-        "$inc": {"unread_messages": change.unread_delta},
-        "$addToSet": {"enrolled_programs": {"$each": sorted(change.enrolled)}},
+        # Both arrays exist from the first write: nx-27017 ignores $addToSet on a missing field.
+        "$addToSet": {
+            "enrolled_programs": {"$each": sorted(change.enrolled)},
+            "unread_message_ids": {"$each": sorted(change.received)},
+        },
     }
     latest = {
         field: micros(value)
@@ -180,7 +188,15 @@ def parent_update(change: ParentChange, applied_at: datetime) -> UpdateOne:
     }
     if latest:
         update["$max"] = latest
-    return UpdateOne({"_id": change.parent_id}, update, upsert=True)
+    ops = [UpdateOne({"_id": change.parent_id}, update, upsert=True)]
+    if change.read:
+        # A second operation: one update may not both add to and pull from the same array.
+        ops.append(
+            UpdateOne(
+                {"_id": change.parent_id}, {"$pull": {"unread_message_ids": {"$in": sorted(change.read)}}}
+            )
+        )
+    return ops
 
 
 def clinic_update(change: ClinicChange, applied_at: datetime) -> UpdateOne:
@@ -205,7 +221,7 @@ def parent_view(doc: Document) -> ParentView:
     return ParentView(
         clinic_id=doc["clinic_id"],
         client_id=doc["client_id"],
-        unread_messages=int(doc.get("unread_messages", 0)),
+        unread_message_ids=frozenset(doc.get("unread_message_ids", ())),
         sms_opted_out_at=from_micros(doc.get("sms_opted_out_us")),
         sms_opted_in_at=from_micros(doc.get("sms_opted_in_us")),
         enrolled_programs=frozenset(doc.get("enrolled_programs", ())),

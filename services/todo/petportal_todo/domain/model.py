@@ -29,15 +29,16 @@ class Program:
 class ParentView:
     """One parent (a client of one clinic) as the projection holds it.
 
-    `unread_messages` is a running sum of +1 per message received and -n per n messages read; it is
-    exact because each event is applied once, but it is clamped at 0 when shown in case a read was
-    applied before its receipt. SMS consent is kept as the time of the latest opt-out and the latest
-    opt-in, so an event that arrives late (after a newer one) cannot flip the state back.
+    `unread_message_ids` holds the messages received and not yet read. A set, not a running count:
+    applying an event twice changes nothing, so the count stays exact even if a store commits an
+    effect without its inbox record (and the event is redelivered). SMS consent is kept as the time
+    of the latest opt-out and the latest opt-in, so an event that arrives late (after a newer one)
+    cannot flip the state back.
     """
 
     clinic_id: str
     client_id: str
-    unread_messages: int = 0
+    unread_message_ids: frozenset[str] = frozenset()
     sms_opted_out_at: datetime | None = None
     sms_opted_in_at: datetime | None = None
     enrolled_programs: frozenset[str] = frozenset()
@@ -48,7 +49,7 @@ class ParentView:
 
     @property
     def unread(self) -> int:
-        return max(0, self.unread_messages)
+        return len(self.unread_message_ids)
 
     @property
     def sms_opted_out(self) -> bool:

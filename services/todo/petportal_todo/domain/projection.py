@@ -52,7 +52,9 @@ def _later(current: datetime | None, candidate: datetime) -> datetime:
 class ParentChange:
     clinic_id: str
     client_id: str
-    unread_delta: int = 0
+    # Disjoint after folding: a message received and read in the same batch is in neither.
+    received: set[str] = field(default_factory=set)
+    read: set[str] = field(default_factory=set)
     sms_opted_out_at: datetime | None = None
     sms_opted_in_at: datetime | None = None
     enrolled: set[str] = field(default_factory=set)
@@ -70,7 +72,7 @@ class ParentChange:
             in_at = _later(in_at, self.sms_opted_in_at)
         return replace(
             view,
-            unread_messages=view.unread_messages + self.unread_delta,
+            unread_message_ids=(view.unread_message_ids - self.read) | self.received,
             sms_opted_out_at=out_at,
             sms_opted_in_at=in_at,
             enrolled_programs=view.enrolled_programs | self.enrolled,
@@ -163,11 +165,13 @@ def _fold(changes: ProjectionChanges, envelope: Envelope, event: Event) -> str |
         return f"{envelope.event_type} without client_id"
     parent = changes.parent(clinic_id, envelope.client_id)
     if isinstance(event, MessageReceived):
-        parent.unread_delta += 1
+        parent.received.add(str(event.message_id))
     elif isinstance(event, MessageRead):
-        # The producer reads each message once, so the ids are distinct across events; within one
-        # event we still count distinct ids.
-        parent.unread_delta -= len(set(event.message_ids))
+        for message_id in map(str, event.message_ids):
+            if message_id in parent.received:
+                parent.received.discard(message_id)
+            else:
+                parent.read.add(message_id)
     elif isinstance(event, SmsOptedOut):
         parent.sms_opted_out_at = _later(parent.sms_opted_out_at, envelope.occurred_at)
     elif isinstance(event, SmsOptedIn):

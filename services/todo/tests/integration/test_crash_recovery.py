@@ -53,9 +53,14 @@ async def test_sigkill_mid_stream_then_restart_leaves_the_count_exact(
     try:
         now = datetime.now(UTC)
         sends = []
-        for _ in range(EVENTS):
+        first_message = uuid.uuid4()
+        for n in range(EVENTS):
             envelope = Envelope.wrap(
-                MessageReceived(conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), sent_at=now),
+                MessageReceived(
+                    conversation_id=uuid.uuid4(),
+                    message_id=first_message if n == 0 else uuid.uuid4(),
+                    sent_at=now,
+                ),
                 clinic_id=clinic_id,
                 client_id=client_id,
                 producer="test",
@@ -63,7 +68,7 @@ async def test_sigkill_mid_stream_then_restart_leaves_the_count_exact(
             sends.append(await producer.send(envelope.topic, envelope.to_bytes(), key=envelope.key.encode()))
         # The marker: behind every message on the same topic and partition (same key).
         marker = Envelope.wrap(
-            MessageRead(conversation_id=uuid.uuid4(), message_ids=[uuid.uuid4()], read_at=now),
+            MessageRead(conversation_id=uuid.uuid4(), message_ids=[first_message], read_at=now),
             clinic_id=clinic_id,
             client_id=client_id,
             producer="test",
@@ -90,7 +95,7 @@ async def test_sigkill_mid_stream_then_restart_leaves_the_count_exact(
     async def unread() -> tuple[int, bool]:
         doc = await parents.find_one({"_id": f"{clinic_id}:{client_id}"}) or {}
         done = await client[database]["inbox"].find_one({"_id": str(marker.event_id)}) is not None
-        return doc.get("unread_messages", 0), done
+        return len(doc.get("unread_message_ids", ())), done
 
     log = tmp_path / "todo.log"
     first = serve(env, log)

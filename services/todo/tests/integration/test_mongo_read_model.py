@@ -58,7 +58,7 @@ async def test_a_batch_whose_claim_fails_changes_nothing(read_model: MongoReadMo
     await apply_batch(read_model, batch)
     parent, _ = await read_model.views("c1", "p1")
     assert parent is not None
-    assert parent.unread_messages == 2
+    assert parent.unread == 2
     assert parent.enrolled_programs == frozenset()
 
 

@@ -55,9 +55,10 @@ async def test_events_build_the_parents_todo_list(
         await publish(
             ProgramOffered(program_code="care", name="Care", call_to_action="Add a Care Member"), clinic_id
         )
-        for _ in range(3):
-            await publish(message(conversation), clinic_id, client_id)
-        read = MessageRead(conversation_id=conversation, message_ids=[uuid.uuid4()], read_at=NOW)
+        sent = [message(conversation) for _ in range(3)]
+        for event in sent:
+            await publish(event, clinic_id, client_id)
+        read = MessageRead(conversation_id=conversation, message_ids=[sent[0].message_id], read_at=NOW)
         await publish(read, clinic_id, client_id)
         await publish(SmsOptedOut(source="sms_keyword", keyword="STOP"), clinic_id, client_id)
 

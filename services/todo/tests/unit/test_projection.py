@@ -36,13 +36,12 @@ def env(event: Event, client_id: str | None = "client-1", at: datetime = T0) -> 
     )
 
 
-def received() -> tuple[Envelope, Event]:
-    return env(MessageReceived(conversation_id=CONV, message_id=uuid.uuid4(), sent_at=T0))
+def received(message_id: uuid.UUID | None = None) -> tuple[Envelope, Event]:
+    return env(MessageReceived(conversation_id=CONV, message_id=message_id or uuid.uuid4(), sent_at=T0))
 
 
-def read(n: int) -> tuple[Envelope, Event]:
-    ids = [uuid.uuid4() for _ in range(n)]
-    return env(MessageRead(conversation_id=CONV, message_ids=ids, read_at=T0))
+def read(*message_ids: uuid.UUID) -> tuple[Envelope, Event]:
+    return env(MessageRead(conversation_id=CONV, message_ids=list(message_ids), read_at=T0))
 
 
 def offered(code: str, cta: str = "Join") -> tuple[Envelope, Event]:
@@ -103,17 +102,34 @@ async def titles(model: FakeReadModel) -> list[str]:
 
 
 def test_project_coalesces_one_change_per_parent() -> None:
-    changes = project([received(), received(), received(), read(2), env(SmsOptedOut(source="sms_keyword"))])
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    changes = project(
+        [received(a), received(b), received(c), read(a, b), env(SmsOptedOut(source="sms_keyword"))]
+    )
     (change,) = changes.parents.values()
-    assert change.unread_delta == 1
+    assert change.received == {str(c)}  # received and read in the same batch: in neither set
+    assert change.read == set()
     assert change.sms_opted_out_at == T0
     assert len(changes.events) == 5
 
 
-def test_message_read_counts_distinct_ids_once() -> None:
+def test_a_read_of_messages_from_earlier_batches_is_kept_to_pull_them() -> None:
     mid = uuid.uuid4()
-    batch = [env(MessageRead(conversation_id=CONV, message_ids=[mid, mid], read_at=T0))]
-    assert project(batch).parents[parent_id("clinic-1", "client-1")].unread_delta == -1
+    change = project([read(mid, mid)]).parents[parent_id("clinic-1", "client-1")]
+    assert change.read == {str(mid)}
+
+
+def test_applying_the_same_change_twice_changes_nothing() -> None:
+    # What makes counts exact even when a store keeps an effect but loses its inbox record.
+    a, b = uuid.uuid4(), uuid.uuid4()
+    change = project([received(a), received(b), env(SmsOptedOut(source="sms_keyword"))]).parents[
+        parent_id("clinic-1", "client-1")
+    ]
+    once = change.applied_to(None)
+    assert once.unread == 2
+    assert change.applied_to(once) == once
+    read_a = project([read(a)]).parents[parent_id("clinic-1", "client-1")]
+    assert read_a.applied_to(read_a.applied_to(once)).unread == 1
 
 
 def test_withdrawal_after_offer_in_one_batch_wins_and_vice_versa() -> None:
@@ -168,8 +184,9 @@ async def test_failed_write_applies_nothing_and_the_retry_applies_everything_onc
 
 async def test_reading_all_messages_removes_the_item() -> None:
     model = FakeReadModel()
-    await apply_batch(model, [received(), received()])
-    await apply_batch(model, [read(2)])
+    a, b = uuid.uuid4(), uuid.uuid4()
+    await apply_batch(model, [received(a), received(b)])
+    await apply_batch(model, [read(a, b)])
     assert await titles(model) == []
 
 
