@@ -21,12 +21,15 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import httpx
 import pytest
 from aiokafka import ConsumerRecord
+from fastapi import FastAPI
 
 from petportal_schemas import Envelope, Event, validate_message
 
@@ -43,6 +46,7 @@ from .devinfra import (
 
 __all__ = [
     "DatabaseFactory",
+    "app_client",
     "eventually",
     "kafka_bootstrap",
     "make_database",
@@ -178,3 +182,13 @@ async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 20, i
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within}s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def app_client(app: FastAPI, base_url: str = "http://service") -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app in-process, with the app's lifespan (broker, relay, consumers) running."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as http,
+    ):
+        yield http

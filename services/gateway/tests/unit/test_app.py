@@ -12,6 +12,7 @@ import pytest
 from petportal_gateway.entrypoints.app import create_app
 from petportal_gateway.settings import GatewaySettings
 from petportal_runtime.auth import TokenVerifier
+from petportal_runtime.testing import app_client
 
 pytestmark = pytest.mark.unit
 
@@ -48,10 +49,8 @@ async def app_and_network(keys: Any) -> AsyncIterator[tuple[httpx.AsyncClient, F
     network = FakeNetwork()
     app = create_app(SETTINGS, transport=httpx.MockTransport(network))
     app.state.token_verifier = TokenVerifier(None, static_jwks=keys.jwks)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield client, network
+    async with app_client(app, "http://gateway") as client:
+        yield client, network
 
 
 TODO = {"badge": 2, "items": [{"kind": "unread_messages", "title": "Messages", "count": 2, "action": "/c"}]}

@@ -19,7 +19,7 @@ from petportal_identity.entrypoints.app import create_app
 from petportal_identity.entrypoints.cli import create_staff
 from petportal_identity.settings import IdentitySettings
 from petportal_runtime.migrations import upgrade
-from petportal_runtime.testing import DatabaseFactory, eventually
+from petportal_runtime.testing import DatabaseFactory, app_client, eventually
 from petportal_schemas import ClientUpserted, Envelope, Event, ReminderSent
 
 pytestmark = pytest.mark.integration
@@ -44,10 +44,7 @@ async def settings(make_database: DatabaseFactory, kafka_bootstrap: str, tmp_pat
 @pytest.fixture
 async def client(settings: IdentitySettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as http,
-    ):
+    async with app_client(app, "http://identity") as http:
         yield http
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Table, exists, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from petportal_runtime.db import table_of
 
 from ..domain.model import Conversation, ConversationStatus, Message, Sender
 from .orm import ClientRow, ConversationRow, MessageRow
@@ -17,14 +18,9 @@ from .orm import ClientRow, ConversationRow, MessageRow
 ONE_ACTIVE_INDEX = "uq_conversations_one_active"
 
 
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
-client_table = _table(ClientRow)
-conversation_table = _table(ConversationRow)
-message_table = _table(MessageRow)
+client_table = table_of(ClientRow)
+conversation_table = table_of(ConversationRow)
+message_table = table_of(MessageRow)
 
 
 def _conversation(row: ConversationRow) -> Conversation:

@@ -23,7 +23,7 @@ from petportal_messaging.settings import MessagingSettings
 from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.service import ServiceRuntime
-from petportal_runtime.testing import eventually, read_events
+from petportal_runtime.testing import app_client, eventually, read_events
 from petportal_schemas import ClientUpserted, Envelope, Event, topics
 
 MIGRATIONS = Path(petportal_messaging.__file__).resolve().parent / "migrations"
@@ -112,8 +112,5 @@ async def messaging(make_database: Callable[[str], str], kafka_bootstrap: str) -
     )
     runtime = bootstrap(settings, token_verifier=verifier)
     app = create_app(runtime)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://messaging") as http,
-    ):
+    async with app_client(app, "http://messaging") as http:
         yield Messaging(app, runtime, http, kafka_bootstrap, f"clinic-{uuid.uuid4().hex[:8]}", private_key)

@@ -6,24 +6,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from petportal_runtime.db import table_of
 
 from ..domain.consent import Consent
 from ..domain.sms import SmsRecipient
 from .orm import ClinicRow, ConsentRow, ContactRow, InboundSmsRow
 
-
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
-clinics = _table(ClinicRow)
-contacts = _table(ContactRow)
-consents = _table(ConsentRow)
-inbound_sms = _table(InboundSmsRow)
+clinics = table_of(ClinicRow)
+contacts = table_of(ContactRow)
+consents = table_of(ConsentRow)
+inbound_sms = table_of(InboundSmsRow)
 
 
 @dataclass(frozen=True)

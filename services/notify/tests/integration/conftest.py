@@ -27,7 +27,7 @@ from petportal_notify.settings import NotifySettings
 from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.tables import outbox
-from petportal_runtime.testing import eventually, read_events
+from petportal_runtime.testing import app_client, eventually, read_events
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event, topics
 
 MIGRATIONS = Path(petportal_notify.__file__).resolve().parent / "migrations"
@@ -163,10 +163,7 @@ def running_notify(make_database: Callable[[str], str], kafka_bootstrap: str) ->
         )
         notify = bootstrap(settings, token_verifier=verifier)
         app = create_app(notify)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notify") as http,
-        ):
+        async with app_client(app, "http://notify") as http:
             under_test = NotifyUnderTest(notify, http, kafka_bootstrap, private_key, secret)
             await under_test.seed()
             yield under_test

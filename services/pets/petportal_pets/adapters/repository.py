@@ -8,6 +8,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from petportal_runtime.db import table_of
+
 from ..domain import Pet
 from .orm import PetRow
 
@@ -36,7 +38,7 @@ class PetRepository:
             "updated_at": pet.updated_at,
             **{f: getattr(pet, f) for f in _FIELDS},
         }
-        table = PetRow.__table__  # type: ignore[attr-defined]
+        table = table_of(PetRow)
         insert_pet = insert(table).values(**values)
         stmt = insert_pet.on_conflict_do_update(
             constraint="uq_pets_clinic_patient",

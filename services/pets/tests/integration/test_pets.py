@@ -21,6 +21,7 @@ from petportal_pets.entrypoints.app import create_app
 from petportal_pets.settings import PetsSettings
 from petportal_runtime.auth import ParentPrincipal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
+from petportal_runtime.testing import app_client
 from petportal_schemas import Envelope, Event, PatientUpserted
 
 pytestmark = pytest.mark.integration
@@ -57,11 +58,7 @@ async def pets(
     verifier = TokenVerifier(None, static_jwks={"keys": [public_jwk(signing_key.public_key(), KID)]})
     service = bootstrap(settings, token_verifier=verifier)
     app = create_app(service)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://pets") as http,
-    ):
+    async with app_client(app, "http://pets") as http:
         yield http, service.runtime
 
 

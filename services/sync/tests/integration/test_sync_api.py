@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import petportal_sync
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.tables import outbox
-from petportal_runtime.testing import DatabaseFactory, read_events
+from petportal_runtime.testing import DatabaseFactory, app_client, read_events
 from petportal_schemas import ClinicRegistered, topics
 from petportal_sync.entrypoints.app import create_app
 from petportal_sync.entrypoints.cli import create_clinic
@@ -52,10 +52,7 @@ async def new_clinic(settings: SyncSettings, capsys: pytest.CaptureFixture[str],
 @pytest.fixture
 async def client(settings: SyncSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sync") as http,
-    ):
+    async with app_client(app, "http://sync") as http:
         yield http
 
 

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 from petportal_runtime.auth import ParentPrincipal, Principal, TokenVerifier, public_jwk, sign_token
+from petportal_runtime.testing import app_client
 from petportal_schemas import Envelope, Event
 from petportal_todo.bootstrap import TodoService, bootstrap
 from petportal_todo.entrypoints.app import create_app
@@ -73,10 +74,8 @@ def start_todo(todo_settings: TodoSettings, keys: Keys) -> Callable[..., Any]:
         name = consumer or f"todo-test-{uuid.uuid4().hex[:8]}"
         service = bootstrap(todo_settings, token_verifier=keys.verifier, consumer=name)
         app = create_app(service)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://todo") as http:
-                yield RunningTodo(service, app, http, name)
+        async with app_client(app, "http://todo") as http:
+            yield RunningTodo(service, app, http, name)
 
     return start
 
