@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 ARGS ?=
 
 # Installable packages, editable; a directory without a pyproject.toml (yet) is skipped.
-PACKAGE_DIRS := shared/schemas shared/runtime services/identity services/pets services/messaging \
+PACKAGE_DIRS := shared/schemas shared/runtime shared/devkit services/identity services/pets services/messaging \
 	services/todo services/sync services/notify services/gateway
 PYPROJECTS := $(wildcard $(addsuffix /pyproject.toml,$(PACKAGE_DIRS)))
 STAMP := $(VENV)/.petportal-installed
@@ -25,10 +25,13 @@ $(UV):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet uv==$(UV_VERSION)
 
-# Re-installs only when requirements.txt or a pyproject.toml changed (or appeared).
-$(STAMP): requirements.txt $(PYPROJECTS) | $(UV)
-	$(UV) pip sync --python $(PY) requirements.txt
+# Re-installs only when a lock or a pyproject.toml changed (or appeared). Bytecode is compiled at
+# install time: with PYTHONDONTWRITEBYTECODE set, every process would otherwise recompile every
+# module it imports, which doubles each service's start-up.
+$(STAMP): requirements.txt requirements-runtime.txt $(PYPROJECTS) | $(UV)
+	$(UV) pip sync --compile-bytecode --python $(PY) requirements.txt
 	$(UV) pip install --python $(PY) --no-deps $(patsubst %/pyproject.toml,-e %,$(PYPROJECTS))
+	$(PY) -m compileall -q -j 0 shared services devtools bench > /dev/null
 	@touch $@
 
 run: venv
@@ -42,13 +45,17 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy --strict shared/schemas/petportal_schemas shared/runtime/petportal_runtime
+	$(VENV)/bin/mypy --strict shared/schemas/petportal_schemas shared/runtime/petportal_runtime \
+		shared/devkit/petportal_devkit
 
 bench: venv
 	$(PY) -m bench $(ARGS)
 
+# Two locks: what a service image needs (requirements-runtime.txt, the Docker image installs only
+# this) and everything for development and tests (requirements.txt), pinned to the same versions.
 lock: | $(UV)
-	$(UV) pip compile requirements.in -o requirements.txt --no-header --no-annotate
+	$(UV) pip compile requirements-runtime.in -o requirements-runtime.txt --no-header --no-annotate
+	$(UV) pip compile requirements.in -c requirements-runtime.txt -o requirements.txt --no-header --no-annotate
 
 schemas: venv
 	$(PY) -m petportal_schemas.export
@@ -56,6 +63,6 @@ schemas: venv
 # Stops a PostgreSQL left running on .data/pg (e.g. after a crashed `make run`) before deleting.
 clean-data:
 	@if [ -f .data/pg/postmaster.pid ] && [ -x $(PY) ]; then \
-		$(PY) -c 'from pathlib import Path; from petportal_runtime.devinfra import LocalPostgres; LocalPostgres(Path(".data/pg")).stop()' || true; \
+		$(PY) -c 'from pathlib import Path; from petportal_devkit.devinfra import LocalPostgres; LocalPostgres(Path(".data/pg")).stop()' || true; \
 	fi
 	rm -rf .data

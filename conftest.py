@@ -1,6 +1,6 @@
 import pytest
 
-pytest_plugins = ["petportal_runtime.testing"]
+pytest_plugins = ["petportal_devkit.testing"]
 
 LAYERS = ("unit", "contract", "integration", "e2e")
 

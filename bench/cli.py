@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from . import badge_latency, gateway_rps, todo_throughput
+from . import badge_latency, gateway_rps, startup, todo_throughput
 from .infra import Infra
 from .report import RESULTS_DIR, BenchResult, format_table, machine_info, write_result
 
@@ -42,6 +42,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             badge_latency.TITLE,
             badge_latency.run,
             lambda quick: badge_latency.Params.quick() if quick else badge_latency.Params(),
+        ),
+        Benchmark(
+            startup.NAME,
+            startup.TITLE,
+            startup.run,
+            lambda quick: startup.Params.quick() if quick else startup.Params(),
         ),
         Benchmark(
             gateway_rps.NAME,

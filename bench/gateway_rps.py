@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from petportal_runtime.devinfra import free_port
+from petportal_devkit.devinfra import free_port
 from petportal_schemas import ClientUpserted, Envelope, ProgramOffered, SmsOptedOut
 
 from .infra import LOOPBACK, Infra, service_available

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from petportal_runtime.devinfra import LocalKafka, LocalMongo, LocalPostgres, create_topics, free_port
+from petportal_devkit.devinfra import LocalKafka, LocalMongo, LocalPostgres, create_topics, free_port
 from petportal_schemas import topics
 
 from .procs import ChildProcess, python_env

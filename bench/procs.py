@@ -1,12 +1,12 @@
 """Child processes started by the benchmarks (services, baseline consumers, the bare app, the load
-generator): logs to a file, readiness over HTTP, SIGTERM then SIGKILL by pid on stop."""
+generator): started by the dev kit's supervisor (own process group, killed if the benchmark dies),
+logs to a file, readiness over HTTP, SIGTERM then SIGKILL to the group on stop."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +16,8 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 import httpx
+
+from petportal_devkit.supervisor import start_process, stop_process
 
 from .report import REPO_ROOT
 
@@ -88,15 +90,7 @@ class ChildProcess:
         if self.stdout_file is not None:
             out = self.stdout_file.open("wb")
             self._files.append(out)
-        self._proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=log,
-            env=self.env,
-            cwd=REPO_ROOT,
-            start_new_session=True,
-        )
+        self._proc = start_process(self.argv, env=self.env, stdout=out, stderr=log, cwd=REPO_ROOT)
         self.started_at = time.perf_counter()
         return self
 
@@ -145,15 +139,10 @@ class ChildProcess:
         return json.loads(text.splitlines()[-1])
 
     def stop(self, timeout: float = 10) -> None:
-        """SIGTERM to our child (by pid), SIGKILL after `timeout` seconds."""
+        """SIGTERM to our child's process group, SIGKILL after `timeout` seconds."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        if proc is not None:
+            stop_process(proc, timeout=timeout)
         self._close_files()
 
     def _close_files(self) -> None:

@@ -4,10 +4,12 @@
    KAFKA_BOOTSTRAP_SERVERS is set; PostgreSQL with its data in `.data/pg` unless DATABASE_URL is set (then
    it names a server on which the `petportal_<svc>` databases are created); MongoDB (nx-27017) on :27117
    with its data in `.data/mongo` unless MONGODB_URL is set.
-2. Topics and databases are created if missing; `python -m petportal_<svc> migrate` for every service;
-   with the memory-only broker, `replay` republishes every service's outbox so a restart loses nothing.
-3. Every service is served on its port (docs/architecture.md); logs go to `.data/logs/<svc>.log`.
+2. Topics and databases are created if missing; every database is migrated and, with the memory-only
+   broker, every service's outbox is replayed so a restart loses nothing (both in this process).
+3. Every service is served on its port (docs/architecture.md); logs go to `.data/logs/<svc>.log`. A
+   service that crashes is restarted with backoff; one that keeps crashing stops the whole run.
 4. Once all `/readyz` answer 200, the demo clinic is seeded once (state in `.data/demo.json`).
+5. How long each phase took is printed, so a slow start is visible.
 
 Ctrl-C stops the services, then MongoDB, Kafka and PostgreSQL; the next `make run` keeps all data.
 `--infra-only` stops after step 1 (plus topics and databases) and waits for Ctrl-C.
@@ -37,25 +39,13 @@ from typing import IO, Any
 
 import httpx
 
+from petportal_devkit import devinfra, prepare
+from petportal_devkit.supervisor import STACK_ID_VARIABLE, GaveUp, RestartPolicy, Supervisor
+from petportal_runtime.catalog import DATABASE_SERVICES, SERVICES, ServiceSpec
+
 REPO = Path(__file__).resolve().parents[1]
-try:
-    from petportal_runtime import devinfra
-except ModuleNotFoundError:  # runtime not installed (yet): use the source tree
-    sys.path.insert(0, str(REPO / "shared" / "runtime"))
-    from petportal_runtime import devinfra
 
 HOST = "127.0.0.1"
-PORTS = {
-    "gateway": 8080,
-    "identity": 8081,
-    "pets": 8082,
-    "messaging": 8083,
-    "todo": 8084,
-    "sync": 8085,
-    "notify": 8086,
-}
-# Services with a PostgreSQL database of their own (todo keeps its read model in MongoDB).
-DB_SERVICES = ("identity", "pets", "messaging", "sync", "notify")
 KAFKA_PORT = 19092
 MONGO_PORT = 27117
 
@@ -169,10 +159,28 @@ def _tail(path: Path, lines: int = 25) -> str:
     return "\n".join("    " + line for line in text.splitlines()[-lines:])
 
 
+class Phases:
+    """Wall-clock time of each start-up phase, printed once the portal is up."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self._mark = self.started
+        self.took: dict[str, float] = {}
+
+    def done(self, phase: str) -> None:
+        now = time.monotonic()
+        self.took[phase] = now - self._mark
+        self._mark = now
+
+    def summary(self) -> str:
+        parts = [f"{phase} {seconds:.1f}s" for phase, seconds in self.took.items()]
+        return " · ".join([*parts, f"total {time.monotonic() - self.started:.1f}s"])
+
+
 class Orchestrator:
     def __init__(self, data_dir: Path, ready_timeout: float, port_offset: int = 0) -> None:
         # An offset moves every port at once, so a second stack (a test, a demo) can run beside one.
-        self.ports = {svc: port + port_offset for svc, port in PORTS.items()}
+        self.ports = {spec.name: spec.port + port_offset for spec in SERVICES}
         self.kafka_port = KAFKA_PORT + port_offset
         self.mongo_port = MONGO_PORT + port_offset
         self.gateway = f"http://{HOST}:{self.ports['gateway']}"
@@ -182,15 +190,18 @@ class Orchestrator:
         self.kafka: devinfra.LocalKafka | None = None
         self.postgres: devinfra.LocalPostgres | None = None
         self.mongo: devinfra.LocalMongo | None = None
-        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        # A caller (a test) may name the stack, to find every process of it afterwards.
+        self.supervisor = Supervisor(stack_id=os.environ.get(STACK_ID_VARIABLE), say=say)
         self.log_files: dict[str, IO[bytes]] = {}
         self.env: dict[str, dict[str, str]] = {}
+        self.database_urls: dict[ServiceSpec, str] = {}
+        self.bootstrap = ""
+        self.phases = Phases()
 
     # --- infrastructure ----------------------------------------------------------------------------
 
     async def start_infra(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        t0 = time.monotonic()
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
             self.kafka = devinfra.LocalKafka(
@@ -201,6 +212,7 @@ class Orchestrator:
             say(f"kafka (tansu, memory-only) on {bootstrap}")
         else:
             say(f"kafka: using KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
+        self.bootstrap = bootstrap
 
         server_url = os.environ.get("DATABASE_URL")
         if not server_url:
@@ -222,12 +234,16 @@ class Orchestrator:
         else:
             say(f"mongodb: using MONGODB_URL={mongo_url}")
 
-        created = await devinfra.create_topics(bootstrap)
+        created, databases = await asyncio.gather(
+            devinfra.create_topics(bootstrap),
+            asyncio.gather(
+                *(devinfra.create_database(server_url, spec.database_name) for spec in DATABASE_SERVICES)
+            ),
+        )
         say(f"topics ready ({len(created)} created)")
-        for svc in DB_SERVICES:
-            if await devinfra.create_database(server_url, f"petportal_{svc}"):
-                say(f"created database petportal_{svc}")
-        say(f"infrastructure ready in {time.monotonic() - t0:.1f}s")
+        for spec, new in zip(DATABASE_SERVICES, databases, strict=True):
+            if new:
+                say(f"created database {spec.database_name}")
 
         common = {
             **os.environ,
@@ -237,9 +253,9 @@ class Orchestrator:
             "MONGODB_URL": mongo_url,
             "PYTHONUNBUFFERED": "1",
             **{
-                f"{svc.upper()}_URL": f"http://{HOST}:{port}"
-                for svc, port in self.ports.items()
-                if svc != "gateway"
+                spec.url_variable: f"http://{HOST}:{self.ports[spec.name]}"
+                for spec in SERVICES
+                if spec.name != "gateway"
             },
         }
         common.pop("DATABASE_URL", None)
@@ -247,9 +263,12 @@ class Orchestrator:
             # Tansu makes a consumer wait half the session timeout to join its group; 6 s keeps
             # start-up short without risking spurious rebalances on a busy laptop.
             common.setdefault("KAFKA_SESSION_TIMEOUT_MS", "6000")
-        self.env = {svc: dict(common) for svc in self.ports}
-        for svc in DB_SERVICES:
-            self.env[svc]["DATABASE_URL"] = devinfra.database_url(server_url, f"petportal_{svc}")
+        self.env = {spec.name: self.supervisor.tagged(common) for spec in SERVICES}
+        for spec in DATABASE_SERVICES:
+            url = devinfra.database_url(server_url, spec.database_name)
+            self.env[spec.name]["DATABASE_URL"] = url
+            self.database_urls[spec] = url
+        self.phases.done("infrastructure")
 
     @property
     def local_broker(self) -> bool:
@@ -260,9 +279,22 @@ class Orchestrator:
         env = self.env["identity"]
         for key in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URL"):
             print(f"  export {key}={shlex.quote(env[key])}")
-        for svc in DB_SERVICES:
-            print(f"  DATABASE_URL={shlex.quote(self.env[svc]['DATABASE_URL'])}  # {svc}")
+        for spec in DATABASE_SERVICES:
+            print(f"  DATABASE_URL={shlex.quote(self.env[spec.name]['DATABASE_URL'])}  # {spec.name}")
         print("\nCtrl-C stops it.", flush=True)
+
+    # --- migrations and replays (in this process) ----------------------------------------------------
+
+    async def migrate(self) -> None:
+        took = await prepare.migrate_all(self.database_urls)
+        say("databases migrated: " + ", ".join(f"{svc} {t:.1f}s" for svc, t in took.items()))
+        self.phases.done("migrations")
+
+    async def replay(self) -> None:
+        """The memory-only broker starts empty: republish every outbox (consumers skip what they applied)."""
+        counts = await prepare.replay_all(self.database_urls, self.bootstrap)
+        say("outboxes replayed: " + ", ".join(f"{svc} {n}" for svc, n in counts.items()))
+        self.phases.done("replay")
 
     # --- service processes --------------------------------------------------------------------------
 
@@ -274,18 +306,17 @@ class Orchestrator:
             self.log_files[svc] = fh
         return self.log_files[svc]
 
-    async def command(self, svc: str, *args: str, secret: bool = False, optional: bool = False) -> str | None:
+    async def command(self, svc: str, *args: str, secret: bool = False, stdin: str | None = None) -> str:
         """Run `python -m petportal_<svc> ARGS` to completion and return its stdout.
 
-        Output goes to the service's log (stdout only unless `secret`). With `optional`, a service
-        whose CLI has no such command is skipped (None).
+        Output goes to the service's log (stdout only unless `secret`); `stdin` is written to it.
         """
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             f"petportal_{svc}",
             *args,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=self.env[svc],
@@ -293,7 +324,7 @@ class Orchestrator:
             start_new_session=True,
         )
         try:
-            out, err = await proc.communicate()
+            out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
         except asyncio.CancelledError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
@@ -301,72 +332,38 @@ class Orchestrator:
         log = self._log(svc)
         log.write(f"$ python -m petportal_{svc} {args[0]} …\n".encode() + (b"" if secret else out) + err)
         log.flush()
-        stderr = err.decode(errors="replace")
-        if optional and proc.returncode == 2 and f"invalid choice: '{args[0]}'" in stderr:
-            return None
         if proc.returncode != 0:
+            stderr = err.decode(errors="replace")
             tail = "\n".join("    " + line for line in stderr.splitlines()[-25:])
             raise RunError(f"`python -m petportal_{svc} {args[0]}` failed ({proc.returncode}):\n{tail}")
         return out.decode(errors="replace")
 
     def check_installed(self) -> None:
-        missing = [svc for svc in self.ports if importlib.util.find_spec(f"petportal_{svc}") is None]
+        missing = [spec.package for spec in SERVICES if importlib.util.find_spec(spec.package) is None]
         if missing:
-            names = ", ".join(f"petportal_{svc}" for svc in missing)
-            raise RunError(f"not installed: {names} (run `make venv`)")
+            raise RunError(f"not installed: {', '.join(missing)} (run `make venv`)")
 
-    async def _each(self, command: str) -> None:
-        """`command` for every service that has a database, in parallel; prints what each said."""
-        outputs = await asyncio.gather(*(self.command(svc, command, optional=True) for svc in DB_SERVICES))
-        for svc, out in zip(DB_SERVICES, outputs, strict=True):
-            last = out.strip().splitlines()[-1] if out and out.strip() else "done"
-            say(f"{command} {svc}: {last}" if out is not None else f"{command} {svc}: (no such command)")
-
-    async def migrate(self) -> None:
-        await self._each("migrate")
-
-    async def replay(self) -> None:
-        """The memory-only broker starts empty: republish every outbox (consumers skip what they applied)."""
-        await self._each("replay")
-
-    async def serve(self) -> None:
+    def serve(self) -> None:
         busy = [f"{svc}:{port}" for svc, port in self.ports.items() if _port_busy(port)]
         if busy:
             raise RunError(f"ports already in use: {', '.join(busy)} (another `make run`?)")
         for svc, port in self.ports.items():
-            log = self._log(svc)
-            self.procs[svc] = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                f"petportal_{svc}",
-                "serve",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
+            self._log(svc).flush()
+            self.supervisor.spawn(
+                svc,
+                [sys.executable, "-m", f"petportal_{svc}", "serve", "--host", HOST, "--port", str(port)],
                 env=self.env[svc],
+                log_file=self.logs / f"{svc}.log",
                 cwd=REPO,
-                start_new_session=True,  # Ctrl-C reaches only us; we stop the services in order
+                restart=RestartPolicy(),
             )
         say("services started: " + ", ".join(f"{svc} :{port}" for svc, port in self.ports.items()))
-
-    def _check_running(self) -> None:
-        for svc, proc in self.procs.items():
-            if proc.returncode is not None:
-                raise RunError(
-                    f"{svc} exited with code {proc.returncode}; .data/logs/{svc}.log ends with:\n"
-                    + _tail(self.logs / f"{svc}.log")
-                )
 
     async def wait_ready(self) -> None:
         pending = dict(self.ports)
         deadline = time.monotonic() + self.ready_timeout
         async with httpx.AsyncClient(timeout=2) as client:
             while pending:
-                self._check_running()
                 for svc, port in list(pending.items()):
                     with contextlib.suppress(httpx.HTTPError):
                         if (await client.get(f"http://{HOST}:{port}/readyz")).status_code == 200:
@@ -375,31 +372,38 @@ class Orchestrator:
                     raise RunError(
                         f"not ready after {self.ready_timeout:.0f}s: {', '.join(pending)} (see .data/logs/)"
                     )
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(0.1)
         say("all services ready")
+        self.phases.done("services")
 
-    async def watch(self) -> None:
-        """Return (with an error) when a service exits on its own."""
-        waits = {asyncio.ensure_future(proc.wait()): svc for svc, proc in self.procs.items()}
+    async def supervise(self) -> None:
+        """Restart crashed services (with backoff) until one crash-loops; then raise RunError."""
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
-        self._check_running()
+            await self.supervisor.watch()
+        except GaveUp as exc:
+            svc = str(exc).split(" ", 1)[0]
+            tail = _tail(self.logs / f"{svc}.log")
+            raise RunError(f"{exc}; .data/logs/{svc}.log ends with:\n{tail}") from exc
 
     # --- demo seed ----------------------------------------------------------------------------------
 
-    async def seed(self) -> dict[str, Any]:
-        """Create the demo clinic, its staff user and its PIMS records, each step once."""
+    def _save_demo(self, demo: Mapping[str, Any]) -> None:
+        path = self.data / "demo.json"
+        path.write_text(json.dumps(demo, indent=2) + "\n")
+        path.chmod(0o600)
+
+    async def seed_accounts(self) -> dict[str, Any]:
+        """The demo clinic and its staff user, each once; run while the services start (both use the
+        databases only)."""
         path = self.data / "demo.json"
         demo: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
 
         def save() -> None:
-            path.write_text(json.dumps(demo, indent=2) + "\n")
-            path.chmod(0o600)
+            self._save_demo(demo)
 
-        if "api_key" not in demo:
+        async def clinic() -> None:
+            if "api_key" in demo:
+                return
             out = await self.command(
                 "sync",
                 "create-clinic",
@@ -413,10 +417,13 @@ class Orchestrator:
                 CLINIC_SMS_NUMBER,
                 secret=True,
             )
-            demo["api_key"] = _json_object(out or "")["api_key"]
+            demo["api_key"] = _json_object(out)["api_key"]
             save()
             say("demo clinic created")
-        if "staff_password" not in demo:
+
+        async def staff() -> None:
+            if "staff_password" in demo:
+                return
             password = secrets.token_urlsafe(12)
             await self.command(
                 "identity",
@@ -425,39 +432,31 @@ class Orchestrator:
                 CLINIC_ID,
                 "--email",
                 STAFF_EMAIL,
-                "--password",
-                password,
+                stdin=password + "\n",
                 secret=True,
             )
             demo["staff_email"], demo["staff_password"] = STAFF_EMAIL, password
             save()
             say(f"staff user {STAFF_EMAIL} created")
+
+        await asyncio.gather(clinic(), staff())
+        return demo
+
+    async def seed_records(self, demo: dict[str, Any]) -> None:
+        """The demo PIMS records, once, through the gateway as a connector would push them."""
         if not demo.get("records_posted"):
             await _post_records(demo["api_key"], self.gateway)
             demo["records_posted"] = True
-            save()
+            self._save_demo(demo)
             say("demo PIMS records posted")
-        return demo
+        self.phases.done("seed")
 
     # --- shutdown -----------------------------------------------------------------------------------
 
-    async def stop_services(self, timeout: float = 15) -> None:
-        running = {svc: p for svc, p in self.procs.items() if p.returncode is None}
-        for proc in running.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        if running:
+    def stop_services(self, timeout: float = 15) -> None:
+        if self.supervisor.children:
             say("stopping services…")
-            _, late = await asyncio.wait(
-                [asyncio.ensure_future(p.wait()) for p in running.values()], timeout=timeout
-            )
-            for svc, proc in running.items():
-                if proc.returncode is None:
-                    say(f"{svc} did not stop in {timeout:.0f}s; killing it")
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-            for task in late:
-                await task
+        self.supervisor.stop_all(timeout)
 
     def stop_infra(self) -> None:
         for name, server in (("mongodb", self.mongo), ("kafka", self.kafka), ("postgres", self.postgres)):
@@ -531,17 +530,25 @@ async def run(args: argparse.Namespace) -> int:
         if orch.local_broker:
             await orch.replay()
         if args.rebuild_todo:
-            out = (await orch.command("todo", "rebuild") or "").strip()
+            out = (await orch.command("todo", "rebuild")).strip()
             say(f"rebuild todo: {out.splitlines()[-1] if out else 'done'}")
-        await orch.serve()
-        await orch.wait_ready()
+        orch.serve()
+        supervising = asyncio.ensure_future(orch.supervise())
         try:
-            demo = await orch.seed()
-        except RunError as exc:
-            demo = {}
-            say(f"demo seed failed (services keep running): {exc}")
-        print(walkthrough(demo, orch.gateway), flush=True)
-        await orch.watch()
+            accounts = asyncio.ensure_future(orch.seed_accounts())
+            ready = asyncio.ensure_future(orch.wait_ready())
+            await _first_error(supervising, ready)
+            try:
+                await orch.seed_records(await accounts)
+                demo = await accounts
+            except RunError as exc:
+                demo = {}
+                say(f"demo seed failed (services keep running): {exc}")
+            say("started: " + orch.phases.summary())
+            print(walkthrough(demo, orch.gateway), flush=True)
+            await supervising
+        finally:
+            supervising.cancel()
         return 0
 
     work = asyncio.ensure_future(main())
@@ -563,10 +570,19 @@ async def run(args: argparse.Namespace) -> int:
         code = 1
     finally:
         stopper.cancel()
-        await orch.stop_services()
+        orch.stop_services()
         orch.stop_infra()
     say("stopped")
     return code
+
+
+async def _first_error(watcher: asyncio.Future[None], task: asyncio.Future[None]) -> None:
+    """Wait for `task`, but fail at once if `watcher` (which runs for ever) fails first."""
+    await asyncio.wait([watcher, task], return_when=asyncio.FIRST_COMPLETED)
+    if watcher.done():
+        task.cancel()
+        watcher.result()
+    task.result()
 
 
 def main() -> int:

@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from petportal_runtime.devinfra import (
+from petportal_devkit import prepare
+from petportal_devkit.devinfra import (
     LocalKafka,
     create_database,
     create_topics,
@@ -27,10 +28,10 @@ from petportal_runtime.devinfra import (
     drop_database,
     free_port,
 )
-from petportal_runtime.testing import run_sync
+from petportal_devkit.supervisor import Supervisor
+from petportal_devkit.testing import run_sync
+from petportal_runtime.catalog import DATABASE_SERVICES, SERVICES
 
-SERVICES = ("identity", "pets", "messaging", "todo", "sync", "notify", "gateway")
-DB_SERVICES = ("identity", "pets", "messaging", "sync", "notify")
 CLINIC_NUMBER = "+15005550006"
 
 
@@ -58,9 +59,9 @@ class Stack:
         self.postgres_server_url = postgres_server_url
         self.suffix = uuid.uuid4().hex[:8]
         self.kafka = LocalKafka(log_file=self.logs / "kafka.log")
-        self.ports = {svc: free_port() for svc in SERVICES}
-        self.databases = {svc: f"e2e_{self.suffix}_{svc}" for svc in DB_SERVICES}
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.ports = {spec.name: free_port() for spec in SERVICES}
+        self.databases = {spec.name: f"e2e_{self.suffix}_{spec.name}" for spec in DATABASE_SERVICES}
+        self.supervisor = Supervisor()
         self.base_env = {
             **os.environ,
             "ENVIRONMENT": "test",
@@ -70,7 +71,7 @@ class Stack:
             "MONGODB_DATABASE": f"e2e_{self.suffix}_todo",
             "DEV_KEY_DIR": str(workdir / "keys"),
             "PYTHONUNBUFFERED": "1",
-            **{f"{svc.upper()}_URL": self.url(svc) for svc in SERVICES if svc != "gateway"},
+            **{spec.url_variable: self.url(spec.name) for spec in SERVICES if spec.name != "gateway"},
         }
         self.base_env.pop("DATABASE_URL", None)
         self.base_env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
@@ -86,14 +87,14 @@ class Stack:
         env = {**self.base_env, "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap}
         if svc in self.databases:
             env["DATABASE_URL"] = database_url(self.postgres_server_url, self.databases[svc])
-        return env
+        return self.supervisor.tagged(env)
 
     def cli(self, svc: str, *args: str) -> str:
         result = subprocess.run(
             [sys.executable, "-m", f"petportal_{svc}", *args],
             env=self.env(svc),
             capture_output=True,
-            timeout=180,
+            timeout=90,
             check=False,
         )
         if result.returncode != 0:
@@ -105,60 +106,49 @@ class Stack:
         run_sync(create_topics(self.kafka.bootstrap))
         for name in self.databases.values():
             run_sync(create_database(self.postgres_server_url, name))
-        for svc in DB_SERVICES:
-            self.cli(svc, "migrate")
-        for svc in SERVICES:
-            self.serve(svc)
-        for svc in SERVICES:
-            self.wait_ready(svc)
+        run_sync(
+            prepare.migrate_all(
+                {
+                    spec: database_url(self.postgres_server_url, self.databases[spec.name])
+                    for spec in DATABASE_SERVICES
+                }
+            )
+        )
+        for spec in SERVICES:
+            self.serve(spec.name)
+        deadline = time.monotonic() + 90
+        for spec in SERVICES:
+            self.wait_ready(spec.name, timeout=max(1.0, deadline - time.monotonic()))
 
     def serve(self, svc: str) -> None:
-        log = (self.logs / f"{svc}.log").open("ab")
-        self.procs[svc] = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                f"petportal_{svc}",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.ports[svc]),
-            ],
-            env=self.env(svc),
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
+        """Start one service (no restarts: tests kill services on purpose)."""
+        argv = [sys.executable, "-m", f"petportal_{svc}", "serve", "--host", "127.0.0.1"]
+        self.supervisor.spawn(
+            svc, [*argv, "--port", str(self.ports[svc])], env=self.env(svc), log_file=self.logs / f"{svc}.log"
         )
-        log.close()
 
     def wait_ready(self, svc: str, timeout: float = 60) -> None:
         def ready() -> bool:
-            proc = self.procs[svc]
-            if proc.poll() is not None:
-                raise RuntimeError(f"{svc} exited ({proc.returncode}):\n{self.log_tail(svc)}")
+            child = self.supervisor.children[svc]
+            if not child.running:
+                code = child.proc.returncode if child.proc else None
+                raise RuntimeError(f"{svc} exited ({code}):\n{self.log_tail(svc)}")
             return httpx.get(f"{self.url(svc)}/readyz", timeout=2).status_code == 200
 
         wait_for(ready, timeout=timeout, what=f"{svc} ready")
 
     def kill(self, svc: str) -> None:
-        proc = self.procs.pop(svc)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        child = self.supervisor.children.pop(svc)
+        assert child.proc is not None
+        child.proc.send_signal(signal.SIGKILL)
+        child.proc.wait(10)
 
     def log_tail(self, svc: str, chars: int = 4000) -> str:
         path = self.logs / f"{svc}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        self.procs.clear()
+        self.supervisor.stop_all(timeout=15)
         self.kafka.stop()
         for name in self.databases.values():
             run_sync(drop_database(self.postgres_server_url, name))

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from petportal_runtime.testing import run_sync
+from petportal_devkit.testing import run_sync
 from petportal_schemas import topics
 
 from .stack import Stack

@@ -10,9 +10,7 @@ from .settings import GatewaySettings
 def main() -> int:
     return run_cli(
         service="gateway",
-        app_factory="petportal_gateway.entrypoints.app:create_app",
         settings=GatewaySettings,
-        default_port=8080,
     )
 
 

@@ -33,9 +33,7 @@ async def rebuild_command(_args: argparse.Namespace) -> int:
 def main() -> int:
     return run_cli(
         service="todo",
-        app_factory="petportal_todo.entrypoints.app:create_app",
         settings=TodoSettings,
-        default_port=8084,
         commands=[
             Command(
                 "rebuild",

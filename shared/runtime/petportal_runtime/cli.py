@@ -7,14 +7,13 @@ import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
-
-from .migrations import upgrade
-from .service import ServiceRuntime
+from . import catalog
 from .settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from .service import ServiceRuntime
 
 
 @dataclass(frozen=True)
@@ -28,20 +27,21 @@ class Command:
 def run_cli(
     *,
     service: str,
-    app_factory: str,
     settings: Callable[[], ServiceSettings],
     runtime: Callable[[ServiceSettings], ServiceRuntime] | None = None,
-    migrations_dir: Path | None = None,
-    default_port: int,
     commands: Sequence[Command] = (),
     argv: Sequence[str] | None = None,
 ) -> int:
+    """The service's commands; web server, alembic and broker are imported only by the command that
+    uses them."""
+    spec = catalog.service(service)
+    migrations_dir = spec.migrations_dir()
     parser = argparse.ArgumentParser(prog=f"python -m petportal_{service}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the HTTP API and the event consumers")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=default_port)
+    serve.add_argument("--port", type=int, default=spec.port)
     if migrations_dir is not None:
         sub.add_parser("migrate", help="apply database migrations")
     if runtime is not None:
@@ -52,9 +52,13 @@ def run_cli(
 
     args = parser.parse_args(argv)
     if args.command == "serve":
-        uvicorn.run(app_factory, factory=True, host=args.host, port=args.port, log_config=None)
+        import uvicorn
+
+        uvicorn.run(spec.app_factory, factory=True, host=args.host, port=args.port, log_config=None)
         return 0
     if args.command == "migrate" and migrations_dir is not None:
+        from .migrations import upgrade
+
         upgrade(migrations_dir, settings().database_url)
         print(f"{service}: database is up to date")
         return 0

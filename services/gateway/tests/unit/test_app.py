@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from petportal_devkit.testing import app_client
 from petportal_gateway.entrypoints.app import create_app
 from petportal_gateway.settings import GatewaySettings
 from petportal_runtime.auth import TokenVerifier
-from petportal_runtime.testing import app_client
 
 pytestmark = pytest.mark.unit
 

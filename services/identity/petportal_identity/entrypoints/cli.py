@@ -23,7 +23,11 @@ _email = TypeAdapter(EmailStr)
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clinic-id", required=True)
     parser.add_argument("--email", required=True)
-    parser.add_argument("--password", required=True)
+    parser.add_argument(
+        "--password",
+        help="the initial password; without it, the first line of standard input is read (which keeps "
+        "it out of the process list and the shell's history)",
+    )
 
 
 async def create_staff(args: argparse.Namespace, settings: IdentitySettings | None = None) -> int:
@@ -35,10 +39,11 @@ async def create_staff(args: argparse.Namespace, settings: IdentitySettings | No
     except ValidationError:
         print("create-staff: invalid email address", file=sys.stderr)
         return 2
+    password = args.password if args.password is not None else sys.stdin.readline().rstrip("\r\n")
     runtime = ServiceRuntime(settings or IdentitySettings(), broker=False)
     try:
         async with runtime.transaction() as session:
-            user = await services.create_staff(session, args.clinic_id, email, args.password)
+            user = await services.create_staff(session, args.clinic_id, email, password)
     except (StaffExistsError, WeakPasswordError) as exc:
         print(f"create-staff: {exc}", file=sys.stderr)
         return 1

@@ -15,11 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import petportal_identity
+from petportal_devkit.testing import DatabaseFactory, app_client, eventually
 from petportal_identity.entrypoints.app import create_app
 from petportal_identity.entrypoints.cli import create_staff
 from petportal_identity.settings import IdentitySettings
 from petportal_runtime.migrations import upgrade
-from petportal_runtime.testing import DatabaseFactory, app_client, eventually
 from petportal_schemas import ClientUpserted, Envelope, Event, ReminderSent
 
 pytestmark = pytest.mark.integration

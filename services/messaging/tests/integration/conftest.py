@@ -17,13 +17,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 import petportal_messaging
+from petportal_devkit.testing import app_client, eventually, read_events
 from petportal_messaging.bootstrap import bootstrap
 from petportal_messaging.entrypoints.app import create_app
 from petportal_messaging.settings import MessagingSettings
 from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.service import ServiceRuntime
-from petportal_runtime.testing import app_client, eventually, read_events
 from petportal_schemas import ClientUpserted, Envelope, Event, topics
 
 MIGRATIONS = Path(petportal_messaging.__file__).resolve().parent / "migrations"

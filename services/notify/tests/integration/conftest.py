@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, text
 
 import petportal_notify
+from petportal_devkit.testing import app_client, eventually, read_events
 from petportal_notify.bootstrap import Notify, bootstrap
 from petportal_notify.entrypoints.app import create_app
 from petportal_notify.entrypoints.webhooks import sign
@@ -27,7 +28,6 @@ from petportal_notify.settings import NotifySettings
 from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.tables import outbox
-from petportal_runtime.testing import app_client, eventually, read_events
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event, topics
 
 MIGRATIONS = Path(petportal_notify.__file__).resolve().parent / "migrations"

@@ -16,12 +16,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 import petportal_pets
+from petportal_devkit.testing import app_client
 from petportal_pets.bootstrap import bootstrap
 from petportal_pets.entrypoints.app import create_app
 from petportal_pets.settings import PetsSettings
 from petportal_runtime.auth import ParentPrincipal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
-from petportal_runtime.testing import app_client
 from petportal_schemas import Envelope, Event, PatientUpserted
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import petportal_sync
+from petportal_devkit.testing import DatabaseFactory, app_client, read_events
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.tables import outbox
-from petportal_runtime.testing import DatabaseFactory, app_client, read_events
 from petportal_schemas import ClinicRegistered, topics
 from petportal_sync.entrypoints.app import create_app
 from petportal_sync.entrypoints.cli import create_clinic

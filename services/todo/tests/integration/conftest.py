@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
+from petportal_devkit.testing import app_client
 from petportal_runtime.auth import ParentPrincipal, Principal, TokenVerifier, public_jwk, sign_token
-from petportal_runtime.testing import app_client
 from petportal_schemas import Envelope, Event
 from petportal_todo.bootstrap import TodoService, bootstrap
 from petportal_todo.entrypoints.app import create_app

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from petportal_runtime.devinfra import LocalKafka, create_topics, free_port
-from petportal_runtime.testing import run_sync
+from petportal_devkit.devinfra import LocalKafka, create_topics, free_port
+from petportal_devkit.testing import run_sync
 from petportal_schemas import Envelope, MessageRead, MessageReceived
 from petportal_todo.adapters.mongo import make_client
 

@@ -1,4 +1,4 @@
-"""Embedded development infrastructure for `make run` and the test fixtures.
+"""Embedded development infrastructure for `make run`, the tests and the benchmarks.
 
 Each server runs as a child process on the loopback interface only:
 
@@ -10,6 +10,8 @@ Each server runs as a child process on the loopback interface only:
 - `LocalMongo`: `nx-27017`, a MongoDB wire-protocol server storing data in SQLite files.
 
 Every class has `start()` (waits until the server answers) and `stop()`, and is a context manager.
+Each server is a child started by `supervisor.start_process`: in its own session, and killed by the
+kernel if the thread that started it dies without stopping it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import atexit
 import hashlib
 import importlib.util
 import os
+import random
 import re
-import shlex
 import shutil
 import signal
 import socket
@@ -34,11 +36,11 @@ from types import TracebackType
 from typing import IO, Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from petportal_schemas import topics as schema_topics
+
+from .supervisor import start_process, stop_process
 
 __all__ = [
     "InfraError",
@@ -50,6 +52,7 @@ __all__ = [
     "database_url",
     "drop_database",
     "free_port",
+    "free_port_offset",
     "tansu_binary",
     "validate_database_name",
 ]
@@ -70,6 +73,16 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+def free_port_offset(ports: Iterable[int], *, low: int = 20_000, high: int = 30_000) -> int:
+    """An offset (a multiple of 10) that moves every one of `ports` onto a free port (`make run
+    --port-offset`, for a second stack beside a developer's)."""
+    wanted = list(ports)
+    for offset in random.sample(range(low, high, 10), 50):
+        if not any(_port_open(port + offset) for port in wanted):
+            return offset
+    raise InfraError("no free block of ports")
 
 
 def _port_open(port: int) -> bool:
@@ -160,6 +173,8 @@ class _ChildServer:
 
     name = "server"
 
+    death_signal = signal.SIGKILL
+
     def __init__(self, log_file: Path | None) -> None:
         self.log_file = log_file
         self._proc: subprocess.Popen[bytes] | None = None
@@ -181,14 +196,7 @@ class _ChildServer:
             self._log = self.log_file.open("ab")
         else:
             self._log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in stop(); shown on failure)
-        self._proc = subprocess.Popen(  # noqa: S603  (fixed argv)
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=_child_env(),
-            start_new_session=True,
-        )
+        self._proc = start_process(argv, env=_child_env(), stdout=self._log, death_signal=self.death_signal)
         atexit.register(self.stop)
 
     def _check_alive(self) -> None:
@@ -212,13 +220,8 @@ class _ChildServer:
         """SIGTERM, then SIGKILL after `timeout` seconds."""
         atexit.unregister(self.stop)
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            stop_process(proc, timeout=timeout)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -291,6 +294,7 @@ class LocalMongo(_ChildServer):
     """nx-27017 on 127.0.0.1:`port`; databases are SQLite files in `datadir/db/`, log and pid in `datadir`."""
 
     name = "mongodb (nx-27017)"
+    death_signal = signal.SIGTERM  # lets it close its SQLite files
 
     def __init__(self, datadir: Path, port: int | None = None, *, log_file: Path | None = None):
         super().__init__(log_file)
@@ -348,7 +352,7 @@ class LocalPostgres:
         self.port = port
         self.durable = durable
         self.log_file = self.datadir / "postgres.log"
-        self._started = False
+        self._proc: subprocess.Popen[bytes] | None = None
         self._user: tuple[int, int] | None = None  # (uid, gid) to run as when we are root
         # A unix socket path must fit in ~107 bytes.
         if len(str(self.datadir / ".s.PGSQL.5432")) <= 100:
@@ -432,7 +436,13 @@ class LocalPostgres:
         return self._run([_pg_bin("pg_ctl"), "-D", str(self.datadir), "status"], check=False).returncode == 0
 
     def start(self, timeout: float = 60) -> Self:
-        """initdb on first use, then start (a server left running on this datadir is restarted)."""
+        """initdb on first use, then the postmaster as our child (one left running here is stopped first).
+
+        The postmaster runs in the foreground, not daemonised by pg_ctl, so it dies with us: SIGINT
+        (a fast, clean shutdown) if the process that started it goes away without stopping it.
+        """
+        if self._proc is not None and self._proc.poll() is None:
+            return self
         self._prepare_dirs()
         try:
             if not (self.datadir / "PG_VERSION").exists():
@@ -440,43 +450,57 @@ class LocalPostgres:
                 self._run([*initdb, "--encoding=UTF8", "--no-locale", "--no-instructions"])
             elif self._running():
                 self._stop_server()
-            self.log_file.touch()
-            if (user := self._server_user()) is not None:
-                os.chown(self.log_file, *user)
-            listen = f"-h {LOOPBACK} -p {self.port}" if self.port is not None else "-h '' -p 5432"
-            options = f"{listen} -k {shlex.quote(str(self.socket_dir))} -c max_connections=300"
-            if not self.durable:
-                options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            pg_ctl = [_pg_bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.log_file)]
-            self._run([*pg_ctl, "-w", "-t", str(int(timeout)), "-o", options, "start"], timeout=timeout + 5)
         except subprocess.CalledProcessError as exc:
             raise InfraError(
                 f"postgres: {' '.join(exc.cmd)} failed:\n{exc.stderr}\n{_tail(self.log_file)}".rstrip()
             ) from exc
-        self._started = True
+        argv = [_pg_bin("postgres"), "-D", str(self.datadir), "-k", str(self.socket_dir)]
+        argv += ["-h", LOOPBACK, "-p", str(self.port)] if self.port is not None else ["-h", "", "-p", "5432"]
+        argv += ["-c", "max_connections=300"]
+        if not self.durable:
+            argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        with self.log_file.open("ab") as log:
+            self._proc = start_process(
+                argv,
+                env=_child_env(),
+                stdout=log,
+                cwd="/",
+                death_signal=signal.SIGINT,
+                user=self._server_user(),
+            )
         atexit.register(self.stop)
         isready = [_pg_bin("pg_isready"), "-q", "-h", str(self.socket_dir), "-p", str(self.port or 5432)]
 
         def probe() -> None:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise InfraError(
+                    f"postgres exited with code {self._proc.returncode}:\n{_tail(self.log_file)}"
+                )
             if self._run(isready, check=False, timeout=5).returncode != 0:
                 raise OSError("pg_isready: not accepting connections")
 
-        _wait_until(probe, timeout=timeout, what="postgres")
+        try:
+            _wait_until(probe, timeout=timeout, what="postgres")
+        except InfraError:
+            self.stop()
+            raise
         return self
 
     def _stop_server(self) -> None:
         self._run([_pg_bin("pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60", "-m", "fast", "stop"])
 
     def stop(self) -> None:
-        """A clean shutdown (`pg_ctl stop -m fast`): committed data is on disk afterwards."""
+        """A fast shutdown (SIGINT to the postmaster): committed data is on disk afterwards."""
         atexit.unregister(self.stop)
-        if self._started or self._running():
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            stop_process(proc, sig=signal.SIGINT, timeout=60)
+        elif self._running():  # one started by an earlier run (e.g. `make clean-data` after a crash)
             try:
                 self._stop_server()
             except subprocess.CalledProcessError as exc:
                 if self._running():
                     raise InfraError(f"postgres did not stop: {exc.stderr}") from exc
-        self._started = False
 
     def __enter__(self) -> Self:
         return self.start()
@@ -513,30 +537,27 @@ def database_url(server_url: str, dbname: str) -> str:
     return _with_database(server_url, validate_database_name(dbname), "postgresql+asyncpg")
 
 
-async def _admin_execute(server_url: str, statement: str, params: dict[str, str] | None = None) -> Any:
+async def _admin_execute(server_url: str, statement: str, *args: str) -> Any:
+    import asyncpg
+
     maintenance_db = urlsplit(server_url).path.lstrip("/") or "postgres"
-    url = _with_database(server_url, maintenance_db, "postgresql+asyncpg")
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    conn = await asyncpg.connect(_with_database(server_url, maintenance_db, "postgresql"))
     try:
-        async with engine.connect() as conn:
-            result = await conn.execute(text(statement), params or {})
-            return result.scalar() if result.returns_rows else None
+        return await conn.fetchval(statement, *args)
     finally:
-        await engine.dispose()
+        await conn.close()
 
 
 async def create_database(server_url: str, name: str) -> bool:
     """Create database `name` unless it exists. True if it was created."""
-    from sqlalchemy.exc import DBAPIError
+    import asyncpg
 
     validate_database_name(name)
-    if await _admin_execute(server_url, "SELECT 1 FROM pg_database WHERE datname = :n", {"n": name}):
+    if await _admin_execute(server_url, "SELECT 1 FROM pg_database WHERE datname = $1", name):
         return False
     try:
         await _admin_execute(server_url, f'CREATE DATABASE "{name}"')
-    except DBAPIError as exc:  # lost a race with another creator
-        if "already exists" not in str(exc):
-            raise
+    except asyncpg.DuplicateDatabaseError:  # lost a race with another creator
         return False
     return True
 

@@ -1,7 +1,7 @@
-"""pytest fixtures for real infrastructure; register with `pytest_plugins = ["petportal_runtime.testing"]`.
+"""pytest fixtures for real infrastructure; register with `pytest_plugins = ["petportal_devkit.testing"]`.
 
 Each fixture uses an existing server when its environment variable is set, and otherwise starts an
-embedded one for the session (`petportal_runtime.devinfra`), so tests never skip for lack of infra:
+embedded one for the session (`petportal_devkit.devinfra`), so tests never skip for lack of infra:
 
 - `kafka_bootstrap` (session; `KAFKA_BOOTSTRAP_SERVERS`): `host:port`, the project topics exist.
 - `postgres_server_url` (session; `TEST_DATABASE_URL`): a server URL such as
