@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
@@ -19,8 +19,10 @@ from petportal_schemas import Envelope, Event, parse_payload, topics
 
 from . import telemetry
 from .logging import get_logger
-from .outbox import SendRecord
 from .settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from .outbox import SendRecord
 
 log = get_logger(__name__)
 

@@ -8,22 +8,26 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import TokenVerifier
-from .broker import make_broker, outbox_sender
-from .db import make_engine, make_session_factory, ping, transaction
 from .health import Check, health_router
 from .logging import configure_logging, get_logger
-from .outbox import OutboxRelay
 from .settings import ServiceSettings
 from .telemetry import configure_telemetry
+
+if TYPE_CHECKING:
+    from faststream.kafka import KafkaBroker
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from .db import SessionFactory
+    from .outbox import OutboxRelay
 
 log = get_logger(__name__)
 
@@ -72,28 +76,46 @@ class ServiceRuntime:
         configure_logging(settings.service_name, settings.log_level)
         configure_telemetry(settings.service_name, settings.otel_exporter_otlp_endpoint)
         self.settings = settings
-        self.engine = make_engine(settings.database_url) if database else None
-        self.sessions = make_session_factory(self.engine) if self.engine else None
-        self.broker = make_broker(settings)
-        self.relay = (
-            OutboxRelay(
+        # A service without a database and a broker (the gateway) imports neither SQLAlchemy nor
+        # FastStream: each costs start-up time and memory in every process.
+        self.engine: AsyncEngine | None = None
+        self.sessions: SessionFactory | None = None
+        self.relay: OutboxRelay | None = None
+        self._broker: KafkaBroker | None = None
+        if broker or database:
+            from .broker import make_broker
+
+            self._broker = make_broker(settings)
+        if database:
+            from .broker import outbox_sender
+            from .db import make_engine, make_session_factory
+            from .outbox import OutboxRelay
+
+            self.engine = make_engine(settings.database_url)
+            self.sessions = make_session_factory(self.engine)
+            self.relay = OutboxRelay(
                 self.sessions,
                 outbox_sender(self.broker),
                 batch_size=settings.outbox_batch_size,
                 retention=timedelta(hours=settings.outbox_retention_hours),
             )
-            if self.sessions
-            else None
-        )
         self.token_verifier = TokenVerifier(f"{settings.identity_url.rstrip('/')}/.well-known/jwks.json")
         self.background: list[BackgroundTask] = []
         self.uses_broker = broker
         self.checks: dict[str, Check] = {"broker": self._ping_broker} if broker else {}
         if self.engine is not None:
+            from .db import ping
+
             engine = self.engine
             self.checks["database"] = lambda: ping(engine)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def broker(self) -> KafkaBroker:
+        if self._broker is None:
+            raise RuntimeError(f"{self.settings.service_name} has no broker")
+        return self._broker
 
     async def _ping_broker(self) -> None:
         if not await self.broker.ping(timeout=2):
@@ -104,6 +126,8 @@ class ServiceRuntime:
         """A unit of work; events added to the outbox in it are relayed as soon as it commits."""
         if self.sessions is None:
             raise RuntimeError(f"{self.settings.service_name} has no database")
+        from .db import transaction
+
         async with transaction(self.sessions) as session:
             yield session
         if self.relay is not None:
