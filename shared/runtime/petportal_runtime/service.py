@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -65,6 +66,12 @@ class RequestLogMiddleware:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+
+async def internal_error(_request: Request, _exc: Exception) -> Response:
+    """The 500 for an unhandled exception. uvicorn closes the connection after one; saying so in the
+    response keeps a client from sending its next request on it (and losing that one)."""
+    return JSONResponse({"detail": "internal server error"}, status_code=500, headers={"Connection": "close"})
 
 
 class ServiceRuntime:
@@ -152,7 +159,7 @@ class ServiceRuntime:
                 for hook in on_shutdown:
                     await hook()
 
-        app = FastAPI(title=title, lifespan=lifespan)
+        app = FastAPI(title=title, lifespan=lifespan, exception_handlers={Exception: internal_error})
         app.state.runtime = self
         app.state.token_verifier = self.token_verifier
         app.include_router(health_router(self.checks))
