@@ -22,6 +22,8 @@ from ..service_layer.home import compose_home
 from ..settings import GatewaySettings
 
 PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Sent with every 503/504 for an upstream, so clients back off instead of retrying at once.
+RETRY_AFTER_SECONDS = 2
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -52,7 +54,8 @@ home_router = APIRouter(tags=["home"])
 @home_router.get("/api/v1/home", response_model=HomePublic)
 async def home(request: Request, _parent: CurrentParent) -> dict[str, Any]:
     headers = request_headers(request.headers, _client_ip(request))
-    return await compose_home(_gateway(request).upstreams, headers)
+    gateway = _gateway(request)
+    return await compose_home(gateway.upstreams, headers, gateway.settings.upstream_timeout_seconds)
 
 
 proxy_router = APIRouter()
@@ -134,12 +137,20 @@ class RateLimitMiddleware:
 
 async def _unavailable(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UpstreamUnavailable)
-    return JSONResponse({"detail": f"{exc.service} is unavailable"}, status.HTTP_503_SERVICE_UNAVAILABLE)
+    return JSONResponse(
+        {"detail": f"{exc.service} is unavailable"},
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _timed_out(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UpstreamTimeout)
-    return JSONResponse({"detail": f"{exc.service} timed out"}, status.HTTP_504_GATEWAY_TIMEOUT)
+    return JSONResponse(
+        {"detail": f"{exc.service} timed out"},
+        status.HTTP_504_GATEWAY_TIMEOUT,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def create_app(

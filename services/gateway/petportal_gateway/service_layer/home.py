@@ -8,7 +8,13 @@ from typing import Any
 
 from petportal_runtime.logging import get_logger
 
-from ..adapters.upstreams import UpstreamError, UpstreamResponse, Upstreams, UpstreamUnavailable
+from ..adapters.upstreams import (
+    UpstreamError,
+    UpstreamResponse,
+    Upstreams,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 log = get_logger(__name__)
 
@@ -38,12 +44,26 @@ def _pets(body: Any) -> list[Any]:
     return body
 
 
-async def compose_home(upstreams: Upstreams, headers: dict[str, str]) -> dict[str, Any]:
-    """`headers` carry the parent's Authorization. Raises UpstreamUnavailable when todo cannot answer;
-    a failing pets service only leaves `pets` as null (the screen still renders)."""
+async def _part(
+    upstreams: Upstreams, service: str, path: bytes, headers: dict[str, str], seconds: float
+) -> UpstreamResponse:
+    """One upstream call of a composed answer, with all its time (connecting, retry, body) bounded."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await upstreams.forward(service, "GET", path, headers)
+    except TimeoutError as exc:
+        raise UpstreamTimeout(service) from exc
+
+
+async def compose_home(
+    upstreams: Upstreams, headers: dict[str, str], seconds_per_part: float
+) -> dict[str, Any]:
+    """`headers` carry the parent's Authorization; each part gets at most `seconds_per_part`. Raises
+    UpstreamUnavailable when todo cannot answer; a failing or slow pets service only leaves `pets`
+    as null (the screen still renders)."""
     todo, pets = await asyncio.gather(
-        upstreams.forward("todo", "GET", b"/api/v1/todo", headers),
-        upstreams.forward("pets", "GET", b"/api/v1/pets", headers),
+        _part(upstreams, "todo", b"/api/v1/todo", headers, seconds_per_part),
+        _part(upstreams, "pets", b"/api/v1/pets", headers, seconds_per_part),
         return_exceptions=True,
     )
     if isinstance(todo, BaseException):

@@ -90,6 +90,27 @@ def unused_port() -> int:
 
 
 @pytest.fixture(scope="module")
+async def stalled() -> AsyncIterator[str]:
+    """Base URL of an upstream that accepts connections and reads requests but never answers."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(65536):
+                pass
+
+    listener = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    finally:
+        for writer in writers:
+            writer.close()
+        listener.close()
+        await listener.wait_closed()
+
+
+@pytest.fixture(scope="module")
 async def identity(keys: Any) -> AsyncIterator[Upstream]:
     upstream = recording_upstream("identity", {"/.well-known/jwks.json": keys.jwks})
     async with serve(upstream.app) as url:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -13,6 +14,8 @@ from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from petportal_gateway.adapters.upstreams import Upstreams, UpstreamUnavailable
+from petportal_gateway.entrypoints.app import create_app
+from petportal_gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.integration
 
@@ -101,3 +104,94 @@ async def test_a_post_the_upstream_may_have_received_is_not_sent_twice(
     # The POST cut off had reached the upstream: it is reported (503), not sent again.
     assert failed == 1
     assert upstream.calls["POST"] == 10
+
+
+TODO = {"badge": 0, "items": []}
+
+
+@pytest.fixture(scope="module")
+async def todo(server: Server) -> AsyncIterator[Any]:
+    from .conftest import recording_upstream
+
+    upstream = recording_upstream("todo", {"/api/v1/todo": TODO})
+    async with server(upstream.app) as url:
+        upstream.url = url
+        yield upstream
+
+
+def _gateway_settings(identity: Any, *, pets: str, todo: str, down: int, **overrides: Any) -> GatewaySettings:
+    return GatewaySettings(
+        environment="test",
+        identity_url=identity.url,
+        pets_url=pets,
+        todo_url=todo,
+        messaging_url=f"http://127.0.0.1:{down}",
+        notify_url=f"http://127.0.0.1:{down}",
+        sync_url=f"http://127.0.0.1:{down}",
+        **overrides,
+    )
+
+
+async def _timed(client: httpx.AsyncClient, path: str, token: str) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+    return response, time.monotonic() - started
+
+
+async def test_a_stalled_part_of_the_home_screen_is_left_out_after_the_upstream_timeout(
+    server: Server, identity: Any, todo: Any, stalled: str, unused_port: int, keys: Any
+) -> None:
+    # Proxied requests may take 5 s; a part of the home screen only 0.3 s.
+    settings = _gateway_settings(
+        identity,
+        pets=stalled,
+        todo=todo.url,
+        down=unused_port,
+        request_timeout_seconds=5,
+        upstream_timeout_seconds=0.3,
+    )
+    async with server(create_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        response, took = await _timed(client, "/api/v1/home", keys.parent())
+
+    assert response.status_code == 200
+    assert response.json()["todo"] == TODO
+    assert response.json()["pets"] is None
+    assert took < 2
+
+
+async def test_a_stalled_todo_fails_the_home_screen_fast_with_retry_after(
+    server: Server, identity: Any, todo: Any, stalled: str, unused_port: int, keys: Any
+) -> None:
+    settings = _gateway_settings(
+        identity,
+        pets=todo.url,
+        todo=stalled,
+        down=unused_port,
+        request_timeout_seconds=5,
+        upstream_timeout_seconds=0.3,
+    )
+    async with server(create_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        response, took = await _timed(client, "/api/v1/home", keys.parent())
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": "todo is unavailable"}
+    assert int(response.headers["retry-after"]) >= 1
+    assert took < 2
+
+
+async def test_proxied_requests_to_a_stalled_or_down_upstream_are_504_and_503_with_retry_after(
+    server: Server, identity: Any, todo: Any, stalled: str, unused_port: int, keys: Any
+) -> None:
+    settings = _gateway_settings(
+        identity, pets=stalled, todo=todo.url, down=unused_port, request_timeout_seconds=0.5
+    )
+    async with server(create_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        slow, slow_took = await _timed(client, "/api/v1/pets", keys.parent())
+        down, down_took = await _timed(client, "/api/v1/conversation", keys.parent())
+
+    assert (slow.status_code, slow.json()) == (504, {"detail": "pets timed out"})
+    assert int(slow.headers["retry-after"]) >= 1
+    assert slow_took < 2
+    assert (down.status_code, down.json()) == (503, {"detail": "messaging is unavailable"})
+    assert int(down.headers["retry-after"]) >= 1
+    assert down_took < 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -169,3 +171,32 @@ async def test_oversized_bodies_are_refused_before_forwarding(app_and_network: A
     response = await client.post("/pims/v1/records", content=b"x" * (SETTINGS.max_body_bytes + 1))
     assert response.status_code == 413
     assert network.seen == []
+
+
+def test_a_part_of_the_home_screen_gets_at_most_two_seconds_by_default() -> None:
+    assert GatewaySettings().upstream_timeout_seconds <= 2
+
+
+async def test_home_leaves_out_pets_when_pets_is_slower_than_the_upstream_timeout(keys: Any) -> None:
+    async def network(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "pets.test":
+            await asyncio.sleep(30)
+        return httpx.Response(200, json=TODO)
+
+    settings = SETTINGS.model_copy(update={"upstream_timeout_seconds": 0.2})
+    app = create_app(settings, transport=httpx.MockTransport(network))
+    app.state.token_verifier = TokenVerifier(None, static_jwks=keys.jwks)
+    async with app_client(app, "http://gateway") as client:
+        started = time.monotonic()
+        response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
+
+    assert response.status_code == 200
+    assert response.json()["pets"] is None
+    assert time.monotonic() - started < 2
+
+
+async def test_upstream_errors_say_when_to_retry(app_and_network: Any, keys: Any) -> None:
+    client, _network = app_and_network
+    response = await client.get("/api/v1/pets", headers={"Authorization": f"Bearer {keys.parent()}"})
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
