@@ -56,6 +56,8 @@ PORTS = {
 }
 # Services with a PostgreSQL database of their own (todo keeps its read model in MongoDB).
 DB_SERVICES = ("identity", "pets", "messaging", "sync", "notify")
+# The gateway serves /metrics on a port of its own (its API port is public).
+GATEWAY_METRICS_PORT = 9080
 KAFKA_PORT = 19092
 MONGO_PORT = 27117
 
@@ -176,6 +178,7 @@ class Orchestrator:
         self.kafka_port = KAFKA_PORT + port_offset
         self.mongo_port = MONGO_PORT + port_offset
         self.gateway = f"http://{HOST}:{self.ports['gateway']}"
+        self.metrics_port = GATEWAY_METRICS_PORT + port_offset
         self.data = data_dir
         self.logs = data_dir / "logs"
         self.ready_timeout = ready_timeout
@@ -250,6 +253,7 @@ class Orchestrator:
         self.env = {svc: dict(common) for svc in self.ports}
         for svc in DB_SERVICES:
             self.env[svc]["DATABASE_URL"] = devinfra.database_url(server_url, f"petportal_{svc}")
+        self.env["gateway"]["METRICS_PORT"] = str(self.metrics_port)
 
     @property
     def local_broker(self) -> bool:
@@ -330,7 +334,8 @@ class Orchestrator:
         await self._each("replay")
 
     async def serve(self) -> None:
-        busy = [f"{svc}:{port}" for svc, port in self.ports.items() if _port_busy(port)]
+        ports = {**self.ports, "gateway metrics": self.metrics_port}
+        busy = [f"{svc}:{port}" for svc, port in ports.items() if _port_busy(port)]
         if busy:
             raise RunError(f"ports already in use: {', '.join(busy)} (another `make run`?)")
         for svc, port in self.ports.items():

@@ -59,6 +59,7 @@ class Stack:
         self.suffix = uuid.uuid4().hex[:8]
         self.kafka = LocalKafka(log_file=self.logs / "kafka.log")
         self.ports = {svc: free_port() for svc in SERVICES}
+        self.metrics_port = free_port()  # the gateway's
         self.databases = {svc: f"e2e_{self.suffix}_{svc}" for svc in DB_SERVICES}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.base_env = {
@@ -86,6 +87,8 @@ class Stack:
         env = {**self.base_env, "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap}
         if svc in self.databases:
             env["DATABASE_URL"] = database_url(self.postgres_server_url, self.databases[svc])
+        if svc == "gateway":
+            env["METRICS_PORT"] = str(self.metrics_port)
         return env
 
     def cli(self, svc: str, *args: str) -> str:

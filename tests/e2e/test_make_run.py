@@ -19,7 +19,7 @@ from .stack import wait_for
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-PORTS = (8080, 8081, 8082, 8083, 8084, 8085, 8086, 19092, 27117)
+PORTS = (8080, 8081, 8082, 8083, 8084, 8085, 8086, 9080, 19092, 27117)
 
 
 def _free(port: int) -> bool:

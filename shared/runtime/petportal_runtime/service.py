@@ -166,9 +166,11 @@ class ServiceRuntime:
         for router in routers:
             app.include_router(router)
 
-        @app.get("/metrics", include_in_schema=False)
-        async def metrics() -> Response:
-            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        if self.settings.metrics_port is None:
+
+            @app.get("/metrics", include_in_schema=False)
+            async def metrics() -> Response:
+                return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
         app.add_middleware(RequestLogMiddleware)
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")

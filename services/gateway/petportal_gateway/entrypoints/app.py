@@ -114,7 +114,7 @@ async def proxy(request: Request) -> Response:
 class RateLimitMiddleware:
     """429 with Retry-After once a client IP spends its per-minute budget (probes are exempt)."""
 
-    EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+    EXEMPT = frozenset({"/healthz", "/readyz"})
 
     def __init__(self, app: ASGIApp, limiter: ClientRateLimiter) -> None:
         self.app = app
@@ -166,7 +166,7 @@ def create_app(
         on_shutdown=[gateway.upstreams.close],
     )
     app.state.gateway = gateway
-    # After create_app, so the catch-all comes after /healthz, /readyz and /metrics.
+    # After create_app, so the catch-all comes after /healthz and /readyz.
     app.include_router(proxy_router)
     app.add_exception_handler(UpstreamUnavailable, _unavailable)
     app.add_exception_handler(UpstreamTimeout, _timed_out)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from petportal_gateway.entrypoints.app import create_app
 from petportal_gateway.settings import GatewaySettings
@@ -200,3 +203,26 @@ async def test_upstream_errors_say_when_to_retry(app_and_network: Any, keys: Any
     response = await client.get("/api/v1/pets", headers={"Authorization": f"Bearer {keys.parent()}"})
     assert response.status_code == 503
     assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_metrics_are_not_public_and_http_metrics_carry_no_host_or_path(
+    app_and_network: Any, keys: Any
+) -> None:
+    client, network = app_and_network
+    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json={})
+    host = f"attacker-{uuid.uuid4().hex}.example"
+    auth = {"Authorization": f"Bearer {keys.parent()}", "Host": host}
+    assert (await client.get("/api/v1/pets/p-93817", headers=auth)).status_code == 200
+
+    assert (await client.get("/metrics")).status_code == 404
+    exposition = generate_latest().decode()
+    series = [line for line in exposition.splitlines() if line.startswith("http_server_")]
+    assert series
+    assert host not in exposition
+    assert "p-93817" not in exposition
+    labels = {label for line in series for label in re.findall(r"(\w+)=\"", line)}
+    assert labels - {"otel_scope_name", "otel_scope_version", "otel_scope_schema_url", "le"} <= {
+        "http_method",
+        "http_status_code",
+        "http_target",
+    }
