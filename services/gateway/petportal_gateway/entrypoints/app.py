@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -90,8 +90,14 @@ async def proxy(request: Request) -> Response:
     route = resolve(path)
     if route is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="not found")
-    if route.upstream == "gateway":  # a path the gateway answers itself, with another method
-        raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, detail="method not allowed")
+    if route.upstream == "gateway":  # a path the gateway answers itself
+        if path.endswith("/"):
+            query = request.scope.get("query_string", b"").decode("latin-1")
+            location = path.rstrip("/") + (f"?{query}" if query else "")
+            return RedirectResponse(location, status.HTTP_308_PERMANENT_REDIRECT)
+        raise HTTPException(
+            status.HTTP_405_METHOD_NOT_ALLOWED, detail="method not allowed", headers={"Allow": "GET"}
+        )
     await authorize(request, route.auth)
     gateway = _gateway(request)
     body = await read_body(request, gateway.settings.max_body_bytes)

@@ -226,3 +226,38 @@ async def test_metrics_are_not_public_and_http_metrics_carry_no_host_or_path(
         "http_status_code",
         "http_target",
     }
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/api/v1/home/", "/api/v1/home"),
+        ("/api/v1/home/?view=compact", "/api/v1/home?view=compact"),
+        ("/healthz/", "/healthz"),
+        ("/readyz/", "/readyz"),
+    ],
+)
+async def test_the_gateways_own_routes_with_a_trailing_slash_redirect_to_the_canonical_path(
+    app_and_network: Any, keys: Any, path: str, location: str
+) -> None:
+    client, network = app_and_network
+    network.handlers["identity.test:1"] = lambda r: httpx.Response(200, json=keys.jwks)
+    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
+    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json=[])
+    auth = {"Authorization": f"Bearer {keys.parent()}"}
+
+    redirect = await client.get(path, headers=auth)
+    followed = await client.get(path, headers=auth, follow_redirects=True)
+
+    assert redirect.status_code == 308
+    assert redirect.headers["location"] == location
+    assert followed.status_code == 200
+
+
+async def test_another_method_on_the_gateways_own_route_is_405_with_allow(
+    app_and_network: Any, keys: Any
+) -> None:
+    client, _network = app_and_network
+    response = await client.post("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
