@@ -60,6 +60,10 @@ class UpstreamTimeout(UpstreamError):
     """Connected but did not answer in time: 504."""
 
 
+class UnforwardableRequest(Exception):
+    """httpx cannot send this request as it is (a client error: 400)."""
+
+
 class _Attempt:
     """Records what httpcore's `trace` request extension reports about one attempt: event names such
     as "connection.connect_tcp.started" or "http11.send_request_headers.failed"."""
@@ -182,7 +186,10 @@ class Upstreams:
         A request that failed on a connection the peer had already closed is sent once more on a
         new connection when that is safe (see `_Attempt.may_retry`).
         """
-        url = self.urls[service].copy_with(raw_path=raw_path)
+        try:
+            url = self.urls[service].copy_with(raw_path=raw_path)
+        except httpx.InvalidURL as exc:
+            raise UnforwardableRequest(str(exc)) from exc
         with _tracer.start_as_current_span(
             f"{method} {service}",
             kind=trace.SpanKind.CLIENT,
@@ -207,6 +214,8 @@ class Upstreams:
                     )
                     span.add_event("retry", {"error.type": type(exc).__name__})
                     response = await self._fresh.request(method, url, headers=outgoing, content=content)
+            except httpx.LocalProtocolError as exc:  # h11 would not write this request
+                raise UnforwardableRequest(str(exc)) from exc
             except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise UpstreamUnavailable(service) from exc
             except httpx.TimeoutException as exc:

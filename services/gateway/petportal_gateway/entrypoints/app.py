@@ -13,10 +13,18 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from petportal_runtime.auth import CurrentParent, current_parent, current_principal, current_staff
+from petportal_runtime.logging import get_logger
 
 from ..adapters.rate_limit import ClientRateLimiter
-from ..adapters.upstreams import UpstreamTimeout, UpstreamUnavailable, request_headers
+from ..adapters.upstreams import (
+    FORWARDED_REQUEST_HEADERS,
+    UnforwardableRequest,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    request_headers,
+)
 from ..bootstrap import Gateway, bootstrap
+from ..domain.requests import RejectedRequest, check_headers, check_target
 from ..domain.routing import Auth, resolve
 from ..service_layer.home import compose_home
 from ..settings import GatewaySettings
@@ -25,6 +33,7 @@ PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Sent with every 503/504 for an upstream, so clients back off instead of retrying at once.
 RETRY_AFTER_SECONDS = 2
 _bearer = HTTPBearer(auto_error=False)
+log = get_logger(__name__)
 
 
 class HelpOption(BaseModel):
@@ -72,15 +81,22 @@ async def authorize(request: Request, auth: Auth) -> None:
         await current_staff(principal)
 
 
+def _too_large() -> HTTPException:
+    # Closing the connection stops uvicorn from reading the rest of the body.
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE, detail="request body too large", headers={"Connection": "close"}
+    )
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="request body too large")
+        raise _too_large()
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="request body too large")
+            raise _too_large()
     return bytes(body)
 
 
@@ -117,6 +133,27 @@ async def proxy(request: Request) -> Response:
     return response
 
 
+class RequestHygieneMiddleware:
+    """A specific 4xx for a request target or forwarded header the gateway cannot pass on as it is
+    (`domain.requests`), before anything looks at it."""
+
+    FORWARDED = frozenset(name.encode() for name in FORWARDED_REQUEST_HEADERS)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                check_target(scope.get("raw_path") or quote(scope["path"]).encode(), scope["query_string"])
+                check_headers(scope["headers"], self.FORWARDED)
+            except RejectedRequest as exc:
+                log.info("request refused", method=scope["method"], status=exc.status, reason=exc.detail)
+                await JSONResponse({"detail": exc.detail}, exc.status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class RateLimitMiddleware:
     """429 with Retry-After once a client IP spends its per-minute budget (probes are exempt)."""
 
@@ -150,6 +187,12 @@ async def _unavailable(_request: Request, exc: Exception) -> Response:
     )
 
 
+async def _unforwardable(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnforwardableRequest)
+    log.info("request refused", status=400, reason="cannot be forwarded")
+    return JSONResponse({"detail": "the request cannot be forwarded"}, status.HTTP_400_BAD_REQUEST)
+
+
 async def _timed_out(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UpstreamTimeout)
     return JSONResponse(
@@ -176,5 +219,7 @@ def create_app(
     app.include_router(proxy_router)
     app.add_exception_handler(UpstreamUnavailable, _unavailable)
     app.add_exception_handler(UpstreamTimeout, _timed_out)
-    app.add_middleware(RateLimitMiddleware, limiter=gateway.rate_limiter)
+    app.add_exception_handler(UnforwardableRequest, _unforwardable)
+    app.add_middleware(RequestHygieneMiddleware)
+    app.add_middleware(RateLimitMiddleware, limiter=gateway.rate_limiter)  # outermost
     return app

@@ -35,12 +35,19 @@ def _json(service: str, response: UpstreamResponse) -> Any:
         raise UpstreamUnavailable(service) from exc
 
 
-def _pets(body: Any) -> list[Any]:
+def _todo(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        log.warning("upstream answered an unexpected shape", upstream="todo")
+        raise UpstreamUnavailable("todo")
+    return body
+
+
+def _pets(body: Any) -> list[dict[str, Any]]:
     # pets answers a list, or an object wrapping it; the home screen wants the list.
     if isinstance(body, dict):
         body = body.get("pets", body.get("items"))
-    if not isinstance(body, list):
-        raise ValueError("pets answered neither a list nor {pets: [...]}")
+    if not isinstance(body, list) or not all(isinstance(pet, dict) for pet in body):
+        raise ValueError("pets answered neither a list of objects nor {pets: [...]}")
     return body
 
 
@@ -69,7 +76,7 @@ async def compose_home(
     if isinstance(todo, BaseException):
         # Without its to-do list the home screen is not worth showing: 503, whatever the cause.
         raise UpstreamUnavailable("todo") from todo
-    pet_list: list[Any] | None = None
+    pet_list: list[dict[str, Any]] | None = None
     if isinstance(pets, BaseException):
         log.warning("home rendered without pets", upstream="pets", error=type(pets).__name__)
     else:
@@ -78,7 +85,7 @@ async def compose_home(
         except (UpstreamError, ValueError) as exc:
             log.warning("home rendered without pets", upstream="pets", error=type(exc).__name__)
     return {
-        "todo": _json("todo", todo),
+        "todo": _todo(_json("todo", todo)),
         "pets": pet_list,
         # TODO(appointments issue): fill from the appointments service once it exists.
         "upcoming_appointments": [],

@@ -39,13 +39,16 @@ def _bound_socket() -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Run `app` under uvicorn on a free loopback port for the duration; yields its base URL."""
+async def serve(app: Any, **config: Any) -> AsyncIterator[str]:
+    """Run `app` under uvicorn (with `config`) on a free loopback port for the duration; yields its
+    base URL."""
     sock = _bound_socket()
     port = sock.getsockname()[1]
     # proxy_headers off: the test client is on loopback, which uvicorn otherwise trusts as a proxy.
-    config = uvicorn.Config(app, log_config=None, lifespan="on", access_log=False, proxy_headers=False)
-    server = uvicorn.Server(config)
+    uvicorn_config = uvicorn.Config(
+        app, log_config=None, lifespan="on", access_log=False, proxy_headers=False, **config
+    )
+    server = uvicorn.Server(uvicorn_config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):

@@ -45,6 +45,7 @@ SETTINGS = GatewaySettings(
     pets_url="http://pets.test:2",
     todo_url="http://todo.test:4",
     messaging_url="http://messaging.test:3",
+    sync_url="http://sync.test:5",
     rate_limit_per_minute=1000,
 )
 
@@ -261,3 +262,27 @@ async def test_another_method_on_the_gateways_own_route_is_405_with_allow(
     response = await client.post("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
     assert response.status_code == 405
     assert response.headers["allow"] == "GET"
+
+
+async def test_an_upstream_answer_of_the_wrong_shape_is_no_500(app_and_network: Any, keys: Any) -> None:
+    client, network = app_and_network
+    auth = {"Authorization": f"Bearer {keys.parent()}"}
+    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
+    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json=["not a pet"])
+    without_pets = await client.get("/api/v1/home", headers=auth)
+    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=["not a to-do list"])
+    without_todo = await client.get("/api/v1/home", headers=auth)
+
+    assert (without_pets.status_code, without_pets.json()["pets"]) == (200, None)
+    assert without_todo.status_code == 503
+
+
+async def test_a_request_httpx_refuses_to_write_is_400(app_and_network: Any) -> None:
+    client, network = app_and_network
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.LocalProtocolError("Illegal header value")
+
+    network.handlers["sync.test:5"] = refuse
+    response = await client.get("/pims/v1/rejections")
+    assert (response.status_code, response.json()) == (400, {"detail": "the request cannot be forwarded"})
