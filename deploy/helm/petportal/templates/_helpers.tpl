@@ -149,7 +149,7 @@ httpGet:
 {{- $env := include "petportal.env" . | trim -}}
 {{- if $values.metricsPort }}
 {{- $env = printf "%s\n- name: METRICS_PORT\n  value: %s" $env ($values.metricsPort | toString | quote) | trim -}}
-{{- end }}
+{{- end -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:

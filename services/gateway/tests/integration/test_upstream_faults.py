@@ -80,9 +80,14 @@ async def test_one_callers_500_does_not_fail_the_next_callers_requests(
     upstream, upstreams = flaky
     assert (await upstreams.forward("sync", "GET", b"/work", {})).status_code == 200
 
-    bad = await upstreams.forward("sync", "GET", b"/boom", {})
-    # Ten more requests, one after the other, on the pooled connection uvicorn is about to close.
-    statuses = [(await upstreams.forward("sync", "GET", b"/work", {})).status_code for _ in range(10)]
+    bad = await upstreams.forward("sync", "GET", b"/boom", {"authorization": "Bearer caller-0"})
+    # Ten other callers, one after the other, first on the pooled connection uvicorn is about to close.
+    statuses = [
+        (
+            await upstreams.forward("sync", "GET", b"/work", {"authorization": f"Bearer caller-{n}"})
+        ).status_code
+        for n in range(1, 11)
+    ]
 
     assert bad.status_code == 500
     assert statuses == [200] * 10
