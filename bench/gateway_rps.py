@@ -189,6 +189,7 @@ async def start_stack(infra: Infra, params: Params) -> Stack:
             "IDENTITY_URL": identity_url,
             "TODO_URL": todo_url,
             "RATE_LIMIT_PER_MINUTE": str(params.gateway_rate_limit_per_minute),
+            "METRICS_PORT": str(free_port()),
         },
     )
     gateway.start()

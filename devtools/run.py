@@ -46,6 +46,8 @@ from petportal_runtime.catalog import DATABASE_SERVICES, SERVICES, ServiceSpec
 REPO = Path(__file__).resolve().parents[1]
 
 HOST = "127.0.0.1"
+# The gateway serves /metrics on a port of its own (its API port is public).
+GATEWAY_METRICS_PORT = 9080
 KAFKA_PORT = 19092
 MONGO_PORT = 27117
 
@@ -184,6 +186,7 @@ class Orchestrator:
         self.kafka_port = KAFKA_PORT + port_offset
         self.mongo_port = MONGO_PORT + port_offset
         self.gateway = f"http://{HOST}:{self.ports['gateway']}"
+        self.metrics_port = GATEWAY_METRICS_PORT + port_offset
         self.data = data_dir
         self.logs = data_dir / "logs"
         self.ready_timeout = ready_timeout
@@ -268,6 +271,7 @@ class Orchestrator:
             url = devinfra.database_url(server_url, spec.database_name)
             self.env[spec.name]["DATABASE_URL"] = url
             self.database_urls[spec] = url
+        self.env["gateway"]["METRICS_PORT"] = str(self.metrics_port)
         self.phases.done("infrastructure")
 
     @property
@@ -344,7 +348,8 @@ class Orchestrator:
             raise RunError(f"not installed: {', '.join(missing)} (run `make venv`)")
 
     def serve(self) -> None:
-        busy = [f"{svc}:{port}" for svc, port in self.ports.items() if _port_busy(port)]
+        ports = {**self.ports, "gateway metrics": self.metrics_port}
+        busy = [f"{svc}:{port}" for svc, port in ports.items() if _port_busy(port)]
         if busy:
             raise RunError(f"ports already in use: {', '.join(busy)} (another `make run`?)")
         for svc, port in self.ports.items():

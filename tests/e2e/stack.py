@@ -60,6 +60,7 @@ class Stack:
         self.suffix = uuid.uuid4().hex[:8]
         self.kafka = LocalKafka(log_file=self.logs / "kafka.log")
         self.ports = {spec.name: free_port() for spec in SERVICES}
+        self.metrics_port = free_port()  # the gateway's
         self.databases = {spec.name: f"e2e_{self.suffix}_{spec.name}" for spec in DATABASE_SERVICES}
         self.supervisor = Supervisor()
         self.base_env = {
@@ -87,6 +88,8 @@ class Stack:
         env = {**self.base_env, "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap}
         if svc in self.databases:
             env["DATABASE_URL"] = database_url(self.postgres_server_url, self.databases[svc])
+        if svc == "gateway":
+            env["METRICS_PORT"] = str(self.metrics_port)
         return self.supervisor.tagged(env)
 
     def cli(self, svc: str, *args: str) -> str:

@@ -24,7 +24,7 @@ from .stack import wait_for
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-PORTS = (*(spec.port for spec in SERVICES), 19092, 27117)
+PORTS = (*(spec.port for spec in SERVICES), 9080, 19092, 27117)
 READY_WITHIN = 150  # seconds; a restart takes about 10 s on an idle 2-core machine
 STOP_WITHIN = 60
 

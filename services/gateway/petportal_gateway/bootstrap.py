@@ -42,6 +42,9 @@ def bootstrap(
         limits=httpx.Limits(
             max_connections=settings.upstream_max_connections,
             max_keepalive_connections=settings.upstream_max_connections,
+            # Below uvicorn's 5 s keep-alive timeout: an idle connection is dropped here before the
+            # upstream closes it under a request.
+            keepalive_expiry=4.0,
         ),
         transport=transport,
     )

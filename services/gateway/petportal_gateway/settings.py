@@ -16,10 +16,15 @@ class GatewaySettings(ServiceSettings):
     sync_url: str = "http://127.0.0.1:8085"
     notify_url: str = "http://127.0.0.1:8086"
     request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    upstream_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="all the time one part of a composed answer may take"
+    )
     connect_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     upstream_max_connections: int = Field(default=200, ge=1, le=10_000)
     rate_limit_per_minute: int = Field(default=300, ge=1, description="requests per client IP per minute")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # The gateway's port is public: its metrics are only ever served on this one.
+    metrics_port: int = Field(default=9080, ge=1, le=65535)
 
     @field_validator("identity_url", "pets_url", "messaging_url", "todo_url", "sync_url", "notify_url")
     @classmethod

@@ -53,8 +53,16 @@ def run_cli(
     args = parser.parse_args(argv)
     if args.command == "serve":
         import uvicorn
+        from prometheus_client import start_http_server
 
-        uvicorn.run(spec.app_factory, factory=True, host=args.host, port=args.port, log_config=None)
+        metrics_port = settings().metrics_port
+        # /metrics on a port of its own (a thread of prometheus_client's), when the API port is public.
+        metrics_server = start_http_server(metrics_port, addr=args.host)[0] if metrics_port else None
+        try:
+            uvicorn.run(spec.app_factory, factory=True, host=args.host, port=args.port, log_config=None)
+        finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
         return 0
     if args.command == "migrate" and migrations_dir is not None:
         from .migrations import upgrade

@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -69,6 +70,12 @@ class RequestLogMiddleware:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+
+async def internal_error(_request: Request, _exc: Exception) -> Response:
+    """The 500 for an unhandled exception. uvicorn closes the connection after one; saying so in the
+    response keeps a client from sending its next request on it (and losing that one)."""
+    return JSONResponse({"detail": "internal server error"}, status_code=500, headers={"Connection": "close"})
 
 
 class ServiceRuntime:
@@ -176,16 +183,18 @@ class ServiceRuntime:
                 for hook in on_shutdown:
                     await hook()
 
-        app = FastAPI(title=title, lifespan=lifespan)
+        app = FastAPI(title=title, lifespan=lifespan, exception_handlers={Exception: internal_error})
         app.state.runtime = self
         app.state.token_verifier = self.token_verifier
         app.include_router(health_router(self.checks))
         for router in routers:
             app.include_router(router)
 
-        @app.get("/metrics", include_in_schema=False)
-        async def metrics() -> Response:
-            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        if self.settings.metrics_port is None:
+
+            @app.get("/metrics", include_in_schema=False)
+            async def metrics() -> Response:
+                return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
         app.add_middleware(RequestLogMiddleware)
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")

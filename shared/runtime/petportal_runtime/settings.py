@@ -25,6 +25,9 @@ class ServiceSettings(BaseSettings):
     outbox_retention_hours: float = Field(default=168, ge=0)
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
     otel_exporter_otlp_endpoint: str | None = None
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="serve /metrics on this port only, not on the API's"
+    )
     log_level: str = "INFO"
 
     @property

@@ -1,4 +1,5 @@
-"""OpenTelemetry tracing and metrics. Metrics are served in Prometheus format at /metrics."""
+"""OpenTelemetry tracing and metrics. Metrics are served in Prometheus format at /metrics (on the
+service's port, or on its own `METRICS_PORT`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,30 @@ from collections.abc import Mapping
 from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 _configured = False
+
+# The HTTP server metrics of opentelemetry-instrumentation-asgi/-fastapi also carry the Host header
+# (http.host, http.server_name) and the server address and port: values any client picks, so one
+# series each. Only these bounded attributes are kept. With the default semantic conventions
+# http.target on a metric is the route template (/clients/{client_id}), never the raw path; the
+# others are for OTEL_SEMCONV_STABILITY_OPT_IN=http.
+HTTP_SERVER_METRIC_ATTRIBUTES = frozenset(
+    {
+        "http.method",
+        "http.status_code",
+        "http.target",
+        "http.request.method",
+        "http.response.status_code",
+        "http.route",
+        "error.type",
+    }
+)
+METRIC_VIEWS = (View(instrument_name="http.server.*", attribute_keys=set(HTTP_SERVER_METRIC_ATTRIBUTES)),)
 
 
 def configure_telemetry(service: str, otlp_endpoint: str | None) -> None:
@@ -27,7 +47,9 @@ def configure_telemetry(service: str, otlp_endpoint: str | None) -> None:
         exporter = OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()]))
+    metrics.set_meter_provider(
+        MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()], views=METRIC_VIEWS)
+    )
     _configured = True
 
 

@@ -31,3 +31,21 @@ async def test_request_logs_name_the_route_not_the_path(capsys: pytest.CaptureFi
         ("unmatched", 404),
     ]
     assert "C-4242" not in json.dumps(lines)
+
+
+async def test_an_unhandled_exception_is_a_json_500_that_closes_the_connection() -> None:
+    router = APIRouter()
+
+    @router.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    runtime = ServiceRuntime(ServiceSettings(service_name="unit"), database=False, broker=False)
+    app = runtime.create_app(title="unit", routers=[router])
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        response = await http.get("/boom")
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal server error"}
+    assert response.headers["connection"] == "close"

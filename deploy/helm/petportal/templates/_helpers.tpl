@@ -147,6 +147,9 @@ httpGet:
 {{- $root := .root -}}
 {{- $values := .values -}}
 {{- $env := include "petportal.env" . | trim -}}
+{{- if $values.metricsPort }}
+{{- $env = printf "%s\n- name: METRICS_PORT\n  value: %s" $env ($values.metricsPort | toString | quote) | trim -}}
+{{- end -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -168,7 +171,7 @@ spec:
         checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
         {{- if $root.Values.metrics.scrapeAnnotations }}
         prometheus.io/scrape: "true"
-        prometheus.io/port: {{ $values.port | quote }}
+        prometheus.io/port: {{ $values.metricsPort | default $values.port | quote }}
         prometheus.io/path: /metrics
         {{- end }}
         {{- with $root.Values.podAnnotations }}
@@ -203,6 +206,12 @@ spec:
             - name: http
               containerPort: {{ $values.port }}
               protocol: TCP
+            {{- with $values.metricsPort }}
+            # /metrics only; the Service does not expose it.
+            - name: metrics
+              containerPort: {{ . }}
+              protocol: TCP
+            {{- end }}
           envFrom:
             - configMapRef:
                 name: {{ include "petportal.configmapName" $root }}

@@ -31,7 +31,10 @@ ROUTES: tuple[tuple[re.Pattern[str], Route], ...] = tuple(
     for pattern, route in (
         (_under("/api/v1/auth"), Route("identity", "none")),
         (_under("/api/v1/account"), Route("identity", "parent")),
+        # The gateway's own GET routes; with a trailing slash they are redirected.
         (r"/api/v1/home/?", Route("gateway", "parent")),
+        (r"/healthz/?", Route("gateway", "none")),
+        (r"/readyz/?", Route("gateway", "none")),
         (_under("/api/v1/todo"), Route("todo", "parent")),
         (_under("/api/v1/pets"), Route("pets", "parent")),
         (_under("/api/v1/conversation"), Route("messaging", "parent")),

@@ -7,22 +7,33 @@ from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from petportal_runtime.auth import CurrentParent, current_parent, current_principal, current_staff
+from petportal_runtime.logging import get_logger
 
 from ..adapters.rate_limit import ClientRateLimiter
-from ..adapters.upstreams import UpstreamTimeout, UpstreamUnavailable, request_headers
+from ..adapters.upstreams import (
+    FORWARDED_REQUEST_HEADERS,
+    UnforwardableRequest,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    request_headers,
+)
 from ..bootstrap import Gateway, bootstrap
+from ..domain.requests import RejectedRequest, check_headers, check_target
 from ..domain.routing import Auth, resolve
 from ..service_layer.home import compose_home
 from ..settings import GatewaySettings
 
 PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Sent with every 503/504 for an upstream, so clients back off instead of retrying at once.
+RETRY_AFTER_SECONDS = 2
 _bearer = HTTPBearer(auto_error=False)
+log = get_logger(__name__)
 
 
 class HelpOption(BaseModel):
@@ -52,7 +63,8 @@ home_router = APIRouter(tags=["home"])
 @home_router.get("/api/v1/home", response_model=HomePublic)
 async def home(request: Request, _parent: CurrentParent) -> dict[str, Any]:
     headers = request_headers(request.headers, _client_ip(request))
-    return await compose_home(_gateway(request).upstreams, headers)
+    gateway = _gateway(request)
+    return await compose_home(gateway.upstreams, headers, gateway.settings.upstream_timeout_seconds)
 
 
 proxy_router = APIRouter()
@@ -69,15 +81,22 @@ async def authorize(request: Request, auth: Auth) -> None:
         await current_staff(principal)
 
 
+def _too_large() -> HTTPException:
+    # Closing the connection stops uvicorn from reading the rest of the body.
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE, detail="request body too large", headers={"Connection": "close"}
+    )
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="request body too large")
+        raise _too_large()
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="request body too large")
+            raise _too_large()
     return bytes(body)
 
 
@@ -87,8 +106,14 @@ async def proxy(request: Request) -> Response:
     route = resolve(path)
     if route is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="not found")
-    if route.upstream == "gateway":  # a path the gateway answers itself, with another method
-        raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, detail="method not allowed")
+    if route.upstream == "gateway":  # a path the gateway answers itself
+        if path.endswith("/"):
+            query = request.scope.get("query_string", b"").decode("latin-1")
+            location = path.rstrip("/") + (f"?{query}" if query else "")
+            return RedirectResponse(location, status.HTTP_308_PERMANENT_REDIRECT)
+        raise HTTPException(
+            status.HTTP_405_METHOD_NOT_ALLOWED, detail="method not allowed", headers={"Allow": "GET"}
+        )
     await authorize(request, route.auth)
     gateway = _gateway(request)
     body = await read_body(request, gateway.settings.max_body_bytes)
@@ -108,10 +133,31 @@ async def proxy(request: Request) -> Response:
     return response
 
 
+class RequestHygieneMiddleware:
+    """A specific 4xx for a request target or forwarded header the gateway cannot pass on as it is
+    (`domain.requests`), before anything looks at it."""
+
+    FORWARDED = frozenset(name.encode() for name in FORWARDED_REQUEST_HEADERS)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                check_target(scope.get("raw_path") or quote(scope["path"]).encode(), scope["query_string"])
+                check_headers(scope["headers"], self.FORWARDED)
+            except RejectedRequest as exc:
+                log.info("request refused", method=scope["method"], status=exc.status, reason=exc.detail)
+                await JSONResponse({"detail": exc.detail}, exc.status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class RateLimitMiddleware:
     """429 with Retry-After once a client IP spends its per-minute budget (probes are exempt)."""
 
-    EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+    EXEMPT = frozenset({"/healthz", "/readyz"})
 
     def __init__(self, app: ASGIApp, limiter: ClientRateLimiter) -> None:
         self.app = app
@@ -134,12 +180,26 @@ class RateLimitMiddleware:
 
 async def _unavailable(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UpstreamUnavailable)
-    return JSONResponse({"detail": f"{exc.service} is unavailable"}, status.HTTP_503_SERVICE_UNAVAILABLE)
+    return JSONResponse(
+        {"detail": f"{exc.service} is unavailable"},
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _unforwardable(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnforwardableRequest)
+    log.info("request refused", status=400, reason="cannot be forwarded")
+    return JSONResponse({"detail": "the request cannot be forwarded"}, status.HTTP_400_BAD_REQUEST)
 
 
 async def _timed_out(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UpstreamTimeout)
-    return JSONResponse({"detail": f"{exc.service} timed out"}, status.HTTP_504_GATEWAY_TIMEOUT)
+    return JSONResponse(
+        {"detail": f"{exc.service} timed out"},
+        status.HTTP_504_GATEWAY_TIMEOUT,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def create_app(
@@ -155,9 +215,11 @@ def create_app(
         on_shutdown=[gateway.upstreams.close],
     )
     app.state.gateway = gateway
-    # After create_app, so the catch-all comes after /healthz, /readyz and /metrics.
+    # After create_app, so the catch-all comes after /healthz and /readyz.
     app.include_router(proxy_router)
     app.add_exception_handler(UpstreamUnavailable, _unavailable)
     app.add_exception_handler(UpstreamTimeout, _timed_out)
-    app.add_middleware(RateLimitMiddleware, limiter=gateway.rate_limiter)
+    app.add_exception_handler(UnforwardableRequest, _unforwardable)
+    app.add_middleware(RequestHygieneMiddleware)
+    app.add_middleware(RateLimitMiddleware, limiter=gateway.rate_limiter)  # outermost
     return app

@@ -39,13 +39,16 @@ def _bound_socket() -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Run `app` under uvicorn on a free loopback port for the duration; yields its base URL."""
+async def serve(app: Any, **config: Any) -> AsyncIterator[str]:
+    """Run `app` under uvicorn (with `config`) on a free loopback port for the duration; yields its
+    base URL."""
     sock = _bound_socket()
     port = sock.getsockname()[1]
     # proxy_headers off: the test client is on loopback, which uvicorn otherwise trusts as a proxy.
-    config = uvicorn.Config(app, log_config=None, lifespan="on", access_log=False, proxy_headers=False)
-    server = uvicorn.Server(config)
+    uvicorn_config = uvicorn.Config(
+        app, log_config=None, lifespan="on", access_log=False, proxy_headers=False, **config
+    )
+    server = uvicorn.Server(uvicorn_config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):
@@ -87,6 +90,27 @@ def unused_port() -> int:
     port: int = sock.getsockname()[1]
     sock.close()
     return port
+
+
+@pytest.fixture(scope="module")
+async def stalled() -> AsyncIterator[str]:
+    """Base URL of an upstream that accepts connections and reads requests but never answers."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(65536):
+                pass
+
+    listener = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    finally:
+        for writer in writers:
+            writer.close()
+        listener.close()
+        await listener.wait_closed()
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
+import httpx
 import pytest
 
 from petportal_gateway.adapters.rate_limit import ClientRateLimiter
-from petportal_gateway.adapters.upstreams import request_headers, response_headers
+from petportal_gateway.adapters.upstreams import UpstreamError, Upstreams, request_headers, response_headers
 
 pytestmark = pytest.mark.unit
 
@@ -58,3 +59,84 @@ async def test_rate_limiter_counts_per_client_and_says_how_long_to_wait() -> Non
     assert retry_after is not None
     assert 1 <= retry_after <= 60
     assert await limiter.hit("2.2.2.2") is None  # another client has its own budget
+
+
+class FailsOnce(httpx.AsyncBaseTransport):
+    """The first request fails as httpcore would report it (its trace events, then the error)."""
+
+    def __init__(self, events: list[str], error: type[httpx.TransportError]) -> None:
+        self.events = events
+        self.error = error
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if len(self.requests) > 1:
+            return httpx.Response(200)
+        trace = request.extensions.get("trace")
+        for event in self.events:
+            if trace is not None:
+                await trace(event, {})
+        raise self.error("failed", request=request)
+
+
+SENT = [
+    "http11.send_request_headers.started",
+    "http11.send_request_headers.complete",
+    "http11.send_request_body.started",
+    "http11.send_request_body.complete",
+    "http11.receive_response_headers.started",
+    "http11.receive_response_headers.failed",
+]
+BODY_NOT_SENT = [
+    "http11.send_request_headers.started",
+    "http11.send_request_headers.complete",
+    "http11.send_request_body.started",
+    "http11.send_request_body.failed",
+    "http11.receive_response_headers.started",
+    "http11.receive_response_headers.failed",
+]
+NEW_CONNECTION = ["connection.connect_tcp.started", "connection.connect_tcp.complete"]
+CUT_IN_BODY = [*SENT[:5], "http11.receive_response_headers.complete", "http11.receive_response_body.failed"]
+
+
+@pytest.mark.parametrize(
+    ("method", "events", "error", "sent"),
+    [
+        # a pooled connection the peer had closed: idempotent requests go again
+        ("GET", SENT, httpx.RemoteProtocolError, 2),
+        ("DELETE", SENT, httpx.ReadError, 2),
+        ("PUT", SENT, httpx.WriteError, 2),
+        # a POST that was written whole may have been acted on: not repeated
+        ("POST", SENT, httpx.RemoteProtocolError, 1),
+        ("PATCH", SENT, httpx.ReadError, 1),
+        # a POST whose body could not be written never reached the upstream whole
+        ("POST", BODY_NOT_SENT, httpx.RemoteProtocolError, 2),
+        # no connection was made: nothing was sent
+        ("POST", ["connection.connect_tcp.started", "connection.connect_tcp.failed"], httpx.ConnectError, 2),
+        # a new connection that failed is not a stale one
+        ("GET", NEW_CONNECTION + SENT, httpx.RemoteProtocolError, 1),
+        # the upstream had started to answer
+        ("GET", CUT_IN_BODY, httpx.RemoteProtocolError, 1),
+        # too slow: repeating would only double the wait
+        ("GET", SENT, httpx.ReadTimeout, 1),
+    ],
+)
+async def test_a_request_is_repeated_once_only_when_the_upstream_cannot_have_acted_on_it(
+    method: str, events: list[str], error: type[httpx.TransportError], sent: int
+) -> None:
+    transport = FailsOnce(events, error)
+    upstreams = Upstreams(
+        {"sync": "http://sync.test"}, timeout=httpx.Timeout(1), limits=httpx.Limits(), transport=transport
+    )
+    await upstreams.start()
+    try:
+        if sent == 2:
+            response = await upstreams.forward("sync", method, b"/x", {}, b"{}")
+            assert response.status_code == 200
+        else:
+            with pytest.raises(UpstreamError):
+                await upstreams.forward("sync", method, b"/x", {}, b"{}")
+    finally:
+        await upstreams.close()
+    assert len(transport.requests) == sent

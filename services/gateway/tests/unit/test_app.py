@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from petportal_devkit.testing import app_client
 from petportal_gateway.entrypoints.app import create_app
@@ -40,6 +45,7 @@ SETTINGS = GatewaySettings(
     pets_url="http://pets.test:2",
     todo_url="http://todo.test:4",
     messaging_url="http://messaging.test:3",
+    sync_url="http://sync.test:5",
     rate_limit_per_minute=1000,
 )
 
@@ -169,3 +175,114 @@ async def test_oversized_bodies_are_refused_before_forwarding(app_and_network: A
     response = await client.post("/pims/v1/records", content=b"x" * (SETTINGS.max_body_bytes + 1))
     assert response.status_code == 413
     assert network.seen == []
+
+
+def test_a_part_of_the_home_screen_gets_at_most_two_seconds_by_default() -> None:
+    assert GatewaySettings().upstream_timeout_seconds <= 2
+
+
+async def test_home_leaves_out_pets_when_pets_is_slower_than_the_upstream_timeout(keys: Any) -> None:
+    async def network(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "pets.test":
+            await asyncio.sleep(30)
+        return httpx.Response(200, json=TODO)
+
+    settings = SETTINGS.model_copy(update={"upstream_timeout_seconds": 0.2})
+    app = create_app(settings, transport=httpx.MockTransport(network))
+    app.state.token_verifier = TokenVerifier(None, static_jwks=keys.jwks)
+    async with app_client(app, "http://gateway") as client:
+        started = time.monotonic()
+        response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
+
+    assert response.status_code == 200
+    assert response.json()["pets"] is None
+    assert time.monotonic() - started < 2
+
+
+async def test_upstream_errors_say_when_to_retry(app_and_network: Any, keys: Any) -> None:
+    client, _network = app_and_network
+    response = await client.get("/api/v1/pets", headers={"Authorization": f"Bearer {keys.parent()}"})
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_metrics_are_not_public_and_http_metrics_carry_no_host_or_path(
+    app_and_network: Any, keys: Any
+) -> None:
+    client, network = app_and_network
+    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json={})
+    host = f"attacker-{uuid.uuid4().hex}.example"
+    auth = {"Authorization": f"Bearer {keys.parent()}", "Host": host}
+    assert (await client.get("/api/v1/pets/p-93817", headers=auth)).status_code == 200
+
+    assert (await client.get("/metrics")).status_code == 404
+    exposition = generate_latest().decode()
+    series = [line for line in exposition.splitlines() if line.startswith("http_server_")]
+    assert series
+    assert host not in exposition
+    assert "p-93817" not in exposition
+    labels = {label for line in series for label in re.findall(r"(\w+)=\"", line)}
+    assert labels - {"otel_scope_name", "otel_scope_version", "otel_scope_schema_url", "le"} <= {
+        "http_method",
+        "http_status_code",
+        "http_target",
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/api/v1/home/", "/api/v1/home"),
+        ("/api/v1/home/?view=compact", "/api/v1/home?view=compact"),
+        ("/healthz/", "/healthz"),
+        ("/readyz/", "/readyz"),
+    ],
+)
+async def test_the_gateways_own_routes_with_a_trailing_slash_redirect_to_the_canonical_path(
+    app_and_network: Any, keys: Any, path: str, location: str
+) -> None:
+    client, network = app_and_network
+    network.handlers["identity.test:1"] = lambda r: httpx.Response(200, json=keys.jwks)
+    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
+    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json=[])
+    auth = {"Authorization": f"Bearer {keys.parent()}"}
+
+    redirect = await client.get(path, headers=auth)
+    followed = await client.get(path, headers=auth, follow_redirects=True)
+
+    assert redirect.status_code == 308
+    assert redirect.headers["location"] == location
+    assert followed.status_code == 200
+
+
+async def test_another_method_on_the_gateways_own_route_is_405_with_allow(
+    app_and_network: Any, keys: Any
+) -> None:
+    client, _network = app_and_network
+    response = await client.post("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
+
+
+async def test_an_upstream_answer_of_the_wrong_shape_is_no_500(app_and_network: Any, keys: Any) -> None:
+    client, network = app_and_network
+    auth = {"Authorization": f"Bearer {keys.parent()}"}
+    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
+    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json=["not a pet"])
+    without_pets = await client.get("/api/v1/home", headers=auth)
+    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=["not a to-do list"])
+    without_todo = await client.get("/api/v1/home", headers=auth)
+
+    assert (without_pets.status_code, without_pets.json()["pets"]) == (200, None)
+    assert without_todo.status_code == 503
+
+
+async def test_a_request_httpx_refuses_to_write_is_400(app_and_network: Any) -> None:
+    client, network = app_and_network
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.LocalProtocolError("Illegal header value")
+
+    network.handlers["sync.test:5"] = refuse
+    response = await client.get("/pims/v1/rejections")
+    assert (response.status_code, response.json()) == (400, {"detail": "the request cannot be forwarded"})

@@ -13,6 +13,9 @@ pytestmark = pytest.mark.unit
         ("/api/v1/account", Route("identity", "parent")),
         ("/clinic/v1/auth/token", Route("identity", "none")),
         ("/api/v1/home", Route("gateway", "parent")),
+        ("/api/v1/home/", Route("gateway", "parent")),
+        ("/healthz/", Route("gateway", "none")),
+        ("/readyz/", Route("gateway", "none")),
         ("/api/v1/todo", Route("todo", "parent")),
         ("/api/v1/pets", Route("pets", "parent")),
         ("/api/v1/pets/p-1/weights", Route("pets", "parent")),
@@ -47,6 +50,8 @@ def test_known_paths_go_to_the_owning_service_with_the_right_token(path: str, ex
         "/pims/v2/records",
         "/webhooks/email/inbound",
         "/.well-known/jwks.json",  # identity's keys are not published through the gateway
+        "/metrics",  # served on the metrics port only
+        "/api/v1/home//",
     ],
 )
 def test_unknown_paths_have_no_route(path: str) -> None:

@@ -1,0 +1,202 @@
+"""The gateway's upstream client against real uvicorn upstreams that misbehave."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from petportal_gateway.adapters.upstreams import Upstreams, UpstreamUnavailable
+from petportal_gateway.entrypoints.app import create_app
+from petportal_gateway.settings import GatewaySettings
+
+pytestmark = pytest.mark.integration
+
+Server = Callable[[Any], AbstractAsyncContextManager[str]]
+
+
+class Flaky:
+    """An upstream whose /boom raises, and whose /work counts its calls and answers after 50 ms.
+
+    uvicorn closes a connection once an exception escapes the app, but Starlette has already sent
+    the 500 as a keep-alive response, and uvicorn goes on serving that connection in between. Here
+    the exception reaches uvicorn only once the next request on that connection is being handled
+    (as when reporting the error takes a moment), so that request is always the one cut off.
+    """
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {"GET": 0, "POST": 0}
+        self.working = asyncio.Event()
+        app = FastAPI()
+
+        @app.get("/boom")
+        async def boom() -> None:
+            self.working.clear()
+            raise RuntimeError("boom")
+
+        @app.api_route("/work", methods=["GET", "POST"])
+        async def work(request: Request) -> dict[str, bool]:
+            self.calls[request.method] += 1
+            self.working.set()
+            await asyncio.sleep(0.05)
+            return {"ok": True}
+
+        async def slow_error_reporting(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                await app(scope, receive, send)
+            except Exception:
+                await asyncio.wait_for(self.working.wait(), 5)
+                raise
+
+        self.app: ASGIApp = slow_error_reporting
+
+
+@pytest.fixture
+async def flaky(server: Server) -> AsyncIterator[tuple[Flaky, Upstreams]]:
+    upstream = Flaky()
+    async with server(upstream.app) as url:
+        upstreams = Upstreams(
+            {"sync": url},
+            timeout=httpx.Timeout(5),
+            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+        )
+        await upstreams.start()
+        try:
+            yield upstream, upstreams
+        finally:
+            await upstreams.close()
+
+
+async def test_one_callers_500_does_not_fail_the_next_callers_requests(
+    flaky: tuple[Flaky, Upstreams],
+) -> None:
+    upstream, upstreams = flaky
+    assert (await upstreams.forward("sync", "GET", b"/work", {})).status_code == 200
+
+    bad = await upstreams.forward("sync", "GET", b"/boom", {"authorization": "Bearer caller-0"})
+    # Ten other callers, one after the other, first on the pooled connection uvicorn is about to close.
+    statuses = [
+        (
+            await upstreams.forward("sync", "GET", b"/work", {"authorization": f"Bearer caller-{n}"})
+        ).status_code
+        for n in range(1, 11)
+    ]
+
+    assert bad.status_code == 500
+    assert statuses == [200] * 10
+    assert upstream.calls["GET"] >= 11
+
+
+async def test_a_post_the_upstream_may_have_received_is_not_sent_twice(
+    flaky: tuple[Flaky, Upstreams],
+) -> None:
+    upstream, upstreams = flaky
+    await upstreams.forward("sync", "GET", b"/boom", {})
+    failed = 0
+    for _ in range(10):
+        try:
+            await upstreams.forward("sync", "POST", b"/work", {}, b"{}")
+        except UpstreamUnavailable:
+            failed += 1
+
+    # The POST cut off had reached the upstream: it is reported (503), not sent again.
+    assert failed == 1
+    assert upstream.calls["POST"] == 10
+
+
+TODO = {"badge": 0, "items": []}
+
+
+@pytest.fixture(scope="module")
+async def todo(server: Server) -> AsyncIterator[Any]:
+    from .conftest import recording_upstream
+
+    upstream = recording_upstream("todo", {"/api/v1/todo": TODO})
+    async with server(upstream.app) as url:
+        upstream.url = url
+        yield upstream
+
+
+def _gateway_settings(identity: Any, *, pets: str, todo: str, down: int, **overrides: Any) -> GatewaySettings:
+    return GatewaySettings(
+        environment="test",
+        identity_url=identity.url,
+        pets_url=pets,
+        todo_url=todo,
+        messaging_url=f"http://127.0.0.1:{down}",
+        notify_url=f"http://127.0.0.1:{down}",
+        sync_url=f"http://127.0.0.1:{down}",
+        **overrides,
+    )
+
+
+async def _timed(client: httpx.AsyncClient, path: str, token: str) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+    return response, time.monotonic() - started
+
+
+async def test_a_stalled_part_of_the_home_screen_is_left_out_after_the_upstream_timeout(
+    server: Server, identity: Any, todo: Any, stalled: str, unused_port: int, keys: Any
+) -> None:
+    # Proxied requests may take 5 s; a part of the home screen only 0.3 s.
+    settings = _gateway_settings(
+        identity,
+        pets=stalled,
+        todo=todo.url,
+        down=unused_port,
+        request_timeout_seconds=5,
+        upstream_timeout_seconds=0.3,
+    )
+    async with server(create_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        response, took = await _timed(client, "/api/v1/home", keys.parent())
+
+    assert response.status_code == 200
+    assert response.json()["todo"] == TODO
+    assert response.json()["pets"] is None
+    assert took < 2
+
+
+async def test_a_stalled_todo_fails_the_home_screen_fast_with_retry_after(
+    server: Server, identity: Any, todo: Any, stalled: str, unused_port: int, keys: Any
+) -> None:
+    settings = _gateway_settings(
+        identity,
+        pets=todo.url,
+        todo=stalled,
+        down=unused_port,
+        request_timeout_seconds=5,
+        upstream_timeout_seconds=0.3,
+    )
+    async with server(create_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        response, took = await _timed(client, "/api/v1/home", keys.parent())
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": "todo is unavailable"}
+    assert int(response.headers["retry-after"]) >= 1
+    assert took < 2
+
+
+async def test_proxied_requests_to_a_stalled_or_down_upstream_are_504_and_503_with_retry_after(
+    server: Server, identity: Any, todo: Any, stalled: str, unused_port: int, keys: Any
+) -> None:
+    settings = _gateway_settings(
+        identity, pets=stalled, todo=todo.url, down=unused_port, request_timeout_seconds=0.5
+    )
+    async with server(create_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        slow, slow_took = await _timed(client, "/api/v1/pets", keys.parent())
+        down, down_took = await _timed(client, "/api/v1/conversation", keys.parent())
+
+    assert (slow.status_code, slow.json()) == (504, {"detail": "pets timed out"})
+    assert int(slow.headers["retry-after"]) >= 1
+    assert slow_took < 2
+    assert (down.status_code, down.json()) == (503, {"detail": "messaging is unavailable"})
+    assert int(down.headers["retry-after"]) >= 1
+    assert down_took < 1
