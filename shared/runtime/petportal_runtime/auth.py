@@ -117,9 +117,20 @@ class TokenVerifier:
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub"]},
             )
-            return Principal.model_validate(claims), float(claims["exp"])
+            return _typed(Principal.model_validate(claims)), float(claims["exp"])
         except (jwt.InvalidTokenError, ValidationError, httpx.HTTPError) as exc:
             raise InvalidToken() from exc
+
+
+def _typed(principal: Principal) -> Principal:
+    """The principal as a ParentPrincipal or StaffPrincipal when it is one (checked once per token, as
+    it is cached, rather than re-validated on every request)."""
+    fields = principal.model_dump()
+    if principal.role == "parent" and principal.client_id is not None:
+        return ParentPrincipal.model_construct(**fields)
+    if principal.role == "staff":
+        return StaffPrincipal.model_construct(**fields)
+    return principal
 
 
 class InvalidToken(HTTPException):
@@ -134,26 +145,35 @@ class InvalidToken(HTTPException):
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def current_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+# current_parent and current_staff depend on the bearer scheme directly rather than on
+# current_principal: each level of dependencies costs FastAPI a resolution on every request.
+
+
+async def _verified(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     if credentials is None:
         raise InvalidToken()
     verifier: TokenVerifier = request.app.state.token_verifier
     return await verifier.verify(credentials.credentials)
 
 
-async def current_parent(principal: Annotated[Principal, Depends(current_principal)]) -> ParentPrincipal:
-    if principal.role != "parent" or principal.client_id is None:
+async def current_principal(request: Request, credentials: Credentials) -> Principal:
+    return await _verified(request, credentials)
+
+
+async def current_parent(request: Request, credentials: Credentials) -> ParentPrincipal:
+    principal = await _verified(request, credentials)
+    if not isinstance(principal, ParentPrincipal):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="a parent's token is required")
-    return ParentPrincipal.model_validate(principal.model_dump())
+    return principal
 
 
-async def current_staff(principal: Annotated[Principal, Depends(current_principal)]) -> StaffPrincipal:
-    if principal.role != "staff":
+async def current_staff(request: Request, credentials: Credentials) -> StaffPrincipal:
+    principal = await _verified(request, credentials)
+    if not isinstance(principal, StaffPrincipal):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="a clinic staff token is required")
-    return StaffPrincipal.model_validate(principal.model_dump())
+    return principal
 
 
 CurrentParent = Annotated[ParentPrincipal, Depends(current_parent)]

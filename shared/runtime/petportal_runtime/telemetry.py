@@ -15,21 +15,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 _configured = False
 
-# The HTTP server metrics of opentelemetry-instrumentation-asgi/-fastapi also carry the Host header
-# (http.host, http.server_name) and the server address and port: values any client picks, so one
-# series each. Only these bounded attributes are kept. With the default semantic conventions
-# http.target on a metric is the route template (/clients/{client_id}), never the raw path; the
-# others are for OTEL_SEMCONV_STABILITY_OPT_IN=http.
+# FastAPI's HTTP server metrics (stable semantic conventions) may also carry the scheme, the protocol
+# version and, with other instrumentations, the Host header or server address: values a client can
+# pick. Only these bounded attributes are kept; http.route is the route template
+# (/clients/{client_id}), never the raw path.
 HTTP_SERVER_METRIC_ATTRIBUTES = frozenset(
-    {
-        "http.method",
-        "http.status_code",
-        "http.target",
-        "http.request.method",
-        "http.response.status_code",
-        "http.route",
-        "error.type",
-    }
+    {"http.request.method", "http.response.status_code", "http.route", "error.type"}
 )
 METRIC_VIEWS = (View(instrument_name="http.server.*", attribute_keys=set(HTTP_SERVER_METRIC_ATTRIBUTES)),)
 

@@ -5,7 +5,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import HTTPException
 
-from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
+from petportal_runtime.auth import ParentPrincipal, Principal, TokenVerifier, public_jwk, sign_token
 
 pytestmark = pytest.mark.unit
 
@@ -14,7 +14,8 @@ def _verifier(key: Ed25519PrivateKey, kid: str = "k1") -> TokenVerifier:
     return TokenVerifier(None, static_jwks={"keys": [public_jwk(key.public_key(), kid)]})
 
 
-PARENT = Principal(sub="acct-1", role="parent", clinic_id="demo", client_id="C-1")
+# Verified tokens come back typed: a parent's as a ParentPrincipal.
+PARENT = ParentPrincipal(sub="acct-1", role="parent", clinic_id="demo", client_id="C-1")
 
 
 async def test_a_token_signed_by_the_published_key_verifies() -> None:

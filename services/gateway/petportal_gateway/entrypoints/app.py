@@ -12,7 +12,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from petportal_runtime.auth import CurrentParent, current_parent, current_principal, current_staff
+from petportal_runtime.auth import CurrentParent, current_parent, current_staff
 from petportal_runtime.logging import get_logger
 
 from ..adapters.rate_limit import ClientRateLimiter
@@ -74,11 +74,11 @@ async def authorize(request: Request, auth: Auth) -> None:
     """The same checks the services make (401 no/bad token, 403 wrong role), before any forwarding."""
     if auth == "none":
         return
-    principal = await current_principal(request, await _bearer(request))
+    credentials = await _bearer(request)
     if auth == "parent":
-        await current_parent(principal)
+        await current_parent(request, credentials)
     else:
-        await current_staff(principal)
+        await current_staff(request, credentials)
 
 
 def _too_large() -> HTTPException:

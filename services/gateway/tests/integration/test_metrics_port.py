@@ -65,7 +65,7 @@ async def test_metrics_are_served_on_their_own_port_and_labelled_by_route_only(
         exposition = (await client.get(f"{metrics}/metrics")).text
 
     assert on_public.status_code == 404
-    assert "http_server_duration_milliseconds_count" in exposition
-    assert 'http_target="/{path}"' in exposition  # the route template, not /api/v1/auth/dev-token
+    assert "http_server_request_duration_seconds_count" in exposition
+    assert 'http_route="/{path}"' in exposition  # the route template, not /api/v1/auth/dev-token
     assert "attacker-7f3a" not in exposition
     assert "dev-token" not in exposition

@@ -223,9 +223,10 @@ async def test_metrics_are_not_public_and_http_metrics_carry_no_host_or_path(
     assert "p-93817" not in exposition
     labels = {label for line in series for label in re.findall(r"(\w+)=\"", line)}
     assert labels - {"otel_scope_name", "otel_scope_version", "otel_scope_schema_url", "le"} <= {
-        "http_method",
-        "http_status_code",
-        "http_target",
+        "http_request_method",
+        "http_response_status_code",
+        "http_route",
+        "error_type",
     }
 
 
