@@ -13,6 +13,7 @@ PACKAGE_DIRS := shared/schemas shared/runtime shared/devkit services/identity se
 	services/todo services/sync services/notify services/gateway
 PYPROJECTS := $(wildcard $(addsuffix /pyproject.toml,$(PACKAGE_DIRS)))
 STAMP := $(VENV)/.petportal-installed
+SERVICE_PACKAGES := $(patsubst %/__init__.py,%,$(wildcard services/*/petportal_*/__init__.py))
 
 .PHONY: help venv run test lint typecheck bench lock schemas clean-data
 
@@ -46,7 +47,7 @@ lint: venv
 
 typecheck: venv
 	$(VENV)/bin/mypy --strict shared/schemas/petportal_schemas shared/runtime/petportal_runtime \
-		shared/devkit/petportal_devkit
+		shared/devkit/petportal_devkit $(SERVICE_PACKAGES)
 
 bench: venv
 	$(PY) -m bench $(ARGS)
