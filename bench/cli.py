@@ -28,34 +28,18 @@ class Benchmark:
     params: Callable[[bool], Any]  # quick -> parameters
 
 
-BENCHMARKS: dict[str, Benchmark] = {
-    b.name: b
-    for b in (
-        Benchmark(
-            todo_throughput.NAME,
-            todo_throughput.TITLE,
-            todo_throughput.run,
-            lambda quick: todo_throughput.Params.quick() if quick else todo_throughput.Params(),
-        ),
-        Benchmark(
-            badge_latency.NAME,
-            badge_latency.TITLE,
-            badge_latency.run,
-            lambda quick: badge_latency.Params.quick() if quick else badge_latency.Params(),
-        ),
-        Benchmark(
-            startup.NAME,
-            startup.TITLE,
-            startup.run,
-            lambda quick: startup.Params.quick() if quick else startup.Params(),
-        ),
-        Benchmark(
-            gateway_rps.NAME,
-            gateway_rps.TITLE,
-            gateway_rps.run,
-            lambda quick: gateway_rps.Params.quick() if quick else gateway_rps.Params(),
-        ),
+def _benchmark(module: Any) -> Benchmark:
+    """Every benchmark module has NAME, TITLE, `run(infra, params)` and a Params with `quick()`."""
+    return Benchmark(
+        module.NAME,
+        module.TITLE,
+        module.run,
+        lambda quick: module.Params.quick() if quick else module.Params(),
     )
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    b.name: b for b in map(_benchmark, (todo_throughput, badge_latency, startup, gateway_rps))
 }
 
 

@@ -17,6 +17,7 @@ from typing import IO, Any, Self
 
 import httpx
 
+from petportal_devkit.devinfra import tail
 from petportal_devkit.supervisor import start_process, stop_process
 
 from .report import REPO_ROOT
@@ -24,14 +25,6 @@ from .report import REPO_ROOT
 
 class ChildFailed(RuntimeError):
     """A child process exited early or never became ready."""
-
-
-def tail(path: Path, lines: int = 25) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return ""
-    return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
 
 
 def python_env(extra: Mapping[str, str], *, python_path: Sequence[Path] = ()) -> dict[str, str]:

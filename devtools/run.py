@@ -154,11 +154,7 @@ def _port_busy(port: int) -> bool:
 
 
 def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join("    " + line for line in text.splitlines()[-lines:])
+    return "\n".join("    " + line for line in devinfra.tail(path, lines).splitlines())
 
 
 class Phases:

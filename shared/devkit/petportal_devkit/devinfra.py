@@ -53,6 +53,7 @@ __all__ = [
     "drop_database",
     "free_port",
     "free_port_offset",
+    "tail",
     "tansu_binary",
     "validate_database_name",
 ]
@@ -97,7 +98,8 @@ def _child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV and not k.startswith("PG")}
 
 
-def _tail(log: IO[bytes] | Path | None, lines: int = 30) -> str:
+def tail(log: IO[bytes] | Path | None, lines: int = 30) -> str:
+    """The last `lines` lines of a log file (or open log), for error messages; "" if unreadable."""
     if log is None:
         return ""
     try:
@@ -202,7 +204,7 @@ class _ChildServer:
     def _check_alive(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:
             raise InfraError(
-                f"{self.name} exited with code {self._proc.returncode}:\n{_tail(self._log)}".rstrip()
+                f"{self.name} exited with code {self._proc.returncode}:\n{tail(self._log)}".rstrip()
             )
 
     def _wait_ready(self, probe: Callable[[], None], timeout: float) -> None:
@@ -452,7 +454,7 @@ class LocalPostgres:
                 self._stop_server()
         except subprocess.CalledProcessError as exc:
             raise InfraError(
-                f"postgres: {' '.join(exc.cmd)} failed:\n{exc.stderr}\n{_tail(self.log_file)}".rstrip()
+                f"postgres: {' '.join(exc.cmd)} failed:\n{exc.stderr}\n{tail(self.log_file)}".rstrip()
             ) from exc
         argv = [_pg_bin("postgres"), "-D", str(self.datadir), "-k", str(self.socket_dir)]
         argv += ["-h", LOOPBACK, "-p", str(self.port)] if self.port is not None else ["-h", "", "-p", "5432"]
@@ -473,9 +475,7 @@ class LocalPostgres:
 
         def probe() -> None:
             if self._proc is not None and self._proc.poll() is not None:
-                raise InfraError(
-                    f"postgres exited with code {self._proc.returncode}:\n{_tail(self.log_file)}"
-                )
+                raise InfraError(f"postgres exited with code {self._proc.returncode}:\n{tail(self.log_file)}")
             if self._run(isready, check=False, timeout=5).returncode != 0:
                 raise OSError("pg_isready: not accepting connections")
 
