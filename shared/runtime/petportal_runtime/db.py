@@ -14,9 +14,10 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 
 def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """SQL parameters never appear in errors or logs (`hide_parameters`): they are personal data."""
     if not database_url:
         raise ValueError("DATABASE_URL is not set")
-    return create_async_engine(database_url, pool_size=pool_size, pool_pre_ping=True)
+    return create_async_engine(database_url, pool_size=pool_size, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
