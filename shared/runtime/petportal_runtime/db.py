@@ -13,11 +13,23 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """SQL parameters never appear in errors or logs (`hide_parameters`): they are personal data."""
+def make_engine(database_url: str, *, pool_size: int = 10, timeout: float = 2.0) -> AsyncEngine:
+    """Every wait on the database is bounded by `timeout` seconds: connecting, each statement, and
+    waiting for a pooled connection. A stalled server therefore fails a request within about twice
+    that (the ping of a pooled connection, then a new connection), and the caller answers 503.
+
+    SQL parameters never appear in errors or logs (`hide_parameters`): they are personal data.
+    """
     if not database_url:
         raise ValueError("DATABASE_URL is not set")
-    return create_async_engine(database_url, pool_size=pool_size, pool_pre_ping=True, hide_parameters=True)
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=timeout,
+        hide_parameters=True,
+        connect_args={"timeout": timeout, "command_timeout": timeout},
+    )
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

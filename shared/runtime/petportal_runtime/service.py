@@ -24,6 +24,7 @@ from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 from .telemetry import configure_telemetry
+from .unavailable import BROKER, DATABASE, Dependency, install_unavailable_handlers
 
 log = get_logger(__name__)
 
@@ -72,7 +73,8 @@ class ServiceRuntime:
         configure_logging(settings.service_name, settings.log_level)
         configure_telemetry(settings.service_name, settings.otel_exporter_otlp_endpoint)
         self.settings = settings
-        self.engine = make_engine(settings.database_url) if database else None
+        timeout = settings.dependency_timeout_seconds
+        self.engine = make_engine(settings.database_url, timeout=timeout) if database else None
         self.sessions = make_session_factory(self.engine) if self.engine else None
         self.broker = make_broker(settings)
         self.relay = (
@@ -89,6 +91,8 @@ class ServiceRuntime:
         self.background: list[BackgroundTask] = []
         self.uses_broker = broker
         self.checks: dict[str, Check] = {"broker": self._ping_broker} if broker else {}
+        # What answers 503 when down; services add theirs (todo: MongoDB).
+        self.dependencies: list[Dependency] = [DATABASE, BROKER]
         if self.engine is not None:
             engine = self.engine
             self.checks["database"] = lambda: ping(engine)
@@ -96,7 +100,7 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def _ping_broker(self) -> None:
-        if not await self.broker.ping(timeout=2):
+        if not await self.broker.ping(timeout=self.settings.dependency_timeout_seconds):
             raise ConnectionError("broker unreachable")
 
     @asynccontextmanager
@@ -155,7 +159,8 @@ class ServiceRuntime:
         app = FastAPI(title=title, lifespan=lifespan)
         app.state.runtime = self
         app.state.token_verifier = self.token_verifier
-        app.include_router(health_router(self.checks))
+        app.include_router(health_router(self.checks, timeout=self.settings.dependency_timeout_seconds))
+        install_unavailable_handlers(app, self.dependencies)
         for router in routers:
             app.include_router(router)
 

@@ -23,6 +23,12 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
     identity_url: str = "http://127.0.0.1:8081"
     outbox_retention_hours: float = Field(default=168, ge=0)
+    dependency_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="bound on each wait for PostgreSQL, MongoDB or Kafka; past it a request answers 503",
+    )
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
     otel_exporter_otlp_endpoint: str | None = None
     log_level: str = "INFO"

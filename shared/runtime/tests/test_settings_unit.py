@@ -17,3 +17,11 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = ServiceSettings()
     assert settings.kafka_bootstrap_servers == "kafka:9092"
     assert settings.production
+
+
+def test_dependency_timeout_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ServiceSettings().dependency_timeout_seconds == 2
+    monkeypatch.setenv("DEPENDENCY_TIMEOUT_SECONDS", "0.5")
+    assert ServiceSettings().dependency_timeout_seconds == 0.5
+    with pytest.raises(ValidationError):
+        ServiceSettings(dependency_timeout_seconds=0)
