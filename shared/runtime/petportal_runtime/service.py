@@ -20,6 +20,7 @@ from .auth import TokenVerifier
 from .broker import make_broker, outbox_sender
 from .db import make_engine, make_session_factory, ping, transaction
 from .health import Check, health_router
+from .inbox import InboxPurger
 from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
@@ -87,6 +88,7 @@ class ServiceRuntime:
             if self.sessions
             else None
         )
+        self.inbox_purger = InboxPurger(self.sessions, settings.inbox_retention) if self.sessions else None
         self.token_verifier = TokenVerifier(f"{settings.identity_url.rstrip('/')}/.well-known/jwks.json")
         self.background: list[BackgroundTask] = []
         self.uses_broker = broker
@@ -120,6 +122,8 @@ class ServiceRuntime:
         tasks: list[BackgroundTask] = list(self.background)
         if self.relay is not None:
             tasks.append(self.relay.run)
+        if self.inbox_purger is not None:
+            tasks.append(self.inbox_purger.run)
         self._tasks = [asyncio.create_task(task(self._stop)) for task in tasks]
         log.info("service started")
 
