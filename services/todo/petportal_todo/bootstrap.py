@@ -9,7 +9,7 @@ from petportal_runtime.broker import consumer_group, subscribe_event_batches
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import topics
 
-from .adapters.mongo import MongoReadModel, make_client
+from .adapters.mongo import MONGODB, MongoReadModel, make_client
 from .adapters.replay import TopicReplayer
 from .domain import CONSUMED_EVENTS
 from .entrypoints.handlers import make_batch_handler
@@ -34,7 +34,8 @@ class TodoService:
 
 
 def make_read_model(settings: TodoSettings) -> MongoReadModel:
-    return MongoReadModel(make_client(settings.mongodb_url), settings.mongodb_database)
+    client = make_client(settings.mongodb_url, timeout=settings.dependency_timeout_seconds)
+    return MongoReadModel(client, settings.mongodb_database)
 
 
 def bootstrap(
@@ -51,6 +52,7 @@ def bootstrap(
         runtime.token_verifier = token_verifier
     read_model = read_model or make_read_model(settings)
     runtime.checks["mongodb"] = read_model.ping
+    runtime.dependencies.append(MONGODB)
     subscribe_event_batches(
         runtime.broker,
         settings,

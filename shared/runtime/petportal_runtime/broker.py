@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRecord
+from aiokafka import errors as kafka_errors
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -20,6 +21,7 @@ from petportal_schemas import Envelope, Event, parse_payload, topics
 from . import telemetry
 from .logging import get_logger
 from .settings import ServiceSettings
+from .unavailable import Dependency
 
 if TYPE_CHECKING:
     from .outbox import SendRecord
@@ -237,3 +239,16 @@ def document_publisher(broker: KafkaBroker, topic: str, events: Sequence[type[Ev
         description="Envelope carrying one of: " + ", ".join(e.EVENT_TYPE for e in events),
         schema=Envelope,
     )
+
+
+BROKER = Dependency(
+    "broker",
+    (
+        kafka_errors.KafkaConnectionError,
+        kafka_errors.KafkaTimeoutError,
+        kafka_errors.NodeNotReadyError,
+        kafka_errors.RequestTimedOutError,
+    ),
+    ("aiokafka", "faststream"),
+    families=(kafka_errors.KafkaError,),
+)

@@ -6,17 +6,34 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Table, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .unavailable import Dependency
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(database_url: str, *, pool_size: int = 10, timeout: float = 2.0) -> AsyncEngine:
+    """Every wait on the database is bounded by `timeout` seconds: connecting, each statement, and
+    waiting for a pooled connection. A stalled server therefore fails a request within about twice
+    that (the ping of a pooled connection, then a new connection), and the caller answers 503.
+
+    SQL parameters never appear in errors or logs (`hide_parameters`): they are personal data.
+    """
     if not database_url:
         raise ValueError("DATABASE_URL is not set")
-    return create_async_engine(database_url, pool_size=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=timeout,
+        hide_parameters=True,
+        connect_args={"timeout": timeout, "command_timeout": timeout},
+    )
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
@@ -39,3 +56,37 @@ def table_of(model: type[Any]) -> Table:
     """The Core table of a SQLModel table class (for insert ... on conflict, returning, and so on)."""
     table: Table = model.__table__
     return table
+
+
+# SQLSTATE classes and codes that mean "the server cannot serve now", not "this request is wrong":
+# connection exceptions, insufficient resources, operator intervention (shutdown, starting up) and a
+# statement cancelled by a timeout.
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53")
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57014"})
+
+
+def _database_cannot_serve(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+    if not isinstance(sqlstate, str):
+        return False
+    return sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or sqlstate in _UNAVAILABLE_SQLSTATES
+
+
+DATABASE = Dependency(
+    "database",
+    (
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        sa_exc.TimeoutError,  # no pooled connection free within the pool timeout
+        sa_exc.DisconnectionError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.TooManyConnectionsError,
+    ),
+    ("sqlalchemy", "asyncpg"),
+    _database_cannot_serve,
+    families=(sa_exc.SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError),
+)

@@ -1,13 +1,28 @@
-"""Idempotent consumers: record each applied event in the same transaction as its effect."""
+"""Idempotent consumers: record each applied event in the same transaction as its effect.
+
+Records are kept `INBOX_RETENTION_HOURS` (see ServiceSettings.inbox_retention), longer than any
+outbox keeps an event it could replay, and then purged by the running service.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .db import SessionFactory, transaction
+from .logging import get_logger
 from .tables import inbox
+
+log = get_logger(__name__)
+
+# Advisory lock key held by the purging replica (the outbox relay's is 0x0B7B0C5).
+PURGE_LOCK_ID = 0x1B0C5
 
 
 async def claim(session: AsyncSession, consumer: str, event_id: uuid.UUID, event_type: str) -> bool:
@@ -24,3 +39,51 @@ async def claim(session: AsyncSession, consumer: str, event_id: uuid.UUID, event
     )
     result = await session.exec(stmt)
     return result.first() is not None
+
+
+class InboxPurger:
+    """Deletes inbox records older than the retention, a bounded batch per statement (each statement
+    stays well within the database command timeout), one replica at a time."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        retention: timedelta,
+        *,
+        interval: timedelta = timedelta(minutes=10),
+        batch_size: int = 5000,
+    ) -> None:
+        self._factory = session_factory
+        self._retention = retention
+        self._interval = interval
+        self._batch_size = batch_size
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.purge()
+            except Exception:  # the records stay until the next round
+                log.exception("inbox purge failed; retrying later")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._interval.total_seconds())
+
+    async def purge(self, now: datetime | None = None) -> int:
+        """Delete the expired records; how many were deleted (0 if another replica is purging)."""
+        cutoff = (now or datetime.now(UTC)) - self._retention
+        total = 0
+        while True:
+            async with transaction(self._factory) as session:
+                conn = await session.connection()
+                if not (await conn.execute(select(func.pg_try_advisory_xact_lock(PURGE_LOCK_ID)))).scalar():
+                    return total
+                expired = (
+                    select(inbox.c.consumer, inbox.c.event_id)
+                    .where(inbox.c.applied_at < cutoff)
+                    .limit(self._batch_size)
+                )
+                result = await conn.execute(
+                    delete(inbox).where(tuple_(inbox.c.consumer, inbox.c.event_id).in_(expired))
+                )
+            total += result.rowcount
+            if result.rowcount < self._batch_size:
+                return total

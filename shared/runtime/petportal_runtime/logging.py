@@ -1,14 +1,26 @@
-"""structlog JSON logs with trace/span ids and personal data redacted."""
+"""structlog JSON logs with trace/span ids and personal data redacted.
+
+Exceptions are logged without their messages: drivers and libraries put the data they were given in
+them (a unique violation's `Key (email)=(…)`, the SQL parameters, pydantic's `input_value`, URLs with
+ids). A logged exception is its chain of types, the frames where it was raised (file, line, function;
+never local values) and a few attributes that only ever hold codes and schema names.
+"""
 
 from __future__ import annotations
 
+import errno as errno_names
 import logging
+import re
 import sys
+import sysconfig
+import traceback
 from collections.abc import MutableMapping
+from types import TracebackType
 from typing import Any
 
 import structlog
 from opentelemetry import trace
+from pydantic import ValidationError
 
 # Keys whose values are personal data or secrets. They never reach a log line.
 REDACTED_KEYS = frozenset(
@@ -40,6 +52,152 @@ def redact_personal_data(
     return event_dict
 
 
+# Attributes kept from an exception, each only when its value has the expected shape (a number, a
+# SQLSTATE, an SQL identifier): schema names and codes, never values.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$.]{0,127}")
+_SAFE_ATTRIBUTES: dict[str, Any] = {
+    "sqlstate": re.compile(r"[0-9A-Z]{5}"),  # asyncpg and SQLAlchemy's asyncpg adapter
+    "constraint_name": _IDENTIFIER,
+    "table_name": _IDENTIFIER,
+    "column_name": _IDENTIFIER,
+    "schema_name": _IDENTIFIER,
+    "data_type_name": _IDENTIFIER,
+    "connection_invalidated": bool,  # SQLAlchemy DBAPIError
+    "code": int,  # pymongo OperationFailure
+    "timeout": bool,  # pymongo PyMongoError
+    "status_code": int,
+}
+MAX_CHAIN = 8
+MAX_FRAMES = 25
+INNERMOST_FRAMES = 3
+
+
+def describe_exception(exc: BaseException) -> list[dict[str, Any]]:
+    """The exception and its causes, outermost first, as data-free dictionaries."""
+    chain: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(chain) < MAX_CHAIN:
+        seen.add(id(current))
+        chain.append(_describe_one(current))
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return chain
+
+
+def _describe_one(exc: BaseException) -> dict[str, Any]:
+    cls = type(exc)
+    described: dict[str, Any] = {"type": f"{cls.__module__}.{cls.__qualname__}".removeprefix("builtins.")}
+    for name, shape in _SAFE_ATTRIBUTES.items():
+        value = getattr(exc, name, None)
+        if isinstance(shape, type):
+            # bool is an int: a code must not be a flag and the other way round
+            if type(value) is shape:
+                described[name] = value
+        elif isinstance(value, str) and shape.fullmatch(value):
+            described[name] = value
+    code = getattr(exc, "errno", None)  # OSError's, and a class attribute of aiokafka's broker errors
+    if type(code) is int:
+        described["errno"] = errno_names.errorcode.get(code, code) if isinstance(exc, OSError) else code
+    if isinstance(exc, ValidationError):
+        described["errors"] = [
+            {"loc": [p if isinstance(p, int) else str(p) for p in e["loc"]], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)[:10]
+        ]
+    if isinstance(exc, BaseExceptionGroup):
+        described["exceptions"] = [_describe_one(e) for e in exc.exceptions[:5]]
+    described["frames"] = _frames(exc.__traceback__)
+    return described
+
+
+def _frames(tb: TracebackType | None) -> list[str]:
+    """Our own frames and the innermost few (where a library raised); library frames in between are
+    left out, they are most of a traceback through FastAPI or SQLAlchemy and say little."""
+    frames = traceback.StackSummary.extract(traceback.walk_tb(tb), lookup_lines=False)
+    last = len(frames) - INNERMOST_FRAMES
+    kept = [f for i, f in enumerate(frames) if i >= last or _library_path(f.filename) is None]
+    return [f"{_library_path(f.filename) or f.filename}:{f.lineno} {f.name}" for f in kept[-MAX_FRAMES:]]
+
+
+_LIBRARY_ROOTS = tuple(
+    sorted(
+        {sysconfig.get_paths()[name].rstrip("/") + "/" for name in ("stdlib", "purelib", "platlib")}, key=len
+    )
+)[::-1]
+
+
+def _library_path(path: str) -> str | None:
+    """The path of a standard library or installed module, relative to its root; None for ours."""
+    for root in _LIBRARY_ROOTS:
+        if path.startswith(root):
+            return path[len(root) :]
+    _, marker, rest = path.rpartition("site-packages/")
+    return rest if marker else None
+
+
+def _exception_of(exc_info: Any) -> BaseException | None:
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple):
+        return exc_info[1] if len(exc_info) == 3 else None
+    if exc_info is True:
+        return sys.exc_info()[1]
+    return None
+
+
+def render_exception(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Replaces `exc_info` (structlog's and the standard library's) by `describe_exception`.
+
+    Other libraries' messages often quote the exception they log (FastStream logs "Type: message",
+    asyncio a task's repr): those quotes are cut out of the message too.
+    """
+    exc = _exception_of(event_dict.pop("exc_info", None))
+    event_dict.pop("exception", None)  # one passed by hand could hold anything
+    if exc is None:
+        return event_dict
+    chain = describe_exception(exc)
+    event_dict["exception"] = chain
+    event = event_dict.get("event")
+    if isinstance(event, str):
+        event_dict["event"] = _without_exception_text(event, exc)
+    return event_dict
+
+
+def _without_exception_text(message: str, exc: BaseException) -> str:
+    current: BaseException | None = exc
+    for _ in range(MAX_CHAIN):
+        if current is None:
+            break
+        for text in (repr(current), str(current)):
+            # a very short text ("", "1") would cut ordinary words out of the message
+            if len(text) >= 3:
+                message = message.replace(text, "[redacted]")
+        current = current.__cause__ or current.__context__
+    return message
+
+
+class ExceptionArgumentsFilter(logging.Filter):
+    """`log.warning("send failed: %s", exc)` from any library: the exception becomes its type name."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(isinstance(a, BaseException) for a in args):
+            record.args = tuple(_type_name(a) if isinstance(a, BaseException) else a for a in args)
+        elif isinstance(args, dict) and any(isinstance(a, BaseException) for a in args.values()):
+            record.args = {k: _type_name(a) if isinstance(a, BaseException) else a for k, a in args.items()}
+        return True
+
+
+def _type_name(exc: BaseException) -> str:
+    return type(exc).__name__
+
+
+# Loggers that print data at DEBUG (SQLAlchemy result rows, PyMongo command documents): never below
+# WARNING, whatever LOG_LEVEL says.
+DATA_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "pymongo.command", "pymongo.connection")
+
+
 def add_trace_ids(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -57,6 +215,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_trace_ids,
+        render_exception,
         redact_personal_data,
     ]
     structlog.configure(
@@ -69,20 +228,28 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
+    handler.addFilter(ExceptionArgumentsFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Libraries that print through handlers of their own (FastStream's colourised stderr one) would
+    # bypass the redaction: every logger goes through the root's handler instead.
+    for existing in list(logging.root.manager.loggerDict.values()):
+        if isinstance(existing, logging.Logger):
+            existing.handlers.clear()
+            existing.propagate = True
     # uvicorn's access log puts client addresses and full paths in messages; ours logs requests instead.
     logging.getLogger("uvicorn.access").disabled = True
     # httpx logs every request's full URL at INFO, and our paths carry client ids.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name in DATA_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     structlog.contextvars.bind_contextvars(service=service)
 
 

@@ -11,12 +11,27 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from .tables import inbox
 from .tables import metadata as runtime_metadata
 
 
 def create_runtime_tables(bind: Connection) -> None:
     """Outbox and inbox: called from each service's first migration with op.get_bind()."""
     runtime_metadata.create_all(bind)
+
+
+def create_inbox_purge_index(bind: Connection) -> None:
+    """Revision 0002 of each service: the index of the inbox purge. A database created by a newer
+    runtime already has it (create_runtime_tables creates the tables as they are now)."""
+    for index in inbox.indexes:
+        if index.name == "ix_inbox_applied_at":
+            index.create(bind, checkfirst=True)
+
+
+def drop_inbox_purge_index(bind: Connection) -> None:
+    for index in inbox.indexes:
+        if index.name == "ix_inbox_applied_at":
+            index.drop(bind, checkfirst=True)
 
 
 def drop_runtime_tables(bind: Connection) -> None:
@@ -43,7 +58,7 @@ def run_env(target_metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run() -> None:
-        engine = create_async_engine(url, poolclass=pool.NullPool)
+        engine = create_async_engine(url, poolclass=pool.NullPool, hide_parameters=True)
         async with engine.connect() as connection:
             await connection.run_sync(migrate)
         await engine.dispose()

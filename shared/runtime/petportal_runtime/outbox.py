@@ -162,13 +162,19 @@ class OutboxRelay:
                         telemetry.detach(token)
                 await asyncio.gather(*acks)
 
-    async def purge(self, now: datetime | None = None) -> int:
+    async def purge(self, now: datetime | None = None, *, batch_size: int = 5000) -> int:
+        """Delete rows published before the retention, a bounded batch per statement so that each
+        stays well within the database command timeout."""
         cutoff = (now or datetime.now(UTC)) - self._retention
-        async with transaction(self._factory) as session:
-            result = await session.exec(
-                delete(outbox).where(outbox.c.published_at < cutoff).returning(outbox.c.id)
-            )
-            return len(result.all())
+        total = 0
+        while True:
+            expired = select(outbox.c.id).where(outbox.c.published_at < cutoff).limit(batch_size)
+            async with transaction(self._factory) as session:
+                conn = await session.connection()
+                deleted = (await conn.execute(delete(outbox).where(outbox.c.id.in_(expired)))).rowcount
+            total += deleted
+            if deleted < batch_size:
+                return total
 
     async def replay(self, since: datetime | None = None) -> int:
         """Republish every kept row (published or not) in order. Consumers' inboxes skip repeats."""

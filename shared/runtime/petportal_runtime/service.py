@@ -21,6 +21,7 @@ from .health import Check, health_router
 from .logging import configure_logging, get_logger
 from .settings import ServiceSettings
 from .telemetry import configure_telemetry
+from .unavailable import Dependency, install_unavailable_handlers
 
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from .db import SessionFactory
+    from .inbox import InboxPurger
     from .outbox import OutboxRelay
 
 log = get_logger(__name__)
@@ -100,6 +102,7 @@ class ServiceRuntime:
         self.engine: AsyncEngine | None = None
         self.sessions: SessionFactory | None = None
         self.relay: OutboxRelay | None = None
+        self.inbox_purger: InboxPurger | None = None
         self._broker: KafkaBroker | None = None
         if broker or database:
             from .broker import make_broker
@@ -108,10 +111,12 @@ class ServiceRuntime:
         if database:
             from .broker import outbox_sender
             from .db import make_engine, make_session_factory
+            from .inbox import InboxPurger
             from .outbox import OutboxRelay
 
-            self.engine = make_engine(settings.database_url)
+            self.engine = make_engine(settings.database_url, timeout=settings.dependency_timeout_seconds)
             self.sessions = make_session_factory(self.engine)
+            self.inbox_purger = InboxPurger(self.sessions, settings.inbox_retention)
             self.relay = OutboxRelay(
                 self.sessions,
                 outbox_sender(self.broker),
@@ -122,6 +127,16 @@ class ServiceRuntime:
         self.background: list[BackgroundTask] = []
         self.uses_broker = broker
         self.checks: dict[str, Check] = {"broker": self._ping_broker} if broker else {}
+        # What answers 503 when down; services add theirs (todo: MongoDB).
+        self.dependencies: list[Dependency] = []
+        if database:
+            from .db import DATABASE
+
+            self.dependencies.append(DATABASE)
+        if self._broker is not None:
+            from .broker import BROKER
+
+            self.dependencies.append(BROKER)
         if self.engine is not None:
             from .db import ping
 
@@ -137,7 +152,7 @@ class ServiceRuntime:
         return self._broker
 
     async def _ping_broker(self) -> None:
-        if not await self.broker.ping(timeout=2):
+        if not await self.broker.ping(timeout=self.settings.dependency_timeout_seconds):
             raise ConnectionError("broker unreachable")
 
     @asynccontextmanager
@@ -159,6 +174,8 @@ class ServiceRuntime:
         tasks: list[BackgroundTask] = list(self.background)
         if self.relay is not None:
             tasks.append(self.relay.run)
+        if self.inbox_purger is not None:
+            tasks.append(self.inbox_purger.run)
         self._tasks = [asyncio.create_task(task(self._stop)) for task in tasks]
         log.info("service started")
 
@@ -203,7 +220,8 @@ class ServiceRuntime:
         )
         app.state.runtime = self
         app.state.token_verifier = self.token_verifier
-        app.include_router(health_router(self.checks))
+        app.include_router(health_router(self.checks, timeout=self.settings.dependency_timeout_seconds))
+        install_unavailable_handlers(app, self.dependencies)
         for router in routers:
             app.include_router(router)
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+
+# How much longer than the outbox retention an inbox keeps its records: a row can outlive its
+# retention by one purge interval before it is replayed, and the replayed event can then wait in a
+# lagging consumer; a day covers both with room to spare.
+INBOX_RETENTION_MARGIN_HOURS = 24
 
 
 class ServiceSettings(BaseSettings):
@@ -23,6 +29,17 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
     identity_url: str = "http://127.0.0.1:8081"
     outbox_retention_hours: float = Field(default=168, ge=0)
+    inbox_retention_hours: float | None = Field(
+        default=None,
+        description="how long applied events are remembered; default and minimum: "
+        f"OUTBOX_RETENTION_HOURS + {INBOX_RETENTION_MARGIN_HOURS}",
+    )
+    dependency_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="bound on each wait for PostgreSQL, MongoDB or Kafka; past it a request answers 503",
+    )
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
     otel_exporter_otlp_endpoint: str | None = None
     metrics_port: int | None = Field(
@@ -33,6 +50,23 @@ class ServiceSettings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def inbox_retention(self) -> timedelta:
+        """Long enough that an event replayed from any outbox is still known as applied."""
+        minimum = self.outbox_retention_hours + INBOX_RETENTION_MARGIN_HOURS
+        hours = minimum if self.inbox_retention_hours is None else self.inbox_retention_hours
+        return timedelta(hours=hours)
+
+    @model_validator(mode="after")
+    def _inbox_outlives_outbox_replays(self) -> ServiceSettings:
+        minimum = self.outbox_retention_hours + INBOX_RETENTION_MARGIN_HOURS
+        if self.inbox_retention_hours is not None and self.inbox_retention_hours < minimum:
+            raise ValueError(
+                f"INBOX_RETENTION_HOURS must be at least OUTBOX_RETENTION_HOURS + "
+                f"{INBOX_RETENTION_MARGIN_HOURS} ({minimum:g}): a replayed event must still be in the inbox"
+            )
+        return self
 
     @model_validator(mode="after")
     def _database_url_is_async(self) -> ServiceSettings:

@@ -46,4 +46,5 @@ inbox = Table(
     Column("event_type", String(100), nullable=False),
     Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox"),
+    Index("ix_inbox_applied_at", "applied_at"),  # the retention purge
 )

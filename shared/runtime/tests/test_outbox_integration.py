@@ -3,11 +3,11 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from petportal_runtime import inbox, outbox, tables
@@ -212,3 +212,22 @@ async def test_a_batch_with_an_unappliable_event_dead_letters_only_that_event(
     finally:
         await runtime.stop()
         await dead.stop()
+
+
+async def test_purge_deletes_published_rows_past_the_retention_in_batches(runtime: ServiceRuntime) -> None:
+    assert runtime.relay is not None
+    assert runtime.sessions is not None
+    now = datetime.now(UTC)
+    async with runtime.transaction() as session:
+        await outbox.add_events(session, [_message(f"purge-{i}") for i in range(12)])
+        conn = await session.connection()
+        ids = list((await conn.execute(select(tables.outbox.c.id).order_by(tables.outbox.c.id))).scalars())
+        old, recent = ids[:7], ids[7:10]  # the last two are not published yet
+        for chosen, age in ((old, timedelta(days=8)), (recent, timedelta(days=6))):
+            await conn.execute(
+                update(tables.outbox).where(tables.outbox.c.id.in_(chosen)).values(published_at=now - age)
+            )
+    assert await runtime.relay.purge(now, batch_size=3) == len(old)
+    async with runtime.sessions() as session:
+        kept = (await session.exec(select(tables.outbox.c.id).order_by(tables.outbox.c.id))).scalars().all()
+    assert list(kept) == ids[7:]

@@ -29,8 +29,12 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+import pymongo
 from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError
+
+from petportal_runtime.unavailable import Dependency
 
 from ..domain import ClinicChange, ClinicView, ParentChange, ParentView, Program, ProjectionChanges, parent_id
 
@@ -41,13 +45,29 @@ CLINICS = "clinics"
 INBOX = "inbox"
 COLLECTIONS = (PARENTS, CLINICS, INBOX)
 
+# A batch write is a transaction of up to a thousand updates: it gets longer than the bound of an API
+# read, which a slow store could otherwise make it miss every time (and the consumer never progress).
+BATCH_WRITE_TIMEOUT_SECONDS = 60.0
 
-def make_client(url: str, *, timeout_ms: int = 5_000) -> AsyncMongoClient[Document]:
+
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, PyMongoError) and exc.timeout
+
+
+MONGODB = Dependency("mongodb", (ConnectionFailure, ExecutionTimeout), ("pymongo",), _timed_out)
+
+
+def make_client(url: str, *, timeout: float = 2.0) -> AsyncMongoClient[Document]:
+    """Every operation is bounded by `timeout` seconds (PyMongo's client-side operation timeout,
+    server selection and connecting included) unless a `pymongo.timeout()` block says otherwise."""
+    timeout_ms = int(timeout * 1000)
     return AsyncMongoClient(
         url,
         tz_aware=True,
+        timeoutMS=timeout_ms,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms,
         appname="petportal-todo",
     )
 
@@ -122,9 +142,13 @@ class MongoUnitOfWork:
         return {doc["_id"] async for doc in cursor}
 
     async def write(self, changes: ProjectionChanges, applied_at: datetime) -> None:
-        db, session = self._model.db, self.session
         if not changes.events:
             return
+        with pymongo.timeout(BATCH_WRITE_TIMEOUT_SECONDS):
+            await self._write(changes, applied_at)
+
+    async def _write(self, changes: ProjectionChanges, applied_at: datetime) -> None:
+        db, session = self._model.db, self.session
         # Commits when the block ends, aborts when it raises. The first command must be a write
         # (nx-27017 starts the transaction on it); the inbox comes last (see the module docstring).
         async with await session.start_transaction():
