@@ -1,5 +1,6 @@
 """What every service process is made of: database, broker, outbox relay, token verifier, and a
-FastAPI app with health, metrics, tracing and request logs. Services build one in bootstrap.py."""
+FastAPI app with health, metrics, tracing, request logs and the input checks of `edge`. Services
+build one in bootstrap.py."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .auth import TokenVerifier
 from .broker import make_broker, outbox_sender
 from .db import make_engine, make_session_factory, ping, transaction
+from .edge import EDGE_DEPENDENCIES, install_edge
 from .health import Check, health_router
 from .logging import configure_logging, get_logger
 from .outbox import OutboxRelay
@@ -152,7 +154,7 @@ class ServiceRuntime:
                 for hook in on_shutdown:
                     await hook()
 
-        app = FastAPI(title=title, lifespan=lifespan)
+        app = FastAPI(title=title, lifespan=lifespan, dependencies=EDGE_DEPENDENCIES)
         app.state.runtime = self
         app.state.token_verifier = self.token_verifier
         app.include_router(health_router(self.checks))
@@ -163,6 +165,7 @@ class ServiceRuntime:
         async def metrics() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+        install_edge(app, max_body_bytes=self.settings.max_request_body_bytes)
         app.add_middleware(RequestLogMiddleware)
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
         return app

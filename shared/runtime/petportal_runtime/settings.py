@@ -24,6 +24,8 @@ class ServiceSettings(BaseSettings):
     identity_url: str = "http://127.0.0.1:8081"
     outbox_retention_hours: float = Field(default=168, ge=0)
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # The gateway's own limit; each service sets a lower default for what its API takes.
+    max_request_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     otel_exporter_otlp_endpoint: str | None = None
     log_level: str = "INFO"
 
