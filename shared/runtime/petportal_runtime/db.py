@@ -16,7 +16,8 @@ SessionFactory = async_sessionmaker[AsyncSession]
 def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     if not database_url:
         raise ValueError("DATABASE_URL is not set")
-    return create_async_engine(database_url, pool_size=pool_size, pool_pre_ping=True)
+    # Parameters are names, phone numbers, message bodies: a database error must not print them.
+    return create_async_engine(database_url, pool_size=pool_size, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

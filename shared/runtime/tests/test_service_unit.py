@@ -4,6 +4,7 @@ import httpx
 import pytest
 from fastapi import APIRouter
 
+from petportal_runtime.db import make_engine
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 
@@ -31,3 +32,9 @@ async def test_request_logs_name_the_route_not_the_path(capsys: pytest.CaptureFi
         ("unmatched", 404),
     ]
     assert "C-4242" not in json.dumps(lines)
+
+
+async def test_database_errors_never_print_query_parameters() -> None:
+    engine = make_engine("postgresql+asyncpg://u@127.0.0.1:1/db")
+    assert engine.sync_engine.hide_parameters
+    await engine.dispose()
