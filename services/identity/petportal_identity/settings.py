@@ -11,6 +11,7 @@ from petportal_runtime.settings import ServiceSettings
 
 class IdentitySettings(ServiceSettings):
     service_name: str = "identity"
+    max_request_body_bytes: int = Field(default=16 * 1024, ge=1024)
     # PEM (PKCS#8) Ed25519 private key. Required in production; generated under dev_key_dir otherwise.
     signing_key_file: Path | None = None
     dev_key_dir: Path = Path(".data/keys")

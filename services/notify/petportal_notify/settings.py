@@ -9,6 +9,8 @@ from petportal_runtime.settings import ServiceSettings
 
 class NotifySettings(ServiceSettings):
     service_name: str = "notify"
+    # An SMS webhook (a 1600-character body and the provider's other fields) or a preferences update.
+    max_request_body_bytes: int = Field(default=16 * 1024, ge=1024)
     sms_webhook_secret: str | None = Field(
         default=None,
         description="HMAC-SHA256 key of X-PetPortal-Signature on /webhooks/sms/*; required in production",

@@ -11,5 +11,7 @@ MAX_RECORDS = 5000
 
 class SyncSettings(ServiceSettings):
     service_name: str = "sync"
+    # A full batch of long records fits; the gateway forwards up to 10 MiB.
+    max_request_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # Region used to read phone numbers written without a country code.
     default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")

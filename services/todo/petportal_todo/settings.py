@@ -7,6 +7,7 @@ from petportal_runtime.settings import ServiceSettings
 
 class TodoSettings(ServiceSettings):
     service_name: str = "todo"
+    max_request_body_bytes: int = Field(default=16 * 1024, ge=1024)  # its API takes no body
     mongodb_url: str = Field(default="mongodb://127.0.0.1:27117", description="MONGODB_URL")
     mongodb_database: str = Field(default="petportal_todo", min_length=1, max_length=63)
     # Events per fetched batch; each batch is applied in one MongoDB transaction.

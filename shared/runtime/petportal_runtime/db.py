@@ -26,6 +26,7 @@ def make_engine(database_url: str, *, pool_size: int = 10, timeout: float = 2.0)
     """
     if not database_url:
         raise ValueError("DATABASE_URL is not set")
+    # Parameters are names, phone numbers, message bodies: a database error must not print them.
     return create_async_engine(
         database_url,
         pool_size=pool_size,

@@ -1,5 +1,6 @@
 """What every service process is made of: database, broker, outbox relay, token verifier, and a
-FastAPI app with health, metrics, tracing and request logs. Services build one in bootstrap.py."""
+FastAPI app with health, metrics, tracing, request logs and the input checks of `edge`. Services
+build one in bootstrap.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import TokenVerifier
+from .edge import EDGE_DEPENDENCIES, install_edge
 from .health import Check, health_router
 from .logging import configure_logging, get_logger
 from .settings import ServiceSettings
@@ -217,6 +219,7 @@ class ServiceRuntime:
             lifespan=lifespan,
             exception_handlers={Exception: internal_error},
             telemetry=TELEMETRY,
+            dependencies=EDGE_DEPENDENCIES,
         )
         app.state.runtime = self
         app.state.token_verifier = self.token_verifier
@@ -231,5 +234,6 @@ class ServiceRuntime:
             async def metrics() -> Response:
                 return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+        install_edge(app, max_body_bytes=self.settings.max_request_body_bytes)
         app.add_middleware(RequestLogMiddleware)
         return app

@@ -4,6 +4,7 @@ import httpx
 import pytest
 from fastapi import APIRouter
 
+from petportal_runtime.db import make_engine
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 
@@ -49,3 +50,9 @@ async def test_an_unhandled_exception_is_a_json_500_that_closes_the_connection()
     assert response.status_code == 500
     assert response.json() == {"detail": "internal server error"}
     assert response.headers["connection"] == "close"
+
+
+async def test_database_errors_never_print_query_parameters() -> None:
+    engine = make_engine("postgresql+asyncpg://u@127.0.0.1:1/db")
+    assert engine.sync_engine.hide_parameters
+    await engine.dispose()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from petportal_runtime.auth import CurrentParent
+from petportal_runtime.text import Text
 from petportal_schemas.envelope import ID_PATTERN
 
 from ..bootstrap import Identity, bootstrap
@@ -22,8 +23,8 @@ PimsId = Annotated[str, Field(pattern=ID_PATTERN)]
 class StaffLogin(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=1, max_length=254)
-    password: str = Field(min_length=1, max_length=1024)
+    email: Text = Field(min_length=1, max_length=254)
+    password: Text = Field(min_length=1, max_length=1024)
     # Only needed when one email is a staff user at several clinics.
     clinic_id: PimsId | None = None
 

@@ -214,3 +214,36 @@ async def test_dev_token_endpoint_is_absent_unless_enabled(settings: IdentitySet
         response = await http.post("/api/v1/auth/dev-token", json={"clinic_id": "c", "client_id": "k"})
         assert response.status_code == 404
         assert (await http.get("/.well-known/jwks.json")).json()["keys"][0]["crv"] == "Ed25519"
+
+
+async def test_sign_in_input_the_portal_refuses_is_a_client_error_and_never_logged(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = "/clinic/v1/auth/token"
+    login = '{{"email": "{}", "password": "{}"}}'
+    cases: list[tuple[bytes, int, list[Any] | None]] = [
+        (login.format("vet\\u0000@maple.example", "secret-pass").encode(), 422, ["body", "email"]),
+        (login.format("vet@maple.example", "secret-pass\\u0000").encode(), 422, ["body", "password"]),
+        (login.format("vet\\udbff@maple.example", "secret-pass").encode(), 422, ["body", "email"]),
+        (login.format("vet@maple.example\\u0008", "secret-pass").encode(), 422, ["body", "email"]),
+        (b'{"email": "vet@maple.example", "password": NaN}', 422, ["body", "password"]),
+        (b'{"email": Infinity, "password": "secret-pass"}', 422, ["body", "email"]),
+        (b'{"email": ' + b"[" * 40 + b"]" * 40 + b', "password": "secret-pass"}', 422, None),
+        (b'{"email": ' + b"[" * 5000 + b"]" * 5000 + b', "password": "secret-pass"}', 400, None),
+        (b'{"email": "vet@maple.example", "password": "\xc3"}', 400, None),
+        (login.format("vet@maple.example", "secret-pass" * 2000).encode(), 413, None),
+        (b'{"clinic_id": "a\\u0000", "client_id": "k1"}', 422, ["body", "clinic_id"]),
+    ]
+    for content, status, loc in cases:
+        path = "/api/v1/auth/dev-token" if b"clinic_id" in content else url
+        response = await client.post(path, content=content, headers={"Content-Type": "application/json"})
+        assert response.status_code == status, (content[:60], response.text)
+        if loc is not None:
+            assert response.json()["detail"][0]["loc"] == loc
+    form = await client.post(url, content=b"email=vet%40maple.example&password=secret-pass")
+    assert form.status_code == 415
+    query = await client.get("/api/v1/account?x=%00")
+    assert query.json()["detail"][0]["loc"] == ["query", "x"]
+    assert "'status': 422" in caplog.text
+    assert "maple.example" not in caplog.text
+    assert "secret-pass" not in caplog.text

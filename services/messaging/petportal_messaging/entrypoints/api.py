@@ -8,13 +8,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from petportal_runtime.text import Text
+
 from ..domain.model import MAX_BODY_LENGTH, InvalidMessage, Message, Sender, validate_body
 
 
 class MessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: Annotated[str, Field(min_length=1, max_length=MAX_BODY_LENGTH)]
+    body: Annotated[Text, Field(min_length=1, max_length=MAX_BODY_LENGTH)]
 
     @field_validator("body")
     @classmethod

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -203,3 +204,51 @@ async def test_history_stays_readable_and_a_new_conversation_opens_after_close(m
     parent = (await m.http.get("/api/v1/conversation", headers=m.parent("k1"))).json()
     assert parent["conversation_id"] == second["conversation_id"]
     assert [msg["body"] for msg in parent["messages"]] == ["new thread"]
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+async def test_message_bodies_the_portal_refuses_are_client_errors_and_store_nothing(
+    messaging: Messaging,
+) -> None:
+    m = messaging
+    await m.add_client("k1")
+    url = "/clinic/v1/clients/k1/messages"
+    json_headers = {**m.staff(), "Content-Type": "application/json"}
+    cases: list[tuple[bytes, int, list[Any] | None]] = [
+        (b'{"body": "Call us\\u0000"}', 422, ["body", "body"]),
+        (b'{"body": "Rex \\ud83d"}', 422, ["body", "body"]),
+        (b'{"body": "\\u001b[2J"}', 422, ["body", "body"]),
+        (b'{"body": NaN}', 422, ["body", "body"]),
+        (b'{"body": -Infinity}', 422, ["body", "body"]),
+        (b'{"body": "hi", "x": 1e999}', 422, ["body", "x"]),
+        (b'{"body": ' + nested(40) + b"}", 422, None),
+        (b'{"body": ' + nested(5000) + b"}", 400, None),
+        (b'{"body": "caf\xe9"}', 400, None),
+        (json.dumps({"body": "x" * 70_000}).encode(), 413, None),
+    ]
+    for content, status, loc in cases:
+        response = await m.http.post(url, content=content, headers=json_headers)
+        assert response.status_code == status, (content[:40], response.text)
+        if loc is not None:
+            assert response.json()["detail"][0]["loc"] == loc
+            assert "input" not in response.text
+    plain = await m.http.post(
+        url, content=b'{"body": "hi"}', headers={**m.staff(), "Content-Type": "text/plain"}
+    )
+    assert plain.status_code == 415
+    path = await m.http.post("/clinic/v1/clients/k%001/messages", json={"body": "hi"}, headers=m.staff())
+    assert path.json()["detail"][0]["loc"] == ["path", "client_id"]
+    query = await m.http.get("/api/v1/conversation?page=%00", headers=m.parent("k1"))
+    assert query.json()["detail"][0]["loc"] == ["query", "page"]
+    assert (await m.http.get("/clinic/v1/clients/k1/conversation", headers=m.staff())).json()[
+        "messages"
+    ] == []
+
+    # Tab, newline, carriage return and any other character are text.
+    body = "Line 1\r\nLine 2\tTabbed — 🐕 \u2028 \x7f"
+    assert (await m.http.post(url, json={"body": body}, headers=m.staff())).status_code == 201
+    [message] = (await m.http.get("/clinic/v1/clients/k1/conversation", headers=m.staff())).json()["messages"]
+    assert message["body"] == body

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from petportal_runtime.text import Text
+
 from ..domain.consent import Consent
 
 
@@ -32,6 +34,6 @@ class InboundSms(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    from_number: str = Field(alias="From", min_length=1, max_length=64)
-    to_number: str = Field(alias="To", min_length=1, max_length=64)
-    body: str = Field(alias="Body", max_length=1600)
+    from_number: Text = Field(alias="From", min_length=1, max_length=64)
+    to_number: Text = Field(alias="To", min_length=1, max_length=64)
+    body: Text = Field(alias="Body", max_length=1600)

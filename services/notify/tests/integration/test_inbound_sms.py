@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import quote
+
 import pytest
 
 from petportal_notify.adapters.repository import NotifyRepository
@@ -10,6 +13,8 @@ from petportal_schemas import SmsOptedIn, SmsOptedOut
 from .conftest import NotifyFactory, NotifyUnderTest
 
 pytestmark = pytest.mark.integration
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def national(e164: str) -> str:
@@ -148,3 +153,49 @@ async def test_signature_is_required_when_a_secret_is_configured(running_notify:
         signed = await n.sms("STOP", from_number=n.own_phone)
         assert signed.status_code == 200
         assert await n.opted_out("k3")
+
+
+async def test_webhook_fields_the_portal_refuses_are_client_errors_and_change_nothing(
+    notify: NotifyUnderTest,
+) -> None:
+    n = notify
+    sender, clinic = quote(n.own_phone), quote(n.clinic_number)
+
+    def form(body: str = "STOP", sender: str = sender) -> bytes:
+        return f"From={sender}&To={clinic}&Body={body}".encode()
+
+    cases: list[tuple[bytes, dict[str, str], int, list[Any]]] = [
+        (form("STOP%00"), FORM, 422, ["body", "Body"]),
+        (form(sender=sender + "%00"), FORM, 422, ["body", "From"]),
+        (form("ST%1BOP"), FORM, 422, ["body", "Body"]),
+        (form("%ED%A0%80"), FORM, 422, ["body"]),  # a surrogate, UTF-8 encoded: not UTF-8
+        (form("%FF"), FORM, 422, ["body"]),
+        (form() + b"\xff", FORM, 422, ["body"]),
+        (form("x" * 17_000), FORM, 413, []),
+        (b"=&&==%%%&From", FORM, 422, ["body", "From"]),
+        (form("STOP%00"), {}, 422, ["body", "Body"]),  # no media type: the route's own parsing
+        (form("STOP%00"), {"Content-Type": "text/plain"}, 422, ["body", "Body"]),
+    ]
+    for content, headers, status, loc in cases:
+        response = await n.http.post("/webhooks/sms/inbound", content=content, headers=headers)
+        assert response.status_code == status, (content[:60], response.text)
+        if loc:
+            assert response.json()["detail"][0]["loc"] == loc
+            assert "input" not in response.text
+    assert not await n.opted_out("k3")
+    assert await n.outbox_events() == []
+    assert await n.scalar("SELECT count(*) FROM inbound_sms WHERE clinic_id = :c", c=n.clinic_id) == 0
+
+    status_url = "/clinic/v1/clients/k%003/sms-status"
+    assert (await n.http.get(status_url, headers=n.staff())).json()["detail"][0]["loc"] == [
+        "path",
+        "client_id",
+    ]
+    preferences = "/api/v1/notifications/preferences"
+    for body in (b'{"sms_opted_in": NaN, "email_opted_in": true}', b'{"sms_opted_in": "\\ud800"}'):
+        response = await n.http.put(
+            preferences, content=body, headers={**n.parent("k3"), "Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, body
+        assert response.json()["detail"][0]["loc"] == ["body", "sms_opted_in"]
+    assert await n.outbox_events() == []

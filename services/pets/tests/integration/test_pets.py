@@ -189,3 +189,21 @@ async def test_redelivered_patient_event_is_applied_once(
             )
         ).scalar_one()
     assert claims == 1
+
+
+async def test_query_and_path_text_the_portal_refuses_is_422(
+    pets: tuple[httpx.AsyncClient, Any], signing_key: Ed25519PrivateKey
+) -> None:
+    http, _ = pets
+    mine = headers(signing_key, "clinic-edge", "k1")
+    for url, loc in [
+        ("/api/v1/pets/p%001", ["path", "patient_id"]),
+        ("/api/v1/pets?sort=%00", ["query", "sort"]),
+        ("/api/v1/pets?sort=%1B", ["query", "sort"]),
+    ]:
+        response = await http.get(url, headers=mine)
+        assert response.status_code == 422, url
+        assert response.json()["detail"][0]["loc"] == loc
+    assert (await http.get("/api/v1/pets?sort=%ED%A0%80", headers=mine)).status_code == 200
+    too_big = await http.request("GET", "/api/v1/pets", content=b"x" * 20_000, headers=mine)
+    assert too_big.status_code == 413

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index
+from sqlalchemy import Column, DateTime, Index, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -95,5 +95,5 @@ class RejectedRecordRow(Base, table=True):
     received_at: datetime = _timestamp()
     index: int
     kind: str | None = Field(default=None, max_length=50)
-    raw: Any = Field(sa_column=Column(JSONB, nullable=False))
+    raw: str = Field(sa_column=Column(Text, nullable=False))  # domain.records.record_text
     errors: Any = Field(sa_column=Column(JSONB, nullable=False))

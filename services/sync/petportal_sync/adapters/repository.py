@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..domain.batch import BatchPlan, ClinicData
-from ..domain.records import Rejection
+from ..domain.records import Rejection, record_text
 from .orm import ClinicRow, ContactRow, EnrolmentRow, PatientRow, ProgramRow, RejectedRecordRow
 
 
@@ -156,7 +156,7 @@ class SyncRepository:
                     received_at=now,
                     index=r.index,
                     kind=r.kind,
-                    raw=raw_records[r.index],
+                    raw=record_text(raw_records[r.index]),
                     errors=[{"field": e.field, "message": e.message} for e in r.errors],
                 ).model_dump()
                 for r in rejections

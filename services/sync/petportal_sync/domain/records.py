@@ -1,11 +1,14 @@
 """PIMS records as connectors send them, validated one at a time.
 
-Limits mirror the event contracts, so a record that validates here always makes a valid event.
+Limits mirror the event contracts, so a record that validates here always makes a valid event. A
+record holding text or numbers the portal does not accept (petportal_runtime.text) is rejected with
+each such field; a rejected record is kept as JSON text that can always be stored (`record_text`).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -25,6 +28,7 @@ from pydantic import (
     ValidationInfo,
 )
 
+from petportal_runtime.text import escape_text, value_problems
 from petportal_schemas.envelope import ID_PATTERN
 
 DEFAULT_REGION = "US"
@@ -140,26 +144,40 @@ class Rejection:
 
 def record_kind(raw: Any) -> str | None:
     kind = raw.get("kind") if isinstance(raw, dict) else None
-    return kind[:50] if isinstance(kind, str) else None
+    return escape_text(kind)[:50] if isinstance(kind, str) else None
+
+
+def _field(loc: Any) -> str:
+    return escape_text(".".join(str(part) for part in loc)) or "<record>"
 
 
 def field_errors(exc: ValidationError, kind: str | None = None) -> tuple[FieldError, ...]:
     errors = []
     for err in exc.errors():
-        loc = [str(part) for part in err["loc"]]
+        loc = list(err["loc"])
         if loc and loc[0] == kind:  # the discriminated union puts the tag first
             loc = loc[1:]
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             field, message = "kind", f"kind must be one of: {', '.join(KINDS)}"
         else:
-            field, message = ".".join(loc) or "<record>", err["msg"].removeprefix("Value error, ")
+            # Messages may quote the input (email-validator does): refused characters are escaped.
+            field, message = _field(loc), escape_text(err["msg"].removeprefix("Value error, "))
         errors.append(FieldError(field, message))
     return tuple(errors)
 
 
 def validate_record(raw: Any, index: int, *, phone_region: str = DEFAULT_REGION) -> PimsRecord | Rejection:
+    if problems := list(value_problems(raw)):
+        return Rejection(index, record_kind(raw), tuple(FieldError(_field(p.loc), p.msg) for p in problems))
     try:
         return _record_adapter.validate_python(raw, context={"phone_region": phone_region})
     except ValidationError as exc:
         kind = record_kind(raw)
         return Rejection(index, kind, field_errors(exc, kind))
+
+
+def record_text(raw: Any) -> str:
+    """A record as the connector sent it, as JSON text that any database stores: ASCII only, so NUL,
+    lone surrogates and every non-ASCII character are \\u escapes, and NaN or Infinity stay as
+    those words."""
+    return json.dumps(raw, ensure_ascii=True)

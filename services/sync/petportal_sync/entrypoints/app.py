@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -9,6 +10,8 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from petportal_runtime.edge import validated_per_item
+from petportal_runtime.text import value_problems
 from petportal_schemas.events import PimsName
 
 from ..adapters.repository import Clinic, SyncRepository
@@ -46,8 +49,16 @@ class RejectedRecordPublic(BaseModel):
     received_at: datetime
     index: int
     kind: str | None
-    record: dict[str, Any]
+    record: dict[str, Any] | None = Field(
+        description="the record; null when it holds text or numbers the portal does not accept"
+    )
+    raw: str = Field(description="the record as sent, as ASCII JSON text (refused characters as \\u escapes)")
     errors: list[FieldErrorPublic]
+
+    @staticmethod
+    def shown(raw: str) -> dict[str, Any] | None:
+        record = json.loads(raw)
+        return record if isinstance(record, dict) and not any(value_problems(record, limit=1)) else None
 
 
 class RejectionsPublic(BaseModel):
@@ -85,6 +96,7 @@ router = APIRouter(prefix="/pims/v1", tags=["pims"])
 
 
 @router.post("/records", responses={401: {"description": "bad API key"}})
+@validated_per_item("records")
 async def receive_records(batch: RecordBatch, clinic: CurrentClinic, sync: SyncDep) -> BatchResultPublic:
     async with sync.runtime.transaction() as session:
         result = await services.receive_records(
@@ -117,7 +129,8 @@ async def list_rejections(
                 received_at=row.received_at,
                 index=row.index,
                 kind=row.kind,
-                record=row.raw,
+                record=RejectedRecordPublic.shown(row.raw),
+                raw=row.raw,
                 errors=row.errors,
             )
             for row in rows

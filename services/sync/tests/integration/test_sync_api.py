@@ -243,3 +243,89 @@ async def test_create_clinic_stores_only_the_key_hash_and_refuses_duplicates(
     assert "sms_number" in err
     assert "timezone" in err
     assert await count(url, "SELECT count(*) FROM clinics") == 1
+
+
+def raw_batch(*records: Any, pims: Any = "ezyvet") -> bytes:
+    """A batch as JSON text with what `httpx`'s json= refuses to write: NaN, Infinity, lone surrogates."""
+    return json.dumps({"pims": pims, "records": list(records)}, ensure_ascii=True).encode()
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+async def test_records_with_refused_text_or_numbers_are_rejected_alone_and_the_rest_applied(
+    settings: SyncSettings, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clinic_id = f"clinic-{uuid.uuid4().hex[:8]}"
+    auth = {"Authorization": f"Bearer {await new_clinic(settings, capsys, clinic_id)}", **JSON}
+    nul = {"kind": "contact", "client_id": "c2", "first_name": "Bo\x00", "last_name": "Ng"}
+    nan = {**GOOD[1], "patient_id": "p2", "weight_kg": float("nan")}
+    infinite = {**GOOD[1], "patient_id": "p3", "weight_kg": float("inf")}
+    surrogate = {**GOOD[1], "patient_id": "p4", "name": "Rex\ud800"}
+    control = {**GOOD[0], "client_id": "c3", "last_name": "Lee\x1b[31m"}
+    body = raw_batch(GOOD[0], nul, nan, GOOD[1], infinite, surrogate, GOOD[2], control, GOOD[3])
+
+    response = await client.post("/pims/v1/records", content=body, headers=auth)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["accepted"] == 4
+    assert [
+        (r["index"], r["kind"], [(e["field"], e["message"]) for e in r["errors"]]) for r in result["rejected"]
+    ] == [
+        (1, "contact", [("first_name", "String should not contain NUL (U+0000)")]),
+        (2, "patient", [("weight_kg", "Input should be a finite number")]),
+        (4, "patient", [("weight_kg", "Input should be a finite number")]),
+        (5, "patient", [("name", "String should not contain a lone surrogate (U+D800)")]),
+        (7, "contact", [("last_name", "String should not contain a control character (U+001B)")]),
+    ]
+
+    url = settings.database_url
+    assert await count(url, "SELECT count(*) FROM contacts") == 1
+    assert await count(url, "SELECT count(*) FROM patients") == 1
+    assert await count(url, "SELECT count(*) FROM enrolments") == 1
+    found = await events_for(settings.kafka_bootstrap_servers, clinic_id, expected=5)
+    assert sorted(envelope.event_type for envelope, _, _ in found) == sorted(
+        ["ClinicRegistered", "ClientUpserted", "PatientUpserted", "ProgramOffered", "ClientEnrolledInProgram"]
+    )
+
+    # Every rejected record is kept, as the JSON text that was sent (escaped), for inspection.
+    rejections = (await client.get("/pims/v1/rejections", headers=auth)).json()["rejections"]
+    by_index = {r["index"]: r for r in rejections}
+    assert sorted(by_index) == [1, 2, 4, 5, 7]
+    assert all(r["record"] is None for r in rejections)
+    assert '"first_name": "Bo\\u0000"' in by_index[1]["raw"]
+    assert '"weight_kg": NaN' in by_index[2]["raw"]
+    assert '"weight_kg": Infinity' in by_index[4]["raw"]
+    assert '"name": "Rex\\ud800"' in by_index[5]["raw"]
+    assert json.loads(by_index[5]["raw"]) == surrogate
+
+
+async def test_refused_input_outside_the_records_or_too_big_refuses_the_batch(
+    settings: SyncSettings, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    auth = {"Authorization": f"Bearer {await new_clinic(settings, capsys, f'clinic-{uuid.uuid4().hex[:8]}')}"}
+    deep: Any = "x"
+    for _ in range(40):
+        deep = [deep]
+    cases: list[tuple[bytes, dict[str, str], int, list[Any] | None]] = [
+        (raw_batch(GOOD[0], pims="ezy\x00vet"), JSON, 422, ["body", "pims"]),
+        (raw_batch(GOOD[0], pims="\udc00"), JSON, 422, ["body", "pims"]),
+        (raw_batch(GOOD[0], pims=float("nan")), JSON, 422, ["body", "pims"]),
+        (raw_batch(GOOD[0], {**GOOD[1], "name": deep}), JSON, 422, None),
+        (b'{"pims": "ezyvet", "records": [' + b"[" * 5000 + b"]" * 5000 + b"]}", JSON, 400, None),
+        (b'{"pims": "ezyvet", "records": [{"kind": "\xff"}]}', JSON, 400, None),
+        (raw_batch(*[GOOD[0]] * 100_000), JSON, 413, None),
+        (raw_batch(GOOD[0]), {"Content-Type": "text/plain"}, 415, None),
+        (b"pims=ezyvet&records=1", {"Content-Type": "application/x-www-form-urlencoded"}, 415, None),
+    ]
+    for body, headers, status, loc in cases:
+        response = await client.post("/pims/v1/records", content=body, headers={**auth, **headers})
+        assert response.status_code == status, (body[:80], response.text)
+        if loc is not None:
+            assert response.json()["detail"][0]["loc"] == loc
+    for query in ("limit=%00", "limit=NaN", "limit=Infinity", "limit=1e999", "limit=%ED%A0%80", "x=%07"):
+        response = await client.get(f"/pims/v1/rejections?{query}", headers=auth)
+        assert response.status_code == 422, query
+        assert response.json()["detail"][0]["loc"][0] == "query"
+    assert await count(settings.database_url, "SELECT count(*) FROM contacts") == 0
+    assert await count(settings.database_url, "SELECT count(*) FROM rejected_records") == 0

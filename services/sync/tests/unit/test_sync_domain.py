@@ -1,3 +1,4 @@
+import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from petportal_sync.domain.records import (
     PimsRecord,
     Rejection,
     normalise_phone,
+    record_text,
     validate_record,
 )
 
@@ -122,6 +124,42 @@ def test_every_bad_field_is_reported_with_its_name() -> None:
     assert {e.field for e in missing.errors} == {"first_name", "last_name"}
     assert rejection(contact(client_id="has space")).errors[0].field == "client_id"
     assert rejection(program(code="Care Plan")).errors[0].field == "program_code"
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "reason"),
+    [
+        (contact(first_name="A\x00nn"), "first_name", "NUL (U+0000)"),
+        (contact(last_name="\ud800"), "last_name", "a lone surrogate (U+D800)"),
+        (contact(phone="415\x00555 2671"), "phone", "NUL"),  # a phone parser would skip the NUL
+        (contact(last_name="\x1f"), "last_name", "a control character (U+001F)"),  # not a blank
+        (patient(weight_kg=float("nan")), "weight_kg", "finite number"),
+        (patient(weight_kg=float("inf")), "weight_kg", "finite number"),
+        (patient(name=float("-inf")), "name", "finite number"),
+        ({**patient(), "no\x00te": "x"}, "no\\u0000te", "NUL"),
+    ],
+)
+def test_text_and_numbers_the_portal_refuses_reject_the_record_naming_the_field(
+    raw: dict[str, Any], field: str, reason: str
+) -> None:
+    [error] = rejection(raw).errors
+    assert error.field == field
+    assert reason in error.message
+
+
+def test_a_refused_kind_is_kept_escaped() -> None:
+    bad_kind = rejection({"kind": "con\x00tact\ud800", "x": 1})
+    assert bad_kind.kind == "con\\u0000tact\\ud800"
+    assert [e.field for e in bad_kind.errors] == ["kind"]
+
+
+def test_a_record_is_kept_as_ascii_json_text_of_what_was_sent() -> None:
+    raw = {"kind": "patient", "name": "Zo\u00eb\x00", "w": float("nan"), "x": "\udfff", "n": [1, None]}
+    text = record_text(raw)
+    assert text.isascii()
+    assert "\x00" not in text
+    assert text == '{"kind": "patient", "name": "Zo\\u00eb\\u0000", "w": NaN, "x": "\\udfff", "n": [1, null]}'
+    assert json.dumps(json.loads(text), ensure_ascii=True) == text
 
 
 def test_patient_fields_are_typed() -> None:

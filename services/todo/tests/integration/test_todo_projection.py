@@ -266,3 +266,16 @@ def kinds(todo: dict[str, Any]) -> list[str]:
 
 async def both(todo: Any, keys: Any, clinic_id: str, a: str, b: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return await todo_of(todo, keys, clinic_id, a), await todo_of(todo, keys, clinic_id, b)
+
+
+async def test_query_text_the_portal_refuses_is_422(start_todo: Any, keys: Any) -> None:
+    clinic_id, client_id = ids()
+    async with start_todo() as todo:
+        mine = keys.parent_headers(clinic_id, client_id)
+        for query in ("x=%00", "x=%07", "%00=1"):
+            response = await todo.http.get(f"/api/v1/todo?{query}", headers=mine)
+            assert response.status_code == 422, query
+            assert response.json()["detail"][0]["loc"][0] == "query"
+        too_big = await todo.http.request("GET", "/api/v1/todo", content=b"x" * 20_000, headers=mine)
+        assert too_big.status_code == 413
+        assert (await todo.http.get("/api/v1/todo?x=%E2%98%83", headers=mine)).status_code == 200
