@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,10 +15,23 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(
+    database_url: str, *, pool_size: int = 10, application_name: str | None = None
+) -> AsyncEngine:
+    """`application_name` names the connections in `pg_stat_activity` (and so in `pg_locks`)."""
     if not database_url:
         raise ValueError("DATABASE_URL is not set")
-    return create_async_engine(database_url, pool_size=pool_size, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if application_name:
+        connect_args["server_settings"] = {"application_name": application_name}
+    return create_async_engine(
+        database_url, pool_size=pool_size, pool_pre_ping=True, connect_args=connect_args
+    )
+
+
+def replica_name(service: str) -> str:
+    """`service@host:pid`: which replica a connection belongs to (the host is the pod's name)."""
+    return f"{service}@{socket.gethostname()}:{os.getpid()}"
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -88,10 +88,13 @@ class ServiceRuntime:
             self._broker = make_broker(settings)
         if database:
             from .broker import outbox_sender
-            from .db import make_engine, make_session_factory
+            from .db import make_engine, make_session_factory, replica_name
             from .outbox import OutboxRelay
 
-            self.engine = make_engine(settings.database_url)
+            # Named per replica, so `pg_stat_activity` shows which one holds the relay lock.
+            self.engine = make_engine(
+                settings.database_url, application_name=replica_name(settings.service_name)
+            )
             self.sessions = make_session_factory(self.engine)
             self.relay = OutboxRelay(
                 self.sessions,
