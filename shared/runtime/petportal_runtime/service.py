@@ -101,6 +101,7 @@ class ServiceRuntime:
                 outbox_sender(self.broker),
                 batch_size=settings.outbox_batch_size,
                 retention=timedelta(hours=settings.outbox_retention_hours),
+                lock_timeout=timedelta(seconds=settings.outbox_relay_lock_timeout_seconds),
             )
         self.token_verifier = TokenVerifier(f"{settings.identity_url.rstrip('/')}/.well-known/jwks.json")
         self.background: list[BackgroundTask] = []

@@ -24,6 +24,8 @@ class ServiceSettings(BaseSettings):
     identity_url: str = "http://127.0.0.1:8081"
     outbox_retention_hours: float = Field(default=168, ge=0)
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Longest a relay batch holds the relay lock; a replica stopped mid-batch loses it after this.
+    outbox_relay_lock_timeout_seconds: float = Field(default=30, gt=0)
     otel_exporter_otlp_endpoint: str | None = None
     log_level: str = "INFO"
 
