@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,24 +19,34 @@ from .unavailable import Dependency
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(database_url: str, *, pool_size: int = 10, timeout: float = 2.0) -> AsyncEngine:
+def make_engine(
+    database_url: str, *, pool_size: int = 10, timeout: float = 2.0, application_name: str | None = None
+) -> AsyncEngine:
     """Every wait on the database is bounded by `timeout` seconds: connecting, each statement, and
     waiting for a pooled connection. A stalled server therefore fails a request within about twice
     that (the ping of a pooled connection, then a new connection), and the caller answers 503.
 
     SQL parameters never appear in errors or logs (`hide_parameters`): they are personal data.
+    `application_name` names the connections in `pg_stat_activity` (and so in `pg_locks`).
     """
     if not database_url:
         raise ValueError("DATABASE_URL is not set")
-    # Parameters are names, phone numbers, message bodies: a database error must not print them.
+    connect_args: dict[str, Any] = {"timeout": timeout, "command_timeout": timeout}
+    if application_name:
+        connect_args["server_settings"] = {"application_name": application_name}
     return create_async_engine(
         database_url,
         pool_size=pool_size,
         pool_pre_ping=True,
         pool_timeout=timeout,
         hide_parameters=True,
-        connect_args={"timeout": timeout, "command_timeout": timeout},
+        connect_args=connect_args,
     )
+
+
+def replica_name(service: str) -> str:
+    """`service@host:pid`: which replica a connection belongs to (the host is the pod's name)."""
+    return f"{service}@{socket.gethostname()}:{os.getpid()}"
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

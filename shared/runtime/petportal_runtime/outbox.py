@@ -70,6 +70,11 @@ class OutboxRelay:
     Several replicas may run, but only one relays at a time (a transaction-scoped advisory lock):
     two relays sending different batches at once could reorder one client's events. A crash between
     send and mark re-sends the rows; consumers' inboxes absorb that.
+
+    A batch holds the lock for at most `lock_timeout`: sends get half of it, and PostgreSQL ends the
+    transaction of a relay that goes quiet for all of it (a frozen process, or a host gone without
+    closing its connection, which would otherwise keep the lock until TCP keepalive gives up, hours
+    by default), so another replica takes over.
     """
 
     def __init__(
@@ -80,12 +85,14 @@ class OutboxRelay:
         batch_size: int = 500,
         retention: timedelta = timedelta(days=7),
         poll_interval: float = 1.0,
+        lock_timeout: timedelta = timedelta(seconds=30),
     ) -> None:
         self._factory = session_factory
         self._send = send
         self._batch_size = batch_size
         self._retention = retention
         self._poll_interval = poll_interval
+        self._lock_timeout = lock_timeout
         self._wake = asyncio.Event()
         self._published = telemetry.meter("outbox").create_counter(
             "petportal_outbox_published", description="events relayed from the outbox to Kafka"
@@ -120,7 +127,15 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         async with transaction(self._factory) as session:
             conn = await session.connection()
-            if not (await conn.execute(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID)))).scalar():
+            # One round trip: the lock, and the idle limit for this transaction only (is_local).
+            idle_limit_ms = max(1, self._lock_timeout // timedelta(milliseconds=1))
+            locked = await conn.execute(
+                select(
+                    func.pg_try_advisory_xact_lock(RELAY_LOCK_ID),
+                    func.set_config("idle_in_transaction_session_timeout", str(idle_limit_ms), True),
+                )
+            )
+            if not locked.scalar():
                 return 0
             result = await conn.execute(
                 select(outbox)
@@ -131,7 +146,9 @@ class OutboxRelay:
             rows = result.all()
             if not rows:
                 return 0
-            await self._send_all(rows)
+            # Past this the rows stay unpublished and the lock goes back (run() retries).
+            async with asyncio.timeout(self._lock_timeout.total_seconds() / 2):
+                await self._send_all(rows)
             await session.exec(
                 update(outbox)
                 .where(outbox.c.id.in_([r.id for r in rows]))

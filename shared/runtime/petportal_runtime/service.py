@@ -112,11 +112,16 @@ class ServiceRuntime:
             self._broker = make_broker(settings)
         if database:
             from .broker import outbox_sender
-            from .db import make_engine, make_session_factory
+            from .db import make_engine, make_session_factory, replica_name
             from .inbox import InboxPurger
             from .outbox import OutboxRelay
 
-            self.engine = make_engine(settings.database_url, timeout=settings.dependency_timeout_seconds)
+            # Named per replica, so `pg_stat_activity` shows which one holds the relay lock.
+            self.engine = make_engine(
+                settings.database_url,
+                timeout=settings.dependency_timeout_seconds,
+                application_name=replica_name(settings.service_name),
+            )
             self.sessions = make_session_factory(self.engine)
             self.inbox_purger = InboxPurger(self.sessions, settings.inbox_retention)
             self.relay = OutboxRelay(
@@ -124,6 +129,7 @@ class ServiceRuntime:
                 outbox_sender(self.broker),
                 batch_size=settings.outbox_batch_size,
                 retention=timedelta(hours=settings.outbox_retention_hours),
+                lock_timeout=timedelta(seconds=settings.outbox_relay_lock_timeout_seconds),
             )
         self.token_verifier = TokenVerifier(f"{settings.identity_url.rstrip('/')}/.well-known/jwks.json")
         self.background: list[BackgroundTask] = []
