@@ -1,6 +1,8 @@
 """Each service's AsyncAPI document (what it consumes and publishes) matches the committed snapshot.
 
 Regenerate after an intended change: UPDATE_SNAPSHOTS=1 pytest tests/contract/test_asyncapi.py
+rewrites the snapshots that differ and still fails for each of them, so a changed document never
+passes unseen; review the diff, commit it, and the next run passes.
 """
 
 from __future__ import annotations
@@ -35,12 +37,15 @@ def render(document: dict[str, Any]) -> str:
 def test_asyncapi_document_matches_the_snapshot(service: str, built: Callable[[str], ServiceRuntime]) -> None:
     rendered = render(asyncapi_document(service, built(service)))
     snapshot = SNAPSHOTS / f"{service}.json"
+    current = snapshot.read_text() if snapshot.is_file() else None
+    if current == rendered:
+        return
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         snapshot.parent.mkdir(parents=True, exist_ok=True)
         snapshot.write_text(rendered)
-        return
-    assert snapshot.is_file(), f"no snapshot for {service}: run UPDATE_SNAPSHOTS=1 pytest {__file__}"
-    assert snapshot.read_text() == rendered, (
+        pytest.fail(f"{service}'s AsyncAPI snapshot updated: review the diff and commit it")
+    assert current is not None, f"no snapshot for {service}: run UPDATE_SNAPSHOTS=1 pytest {__file__}"
+    assert current == rendered, (
         f"{service}'s AsyncAPI document changed: review, then UPDATE_SNAPSHOTS=1 pytest {__file__}"
     )
 
