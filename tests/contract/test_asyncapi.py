@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from faststream.specification import AsyncAPI
 
+from petportal_runtime.catalog import service as catalog_entry
 from petportal_runtime.service import ServiceRuntime
 
 pytestmark = pytest.mark.contract
@@ -55,3 +56,30 @@ def test_the_document_is_stable_between_builds(service: str, built: Callable[[st
     assert render(asyncapi_document(service, built(service))) == render(
         asyncapi_document(service, built(service))
     )
+
+
+def test_what_a_consumer_receives_is_named_the_envelope(
+    service: str, built: Callable[[str], ServiceRuntime]
+) -> None:
+    """Each receive operation's payload is the Envelope (a batch consumer's, a list of them)."""
+    document = asyncapi_document(service, built(service))
+    received = [
+        _resolve(document, _resolve(document, ref["$ref"])["payload"]["$ref"])
+        for operation in document["operations"].values()
+        if operation["action"] == "receive"
+        for ref in operation["messages"]
+    ]
+    assert bool(received) == catalog_entry(service).consumes, f"{service} receive operations: {received}"
+    for payload in received:
+        envelope = _resolve(document, payload["items"]["$ref"]) if payload.get("type") == "array" else payload
+        assert envelope["title"] == "Envelope", f"{service} consumes {payload}"
+
+
+def _resolve(document: dict[str, Any], ref: str) -> dict[str, Any]:
+    node: Any = document
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    assert isinstance(node, dict), ref
+    if "$ref" in node and len(node) == 1:
+        return _resolve(document, node["$ref"])
+    return node
