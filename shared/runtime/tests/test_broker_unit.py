@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
@@ -19,6 +20,7 @@ from petportal_runtime.broker import (
 )
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import Envelope, Event, MessageReceived, topics
+from petportal_schemas import envelope as registry
 
 pytestmark = pytest.mark.unit
 
@@ -121,3 +123,20 @@ async def test_a_batch_parks_only_its_unappliable_events_and_applies_the_rest_in
     assert reasons[:2] == ["a poisoned client", "a poisoned client"]
     assert reasons[2].startswith("invalid envelope: event_type: Field required")
     assert len(reasons) == 3
+
+
+def test_a_route_names_the_newest_version_of_its_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Payloads are upcast to the newest version before dispatch, so a route on an older one is a bug."""
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    @registry.register
+    class MessageReceivedV2(Event):
+        EVENT_TYPE: ClassVar[str] = "MessageReceived"
+        VERSION: ClassVar[int] = 2
+        TOPIC: ClassVar[str] = topics.MESSAGING
+
+    async def apply(envelope: Envelope, event: Event) -> None: ...
+
+    with pytest.raises(ValueError, match="MessageReceived v1 is not the newest version"):
+        on(MessageReceived, apply)
+    assert on(MessageReceivedV2, apply).event is MessageReceivedV2
