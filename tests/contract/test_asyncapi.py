@@ -1,6 +1,8 @@
 """Each service's AsyncAPI document (what it consumes and publishes) matches the committed snapshot.
 
 Regenerate after an intended change: UPDATE_SNAPSHOTS=1 pytest tests/contract/test_asyncapi.py
+rewrites the snapshots that differ and still fails for each of them, so a changed document never
+passes unseen; review the diff, commit it, and the next run passes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 from faststream.specification import AsyncAPI
 
+from petportal_runtime.catalog import service as catalog_entry
 from petportal_runtime.service import ServiceRuntime
 
 pytestmark = pytest.mark.contract
@@ -35,12 +38,15 @@ def render(document: dict[str, Any]) -> str:
 def test_asyncapi_document_matches_the_snapshot(service: str, built: Callable[[str], ServiceRuntime]) -> None:
     rendered = render(asyncapi_document(service, built(service)))
     snapshot = SNAPSHOTS / f"{service}.json"
+    current = snapshot.read_text() if snapshot.is_file() else None
+    if current == rendered:
+        return
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         snapshot.parent.mkdir(parents=True, exist_ok=True)
         snapshot.write_text(rendered)
-        return
-    assert snapshot.is_file(), f"no snapshot for {service}: run UPDATE_SNAPSHOTS=1 pytest {__file__}"
-    assert snapshot.read_text() == rendered, (
+        pytest.fail(f"{service}'s AsyncAPI snapshot updated: review the diff and commit it")
+    assert current is not None, f"no snapshot for {service}: run UPDATE_SNAPSHOTS=1 pytest {__file__}"
+    assert current == rendered, (
         f"{service}'s AsyncAPI document changed: review, then UPDATE_SNAPSHOTS=1 pytest {__file__}"
     )
 
@@ -50,3 +56,30 @@ def test_the_document_is_stable_between_builds(service: str, built: Callable[[st
     assert render(asyncapi_document(service, built(service))) == render(
         asyncapi_document(service, built(service))
     )
+
+
+def test_what_a_consumer_receives_is_named_the_envelope(
+    service: str, built: Callable[[str], ServiceRuntime]
+) -> None:
+    """Each receive operation's payload is the Envelope (a batch consumer's, a list of them)."""
+    document = asyncapi_document(service, built(service))
+    received = [
+        _resolve(document, _resolve(document, ref["$ref"])["payload"]["$ref"])
+        for operation in document["operations"].values()
+        if operation["action"] == "receive"
+        for ref in operation["messages"]
+    ]
+    assert bool(received) == catalog_entry(service).consumes, f"{service} receive operations: {received}"
+    for payload in received:
+        envelope = _resolve(document, payload["items"]["$ref"]) if payload.get("type") == "array" else payload
+        assert envelope["title"] == "Envelope", f"{service} consumes {payload}"
+
+
+def _resolve(document: dict[str, Any], ref: str) -> dict[str, Any]:
+    node: Any = document
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    assert isinstance(node, dict), ref
+    if "$ref" in node and len(node) == 1:
+        return _resolve(document, node["$ref"])
+    return node

@@ -1,11 +1,19 @@
 """What each service says it publishes is a registered event on the service's own topic, and the
-envelopes it sends validate against the exported JSON Schemas (what non-Python consumers rely on)."""
+envelopes it sends validate against the exported JSON Schemas (what non-Python consumers rely on).
+
+What a service sends is read from its code: every `Envelope.wrap(...)` / `Envelope(...)` it builds,
+with the `producer` it passes resolved in its module. A service that builds none publishes nothing.
+"""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,17 +45,74 @@ def _latest(event_type: str) -> type[Event]:
     return max(versions, key=lambda cls: cls.VERSION)
 
 
+@dataclass(frozen=True)
+class EnvelopeSite:
+    where: str  # path:line
+    producer: object  # what the code passes as `producer`, resolved; None when it passes none
+
+
+@cache
+def envelope_sites(service: str) -> tuple[EnvelopeSite, ...]:
+    """Every place in the service's package that builds an envelope, with the producer it passes."""
+    package = importlib.import_module(f"petportal_{service}")
+    root = Path(next(iter(package.__path__)))
+    sites = []
+    for path in sorted(root.rglob("*.py")):
+        if "migrations" in path.relative_to(root).parts:
+            continue
+        for call in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(call, ast.Call) and _builds_an_envelope(call.func)):
+                continue
+            parts = path.relative_to(root).with_suffix("").parts
+            module = ".".join((package.__name__, *(p for p in parts if p != "__init__")))
+            given = next((k.value for k in call.keywords if k.arg == "producer"), None)
+            sites.append(
+                EnvelopeSite(f"{path.relative_to(root.parent)}:{call.lineno}", _resolve(given, module))
+            )
+    return tuple(sites)
+
+
+def _builds_an_envelope(func: ast.expr) -> bool:
+    if isinstance(func, ast.Attribute):  # Envelope.wrap(...)
+        return func.attr == "wrap" and isinstance(func.value, ast.Name) and func.value.id == "Envelope"
+    return isinstance(func, ast.Name) and func.id == "Envelope"
+
+
+def _resolve(expression: ast.expr | None, module: str) -> object:
+    """The value of `producer=<expression>`: a literal, or a name (dotted) of the module's globals."""
+    if expression is None or isinstance(expression, ast.Constant):
+        return None if expression is None else expression.value
+    if isinstance(expression, ast.Attribute):
+        return getattr(_resolve(expression.value, module), expression.attr)
+    namespace = importlib.import_module(module)
+    unresolvable = (
+        f"{module}: pass producer as a constant or a module-level name, not {ast.unparse(expression)}"
+    )
+    assert isinstance(expression, ast.Name), unresolvable
+    assert hasattr(namespace, expression.id), unresolvable
+    return getattr(namespace, expression.id)
+
+
 def _sample_envelopes(
     service: str, built: Callable[[str], ServiceRuntime], samples: dict[tuple[str, int], Event]
 ) -> list[Envelope]:
+    """One envelope per declared event, built with the producer(s) the service's own code passes."""
+    published = _published(service, built)
+    producers = {site.producer for site in envelope_sites(service)}
+    if not producers:
+        assert published == {}, f"{service} declares publications but builds no envelope: {published}"
+        return []
     envelopes = []
-    for classes in _published(service, built).values():
-        for cls in classes:
-            event = samples[(cls.EVENT_TYPE, cls.VERSION)]
-            client_id = None if cls.CLINIC_WIDE else "client-7"
-            envelopes.append(
-                Envelope.wrap(event, clinic_id="clinic-3", client_id=client_id, producer=service)
-            )
+    for producer in sorted(producers, key=repr):
+        assert isinstance(producer, str), f"{service} passes producer={producer!r}"
+        for classes in published.values():
+            for cls in classes:
+                event = samples[(cls.EVENT_TYPE, cls.VERSION)]
+                client_id = None if cls.CLINIC_WIDE else "client-7"
+                envelopes.append(
+                    Envelope.wrap(event, clinic_id="clinic-3", client_id=client_id, producer=producer)
+                )
+    assert envelopes, f"{service} builds envelopes but declares no publication (document_publisher)"
     return envelopes
 
 
@@ -75,16 +140,19 @@ def test_every_event_is_declared_by_the_service_owning_its_topic(
 
 
 def test_the_producer_name_is_the_service_name(service: str) -> None:
-    """Envelopes say who produced them; services that publish keep it in service_layer PRODUCER."""
-    importlib.import_module(f"petportal_{service}")  # a missing service fails here, not silently
-    try:
-        services = importlib.import_module(f"petportal_{service}.service_layer.services")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"petportal_{service}.service_layer.services":
-            raise
-        services = None
-    producer = getattr(services, "PRODUCER", service)
-    assert producer == service
+    """Envelopes say who produced them: every envelope the service's code builds names the service."""
+    wrong = {site.where: site.producer for site in envelope_sites(service) if site.producer != service}
+    assert not wrong, f"{service} builds envelopes with another producer: {wrong}"
+
+
+def test_a_service_publishes_exactly_when_its_code_builds_envelopes(
+    service: str, built: Callable[[str], ServiceRuntime]
+) -> None:
+    declared = _published(service, built)
+    if envelope_sites(service):
+        assert declared, f"{service} builds envelopes but declares no publication (document_publisher)"
+    else:
+        assert declared == {}, f"{service} builds no envelope but declares publications: {declared}"
 
 
 def test_sample_envelopes_pass_the_runtime_validation(
@@ -93,6 +161,7 @@ def test_sample_envelopes_pass_the_runtime_validation(
     for wrapped in _sample_envelopes(service, built, samples):
         parsed, event = validate_message(wrapped.to_bytes())
         assert parsed == wrapped
+        assert parsed.producer == service
         assert event == samples[(wrapped.event_type, wrapped.event_version)]
 
 

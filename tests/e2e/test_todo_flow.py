@@ -4,102 +4,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import uuid
-from typing import Any
 
-import httpx
 import pytest
 
-from .stack import CLINIC_NUMBER, Stack, wait_for
+from .stack import CARE_PLAN, Portal, Stack, contact, wait_for
 
 pytestmark = pytest.mark.e2e
-
-PASSWORD = "correct horse battery staple"
-
-
-class Portal:
-    """What the portal front end, clinic staff, a PIMS connector and the SMS provider send to the gateway."""
-
-    def __init__(self, stack: Stack, clinic_id: str) -> None:
-        self.http = httpx.Client(base_url=stack.gateway, timeout=10)
-        self.clinic_id = clinic_id
-        self.api_key = stack.create_clinic(clinic_id)
-        self.staff_email = f"staff@{clinic_id}.example"
-        stack.create_staff(clinic_id, self.staff_email, PASSWORD)
-
-    def push(self, *records: dict[str, Any]) -> dict[str, Any]:
-        response = self.http.post(
-            "/pims/v1/records",
-            json={"pims": "ezyvet", "records": list(records)},
-            headers={"authorization": f"Bearer {self.api_key}"},
-        )
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def staff_token(self) -> str:
-        response = self.http.post(
-            "/clinic/v1/auth/token", json={"email": self.staff_email, "password": PASSWORD}
-        )
-        assert response.status_code == 200, response.text
-        return str(response.json()["access_token"])
-
-    def parent_token(self, client_id: str) -> str:
-        def issue() -> str | None:
-            response = self.http.post(
-                "/api/v1/auth/dev-token", json={"clinic_id": self.clinic_id, "client_id": client_id}
-            )
-            return response.json()["access_token"] if response.status_code == 200 else None
-
-        # identity learns the contact from the ClientUpserted event sync published.
-        return str(wait_for(issue, what=f"a token for {client_id}"))
-
-    def send_message(self, staff: str, client_id: str, body: str) -> httpx.Response:
-        return self.http.post(
-            f"/clinic/v1/clients/{client_id}/messages",
-            json={"body": body},
-            headers={"authorization": f"Bearer {staff}"},
-        )
-
-    def todo(self, parent: str) -> dict[str, Any]:
-        response = self.http.get("/api/v1/todo", headers={"authorization": f"Bearer {parent}"})
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def wait_todo(self, parent: str, expected: list[tuple[str, str]], what: str) -> dict[str, Any]:
-        """Poll until the list holds exactly `expected` (kind, title) items, and check the badge."""
-
-        def matches() -> dict[str, Any] | None:
-            todo = self.todo(parent)
-            items = sorted((i["kind"], i["title"]) for i in todo["items"])
-            return todo if items == sorted(expected) else None
-
-        todo: dict[str, Any] = wait_for(matches, what=what)
-        assert todo["badge"] == len(expected)
-        return todo
-
-    def text(self, phone: str, body: str) -> httpx.Response:
-        return self.http.post(
-            "/webhooks/sms/inbound", data={"From": phone, "To": CLINIC_NUMBER, "Body": body}
-        )
-
-
-def contact(client_id: str, phone: str) -> dict[str, Any]:
-    return {
-        "kind": "contact",
-        "client_id": client_id,
-        "first_name": "Alex",
-        "last_name": "Rivera",
-        "email": f"{client_id.lower()}@example.com",
-        "phone": phone,
-    }
-
-
-CARE_PLAN = {
-    "kind": "program",
-    "program_code": "care-plan",
-    "name": "Care Plan",
-    "call_to_action": "Add a Care Member",
-    "offered": True,
-}
 
 
 def test_the_todo_list_follows_messages_consent_and_programs(stack: Stack) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 
 from petportal_runtime.auth import TokenVerifier
-from petportal_runtime.broker import subscribe_events
+from petportal_runtime.broker import bind, on, subscribe_events
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import ClientUpserted, ClinicRegistered, ReminderSent, topics
@@ -17,8 +16,6 @@ from .adapters.ratelimit import LoginRateLimiter
 from .entrypoints import handlers
 from .service_layer.services import TokenIssuer
 from .settings import IdentitySettings
-
-CONSUMER = "identity"
 
 
 @dataclass
@@ -44,12 +41,12 @@ def bootstrap(settings: IdentitySettings | None = None, *, consumers: bool = Tru
             runtime.broker,
             settings,
             [topics.SYNC, topics.NOTIFY],
-            consumer=CONSUMER,
-            handlers={
-                ClientUpserted: partial(handlers.record_contact, runtime),
-                ClinicRegistered: partial(handlers.record_clinic, runtime),
-                ReminderSent: partial(handlers.open_account_after_reminder, runtime),
-            },
+            consumer=handlers.CONSUMER,
+            handlers=[
+                on(ClientUpserted, bind(handlers.record_contact, runtime)),
+                on(ClinicRegistered, bind(handlers.record_clinic, runtime)),
+                on(ReminderSent, bind(handlers.open_account_after_reminder, runtime)),
+            ],
         )
     return Identity(
         settings=settings,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from petportal_runtime.auth import TokenVerifier
-from petportal_runtime.broker import document_publisher, subscribe_events
+from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import ClientUpserted, MessageRead, MessageReceived, topics
 
@@ -23,7 +23,7 @@ def bootstrap(
         settings,
         [topics.SYNC],
         consumer=handlers.CONSUMER,
-        handlers={ClientUpserted: handlers.record_client(runtime)},
+        handlers=[on(ClientUpserted, bind(handlers.record_client, runtime))],
     )
     document_publisher(runtime.broker, topics.MESSAGING, [MessageReceived, MessageRead])
     return runtime

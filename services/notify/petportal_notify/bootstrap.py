@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from petportal_runtime.auth import TokenVerifier
-from petportal_runtime.broker import document_publisher, subscribe_events
+from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import ClientUpserted, ClinicRegistered, SmsOptedIn, SmsOptedOut, topics
 
@@ -37,10 +37,10 @@ def bootstrap(
         settings,
         [topics.SYNC],
         consumer=handlers.CONSUMER,
-        handlers={
-            ClinicRegistered: handlers.register_clinic(runtime),
-            ClientUpserted: handlers.record_contact(runtime),
-        },
+        handlers=[
+            on(ClinicRegistered, bind(handlers.register_clinic, runtime)),
+            on(ClientUpserted, bind(handlers.record_contact, runtime)),
+        ],
     )
     document_publisher(runtime.broker, topics.NOTIFY, [SmsOptedOut, SmsOptedIn])
     return Notify(settings, runtime, sms_provider or make_provider(settings.sms_provider))

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 from petportal_runtime.auth import TokenVerifier
-from petportal_runtime.broker import subscribe_events
+from petportal_runtime.broker import bind, on, subscribe_events
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import PatientUpserted, topics
@@ -41,6 +40,6 @@ def bootstrap(
             settings,
             [topics.SYNC],
             consumer=handlers.CONSUMER,
-            handlers={PatientUpserted: partial(handlers.record_patient, runtime)},
+            handlers=[on(PatientUpserted, bind(handlers.record_patient, runtime))],
         )
     return PetsService(settings, runtime)

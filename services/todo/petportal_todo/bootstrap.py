@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from petportal_runtime.auth import TokenVerifier
-from petportal_runtime.broker import consumer_group, subscribe_event_batches
+from petportal_runtime.broker import bind, consumer_group, subscribe_event_batches
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import topics
 
 from .adapters.mongo import MONGODB, MongoReadModel, make_client
 from .adapters.replay import TopicReplayer
 from .domain import CONSUMED_EVENTS
-from .entrypoints.handlers import make_batch_handler
+from .entrypoints import handlers
 from .settings import TodoSettings
 
 CONSUMER = "todo"
@@ -59,7 +59,7 @@ def bootstrap(
         SOURCE_TOPICS,
         consumer=consumer,
         event_types=CONSUMED_EVENTS,
-        handler=make_batch_handler(read_model),
+        handler=bind(handlers.project_events, read_model),
         max_records=settings.todo_batch_max_records,
     )
     return TodoService(settings, runtime, read_model)

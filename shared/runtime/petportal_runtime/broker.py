@@ -1,22 +1,25 @@
-"""Kafka wiring on FastStream: the broker, the outbox sender, consumers with inbox-friendly retries
-and dead-lettering of events that do not parse or validate."""
+"""Kafka wiring on FastStream: the broker, the outbox sender, typed consumers, and the one broker
+middleware that retries what may succeed later and dead-letters what never will."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from aiokafka import ConsumerRecord
 from aiokafka import errors as kafka_errors
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.middlewares import BaseMiddleware
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
-from petportal_schemas import Envelope, Event, parse_payload, topics
+from petportal_schemas import Envelope, Event, parse_payload, registered_events, topics
 
 from . import telemetry
 from .logging import get_logger
@@ -24,11 +27,17 @@ from .settings import ServiceSettings
 from .unavailable import Dependency
 
 if TYPE_CHECKING:
+    from faststream import ContextRepo
+    from faststream.message import StreamMessage
+
     from .outbox import SendRecord
 
 log = get_logger(__name__)
 
-EventHandler = Callable[[Envelope, Event], Awaitable[None]]
+E = TypeVar("E", bound=Event)
+D = TypeVar("D")
+P = ParamSpec("P")
+R = TypeVar("R")
 BatchHandler = Callable[[list[tuple[Envelope, Event]]], Awaitable[None]]
 
 
@@ -36,13 +45,22 @@ class PermanentEventError(Exception):
     """The event is well-formed but can never be applied (e.g. it names an unknown program)."""
 
 
-def make_broker(settings: ServiceSettings) -> KafkaBroker:
+class InvalidEventError(PermanentEventError, ValueError):
+    """The message does not parse or validate as an event. `index`: its position in a fetched batch."""
+
+    def __init__(self, reason: str, index: int | None = None) -> None:
+        super().__init__(reason)
+        self.index = index
+
+
+def make_broker(settings: ServiceSettings, *, delivery: DeadLetterMiddleware | None = None) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         acks="all",
         enable_idempotence=False,
         client_id=f"petportal-{settings.service_name}",
-        middlewares=[KafkaTelemetryMiddleware()],
+        # Telemetry first: its span covers the retries and the dead-letter publish.
+        middlewares=[KafkaTelemetryMiddleware(), delivery or DeadLetterMiddleware()],
         logger=logging.getLogger(f"petportal.{settings.service_name}.broker"),
     )
 
@@ -86,25 +104,35 @@ async def dead_letter(
     _dead_letters.add(1, {"consumer": consumer})
 
 
+def decode_envelope(raw: bytes, index: int | None = None) -> Envelope:
+    try:
+        return Envelope.from_bytes(raw)
+    except ValidationError as exc:
+        raise InvalidEventError(f"invalid envelope: {_errors(exc)}", index) from exc
+
+
+def event_of(envelope: Envelope, index: int | None = None) -> Event:
+    """The envelope's payload as its event model, upcast to the newest version."""
+    try:
+        return parse_payload(envelope.event_type, envelope.event_version, envelope.payload)
+    except ValidationError as exc:
+        reason = f"invalid {envelope.event_type} v{envelope.event_version}: {_errors(exc)}"
+        raise InvalidEventError(reason, index) from exc
+    except ValueError as exc:  # an unknown type or version
+        raise InvalidEventError(str(exc), index) from exc
+
+
 def parse_record(
     record: ConsumerRecord[Any, Any], event_types: Collection[str]
 ) -> tuple[Envelope, Event] | None:
-    """The envelope and event, or None when this consumer does not handle the event's type.
+    """The envelope and event of a raw record, or None when its type is not in `event_types`.
 
-    Raises ValueError with a readable reason when the record is malformed.
+    Raises InvalidEventError (a ValueError) with a readable reason when the record is malformed.
     """
-    try:
-        envelope = Envelope.from_bytes(record.value or b"")
-    except ValidationError as exc:
-        raise ValueError(f"invalid envelope: {_errors(exc)}") from exc
+    envelope = decode_envelope(record.value or b"")
     if envelope.event_type not in event_types:
         return None
-    try:
-        return envelope, parse_payload(envelope.event_type, envelope.event_version, envelope.payload)
-    except ValidationError as exc:
-        raise ValueError(f"invalid {envelope.event_type} v{envelope.event_version}: {_errors(exc)}") from exc
-    except ValueError as exc:
-        raise ValueError(str(exc)) from exc
+    return envelope, event_of(envelope)
 
 
 def _errors(exc: ValidationError) -> str:
@@ -113,23 +141,24 @@ def _errors(exc: ValidationError) -> str:
     )
 
 
-def _retrying(consumer: str) -> AsyncRetrying:
-    """Transient failures (database, network) are retried; past that the message is nacked and
-    redelivered, so nothing is lost. PermanentEventError is not retried: it goes to dead letters."""
-    return AsyncRetrying(
-        retry=retry_if_not_exception_type(PermanentEventError),
-        wait=wait_exponential(multiplier=0.1, max=5),
-        stop=stop_after_attempt(8),
-        reraise=True,
-        before_sleep=lambda rs: log.warning(
-            "event handler failed; retrying", consumer=consumer, attempt=rs.attempt_number
-        ),
-    )
+# FastStream decoders: pydantic parses the bytes straight into the envelope (no intermediate dict),
+# and a failure names the record. The handler's annotation (Envelope, list[Envelope]) is then what
+# the AsyncAPI document shows.
+def _decode_one(msg: StreamMessage[Any]) -> Envelope:
+    return decode_envelope(msg.body)
+
+
+def _decode_batch(msg: StreamMessage[Any]) -> list[Envelope]:
+    return [decode_envelope(raw, index) for index, raw in enumerate(msg.body)]
 
 
 def consumer_group(consumer: str) -> str:
     """The Kafka consumer group of a named consumer (tools such as `todo rebuild` commit to it)."""
     return f"petportal-{consumer}"
+
+
+def consumer_of_group(group_id: str | None) -> str:
+    return (group_id or "").removeprefix("petportal-")
 
 
 def consumer_options(settings: ServiceSettings, group_id: str) -> dict[str, Any]:
@@ -145,39 +174,55 @@ def consumer_options(settings: ServiceSettings, group_id: str) -> dict[str, Any]
     }
 
 
+@dataclass(frozen=True)
+class EventRoute:
+    """Events of type `event` (older versions upcast to it first) go to `handler`. Made by `on`."""
+
+    event: type[Event]
+    handler: Callable[[Envelope, Any], Awaitable[None]]
+
+    async def apply(self, envelope: Envelope) -> None:
+        await self.handler(envelope, event_of(envelope))
+
+
+def on(event: type[E], handler: Callable[[Envelope, E], Awaitable[None]]) -> EventRoute:
+    """Route `event` to `handler(envelope, event)`; mypy checks the handler takes that event."""
+    newest = max(
+        (cls.VERSION for cls in registered_events() if cls.EVENT_TYPE == event.EVENT_TYPE),
+        default=event.VERSION,
+    )
+    if newest != event.VERSION:
+        raise ValueError(f"{event.EVENT_TYPE} v{event.VERSION} is not the newest version (v{newest})")
+    return EventRoute(event, handler)
+
+
+def bind(handler: Callable[Concatenate[D, P], R], deps: D) -> Callable[P, R]:
+    """`handler` with its first argument (its dependencies) given: a partial that mypy checks."""
+    return partial(handler, deps)
+
+
 def subscribe_events(
     broker: KafkaBroker,
     settings: ServiceSettings,
     source_topics: Sequence[str],
     *,
     consumer: str,
-    handlers: dict[type[Event], EventHandler],
+    handlers: Sequence[EventRoute],
 ) -> None:
-    """One message at a time: parse, dispatch on type, dead-letter what cannot be applied."""
-    by_type = {cls.EVENT_TYPE: h for cls, h in handlers.items()}
+    """One envelope at a time, dispatched on its event type; types without a route are skipped."""
+    by_type = {route.event.EVENT_TYPE: route for route in handlers}
 
-    @broker.subscriber(  # type: ignore[untyped-decorator]
+    async def consume(envelope: Envelope) -> None:
+        if route := by_type.get(envelope.event_type):
+            await route.apply(envelope)
+
+    broker.subscriber(
         *source_topics,
         **consumer_options(settings, consumer_group(consumer)),
-        title=f"{consumer}",
+        decoder=_decode_one,
+        title=consumer,
         description=f"{consumer} consumes: {', '.join(sorted(by_type))}",
-    )
-    async def consume(msg: KafkaMessage) -> None:
-        record: ConsumerRecord[Any, Any] = msg.raw_message
-        try:
-            parsed = parse_record(record, by_type)
-        except ValueError as exc:
-            await dead_letter(broker, record, str(exc), consumer)
-            return
-        if parsed is None:
-            return
-        envelope, event = parsed
-        try:
-            async for attempt in _retrying(consumer):
-                with attempt:
-                    await by_type[envelope.event_type](envelope, event)
-        except PermanentEventError as exc:
-            await dead_letter(broker, record, str(exc), consumer)
+    )(consume)
 
 
 def subscribe_event_batches(
@@ -193,42 +238,21 @@ def subscribe_event_batches(
     """A fetched batch at a time, in partition order; the handler applies it in one transaction."""
     names = {cls.EVENT_TYPE for cls in event_types}
 
-    @broker.subscriber(  # type: ignore[untyped-decorator]
+    async def consume(envelopes: list[Envelope]) -> None:
+        batch = [(e, event_of(e, index)) for index, e in enumerate(envelopes) if e.event_type in names]
+        if batch:
+            await handler(batch)
+
+    broker.subscriber(
         *source_topics,
         batch=True,
         max_records=max_records,
         batch_timeout_ms=50,
         **consumer_options(settings, consumer_group(consumer)),
-        title=f"{consumer}",
+        decoder=_decode_batch,
+        title=consumer,
         description=f"{consumer} consumes: {', '.join(sorted(names))}",
-    )
-    async def consume(msg: KafkaMessage) -> None:
-        records: tuple[ConsumerRecord[Any, Any], ...] = msg.raw_message
-        valid: list[tuple[Envelope, Event, ConsumerRecord[Any, Any]]] = []
-        for record in records:
-            try:
-                parsed = parse_record(record, names)
-            except ValueError as exc:
-                await dead_letter(broker, record, str(exc), consumer)
-                continue
-            if parsed is not None:
-                valid.append((*parsed, record))
-        if not valid:
-            return
-        try:
-            async for attempt in _retrying(consumer):
-                with attempt:
-                    await handler([(envelope, event) for envelope, event, _ in valid])
-        except PermanentEventError:
-            # Some event in the batch can never be applied: apply them one by one so only that one
-            # is dead-lettered and the rest keep their effect (the inbox skips any already applied).
-            for envelope, event, record in valid:
-                try:
-                    async for attempt in _retrying(consumer):
-                        with attempt:
-                            await handler([(envelope, event)])
-                except PermanentEventError as exc:
-                    await dead_letter(broker, record, str(exc), consumer)
+    )(consume)
 
 
 def document_publisher(broker: KafkaBroker, topic: str, events: Sequence[type[Event]]) -> None:
@@ -252,3 +276,89 @@ BROKER = Dependency(
     ("aiokafka", "faststream"),
     families=(kafka_errors.KafkaError,),
 )
+
+
+class DeadLetterMiddleware:
+    """Every consumer's retries and dead letters, as one broker middleware.
+
+    A failure that may pass (database, network) is retried `attempts` times with exponential backoff;
+    past that it propagates, the message is nacked and redelivered, so nothing is lost (the inbox
+    makes the redelivery harmless). A PermanentEventError, InvalidEventError included (the message
+    does not parse or validate), is not retried: the message goes to the dead-letter topic with the
+    reason and the consumer carries on. Of a batch only the failing events are parked: it is split
+    around the failing record when that is known, in halves otherwise, and the parts are retried in
+    order, so the rest keep their effect.
+    """
+
+    def __init__(self, *, attempts: int = 8, max_wait: float = 5.0) -> None:
+        self._retrying = AsyncRetrying(
+            retry=retry_if_not_exception_type(PermanentEventError),
+            wait=wait_exponential(multiplier=0.1, max=max_wait),
+            stop=stop_after_attempt(attempts),
+            reraise=True,
+        )
+
+    def __call__(self, msg: Any, /, *, context: ContextRepo) -> BaseMiddleware:
+        return _Delivery(msg, context=context, retrying=self._retrying)
+
+
+class _Delivery(BaseMiddleware):
+    def __init__(self, msg: Any, /, *, context: ContextRepo, retrying: AsyncRetrying) -> None:
+        super().__init__(msg, context=context)
+        self._retrying = retrying
+
+    async def consume_scope(
+        self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        records = _records(msg)
+        if not records or records[0].topic == topics.DEADLETTER:
+            return await call_next(msg)
+        return await self._deliver(call_next, msg, records)
+
+    async def _deliver(
+        self,
+        call_next: Callable[[StreamMessage[Any]], Awaitable[Any]],
+        msg: StreamMessage[Any],
+        records: tuple[ConsumerRecord[Any, Any], ...],
+    ) -> Any:
+        consumer = consumer_of_group(getattr(self.context.get("handler_"), "group_id", None))
+        retrying = self._retrying.copy(
+            before_sleep=lambda rs: log.warning(
+                "event handler failed; retrying",
+                consumer=consumer,
+                attempt=rs.attempt_number,
+                error=type(rs.outcome.exception()).__name__ if rs.outcome else None,
+            )
+        )
+        try:
+            return await retrying(call_next, msg)
+        except PermanentEventError as exc:
+            if len(records) == 1:
+                await dead_letter(self.context.get("broker"), records[0], str(exc), consumer)
+                return None
+            at = exc.index if isinstance(exc, InvalidEventError) else None
+            for part in _split(len(records), at):
+                await self._deliver(call_next, _sliced(msg, part), records[part])
+            return None
+
+
+def _records(msg: StreamMessage[Any]) -> tuple[ConsumerRecord[Any, Any], ...]:
+    raw = msg.raw_message
+    return tuple(raw) if isinstance(raw, tuple | list) else (raw,)
+
+
+def _split(size: int, at: int | None) -> list[slice]:
+    if at is not None and 0 <= at < size:
+        parts = [slice(0, at), slice(at, at + 1), slice(at + 1, size)]
+    else:
+        parts = [slice(0, size // 2), slice(size // 2, size)]
+    return [p for p in parts if p.start < p.stop]
+
+
+def _sliced(msg: StreamMessage[Any], part: slice) -> StreamMessage[Any]:
+    """The batch message holding only `part` of its records (a copy decodes afresh)."""
+    sub = copy.copy(msg)
+    sub.raw_message = _records(msg)[part]
+    sub.body = msg.body[part]
+    sub.batch_headers = msg.batch_headers[part]
+    return sub

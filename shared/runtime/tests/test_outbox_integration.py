@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from petportal_runtime import inbox, outbox, tables
-from petportal_runtime.broker import PermanentEventError, subscribe_event_batches, subscribe_events
+from petportal_runtime.broker import PermanentEventError, on, subscribe_event_batches, subscribe_events
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_runtime.tables import metadata
@@ -76,7 +76,7 @@ async def test_events_are_relayed_applied_once_and_bad_ones_dead_lettered(
         runtime.settings,
         [topics.MESSAGING],
         consumer=consumer,
-        handlers={MessageReceived: apply},
+        handlers=[on(MessageReceived, apply)],
     )
     dead = AIOKafkaConsumer(topics.DEADLETTER, bootstrap_servers=kafka_bootstrap, auto_offset_reset="latest")
     await dead.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from petportal_runtime import inbox
 from petportal_runtime.broker import PermanentEventError
 from petportal_runtime.service import ServiceRuntime
-from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event, ReminderSent
+from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, ReminderSent
 
 from ..domain.model import Contact
 from ..service_layer import services
@@ -19,9 +19,7 @@ def _client_id(envelope: Envelope) -> str:
     return envelope.client_id
 
 
-async def record_contact(runtime: ServiceRuntime, envelope: Envelope, event: Event) -> None:
-    if not isinstance(event, ClientUpserted):
-        raise PermanentEventError(f"record_contact cannot apply {envelope.event_type}")
+async def record_contact(runtime: ServiceRuntime, envelope: Envelope, event: ClientUpserted) -> None:
     contact = Contact(
         clinic_id=envelope.clinic_id,
         client_id=_client_id(envelope),
@@ -35,18 +33,16 @@ async def record_contact(runtime: ServiceRuntime, envelope: Envelope, event: Eve
             await services.record_contact(session, contact, envelope.occurred_at)
 
 
-async def open_account_after_reminder(runtime: ServiceRuntime, envelope: Envelope, event: Event) -> None:
-    if not isinstance(event, ReminderSent):
-        raise PermanentEventError(f"open_account_after_reminder cannot apply {envelope.event_type}")
+async def open_account_after_reminder(
+    runtime: ServiceRuntime, envelope: Envelope, event: ReminderSent
+) -> None:
     client_id = _client_id(envelope)
     async with runtime.transaction() as session:
         if await inbox.claim(session, CONSUMER, envelope.event_id, envelope.event_type):
             await services.open_account(session, envelope.clinic_id, client_id, "reminder")
 
 
-async def record_clinic(runtime: ServiceRuntime, envelope: Envelope, event: Event) -> None:
-    if not isinstance(event, ClinicRegistered):
-        raise PermanentEventError(f"record_clinic cannot apply {envelope.event_type}")
+async def record_clinic(runtime: ServiceRuntime, envelope: Envelope, event: ClinicRegistered) -> None:
     async with runtime.transaction() as session:
         if await inbox.claim(session, CONSUMER, envelope.event_id, envelope.event_type):
             await services.record_clinic(session, envelope.clinic_id, event.name, envelope.occurred_at)

@@ -6,7 +6,7 @@ from petportal_runtime import inbox
 from petportal_runtime.broker import PermanentEventError
 from petportal_runtime.logging import get_logger
 from petportal_runtime.service import ServiceRuntime
-from petportal_schemas import Envelope, Event, PatientUpserted
+from petportal_schemas import Envelope, PatientUpserted
 
 from ..service_layer import services
 
@@ -14,9 +14,7 @@ CONSUMER = "pets"
 log = get_logger(__name__)
 
 
-async def record_patient(runtime: ServiceRuntime, envelope: Envelope, event: Event) -> None:
-    if not isinstance(event, PatientUpserted):
-        raise PermanentEventError(f"record_patient cannot apply {envelope.event_type}")
+async def record_patient(runtime: ServiceRuntime, envelope: Envelope, event: PatientUpserted) -> None:
     if envelope.client_id is None:
         raise PermanentEventError("PatientUpserted without client_id")
     async with runtime.transaction() as session:
