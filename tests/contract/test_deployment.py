@@ -65,3 +65,17 @@ def test_the_image_installs_the_runtime_lock_and_not_the_dev_kit() -> None:
     ]
     assert any("uv pip sync requirements-runtime.txt" in line for line in instructions)
     assert not [line for line in instructions if "requirements.txt" in line or "devkit" in line]
+
+
+def test_every_database_has_one_line_of_migrations() -> None:
+    """Two revisions on the same parent (two branches merged, each adding its 0002) stop `migrate`."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    for spec in SERVICES:
+        migrations = spec.migrations_dir()
+        if migrations is None:
+            continue
+        config = Config()
+        config.set_main_option("script_location", str(migrations))
+        assert len(ScriptDirectory.from_config(config).get_heads()) == 1, spec.name

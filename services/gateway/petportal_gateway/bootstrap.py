@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import httpx
 
+from petportal_runtime.ratelimit import RateLimiter, rate_limit_storage
 from petportal_runtime.service import ServiceRuntime
 
-from .adapters.rate_limit import ClientRateLimiter
 from .adapters.upstreams import Upstreams
 from .settings import GatewaySettings
 
@@ -18,7 +18,7 @@ class Gateway:
     settings: GatewaySettings
     runtime: ServiceRuntime
     upstreams: Upstreams
-    rate_limiter: ClientRateLimiter
+    rate_limiter: RateLimiter
 
 
 def build_runtime(settings: GatewaySettings) -> ServiceRuntime:
@@ -49,4 +49,12 @@ def bootstrap(
         transport=transport,
     )
     runtime.checks["identity_jwks"] = upstreams.check_jwks
-    return Gateway(settings, runtime, upstreams, ClientRateLimiter(settings.rate_limit_per_minute))
+    # Per client IP. In memory unless RATE_LIMIT_STORAGE_URL names a shared storage (Redis); a storage
+    # that does not answer lets requests through rather than failing every one of them.
+    rate_limiter = RateLimiter(
+        rate_limit_storage(runtime),
+        f"{settings.rate_limit_per_minute}/minute",
+        namespace="gateway-client-ip",
+        fail_open=True,
+    )
+    return Gateway(settings, runtime, upstreams, rate_limiter)

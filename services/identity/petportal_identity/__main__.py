@@ -1,7 +1,7 @@
 from petportal_runtime.cli import run_cli
 
 from .bootstrap import build_runtime
-from .entrypoints.cli import CREATE_STAFF
+from .entrypoints.cli import CREATE_STAFF, RESET_STAFF_PASSWORD, UNLOCK_STAFF
 from .settings import IdentitySettings
 
 
@@ -10,7 +10,7 @@ def main() -> int:
         service="identity",
         settings=IdentitySettings,
         runtime=build_runtime,
-        commands=[CREATE_STAFF],
+        commands=[CREATE_STAFF, UNLOCK_STAFF, RESET_STAFF_PASSWORD],
     )
 
 

@@ -7,12 +7,13 @@ from datetime import timedelta
 
 from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, on, subscribe_events
+from petportal_runtime.ratelimit import rate_limit_storage
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import ClientUpserted, ClinicRegistered, ReminderSent, topics
 
 from .adapters.keystore import load_signing_key
-from .adapters.ratelimit import LoginRateLimiter
+from .adapters.ratelimit import SignInLimits
 from .entrypoints import handlers
 from .service_layer.services import TokenIssuer
 from .settings import IdentitySettings
@@ -23,11 +24,17 @@ class Identity:
     settings: IdentitySettings
     runtime: ServiceRuntime
     tokens: TokenIssuer
-    limiter: LoginRateLimiter
+    limiter: SignInLimits
 
 
 def build_runtime(settings: ServiceSettings) -> ServiceRuntime:
     return ServiceRuntime(settings)
+
+
+def sign_in_limits(runtime: ServiceRuntime, settings: IdentitySettings) -> SignInLimits:
+    """In the storage RATE_LIMIT_STORAGE_URL names (identity's own database by default)."""
+    storage = rate_limit_storage(runtime)
+    return SignInLimits(storage, settings.login_rate_limit_per_email, settings.login_rate_limit_per_ip)
 
 
 def bootstrap(settings: IdentitySettings | None = None, *, consumers: bool = True) -> Identity:
@@ -56,5 +63,5 @@ def bootstrap(settings: IdentitySettings | None = None, *, consumers: bool = Tru
             parent_ttl=timedelta(seconds=settings.parent_token_ttl_seconds),
             staff_ttl=timedelta(seconds=settings.staff_token_ttl_seconds),
         ),
-        limiter=LoginRateLimiter(settings.login_rate_limit_per_email, settings.login_rate_limit_per_ip),
+        limiter=sign_in_limits(runtime, settings),
     )

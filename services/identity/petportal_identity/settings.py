@@ -19,8 +19,12 @@ class IdentitySettings(ServiceSettings):
     dev_token_endpoint_enabled: bool = False
     parent_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     staff_token_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=86_400)
+    # Per email, the lockout: five failed sign-ins lock the email until the minute that began with the
+    # first of them is over. A successful sign-in clears the count.
     login_rate_limit_per_email: str = "5/minute"
     login_rate_limit_per_ip: str = "20/minute"
+    # The sign-in counters in identity's own database: shared by every replica, cleared by the CLI.
+    rate_limit_storage_url: str = "postgresql"
 
     @model_validator(mode="after")
     def _no_dev_tokens_in_production(self) -> IdentitySettings:

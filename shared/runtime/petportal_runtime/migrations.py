@@ -11,7 +11,7 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from .tables import inbox
+from .tables import inbox, rate_limit_metadata
 from .tables import metadata as runtime_metadata
 
 
@@ -38,13 +38,23 @@ def drop_runtime_tables(bind: Connection) -> None:
     runtime_metadata.drop_all(bind)
 
 
-def run_env(target_metadata: MetaData) -> None:
-    """The body of a service's migrations/env.py."""
+def create_rate_limit_table(bind: Connection) -> None:
+    """`rate_limits`, for a service whose RATE_LIMIT_STORAGE_URL is `postgresql` (its own database)."""
+    rate_limit_metadata.create_all(bind)
+
+
+def drop_rate_limit_table(bind: Connection) -> None:
+    rate_limit_metadata.drop_all(bind)
+
+
+def run_env(target_metadata: MetaData, *extra: MetaData) -> None:
+    """The body of a service's migrations/env.py; `extra` names runtime tables it has besides the outbox
+    and inbox (such as `rate_limit_metadata`)."""
     config = context.config
     url = config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("DATABASE_URL is not set")
-    metadata = [target_metadata, runtime_metadata]
+    metadata = [target_metadata, runtime_metadata, *extra]
 
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=metadata, literal_binds=True)

@@ -49,6 +49,11 @@ class ServiceSettings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="serve /metrics on this port only, not on the API's"
     )
+    rate_limit_storage_url: str = Field(
+        default="memory://",
+        description="where rate-limit counters are kept: memory:// (this process only), postgresql "
+        "(this service's own database) or a `limits` storage URI such as redis://host:6379/0",
+    )
     log_level: str = "INFO"
 
     @property

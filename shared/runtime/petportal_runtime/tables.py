@@ -1,4 +1,5 @@
-"""The outbox and inbox tables every service's database has (created by its first migration)."""
+"""The outbox and inbox tables every service's database has (created by its first migration), and the
+rate-limit counters of the services that keep them in their own database."""
 
 from __future__ import annotations
 
@@ -47,4 +48,18 @@ inbox = Table(
     Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox"),
     Index("ix_inbox_applied_at", "applied_at"),  # the retention purge
+)
+
+# Not in `metadata`: only a service that keeps its rate limits in its own database has this table,
+# created by a migration of its own (petportal_runtime.migrations.create_rate_limit_table).
+rate_limit_metadata = MetaData()
+
+rate_limits = Table(
+    "rate_limits",
+    rate_limit_metadata,
+    # petportal_runtime.ratelimit.RateLimiter's keys: namespace, SHA-256 of the identifier, the limit.
+    Column("key", String(300), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_rate_limits_expires_at", "expires_at"),
 )

@@ -14,8 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from petportal_runtime.auth import CurrentParent, current_parent, current_staff
 from petportal_runtime.logging import get_logger
+from petportal_runtime.ratelimit import RateLimiter
 
-from ..adapters.rate_limit import ClientRateLimiter
 from ..adapters.upstreams import (
     FORWARDED_REQUEST_HEADERS,
     UnforwardableRequest,
@@ -159,7 +159,7 @@ class RateLimitMiddleware:
 
     EXEMPT = frozenset({"/healthz", "/readyz"})
 
-    def __init__(self, app: ASGIApp, limiter: ClientRateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
         self.app = app
         self.limiter = limiter
 

@@ -12,6 +12,7 @@ import pytest
 
 from petportal_gateway.entrypoints.app import create_app
 from petportal_gateway.settings import GatewaySettings
+from petportal_runtime.ratelimit import RateLimiter
 
 pytestmark = pytest.mark.integration
 
@@ -216,6 +217,7 @@ async def test_rate_limit_per_client_ip_is_429_with_retry_after(
     keys: Any,
 ) -> None:
     app = create_app(_settings(identity, pets, todo, unused_port, rate_limit_per_minute=3))
+    assert isinstance(app.state.gateway.rate_limiter, RateLimiter)  # the runtime's, as identity's
     auth = {"Authorization": f"Bearer {keys.parent()}"}
     async with server(app) as url, httpx.AsyncClient(base_url=url) as client:
         allowed = [(await client.get("/api/v1/pets", headers=auth)).status_code for _ in range(3)]

@@ -1,7 +1,6 @@
 import httpx
 import pytest
 
-from petportal_gateway.adapters.rate_limit import ClientRateLimiter
 from petportal_gateway.adapters.upstreams import UpstreamError, Upstreams, request_headers, response_headers
 
 pytestmark = pytest.mark.unit
@@ -49,16 +48,6 @@ def test_hop_by_hop_and_connection_nominated_response_headers_are_stripped() -> 
         ("set-cookie", "a=1"),
         ("set-cookie", "b=2"),
     ]
-
-
-async def test_rate_limiter_counts_per_client_and_says_how_long_to_wait() -> None:
-    limiter = ClientRateLimiter(per_minute=2)
-    assert await limiter.hit("1.1.1.1") is None
-    assert await limiter.hit("1.1.1.1") is None
-    retry_after = await limiter.hit("1.1.1.1")
-    assert retry_after is not None
-    assert 1 <= retry_after <= 60
-    assert await limiter.hit("2.2.2.2") is None  # another client has its own budget
 
 
 class FailsOnce(httpx.AsyncBaseTransport):

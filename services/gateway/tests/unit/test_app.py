@@ -287,3 +287,8 @@ async def test_a_request_httpx_refuses_to_write_is_400(app_and_network: Any) -> 
     network.handlers["sync.test:5"] = refuse
     response = await client.get("/pims/v1/rejections")
     assert (response.status_code, response.json()) == (400, {"detail": "the request cannot be forwarded"})
+
+
+def test_the_rate_limit_storage_cannot_be_a_database_the_gateway_does_not_have() -> None:
+    with pytest.raises(ValueError, match="own database"):
+        create_app(SETTINGS.model_copy(update={"rate_limit_storage_url": "postgresql"}))

@@ -1,28 +1,26 @@
-"""Sign-in throttling per email and per client address (moving window, in memory per process)."""
+"""Staff sign-in limits: per client address, and per email (the lockout), on the runtime's limiter."""
 
 from __future__ import annotations
 
-import hashlib
-import math
-import time
+from limits.aio.storage import Storage
 
-from limits import parse
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from petportal_runtime.ratelimit import RateLimiter
 
 
-class LoginRateLimiter:
-    def __init__(self, per_email: str, per_ip: str) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._per_email = parse(per_email)
-        self._per_ip = parse(per_ip)
+class SignInLimits:
+    def __init__(self, storage: Storage, per_email: str, per_ip: str) -> None:
+        self.storage = storage
+        self.per_ip = RateLimiter(storage, per_ip, namespace="staff-sign-in-ip")
+        self.per_email = RateLimiter(storage, per_email, namespace="staff-sign-in-email")
 
-    async def hit(self, email: str, ip: str) -> float | None:
-        """Counts one attempt; None when allowed, else the seconds to wait before retrying."""
-        # Hashed so the limiter's keys hold no email address.
-        email_key = hashlib.sha256(email.encode()).hexdigest()
-        for item, key in ((self._per_ip, f"ip:{ip}"), (self._per_email, f"email:{email_key}")):
-            if not await self._limiter.hit(item, "login", key):
-                stats = await self._limiter.get_window_stats(item, "login", key)
-                return max(1.0, math.ceil(stats.reset_time - time.time()))
+    async def hit(self, email: str, ip: str) -> int | None:
+        """Counts one attempt; None when allowed, else the seconds to wait before retrying. `email`
+        is counted whether or not a staff user has it, so a lock tells nothing about who exists."""
+        for limiter, key in ((self.per_ip, ip), (self.per_email, email)):
+            if (retry_after := await limiter.hit(key)) is not None:
+                return retry_after
         return None
+
+    async def unlock(self, email: str) -> None:
+        """Forgets the email's failed attempts (a successful sign-in, an operator, a password reset)."""
+        await self.per_email.clear(email)

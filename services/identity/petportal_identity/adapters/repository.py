@@ -26,6 +26,15 @@ class IdentityRepository:
             query = query.where(StaffUser.clinic_id == clinic_id)
         return (await self.session.exec(query)).all()
 
+    async def set_staff_password(self, clinic_id: str, email: str, password_hash: str) -> StaffUser | None:
+        """The staff user with the new hash; None when there is no such user at that clinic."""
+        query = select(StaffUser).where(StaffUser.clinic_id == clinic_id, StaffUser.email == email)
+        user = (await self.session.exec(query)).first()
+        if user is not None:
+            user.password_hash = password_hash
+            self.session.add(user)
+        return user
+
     async def add_staff(self, user: StaffUser) -> bool:
         """False when the email is already taken at that clinic."""
         stmt = (

@@ -104,6 +104,7 @@ async def staff_token(body: StaffLogin, request: Request, identity: IdentityDep)
         ) from None
     if user is None:
         raise _unauthorized()
+    await identity.limiter.unlock(email)  # the lockout counts failed attempts in a row
     return TokenResponse.of(identity.tokens.staff(user))
 
 

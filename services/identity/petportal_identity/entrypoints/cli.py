@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from petportal_runtime.cli import Command
+from petportal_runtime.ratelimit import MemoryStorage
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas.envelope import ID_PATTERN
 
+from ..adapters.ratelimit import SignInLimits
+from ..bootstrap import sign_in_limits
+from ..domain.model import normalise_email
 from ..domain.passwords import WeakPasswordError
 from ..service_layer import services
 from ..service_layer.services import StaffExistsError
@@ -59,4 +65,91 @@ CREATE_STAFF = Command(
     help="create a clinic staff user who can sign in at /clinic/v1/auth/token",
     run=create_staff,
     arguments=_arguments,
+)
+
+
+@asynccontextmanager
+async def _sign_in_limits(settings: IdentitySettings) -> AsyncIterator[tuple[ServiceRuntime, SignInLimits]]:
+    runtime = ServiceRuntime(settings, broker=False)
+    try:
+        yield runtime, sign_in_limits(runtime, settings)
+    finally:
+        if runtime.engine is not None:
+            await runtime.engine.dispose()
+
+
+# The only storage a separate process cannot reach: each identity process has its own.
+IN_MEMORY = (
+    "the sign-in lock is kept in each identity process (RATE_LIMIT_STORAGE_URL=memory://); "
+    "restart identity to clear it"
+)
+
+
+async def unlock_staff(args: argparse.Namespace, settings: IdentitySettings | None = None) -> int:
+    settings = settings or IdentitySettings()
+    # Any email, not only a staff user's: unknown emails are locked the same way.
+    email = normalise_email(args.email)
+    async with _sign_in_limits(settings) as (_, limits):
+        if isinstance(limits.storage, MemoryStorage):
+            print(f"unlock-staff: {IN_MEMORY}", file=sys.stderr)
+            return 1
+        await limits.unlock(email)
+    print("sign-in unlocked for that email")
+    return 0
+
+
+async def reset_staff_password(args: argparse.Namespace, settings: IdentitySettings | None = None) -> int:
+    if not re.fullmatch(ID_PATTERN, args.clinic_id):
+        print(f"reset-staff-password: invalid clinic id {args.clinic_id!r}", file=sys.stderr)
+        return 2
+    settings = settings or IdentitySettings()
+    email = normalise_email(args.email)
+    password = sys.stdin.readline().rstrip("\r\n")
+    async with _sign_in_limits(settings) as (runtime, limits):
+        try:
+            async with runtime.transaction() as session:
+                user = await services.reset_staff_password(session, args.clinic_id, email, password)
+        except WeakPasswordError as exc:
+            print(f"reset-staff-password: {exc}", file=sys.stderr)
+            return 1
+        if user is None:
+            print(
+                f"reset-staff-password: no staff user with that email at clinic {args.clinic_id}",
+                file=sys.stderr,
+            )
+            return 1
+        unlocked = not isinstance(limits.storage, MemoryStorage)
+        if unlocked:
+            await limits.unlock(email)
+        else:
+            print(f"reset-staff-password: {IN_MEMORY}", file=sys.stderr)
+    print(
+        f"password reset for staff user {user.id} at clinic {user.clinic_id}"
+        + ("; sign-in unlocked" if unlocked else "")
+    )
+    return 0
+
+
+def _email_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--email", required=True)
+
+
+def _reset_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--clinic-id", required=True)
+    parser.add_argument("--email", required=True)
+
+
+UNLOCK_STAFF = Command(
+    name="unlock-staff",
+    help="clear the sign-in lock of an email (five failed sign-ins lock it for a minute)",
+    run=unlock_staff,
+    arguments=_email_argument,
+)
+
+RESET_STAFF_PASSWORD = Command(
+    name="reset-staff-password",
+    help="set a staff user's password (read from the first line of standard input) and clear their "
+    "sign-in lock",
+    run=reset_staff_password,
+    arguments=_reset_arguments,
 )

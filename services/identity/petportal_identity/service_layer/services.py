@@ -60,6 +60,17 @@ async def create_staff(session: AsyncSession, clinic_id: str, email: str, passwo
     return user
 
 
+async def reset_staff_password(
+    session: AsyncSession, clinic_id: str, email: str, password: str
+) -> StaffUser | None:
+    """None when no staff user has that email at that clinic."""
+    passwords.check_strength(password)
+    password_hash = await asyncio.to_thread(passwords.hash_password, password)
+    return await IdentityRepository(session).set_staff_password(
+        clinic_id, normalise_email(email), password_hash
+    )
+
+
 async def find_staff_candidates(
     session: AsyncSession, email: str, clinic_id: str | None = None
 ) -> list[StaffUser]:

@@ -2,8 +2,10 @@
 
 import argparse
 import asyncio
+import io
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import petportal_identity
 from petportal_devkit.testing import DatabaseFactory, app_client, eventually
 from petportal_identity.entrypoints.app import create_app
-from petportal_identity.entrypoints.cli import create_staff
+from petportal_identity.entrypoints.cli import create_staff, reset_staff_password, unlock_staff
 from petportal_identity.settings import IdentitySettings
 from petportal_runtime.migrations import upgrade
 from petportal_schemas import ClientUpserted, Envelope, Event, ReminderSent
@@ -206,6 +208,101 @@ async def test_staff_sign_in_is_rate_limited_per_email_and_per_address(
     ]
     assert statuses[:14] == [401] * 14
     assert statuses[14:] == [429, 429]
+
+
+@asynccontextmanager
+async def replica(settings: IdentitySettings) -> AsyncIterator[httpx.AsyncClient]:
+    """The HTTP side of another identity process on the same database."""
+    app = create_app(settings)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://identity-2"
+        ) as http:
+            yield http
+    finally:
+        await app.state.identity.runtime.engine.dispose()
+
+
+async def sign_in(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    return await client.post("/clinic/v1/auth/token", json={"email": email, "password": password})
+
+
+async def staff_user(settings: IdentitySettings, email: str, password: str) -> str:
+    clinic_id = f"clinic-{uuid.uuid4().hex[:8]}"
+    args = argparse.Namespace(clinic_id=clinic_id, email=email, password=password)
+    assert await create_staff(args, settings) == 0
+    return clinic_id
+
+
+async def lock(client: httpx.AsyncClient, email: str) -> None:
+    for _ in range(5):
+        assert (await sign_in(client, email, "wrong password")).status_code == 401
+
+
+async def test_five_failed_sign_ins_lock_an_email_on_every_replica_whether_it_exists_or_not(
+    settings: IdentitySettings, client: httpx.AsyncClient
+) -> None:
+    await staff_user(settings, "vet@maple.example", "a good password")
+    async with replica(settings) as other:
+        for email in ("vet@maple.example", "nobody@maple.example"):
+            for http in (client, client, client, other, other):
+                assert (await sign_in(http, email, "wrong password")).status_code == 401
+        # Locked, even with the right password, on either replica.
+        known = await sign_in(client, "vet@maple.example", "a good password")
+        unknown = await sign_in(other, "nobody@maple.example", "a good password")
+        assert (await sign_in(other, "vet@maple.example", "a good password")).status_code == 429
+    assert known.status_code == unknown.status_code == 429
+    assert known.json() == unknown.json() == {"detail": "too many sign-in attempts; try again later"}
+    assert 1 <= int(known.headers["retry-after"]) <= 60
+    assert 1 <= int(unknown.headers["retry-after"]) <= 60
+
+
+async def test_a_successful_sign_in_starts_the_count_again(
+    settings: IdentitySettings, client: httpx.AsyncClient
+) -> None:
+    await staff_user(settings, "vet@maple.example", "a good password")
+    for _ in range(2):
+        for _ in range(4):
+            assert (await sign_in(client, "vet@maple.example", "wrong password")).status_code == 401
+        assert (await sign_in(client, "vet@maple.example", "a good password")).status_code == 200
+
+
+async def test_unlock_staff_clears_the_lock_held_by_a_running_identity(
+    settings: IdentitySettings, client: httpx.AsyncClient, capsys: Any
+) -> None:
+    await staff_user(settings, "vet@maple.example", "a good password")
+    await lock(client, "vet@maple.example")
+    await lock(client, "nobody@maple.example")
+    assert (await sign_in(client, "vet@maple.example", "a good password")).status_code == 429
+
+    assert await unlock_staff(argparse.Namespace(email="Vet@Maple.example"), settings) == 0
+    assert "sign-in unlocked" in capsys.readouterr().out
+    assert (await sign_in(client, "vet@maple.example", "a good password")).status_code == 200
+    # An email no staff user has is unlocked the same way.
+    assert await unlock_staff(argparse.Namespace(email="nobody@maple.example"), settings) == 0
+    assert (await sign_in(client, "nobody@maple.example", "wrong password")).status_code == 401
+
+
+async def test_reset_staff_password_sets_the_password_and_clears_the_lock(
+    settings: IdentitySettings, client: httpx.AsyncClient, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clinic_id = await staff_user(settings, "vet@maple.example", "the old password")
+    await lock(client, "vet@maple.example")
+
+    def reset(email: str, clinic: str, stdin: str) -> Any:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        return reset_staff_password(argparse.Namespace(clinic_id=clinic, email=email), settings)
+
+    assert await reset("VET@maple.example", clinic_id, "the new password\n") == 0
+    assert "sign-in unlocked" in capsys.readouterr().out
+    assert (await sign_in(client, "vet@maple.example", "the old password")).status_code == 401
+    assert (await sign_in(client, "vet@maple.example", "the new password")).status_code == 200
+
+    assert await reset("vet@maple.example", clinic_id, "short\n") == 1
+    assert await reset("vet@maple.example", "other-clinic", "another good one\n") == 1
+    assert await reset("vet@maple.example", "not a clinic id!", "another good one\n") == 2
+    assert "no staff user with that email at clinic other-clinic" in capsys.readouterr().err
+    assert (await sign_in(client, "vet@maple.example", "the new password")).status_code == 200
 
 
 async def test_dev_token_endpoint_is_absent_unless_enabled(settings: IdentitySettings) -> None:

@@ -1,3 +1,4 @@
+import argparse
 import hashlib
 import stat
 import uuid
@@ -10,13 +11,15 @@ from pydantic import ValidationError
 
 from petportal_identity.adapters.keystore import DEV_KEY_NAME, SigningKeyError, load_signing_key
 from petportal_identity.adapters.orm import StaffUser
-from petportal_identity.adapters.ratelimit import LoginRateLimiter
+from petportal_identity.adapters.ratelimit import SignInLimits
 from petportal_identity.domain import passwords
 from petportal_identity.domain.keys import SigningKey, key_id
 from petportal_identity.domain.model import normalise_email
+from petportal_identity.entrypoints.cli import unlock_staff
 from petportal_identity.service_layer.services import TokenIssuer, verify_staff_password
 from petportal_identity.settings import IdentitySettings
 from petportal_runtime.auth import InvalidToken, TokenVerifier
+from petportal_runtime.ratelimit import MemoryStorage
 
 pytestmark = pytest.mark.unit
 
@@ -132,7 +135,7 @@ async def test_tokens_verify_with_the_own_jwks_and_carry_the_principal() -> None
 
 
 async def test_rate_limiter_limits_per_email_and_per_address() -> None:
-    limiter = LoginRateLimiter(per_email="2/minute", per_ip="3/minute")
+    limiter = SignInLimits(MemoryStorage(), per_email="2/minute", per_ip="3/minute")
     assert await limiter.hit("a@x.org", "10.0.0.1") is None
     assert await limiter.hit("a@x.org", "10.0.0.2") is None
     retry = await limiter.hit("a@x.org", "10.0.0.3")
@@ -143,6 +146,22 @@ async def test_rate_limiter_limits_per_email_and_per_address() -> None:
     assert await limiter.hit("c@x.org", "10.0.0.9") is None
     assert await limiter.hit("d@x.org", "10.0.0.9") is None
     assert await limiter.hit("e@x.org", "10.0.0.9") is not None
+    # Unlocking an email frees that email only, not an address.
+    await limiter.unlock("a@x.org")
+    assert await limiter.hit("a@x.org", "10.0.0.4") is None
+    assert await limiter.hit("f@x.org", "10.0.0.9") is not None
+
+
+async def test_unlock_staff_says_a_lock_in_process_memory_cannot_be_cleared_from_outside(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = IdentitySettings(
+        environment="test",
+        database_url="postgresql+asyncpg://nobody@127.0.0.1:1/none",  # never connected to
+        rate_limit_storage_url="memory://",
+    )
+    assert await unlock_staff(argparse.Namespace(email="vet@clinic.example"), settings) == 1
+    assert "restart identity" in capsys.readouterr().err
 
 
 def test_emails_are_compared_lower_cased() -> None:
