@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -65,10 +66,22 @@ class TokenVerifier:
 
     CACHE_SIZE = 10_000
 
-    def __init__(self, jwks_url: str | None, *, static_jwks: dict[str, Any] | None = None) -> None:
+    REFRESH_INTERVAL = 10.0  # at most one fetch per interval, so garbage key ids cannot hammer identity
+    RETRY_INTERVAL = 1.0  # after a failed fetch
+
+    def __init__(
+        self,
+        jwks_url: str | None,
+        *,
+        static_jwks: dict[str, Any] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._jwks_url = jwks_url
+        self._transport = transport
         self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
+        self._next_fetch = 0.0
+        # One fetch at a time; requests arriving meanwhile wait for its keys instead of failing.
+        self._refreshing = asyncio.Lock()
         # Verified tokens until they expire: a portal session sends the same token many times and
         # a signature check is most of an API call's CPU. Bounded; oldest entries go first.
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
@@ -82,14 +95,21 @@ class TokenVerifier:
         self._keys = keys
 
     async def _refresh(self) -> None:
-        # At most one refresh per 10 s, so garbage key ids cannot make us hammer identity.
-        if self._jwks_url is None or time.monotonic() - self._fetched_at < 10:
+        if self._jwks_url is None:
             return
-        self._fetched_at = time.monotonic()
-        async with httpx.AsyncClient(timeout=5) as client:
-            response = await client.get(self._jwks_url)
-            response.raise_for_status()
-            self._load(response.json())
+        async with self._refreshing:
+            if time.monotonic() < self._next_fetch:
+                return  # fetched moments ago (perhaps while this request waited for the lock)
+            try:
+                async with httpx.AsyncClient(timeout=5, transport=self._transport) as client:
+                    response = await client.get(self._jwks_url)
+                    response.raise_for_status()
+                    self._load(response.json())
+            except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWKError) as exc:
+                self._next_fetch = time.monotonic() + self.RETRY_INTERVAL
+                # Not the caller's fault: their token may well be valid.
+                raise IdentityUnavailable() from exc
+            self._next_fetch = time.monotonic() + self.REFRESH_INTERVAL
 
     async def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
@@ -118,7 +138,7 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub"]},
             )
             return _typed(Principal.model_validate(claims)), float(claims["exp"])
-        except (jwt.InvalidTokenError, ValidationError, httpx.HTTPError) as exc:
+        except (jwt.InvalidTokenError, ValidationError) as exc:
             raise InvalidToken() from exc
 
 
@@ -139,6 +159,17 @@ class InvalidToken(HTTPException):
             status.HTTP_401_UNAUTHORIZED,
             detail="invalid or expired token",
             headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+class IdentityUnavailable(HTTPException):
+    """identity's signing keys could not be fetched: 503, as for any dependency that is down."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="identity temporarily unavailable",
+            headers={"Retry-After": "5"},
         )
 
 

@@ -1,6 +1,7 @@
 import asyncio
 from datetime import timedelta
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import HTTPException
@@ -64,3 +65,43 @@ async def test_the_cache_stays_bounded() -> None:
         principal = Principal(sub=f"acct-{n}", role="parent", clinic_id="demo", client_id="C-1")
         await verifier.verify(sign_token(key, "k1", principal, timedelta(minutes=5)))
     assert len(verifier._verified) == 3
+
+
+def _jwks_transport(key: Ed25519PrivateKey, *, delay: float = 0.0, fail: bool = False) -> httpx.MockTransport:
+    fetches = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        fetches.append(request)
+        await asyncio.sleep(delay)
+        if fail:
+            return httpx.Response(502)
+        return httpx.Response(200, json={"keys": [public_jwk(key.public_key(), "k1")]})
+
+    transport = httpx.MockTransport(handler)
+    transport.fetches = fetches  # type: ignore[attr-defined]
+    return transport
+
+
+async def test_requests_arriving_while_the_keys_are_fetched_wait_for_them_instead_of_failing() -> None:
+    key = Ed25519PrivateKey.generate()
+    transport = _jwks_transport(key, delay=0.2)
+    verifier = TokenVerifier("http://identity/.well-known/jwks.json", transport=transport)
+    tokens = [
+        sign_token(key, "k1", PARENT.model_copy(update={"sub": f"acct-{n}"}), timedelta(minutes=5))
+        for n in range(5)
+    ]
+    principals = await asyncio.gather(*(verifier.verify(token) for token in tokens))
+    assert [p.sub for p in principals] == [f"acct-{n}" for n in range(5)]
+    assert len(transport.fetches) == 1  # type: ignore[attr-defined]
+
+
+async def test_keys_that_cannot_be_fetched_are_a_503_not_a_401() -> None:
+    key = Ed25519PrivateKey.generate()
+    verifier = TokenVerifier(
+        "http://identity/.well-known/jwks.json", transport=_jwks_transport(key, fail=True)
+    )
+    token = sign_token(key, "k1", PARENT, timedelta(minutes=5))
+    with pytest.raises(HTTPException) as refused:
+        await verifier.verify(token)
+    assert refused.value.status_code == 503
+    assert refused.value.headers == {"Retry-After": "5"}
