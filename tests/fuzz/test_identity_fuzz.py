@@ -9,6 +9,7 @@ from schemathesis import Case
 
 import petportal_identity
 from petportal_devkit.testing import DatabaseFactory, run_sync
+from petportal_identity.bootstrap import bootstrap
 from petportal_identity.entrypoints.app import create_app
 from petportal_identity.entrypoints.cli import create_staff
 from petportal_identity.settings import IdentitySettings
@@ -55,8 +56,8 @@ def test_identity_api_never_fails_on_generated_requests(
     staff = argparse.Namespace(clinic_id=CLINIC, email=STAFF_EMAIL, password="a long fuzzing password")
     with redirect_stdout(io.StringIO()):
         assert run_sync(create_staff(staff, settings)) == 0
-    app = create_app(settings)
-    token = app.state.identity.tokens.parent(uuid.uuid4(), CLINIC, CLIENT).access_token
+    app = create_app(bootstrap(settings))
+    token = app.state.container.tokens.parent(uuid.uuid4(), CLINIC, CLIENT).access_token
     parent = {"Authorization": f"Bearer {token}"}
     seen = fuzz(
         Target(app, headers=lambda path: parent if path == "/api/v1/account" else {}, steer=at_known_people)

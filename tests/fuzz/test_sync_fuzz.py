@@ -7,6 +7,7 @@ import pytest
 
 import petportal_sync
 from petportal_devkit.testing import DatabaseFactory, run_sync
+from petportal_sync.bootstrap import bootstrap
 from petportal_sync.entrypoints.app import create_app
 from petportal_sync.entrypoints.cli import create_clinic
 from petportal_sync.settings import SyncSettings
@@ -28,5 +29,5 @@ def test_sync_api_never_fails_on_generated_requests(
     with redirect_stdout(printed):
         assert run_sync(create_clinic(args, settings)) == 0
     auth = {"Authorization": f"Bearer {json.loads(printed.getvalue())['api_key']}"}
-    seen = fuzz(Target(create_app(settings), headers=lambda _path: auth))
+    seen = fuzz(Target(create_app(bootstrap(settings)), headers=lambda _path: auth))
     assert seen[("POST", "/pims/v1/records", 200)] > 0

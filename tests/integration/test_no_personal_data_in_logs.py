@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import petportal_identity
 import petportal_notify
 from petportal_devkit.testing import DatabaseFactory, eventually
+from petportal_identity.bootstrap import bootstrap as bootstrap_identity
 from petportal_identity.entrypoints.app import create_app as create_identity_app
 from petportal_identity.settings import IdentitySettings
 from petportal_notify.bootstrap import bootstrap as bootstrap_notify
@@ -119,7 +120,9 @@ async def test_errors_on_personal_data_leave_none_of_it_in_the_logs(
         "kafka_session_timeout_ms": 2000,
     }
     identity = create_identity_app(
-        IdentitySettings(**common, database_url=identity_db, dev_key_dir=tmp_path / "keys")
+        bootstrap_identity(
+            IdentitySettings(**common, database_url=identity_db, dev_key_dir=tmp_path / "keys")
+        )
     )
     notify = create_notify_app(bootstrap_notify(NotifySettings(**common, database_url=notify_db)))
     output = Output(capfd)

@@ -27,8 +27,8 @@ class Identity:
     limiter: SignInLimits
 
 
-def build_runtime(settings: ServiceSettings) -> ServiceRuntime:
-    return ServiceRuntime(settings)
+def build_runtime(settings: ServiceSettings, token_verifier: TokenVerifier | None = None) -> ServiceRuntime:
+    return ServiceRuntime(settings, token_verifier=token_verifier)
 
 
 def sign_in_limits(runtime: ServiceRuntime, settings: IdentitySettings) -> SignInLimits:
@@ -37,12 +37,16 @@ def sign_in_limits(runtime: ServiceRuntime, settings: IdentitySettings) -> SignI
     return SignInLimits(storage, settings.login_rate_limit_per_email, settings.login_rate_limit_per_ip)
 
 
-def bootstrap(settings: IdentitySettings | None = None, *, consumers: bool = True) -> Identity:
+def bootstrap(
+    settings: IdentitySettings | None = None,
+    *,
+    token_verifier: TokenVerifier | None = None,
+    consumers: bool = True,
+) -> Identity:
     settings = settings or IdentitySettings()
     key = load_signing_key(settings)
-    runtime = build_runtime(settings)
     # identity verifies the tokens it signs with its own key: no JWKS round trip to itself.
-    runtime.token_verifier = TokenVerifier(None, static_jwks=key.jwks())
+    runtime = build_runtime(settings, token_verifier or TokenVerifier(None, static_jwks=key.jwks()))
     if consumers:
         subscribe_events(
             runtime.broker,

@@ -10,7 +10,7 @@ def main() -> int:
     return run_cli(
         service="messaging",
         settings=MessagingSettings,
-        runtime=lambda s: bootstrap(s if isinstance(s, MessagingSettings) else None),
+        runtime=lambda s: bootstrap(s if isinstance(s, MessagingSettings) else None).runtime,
     )
 
 

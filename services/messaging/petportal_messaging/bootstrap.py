@@ -1,29 +1,43 @@
-"""Wiring: the runtime, the consumers and what is published. Tests pass their own pieces."""
+"""Wiring: the runtime, the unit of work on messaging's repositories, the consumers and what is
+published. Tests pass their own pieces (a token verifier, a fake unit of work)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
+from petportal_runtime.container import Container
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import ClientUpserted, MessageRead, MessageReceived, topics
 
+from .adapters.repository import sql_repositories
 from .entrypoints import handlers
+from .service_layer.unit_of_work import MessagingRepositories, MessagingUnitOfWork
 from .settings import MessagingSettings
 
 
+@dataclass
+class Messaging(Container[MessagingSettings, MessagingRepositories]):
+    pass
+
+
 def bootstrap(
-    settings: MessagingSettings | None = None, *, token_verifier: TokenVerifier | None = None
-) -> ServiceRuntime:
+    settings: MessagingSettings | None = None,
+    *,
+    token_verifier: TokenVerifier | None = None,
+    unit_of_work: Callable[[], MessagingUnitOfWork] | None = None,
+) -> Messaging:
     settings = settings or MessagingSettings()
-    runtime = ServiceRuntime(settings)
-    if token_verifier is not None:
-        runtime.token_verifier = token_verifier
+    runtime = ServiceRuntime(settings, token_verifier=token_verifier)
+    messaging = Messaging(settings, runtime, unit_of_work or (lambda: runtime.unit_of_work(sql_repositories)))
     subscribe_events(
         runtime.broker,
         settings,
         [topics.SYNC],
         consumer=handlers.CONSUMER,
-        handlers=[on(ClientUpserted, bind(handlers.record_client, runtime))],
+        handlers=[on(ClientUpserted, bind(handlers.record_client, messaging.unit_of_work))],
     )
     document_publisher(runtime.broker, topics.MESSAGING, [MessageReceived, MessageRead])
-    return runtime
+    return messaging

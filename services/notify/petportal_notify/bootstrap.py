@@ -29,9 +29,7 @@ def bootstrap(
     sms_provider: SmsProvider | None = None,
 ) -> Notify:
     settings = settings or NotifySettings()
-    runtime = ServiceRuntime(settings)
-    if token_verifier is not None:
-        runtime.token_verifier = token_verifier
+    runtime = ServiceRuntime(settings, token_verifier=token_verifier)
     subscribe_events(
         runtime.broker,
         settings,

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import TokenVerifier
 from .edge import EDGE_DEPENDENCIES, install_edge
+from .errors import ErrorStatuses, install_error_handlers
 from .health import Check, health_router
 from .logging import configure_logging, get_logger
 from .settings import ServiceSettings
@@ -33,8 +34,11 @@ if TYPE_CHECKING:
     from .db import SessionFactory
     from .inbox import InboxPurger
     from .outbox import OutboxRelay
+    from .uow import SqlUnitOfWork
 
 log = get_logger(__name__)
+
+R = TypeVar("R")
 
 BackgroundTask = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -95,7 +99,15 @@ async def internal_error(_request: Request, _exc: Exception) -> Response:
 
 
 class ServiceRuntime:
-    def __init__(self, settings: ServiceSettings, *, database: bool = True, broker: bool = True) -> None:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        database: bool = True,
+        broker: bool = True,
+        token_verifier: TokenVerifier | None = None,
+    ) -> None:
+        """`token_verifier` checks the bearer tokens of requests; by default, against identity's JWKS."""
         configure_logging(settings.service_name, settings.log_level)
         configure_telemetry(settings.service_name, settings.otel_exporter_otlp_endpoint)
         self.settings = settings
@@ -131,7 +143,9 @@ class ServiceRuntime:
                 retention=timedelta(hours=settings.outbox_retention_hours),
                 lock_timeout=timedelta(seconds=settings.outbox_relay_lock_timeout_seconds),
             )
-        self.token_verifier = TokenVerifier(f"{settings.identity_url.rstrip('/')}/.well-known/jwks.json")
+        self.token_verifier = token_verifier or TokenVerifier(
+            f"{settings.identity_url.rstrip('/')}/.well-known/jwks.json"
+        )
         self.background: list[BackgroundTask] = []
         self.uses_broker = broker
         self.checks: dict[str, Check] = {"broker": self._ping_broker} if broker else {}
@@ -165,7 +179,8 @@ class ServiceRuntime:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work; events added to the outbox in it are relayed as soon as it commits."""
+        """A bare transaction (runtime tools, tests); events added to the outbox in it are relayed as
+        soon as it commits. Use cases take a `unit_of_work` instead."""
         if self.sessions is None:
             raise RuntimeError(f"{self.settings.service_name} has no database")
         from .db import transaction
@@ -174,6 +189,14 @@ class ServiceRuntime:
             yield session
         if self.relay is not None:
             self.relay.wake()
+
+    def unit_of_work(self, repositories: Callable[[AsyncSession], R]) -> SqlUnitOfWork[R]:
+        """A unit of work with the service's repositories (see `petportal_runtime.uow`)."""
+        if self.sessions is None:
+            raise RuntimeError(f"{self.settings.service_name} has no database")
+        from .uow import SqlUnitOfWork
+
+        return SqlUnitOfWork(self.sessions, repositories, relay=self.relay)
 
     async def start(self) -> None:
         self._stop.clear()
@@ -207,7 +230,10 @@ class ServiceRuntime:
         routers: Sequence[APIRouter] = (),
         on_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
         on_shutdown: Sequence[Callable[[], Awaitable[Any]]] = (),
+        errors: ErrorStatuses | None = None,
     ) -> FastAPI:
+        """`errors` maps the service's domain errors to HTTP answers, once for every route."""
+
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             for hook in on_startup:
@@ -231,6 +257,7 @@ class ServiceRuntime:
         app.state.token_verifier = self.token_verifier
         app.include_router(health_router(self.checks, timeout=self.settings.dependency_timeout_seconds))
         install_unavailable_handlers(app, self.dependencies)
+        install_error_handlers(app, errors or {})
         for router in routers:
             app.include_router(router)
 

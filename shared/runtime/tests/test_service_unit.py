@@ -56,3 +56,51 @@ async def test_database_errors_never_print_query_parameters() -> None:
     engine = make_engine("postgresql+asyncpg://u@127.0.0.1:1/db")
     assert engine.sync_engine.hide_parameters
     await engine.dispose()
+
+
+class NoSuchThing(LookupError):
+    pass
+
+
+class SlowDown(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many attempts")
+        self.retry_after = retry_after
+
+
+async def test_domain_errors_are_answered_with_the_status_mapped_once_at_app_creation() -> None:
+    from petportal_runtime.errors import ErrorAnswer
+
+    router = APIRouter()
+
+    @router.get("/things/{thing_id}")
+    async def show(thing_id: str) -> None:
+        raise NoSuchThing(f"no thing {thing_id}")
+
+    @router.get("/busy")
+    async def busy() -> None:
+        raise SlowDown(7)
+
+    runtime = ServiceRuntime(ServiceSettings(service_name="unit"), database=False, broker=False)
+    errors = {NoSuchThing: 404, SlowDown: ErrorAnswer(429, lambda e: {"Retry-After": str(e.retry_after)})}
+    app = runtime.create_app(title="unit", routers=[router], errors=errors)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as http:
+        missing, slow = await http.get("/things/T-1"), await http.get("/busy")
+
+    assert (missing.status_code, missing.json()) == (404, {"detail": "no thing T-1"})
+    assert (slow.status_code, slow.json(), slow.headers["retry-after"]) == (
+        429,
+        {"detail": "too many attempts"},
+        "7",
+    )
+
+
+def test_the_token_verifier_is_given_to_the_runtime_when_it_is_built() -> None:
+    from petportal_runtime.auth import TokenVerifier
+
+    verifier = TokenVerifier(None, static_jwks={"keys": []})
+    settings = ServiceSettings(service_name="unit")
+    assert (
+        ServiceRuntime(settings, database=False, broker=False, token_verifier=verifier).token_verifier
+        is verifier
+    )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from petportal_runtime.auth import CurrentParent
+from petportal_runtime.container import container_of
 from petportal_runtime.text import Text
 from petportal_schemas.envelope import ID_PATTERN
 
@@ -15,7 +16,6 @@ from ..bootstrap import Identity, bootstrap
 from ..domain.model import INVALID_CREDENTIALS, normalise_email
 from ..service_layer import services
 from ..service_layer.services import AmbiguousStaffError, IssuedToken
-from ..settings import IdentitySettings
 
 PimsId = Annotated[str, Field(pattern=ID_PATTERN)]
 
@@ -55,7 +55,7 @@ class AccountPublic(BaseModel):
 
 
 def _identity(request: Request) -> Identity:
-    identity: Identity = request.app.state.identity
+    identity: Identity = container_of(request)
     return identity
 
 
@@ -139,11 +139,11 @@ async def get_account(parent: CurrentParent, identity: IdentityDep) -> AccountPu
     )
 
 
-def create_app(settings: IdentitySettings | None = None) -> FastAPI:
-    identity = bootstrap(settings)
+def create_app(container: Identity | None = None) -> FastAPI:
+    identity = container or bootstrap()
     routers = [keys, staff, account]
     if identity.settings.dev_token_endpoint_enabled:
         routers.append(dev)
     app = identity.runtime.create_app(title="Pet Portal identity", routers=routers)
-    app.state.identity = identity
+    app.state.container = identity
     return app

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import petportal_identity
 from petportal_devkit.testing import DatabaseFactory, app_client, eventually
+from petportal_identity.bootstrap import bootstrap
 from petportal_identity.entrypoints.app import create_app
 from petportal_identity.entrypoints.cli import create_staff, reset_staff_password, unlock_staff
 from petportal_identity.settings import IdentitySettings
@@ -45,7 +46,7 @@ async def settings(make_database: DatabaseFactory, kafka_bootstrap: str, tmp_pat
 
 @pytest.fixture
 async def client(settings: IdentitySettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
+    app = create_app(bootstrap(settings))
     async with app_client(app, "http://identity") as http:
         yield http
 
@@ -213,14 +214,14 @@ async def test_staff_sign_in_is_rate_limited_per_email_and_per_address(
 @asynccontextmanager
 async def replica(settings: IdentitySettings) -> AsyncIterator[httpx.AsyncClient]:
     """The HTTP side of another identity process on the same database."""
-    app = create_app(settings)
+    app = create_app(bootstrap(settings))
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://identity-2"
         ) as http:
             yield http
     finally:
-        await app.state.identity.runtime.engine.dispose()
+        await app.state.container.runtime.engine.dispose()
 
 
 async def sign_in(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
@@ -306,7 +307,7 @@ async def test_reset_staff_password_sets_the_password_and_clears_the_lock(
 
 
 async def test_dev_token_endpoint_is_absent_unless_enabled(settings: IdentitySettings) -> None:
-    app = create_app(settings.model_copy(update={"dev_token_endpoint_enabled": False}))
+    app = create_app(bootstrap(settings.model_copy(update={"dev_token_endpoint_enabled": False})))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://identity") as http:
         response = await http.post("/api/v1/auth/dev-token", json={"clinic_id": "c", "client_id": "k"})
         assert response.status_code == 404

@@ -1,8 +1,9 @@
-"""PostgreSQL access for messaging, in the caller's transaction."""
+"""PostgreSQL access for messaging, in the unit of work's transaction; rows leave as domain objects."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import exists, select, update
@@ -146,3 +147,12 @@ class MessagingRepository:
             .returning(t.id)
         )
         return sorted(r[0] for r in result.all())
+
+
+@dataclass(frozen=True)
+class SqlRepositories:
+    messaging: MessagingRepository
+
+
+def sql_repositories(session: AsyncSession) -> SqlRepositories:
+    return SqlRepositories(messaging=MessagingRepository(session))

@@ -1,39 +1,41 @@
-"""The messaging HTTP API."""
+"""The messaging HTTP API: each route calls one use case; domain errors are answered by the handlers
+registered in `create_app` (ERRORS)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, status
 
 from petportal_runtime.auth import CurrentParent, CurrentStaff
-from petportal_runtime.service import ServiceRuntime
+from petportal_runtime.container import container_of
+from petportal_runtime.errors import ErrorStatuses
 from petportal_schemas.envelope import ID_PATTERN
 
-from ..bootstrap import bootstrap
+from ..bootstrap import Messaging, bootstrap
 from ..domain.model import UnknownClient
 from ..service_layer import services
 from ..service_layer.services import ConversationView
+from ..service_layer.unit_of_work import MessagingUnitOfWork
 from .api import ConversationPublic, MessageCreate, MessagePublic, MessageSent
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
+def _unit_of_work(request: Request) -> MessagingUnitOfWork:
+    messaging: Messaging = container_of(request)
+    return messaging.unit_of_work()
 
 
-Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
+UnitOfWork = Annotated[MessagingUnitOfWork, Depends(_unit_of_work)]
 ClientId = Annotated[str, Path(pattern=ID_PATTERN, description="the client's id in the clinic's PIMS")]
+
+# Domain errors answered over HTTP, for every route.
+ERRORS: ErrorStatuses = {UnknownClient: status.HTTP_404_NOT_FOUND}
 
 
 def _public(view: ConversationView) -> ConversationPublic:
     return ConversationPublic(
         conversation_id=view.conversation_id, messages=[MessagePublic.of(m) for m in view.messages]
     )
-
-
-def _not_found(exc: UnknownClient) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
 
 
 clinic = APIRouter(prefix="/clinic/v1", tags=["clinic"])
@@ -46,19 +48,11 @@ parent = APIRouter(prefix="/api/v1", tags=["parent"])
     responses={404: {"description": "the client is unknown at this clinic"}},
 )
 async def send_message(
-    client_id: ClientId, payload: MessageCreate, staff: CurrentStaff, runtime: Runtime
+    client_id: ClientId, payload: MessageCreate, staff: CurrentStaff, uow: UnitOfWork
 ) -> MessageSent:
-    try:
-        async with runtime.transaction() as session:
-            message = await services.send_staff_message(
-                session,
-                clinic_id=staff.clinic_id,
-                client_id=client_id,
-                staff_user_id=staff.sub,
-                body=payload.body,
-            )
-    except UnknownClient as exc:
-        raise _not_found(exc) from None
+    message = await services.send_staff_message(
+        uow, clinic_id=staff.clinic_id, client_id=client_id, staff_user_id=staff.sub, body=payload.body
+    )
     return MessageSent(
         message_id=message.id, conversation_id=message.conversation_id, sent_at=message.sent_at
     )
@@ -69,24 +63,19 @@ async def send_message(
     responses={404: {"description": "the client is unknown at this clinic"}},
 )
 async def client_conversation(
-    client_id: ClientId, staff: CurrentStaff, runtime: Runtime
+    client_id: ClientId, staff: CurrentStaff, uow: UnitOfWork
 ) -> ConversationPublic:
-    try:
-        async with runtime.transaction() as session:
-            view = await services.staff_conversation(session, clinic_id=staff.clinic_id, client_id=client_id)
-    except UnknownClient as exc:
-        raise _not_found(exc) from None
-    return _public(view)
+    return _public(await services.staff_conversation(uow, clinic_id=staff.clinic_id, client_id=client_id))
 
 
 @parent.get("/conversation")
-async def my_conversation(me: CurrentParent, runtime: Runtime) -> ConversationPublic:
+async def my_conversation(me: CurrentParent, uow: UnitOfWork) -> ConversationPublic:
     """The parent's conversation; the staff messages it returns are marked read."""
-    async with runtime.transaction() as session:
-        view = await services.read_conversation(session, clinic_id=me.clinic_id, client_id=me.client_id)
-    return _public(view)
+    return _public(await services.read_conversation(uow, clinic_id=me.clinic_id, client_id=me.client_id))
 
 
-def create_app(runtime: ServiceRuntime | None = None) -> FastAPI:
-    runtime = runtime or bootstrap()
-    return runtime.create_app(title="Pet Portal messaging", routers=[clinic, parent])
+def create_app(container: Messaging | None = None) -> FastAPI:
+    container = container or bootstrap()
+    app = container.runtime.create_app(title="Pet Portal messaging", routers=[clinic, parent], errors=ERRORS)
+    app.state.container = container
+    return app

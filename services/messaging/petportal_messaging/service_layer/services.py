@@ -1,28 +1,31 @@
-"""Messaging use cases. Each runs inside the caller's unit of work (one transaction)."""
+"""Messaging use cases. Each runs in the unit of work it is given (one transaction)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from petportal_runtime import outbox
 from petportal_schemas import Envelope, MessageRead, MessageReceived
 
-from ..adapters.repository import MessagingRepository
 from ..domain.model import Conversation, Message, UnknownClient, chunks, now
+from .unit_of_work import ConversationStore, MessagingUnitOfWork
+
+__all__ = [
+    "CONSUMER",
+    "PRODUCER",
+    "ConversationStore",
+    "ConversationView",
+    "get_or_open_conversation",
+    "read_conversation",
+    "record_client",
+    "send_staff_message",
+    "staff_conversation",
+]
 
 PRODUCER = "messaging"
+CONSUMER = "messaging"
 # Re-reads after losing the race for the one active conversation; one is enough in practice.
 _OPEN_ATTEMPTS = 3
-
-
-class ConversationStore(Protocol):
-    async def active_conversation(self, clinic_id: str, client_id: str) -> Conversation | None: ...
-
-    async def add_conversation(self, conversation: Conversation) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,13 @@ class ConversationView:
     messages: list[Message]
 
 
-async def record_client(session: AsyncSession, clinic_id: str, client_id: str) -> None:
-    await MessagingRepository(session).record_client(clinic_id, client_id)
+async def record_client(uow: MessagingUnitOfWork, envelope: Envelope) -> None:
+    """The client of a ClientUpserted can now be messaged (once per event). Only the ids are kept."""
+    if envelope.client_id is None:  # pragma: no cover - the envelope rules forbid it
+        return
+    async with uow:
+        if await uow.claim(CONSUMER, envelope):
+            await uow.repositories.messaging.record_client(envelope.clinic_id, envelope.client_id)
 
 
 async def get_or_open_conversation(repo: ConversationStore, clinic_id: str, client_id: str) -> Conversation:
@@ -52,42 +60,46 @@ async def get_or_open_conversation(repo: ConversationStore, clinic_id: str, clie
 
 
 async def send_staff_message(
-    session: AsyncSession, *, clinic_id: str, client_id: str, staff_user_id: str, body: str
+    uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str, staff_user_id: str, body: str
 ) -> Message:
-    repo = MessagingRepository(session)
-    if not await repo.client_exists(clinic_id, client_id):
-        raise UnknownClient(client_id)
-    conversation = await get_or_open_conversation(repo, clinic_id, client_id)
-    message = conversation.staff_message(staff_user_id, body)
-    await repo.add_message(message)
-    event = MessageReceived(conversation_id=conversation.id, message_id=message.id, sent_at=message.sent_at)
-    await outbox.add_event(
-        session, Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER)
-    )
+    async with uow:
+        repo = uow.repositories.messaging
+        if not await repo.client_exists(clinic_id, client_id):
+            raise UnknownClient(client_id)
+        conversation = await get_or_open_conversation(repo, clinic_id, client_id)
+        message = conversation.staff_message(staff_user_id, body)
+        await repo.add_message(message)
+        event = MessageReceived(
+            conversation_id=conversation.id, message_id=message.id, sent_at=message.sent_at
+        )
+        await uow.publish(Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER))
     return message
 
 
-async def staff_conversation(session: AsyncSession, *, clinic_id: str, client_id: str) -> ConversationView:
-    repo = MessagingRepository(session)
-    if not await repo.client_exists(clinic_id, client_id):
-        raise UnknownClient(client_id)
-    conversation = await repo.latest_conversation(clinic_id, client_id)
-    if conversation is None:
-        return ConversationView(None, [])
-    return ConversationView(conversation.id, await repo.messages(conversation.id))
+async def staff_conversation(uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str) -> ConversationView:
+    async with uow:
+        repo = uow.repositories.messaging
+        if not await repo.client_exists(clinic_id, client_id):
+            raise UnknownClient(client_id)
+        conversation = await repo.latest_conversation(clinic_id, client_id)
+        if conversation is None:
+            return ConversationView(None, [])
+        return ConversationView(conversation.id, await repo.messages(conversation.id))
 
 
-async def read_conversation(session: AsyncSession, *, clinic_id: str, client_id: str) -> ConversationView:
-    """The parent's active conversation; its unread staff messages become read, with one MessageRead."""
-    repo = MessagingRepository(session)
-    conversation = await repo.active_conversation(clinic_id, client_id)
-    if conversation is None:
-        return ConversationView(None, [])
-    read_at = now()
-    read_ids = await repo.mark_staff_messages_read(conversation.id, read_at)
-    for ids in chunks(read_ids):
-        event = MessageRead(conversation_id=conversation.id, message_ids=ids, read_at=read_at)
-        await outbox.add_event(
-            session, Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER)
-        )
-    return ConversationView(conversation.id, await repo.messages(conversation.id))
+async def read_conversation(uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str) -> ConversationView:
+    """The parent's active conversation; its unread staff messages become read, with one MessageRead
+    per chunk of ids."""
+    async with uow:
+        repo = uow.repositories.messaging
+        conversation = await repo.active_conversation(clinic_id, client_id)
+        if conversation is None:
+            return ConversationView(None, [])
+        read_at = now()
+        read_ids = await repo.mark_staff_messages_read(conversation.id, read_at)
+        for ids in chunks(read_ids):
+            event = MessageRead(conversation_id=conversation.id, message_ids=ids, read_at=read_at)
+            await uow.publish(
+                Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER)
+            )
+        return ConversationView(conversation.id, await repo.messages(conversation.id))

@@ -110,7 +110,9 @@ async def messaging(make_database: Callable[[str], str], kafka_bootstrap: str) -
         kafka_bootstrap_servers=kafka_bootstrap,
         kafka_session_timeout_ms=2000,
     )
-    runtime = bootstrap(settings, token_verifier=verifier)
-    app = create_app(runtime)
+    container = bootstrap(settings, token_verifier=verifier)
+    app = create_app(container)
     async with app_client(app, "http://messaging") as http:
-        yield Messaging(app, runtime, http, kafka_bootstrap, f"clinic-{uuid.uuid4().hex[:8]}", private_key)
+        yield Messaging(
+            app, container.runtime, http, kafka_bootstrap, f"clinic-{uuid.uuid4().hex[:8]}", private_key
+        )

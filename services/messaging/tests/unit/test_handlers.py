@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from petportal_devkit.consumers import DeadLetter, InMemoryTransactions, publish_envelope, record_dead_letters
+from petportal_devkit.consumers import DeadLetter, publish_envelope, record_dead_letters
+from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_messaging.bootstrap import bootstrap
-from petportal_messaging.service_layer import services
 from petportal_messaging.settings import MessagingSettings
 from petportal_schemas import ClientUpserted, Envelope, topics
 
@@ -21,31 +21,20 @@ pytestmark = pytest.mark.unit
 @dataclass
 class Messaging:
     broker: Any
-    transactions: InMemoryTransactions
+    transactions: FakeUnitOfWork[Any]
     dead_letters: list[DeadLetter]
-    clients: list[tuple[str, str]] = field(default_factory=list)
+    clients: list[tuple[str, str]]
 
 
 @pytest.fixture
-async def messaging(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Messaging]:
+async def messaging(uow: FakeUnitOfWork[Any], repositories: Any) -> AsyncIterator[Messaging]:
     settings = MessagingSettings(
         environment="test", database_url="postgresql+asyncpg://unit@127.0.0.1:1/unit"
     )
-    runtime = bootstrap(settings)
+    runtime = bootstrap(settings, unit_of_work=lambda: uow).runtime
     under_test = Messaging(
-        runtime.broker,
-        InMemoryTransactions().install(monkeypatch, runtime),
-        record_dead_letters(runtime.broker),
+        runtime.broker, uow, record_dead_letters(runtime.broker), repositories.messaging.clients
     )
-
-    class InMemoryClients:
-        def __init__(self, session: Any) -> None:
-            pass
-
-        async def record_client(self, clinic_id: str, client_id: str) -> None:
-            under_test.clients.append((clinic_id, client_id))
-
-    monkeypatch.setattr(services, "MessagingRepository", InMemoryClients)
     async with TestKafkaBroker(runtime.broker):
         yield under_test
 

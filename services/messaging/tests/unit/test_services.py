@@ -1,11 +1,17 @@
-"""get-or-open against a fake repository, including losing the race for the active conversation."""
+"""messaging's use cases: get-or-open against a fake repository (including losing the race for the
+active conversation), then every use case on the in-memory unit of work."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from petportal_messaging.domain.model import Conversation
+from petportal_devkit.fakes import FakeUnitOfWork
+from petportal_messaging.domain.model import Conversation, UnknownClient
+from petportal_messaging.service_layer import services
 from petportal_messaging.service_layer.services import get_or_open_conversation
+from petportal_schemas import ClientUpserted, Envelope, MessageRead, MessageReceived
 
 pytestmark = pytest.mark.unit
 
@@ -54,3 +60,82 @@ async def test_conversations_are_per_client() -> None:
     b = await get_or_open_conversation(repo, "c1", "k2")
     c = await get_or_open_conversation(repo, "c2", "k1")
     assert len({a.id, b.id, c.id}) == 3
+
+
+# --- the use cases on the in-memory unit of work ------------------------------------------------
+
+
+def _client_upserted(client_id: str = "C-1") -> Envelope:
+    event = ClientUpserted(first_name="Ada", last_name="Lovelace")
+    return Envelope.wrap(event, clinic_id="clinic-1", client_id=client_id, producer="sync")
+
+
+async def test_a_client_upserted_makes_the_client_known_once(
+    uow: FakeUnitOfWork[Any], repositories: Any
+) -> None:
+    envelope = _client_upserted()
+    await services.record_client(uow, envelope)
+    await services.record_client(uow, envelope)
+    assert repositories.messaging.clients == [("clinic-1", "C-1")]
+    assert uow.claimed == {("messaging", envelope.event_id)}
+
+
+async def test_a_staff_message_opens_the_conversation_and_publishes_message_received(
+    uow: FakeUnitOfWork[Any], repositories: Any
+) -> None:
+    await repositories.messaging.record_client("clinic-1", "C-1")
+    message = await services.send_staff_message(
+        uow, clinic_id="clinic-1", client_id="C-1", staff_user_id="staff-1", body="Rex is ready"
+    )
+    (envelope,) = uow.published
+    received = MessageReceived.model_validate(envelope.payload)
+    assert (envelope.event_type, envelope.client_id, envelope.producer) == (
+        "MessageReceived",
+        "C-1",
+        "messaging",
+    )
+    assert (received.message_id, received.conversation_id) == (message.id, message.conversation_id)
+    assert repositories.messaging.stored_messages == [message]
+
+
+async def test_a_message_to_an_unknown_client_is_refused_and_publishes_nothing(
+    uow: FakeUnitOfWork[Any],
+) -> None:
+    with pytest.raises(UnknownClient, match="no client C-9 at this clinic"):
+        await services.send_staff_message(
+            uow, clinic_id="clinic-1", client_id="C-9", staff_user_id="staff-1", body="hello"
+        )
+    assert (uow.published, uow.commits, uow.rollbacks) == ([], 0, 1)
+
+
+async def test_staff_see_an_unknown_client_as_not_found_and_a_known_one_without_messages_as_empty(
+    uow: FakeUnitOfWork[Any], repositories: Any
+) -> None:
+    with pytest.raises(UnknownClient):
+        await services.staff_conversation(uow, clinic_id="clinic-1", client_id="C-1")
+    await repositories.messaging.record_client("clinic-1", "C-1")
+    view = await services.staff_conversation(uow, clinic_id="clinic-1", client_id="C-1")
+    assert (view.conversation_id, view.messages) == (None, [])
+
+
+async def test_the_parent_reading_marks_staff_messages_read_with_one_message_read_event(
+    uow: FakeUnitOfWork[Any], repositories: Any
+) -> None:
+    await repositories.messaging.record_client("clinic-1", "C-1")
+    for body in ("one", "two"):
+        await services.send_staff_message(
+            uow, clinic_id="clinic-1", client_id="C-1", staff_user_id="staff-1", body=body
+        )
+    view = await services.read_conversation(uow, clinic_id="clinic-1", client_id="C-1")
+    again = await services.read_conversation(uow, clinic_id="clinic-1", client_id="C-1")
+
+    assert all(m.read_at is not None for m in view.messages)
+    assert uow.published_types() == ["MessageReceived", "MessageReceived", "MessageRead"]
+    read = MessageRead.model_validate(uow.published[-1].payload)
+    assert sorted(read.message_ids) == sorted(m.id for m in view.messages)
+    assert again.conversation_id == view.conversation_id
+
+
+async def test_a_parent_without_a_conversation_reads_an_empty_one(uow: FakeUnitOfWork[Any]) -> None:
+    view = await services.read_conversation(uow, clinic_id="clinic-1", client_id="C-1")
+    assert (view.conversation_id, view.messages, uow.published) == (None, [], [])

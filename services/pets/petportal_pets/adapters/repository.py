@@ -1,7 +1,8 @@
-"""Pets in PostgreSQL."""
+"""Pets in PostgreSQL, in the unit of work's transaction; they leave as domain `Pet`s, never rows."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
@@ -67,6 +68,15 @@ class PetRepository:
             )
         ).first()
         return _pet(row) if row else None
+
+
+@dataclass(frozen=True)
+class SqlRepositories:
+    pets: PetRepository
+
+
+def sql_repositories(session: AsyncSession) -> SqlRepositories:
+    return SqlRepositories(pets=PetRepository(session))
 
 
 def _pet(row: PetRow) -> Pet:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, status
 from pydantic import BaseModel, Field
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from petportal_runtime.auth import CurrentParent
-from petportal_runtime.service import ServiceRuntime
+from petportal_runtime.container import container_of
+from petportal_runtime.errors import ErrorStatuses
 from petportal_schemas.envelope import ID_PATTERN
 
 from ..bootstrap import PetsService, bootstrap
 from ..domain import Pet
 from ..service_layer import services
+from ..service_layer.unit_of_work import PetsUnitOfWork
 
 
 class AgePublic(BaseModel):
@@ -58,13 +58,12 @@ class PetListPublic(BaseModel):
     pets: list[PetPublic]
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    runtime: ServiceRuntime = request.app.state.runtime
-    async with runtime.transaction() as session:
-        yield session
+def _unit_of_work(request: Request) -> PetsUnitOfWork:
+    service: PetsService = container_of(request)
+    return service.unit_of_work()
 
 
-Session = Annotated[AsyncSession, Depends(get_session)]
+UnitOfWork = Annotated[PetsUnitOfWork, Depends(_unit_of_work)]
 
 
 def today() -> date:
@@ -75,9 +74,9 @@ router = APIRouter(prefix="/api/v1", tags=["pets"])
 
 
 @router.get("/pets", response_model=PetListPublic)
-async def list_pets(parent: CurrentParent, session: Session) -> PetListPublic:
+async def list_pets(parent: CurrentParent, uow: UnitOfWork) -> PetListPublic:
     """The parent's pets, by name, with signalment and age."""
-    pets = await services.parent_pets(session, parent.clinic_id, parent.client_id)
+    pets = await services.parent_pets(uow, parent.clinic_id, parent.client_id)
     now = today()
     return PetListPublic(pets=[PetPublic.of(p, now) for p in pets])
 
@@ -85,17 +84,20 @@ async def list_pets(parent: CurrentParent, session: Session) -> PetListPublic:
 @router.get("/pets/{patient_id}", response_model=PetPublic)
 async def get_pet(
     parent: CurrentParent,
-    session: Session,
+    uow: UnitOfWork,
     patient_id: Annotated[str, Path(pattern=ID_PATTERN)],
 ) -> PetPublic:
     """One of the parent's pets; 404 alike for another parent's pet and a missing one."""
-    try:
-        pet = await services.parent_pet(session, parent.clinic_id, parent.client_id, patient_id)
-    except services.PetNotFound:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no pet {patient_id}") from None
+    pet = await services.parent_pet(uow, parent.clinic_id, parent.client_id, patient_id)
     return PetPublic.of(pet, today())
 
 
-def create_app(service: PetsService | None = None) -> FastAPI:
-    service = service or bootstrap()
-    return service.runtime.create_app(title="Pet Portal pets", routers=[router])
+# Domain errors answered over HTTP, for every route.
+ERRORS: ErrorStatuses = {services.PetNotFound: status.HTTP_404_NOT_FOUND}
+
+
+def create_app(container: PetsService | None = None) -> FastAPI:
+    container = container or bootstrap()
+    app = container.runtime.create_app(title="Pet Portal pets", routers=[router], errors=ERRORS)
+    app.state.container = container
+    return app

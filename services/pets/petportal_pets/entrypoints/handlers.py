@@ -1,24 +1,22 @@
-"""Event handlers: each applies its effect and claims the event in the inbox in one transaction."""
+"""Event handlers: each calls its use case on a new unit of work."""
 
 from __future__ import annotations
 
-from petportal_runtime import inbox
+from collections.abc import Callable
+
 from petportal_runtime.broker import PermanentEventError
-from petportal_runtime.logging import get_logger
-from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import Envelope, PatientUpserted
 
 from ..service_layer import services
+from ..service_layer.services import CONSUMER
+from ..service_layer.unit_of_work import PetsUnitOfWork
 
-CONSUMER = "pets"
-log = get_logger(__name__)
+__all__ = ["CONSUMER", "record_patient"]
 
 
-async def record_patient(runtime: ServiceRuntime, envelope: Envelope, event: PatientUpserted) -> None:
+async def record_patient(
+    unit_of_work: Callable[[], PetsUnitOfWork], envelope: Envelope, event: PatientUpserted
+) -> None:
     if envelope.client_id is None:
         raise PermanentEventError("PatientUpserted without client_id")
-    async with runtime.transaction() as session:
-        if not await inbox.claim(session, CONSUMER, envelope.event_id, envelope.event_type):
-            return
-        if not await services.record_patient(session, envelope, event):
-            log.info("stale patient record ignored", event_id=str(envelope.event_id))
+    await services.record_patient(unit_of_work(), envelope, event)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
+from petportal_runtime.logging import get_logger
 from petportal_schemas import Envelope, PatientUpserted
 
-from ..adapters.repository import PetRepository
 from ..domain import Pet
+from .unit_of_work import PetsUnitOfWork
+
+CONSUMER = "pets"
+log = get_logger(__name__)
 
 
 class PetNotFound(LookupError):
     """No such pet among the parent's pets (whether it does not exist or is someone else's)."""
 
+    def __init__(self, patient_id: str) -> None:
+        super().__init__(f"no pet {patient_id}")
 
-async def record_patient(session: AsyncSession, envelope: Envelope, event: PatientUpserted) -> bool:
-    """Upsert the pet; an event older than the stored signalment changes nothing. True if written."""
+
+async def record_patient(uow: PetsUnitOfWork, envelope: Envelope, event: PatientUpserted) -> bool:
+    """Upsert the pet, once per event; an event older than the stored signalment changes nothing.
+    True if written."""
     if envelope.client_id is None:
         raise ValueError("PatientUpserted without client_id")
     pet = Pet(
@@ -32,15 +38,23 @@ async def record_patient(session: AsyncSession, envelope: Envelope, event: Patie
         microchip=event.microchip,
         updated_at=envelope.occurred_at,
     )
-    return await PetRepository(session).upsert(pet)
+    async with uow:
+        if not await uow.claim(CONSUMER, envelope):
+            return False
+        written = await uow.repositories.pets.upsert(pet)
+    if not written:
+        log.info("stale patient record ignored", event_id=str(envelope.event_id))
+    return written
 
 
-async def parent_pets(session: AsyncSession, clinic_id: str, client_id: str) -> list[Pet]:
-    return await PetRepository(session).for_client(clinic_id, client_id)
+async def parent_pets(uow: PetsUnitOfWork, clinic_id: str, client_id: str) -> list[Pet]:
+    async with uow:
+        return await uow.repositories.pets.for_client(clinic_id, client_id)
 
 
-async def parent_pet(session: AsyncSession, clinic_id: str, client_id: str, patient_id: str) -> Pet:
-    pet = await PetRepository(session).get(clinic_id, client_id, patient_id)
+async def parent_pet(uow: PetsUnitOfWork, clinic_id: str, client_id: str, patient_id: str) -> Pet:
+    async with uow:
+        pet = await uow.repositories.pets.get(clinic_id, client_id, patient_id)
     if pet is None:
         raise PetNotFound(patient_id)
     return pet

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from petportal_devkit.consumers import DeadLetter, InMemoryTransactions, publish_envelope, record_dead_letters
+from petportal_devkit.consumers import DeadLetter, publish_envelope, record_dead_letters
+from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_pets.bootstrap import bootstrap
 from petportal_pets.domain import Pet
-from petportal_pets.service_layer import services
 from petportal_pets.settings import PetsSettings
 from petportal_schemas import Envelope, PatientUpserted, topics
 
@@ -23,33 +23,16 @@ pytestmark = pytest.mark.unit
 @dataclass
 class Pets:
     broker: Any
-    transactions: InMemoryTransactions
+    transactions: FakeUnitOfWork[Any]
     dead_letters: list[DeadLetter]
-    stored: dict[tuple[str, str], Pet] = field(default_factory=dict)
+    stored: dict[tuple[str, str], Pet]
 
 
 @pytest.fixture
-async def pets(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Pets]:
+async def pets(uow: FakeUnitOfWork[Any], repositories: Any) -> AsyncIterator[Pets]:
     settings = PetsSettings(environment="test", database_url="postgresql+asyncpg://unit@127.0.0.1:1/unit")
-    runtime = bootstrap(settings).runtime
-    under_test = Pets(
-        runtime.broker,
-        InMemoryTransactions().install(monkeypatch, runtime),
-        record_dead_letters(runtime.broker),
-    )
-
-    class InMemoryPets:
-        def __init__(self, session: Any) -> None:
-            pass
-
-        async def upsert(self, pet: Pet) -> bool:
-            current = under_test.stored.get((pet.clinic_id, pet.patient_id))
-            if current is not None and current.updated_at > pet.updated_at:
-                return False
-            under_test.stored[(pet.clinic_id, pet.patient_id)] = pet
-            return True
-
-    monkeypatch.setattr(services, "PetRepository", InMemoryPets)
+    runtime = bootstrap(settings, unit_of_work=lambda: uow).runtime
+    under_test = Pets(runtime.broker, uow, record_dead_letters(runtime.broker), repositories.pets.stored)
     async with TestKafkaBroker(runtime.broker):
         yield under_test
 

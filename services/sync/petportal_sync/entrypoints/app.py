@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from petportal_runtime.container import container_of
 from petportal_runtime.edge import validated_per_item
 from petportal_runtime.text import value_problems
 from petportal_schemas.events import PimsName
@@ -17,7 +18,7 @@ from petportal_schemas.events import PimsName
 from ..adapters.repository import Clinic, SyncRepository
 from ..bootstrap import Sync, bootstrap
 from ..service_layer import services
-from ..settings import MAX_RECORDS, SyncSettings
+from ..settings import MAX_RECORDS
 
 
 class RecordBatch(BaseModel):
@@ -66,7 +67,7 @@ class RejectionsPublic(BaseModel):
 
 
 def _sync(request: Request) -> Sync:
-    sync: Sync = request.app.state.sync
+    sync: Sync = container_of(request)
     return sync
 
 
@@ -138,8 +139,8 @@ async def list_rejections(
     )
 
 
-def create_app(settings: SyncSettings | None = None) -> FastAPI:
-    sync = bootstrap(settings)
+def create_app(container: Sync | None = None) -> FastAPI:
+    sync = container or bootstrap()
     app = sync.runtime.create_app(title="Pet Portal sync", routers=[router])
-    app.state.sync = sync
+    app.state.container = sync
     return app

@@ -18,6 +18,7 @@ from petportal_devkit.testing import DatabaseFactory, app_client, read_events
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.tables import outbox
 from petportal_schemas import ClinicRegistered, topics
+from petportal_sync.bootstrap import bootstrap
 from petportal_sync.entrypoints.app import create_app
 from petportal_sync.entrypoints.cli import create_clinic
 from petportal_sync.settings import SyncSettings
@@ -51,7 +52,7 @@ async def new_clinic(settings: SyncSettings, capsys: pytest.CaptureFixture[str],
 
 @pytest.fixture
 async def client(settings: SyncSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
+    app = create_app(bootstrap(settings))
     async with app_client(app, "http://sync") as http:
         yield http
 

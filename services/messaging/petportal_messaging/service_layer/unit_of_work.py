@@ -1,0 +1,47 @@
+"""What messaging's use cases need of storage: clients, conversations and messages, in a unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Protocol
+
+from petportal_runtime.uow import UnitOfWork
+
+from ..domain.model import Conversation, Message
+
+
+class ConversationStore(Protocol):
+    async def active_conversation(self, clinic_id: str, client_id: str) -> Conversation | None: ...
+
+    async def add_conversation(self, conversation: Conversation) -> bool:
+        """Insert; False when another transaction already holds the client's active conversation."""
+        ...
+
+
+class MessagingStore(ConversationStore, Protocol):
+    async def record_client(self, clinic_id: str, client_id: str) -> None: ...
+
+    async def client_exists(self, clinic_id: str, client_id: str) -> bool: ...
+
+    async def latest_conversation(self, clinic_id: str, client_id: str) -> Conversation | None:
+        """The active conversation, else the most recent closed one."""
+        ...
+
+    async def add_message(self, message: Message) -> None: ...
+
+    async def messages(self, conversation_id: uuid.UUID) -> list[Message]:
+        """The conversation's messages, oldest first."""
+        ...
+
+    async def mark_staff_messages_read(self, conversation_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
+        """Mark unread staff messages read; exactly the ids this call changed."""
+        ...
+
+
+class MessagingRepositories(Protocol):
+    @property
+    def messaging(self) -> MessagingStore: ...
+
+
+MessagingUnitOfWork = UnitOfWork[MessagingRepositories]

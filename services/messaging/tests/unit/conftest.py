@@ -1,0 +1,77 @@
+"""messaging's repositories in memory, behind the devkit's fake unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import pytest
+
+from petportal_devkit.fakes import FakeUnitOfWork
+from petportal_messaging.domain.model import Conversation, ConversationStatus, Message, Sender
+
+
+@dataclass
+class InMemoryMessaging:
+    clients: list[tuple[str, str]] = field(default_factory=list)
+    conversations: list[Conversation] = field(default_factory=list)
+    stored_messages: list[Message] = field(default_factory=list)
+
+    async def record_client(self, clinic_id: str, client_id: str) -> None:
+        if (clinic_id, client_id) not in self.clients:
+            self.clients.append((clinic_id, client_id))
+
+    async def client_exists(self, clinic_id: str, client_id: str) -> bool:
+        return (clinic_id, client_id) in self.clients
+
+    def _of(self, clinic_id: str, client_id: str) -> list[Conversation]:
+        return [c for c in self.conversations if (c.clinic_id, c.client_id) == (clinic_id, client_id)]
+
+    async def active_conversation(self, clinic_id: str, client_id: str) -> Conversation | None:
+        active = [c for c in self._of(clinic_id, client_id) if c.status is ConversationStatus.ACTIVE]
+        return active[0] if active else None
+
+    async def latest_conversation(self, clinic_id: str, client_id: str) -> Conversation | None:
+        ordered = sorted(
+            self._of(clinic_id, client_id),
+            key=lambda c: (c.status is ConversationStatus.ACTIVE, c.created_at),
+            reverse=True,
+        )
+        return ordered[0] if ordered else None
+
+    async def add_conversation(self, conversation: Conversation) -> bool:
+        if await self.active_conversation(conversation.clinic_id, conversation.client_id):
+            return False
+        self.conversations.append(conversation)
+        return True
+
+    async def add_message(self, message: Message) -> None:
+        self.stored_messages.append(message)
+
+    async def messages(self, conversation_id: uuid.UUID) -> list[Message]:
+        mine = [m for m in self.stored_messages if m.conversation_id == conversation_id]
+        return sorted(mine, key=lambda m: (m.sent_at, m.id))
+
+    async def mark_staff_messages_read(self, conversation_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
+        changed = []
+        for i, m in enumerate(self.stored_messages):
+            if m.conversation_id == conversation_id and m.sender is Sender.STAFF and m.read_at is None:
+                self.stored_messages[i] = replace(m, read_at=at)
+                changed.append(m.id)
+        return sorted(changed)
+
+
+@dataclass
+class InMemoryRepositories:
+    messaging: InMemoryMessaging = field(default_factory=InMemoryMessaging)
+
+
+@pytest.fixture
+def repositories() -> InMemoryRepositories:
+    return InMemoryRepositories()
+
+
+@pytest.fixture
+def uow(repositories: InMemoryRepositories) -> FakeUnitOfWork[InMemoryRepositories]:
+    return FakeUnitOfWork(repositories)

@@ -1,0 +1,80 @@
+"""The unit of work on a real PostgreSQL: the effect, the outbox row and the inbox claim commit or
+roll back together."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from petportal_runtime import tables
+from petportal_runtime.service import ServiceRuntime
+from petportal_runtime.settings import ServiceSettings
+from petportal_runtime.tables import metadata
+from petportal_schemas import Envelope, MessageReceived
+
+pytestmark = pytest.mark.integration
+
+
+def _message() -> Envelope:
+    event = MessageReceived(conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), sent_at=datetime.now(UTC))
+    return Envelope.wrap(event, clinic_id="uow-clinic", client_id="C-1", producer="runtime-test")
+
+
+@pytest.fixture
+async def runtime(make_database) -> AsyncIterator[ServiceRuntime]:  # type: ignore[no-untyped-def]
+    url = make_database()
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
+    runtime = ServiceRuntime(ServiceSettings(service_name="uow-test", database_url=url), broker=False)
+    yield runtime
+    if runtime.engine is not None:
+        await runtime.engine.dispose()
+
+
+async def _counts(runtime: ServiceRuntime) -> tuple[int, int]:
+    async with runtime.transaction() as session:
+        outbox_rows = (await session.execute(select(func.count()).select_from(tables.outbox))).scalar_one()
+        inbox_rows = (await session.execute(select(func.count()).select_from(tables.inbox))).scalar_one()
+    return outbox_rows, inbox_rows
+
+
+def _sessions(session: AsyncSession) -> AsyncSession:
+    return session
+
+
+async def test_a_committed_unit_of_work_keeps_its_event_and_its_claim(runtime: ServiceRuntime) -> None:
+    envelope = _message()
+    async with runtime.unit_of_work(_sessions) as uow:
+        assert await uow.claim("uow-test", envelope)
+        await uow.publish(_message())
+    async with runtime.unit_of_work(_sessions) as uow:
+        assert not await uow.claim("uow-test", envelope)
+    assert await _counts(runtime) == (1, 1)
+
+
+async def test_a_unit_of_work_that_raises_keeps_neither_event_nor_claim(runtime: ServiceRuntime) -> None:
+    envelope = _message()
+
+    async def fail() -> None:
+        async with runtime.unit_of_work(_sessions) as uow:
+            assert await uow.claim("uow-test", envelope)
+            await uow.publish(_message())
+            raise RuntimeError("effect failed")
+
+    with pytest.raises(RuntimeError, match="effect failed"):
+        await fail()
+    assert await _counts(runtime) == (0, 0)
+    async with runtime.unit_of_work(_sessions) as uow:
+        assert await uow.claim("uow-test", envelope)
+
+
+async def test_the_repositories_share_the_unit_of_works_session(runtime: ServiceRuntime) -> None:
+    uow = runtime.unit_of_work(_sessions)
+    async with uow:
+        assert uow.repositories is uow.session
