@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from petportal_devkit.contracts import OPENAPI_SNAPSHOTS
 from petportal_runtime.catalog import SERVICES as CATALOG
 
 from .conftest import settings_class
@@ -29,7 +30,6 @@ pytestmark = pytest.mark.contract
 
 # Every deployable serves HTTP, the gateway included.
 HTTP_SERVICES = tuple(spec.name for spec in CATALOG)
-OPENAPI_SNAPSHOTS = Path(__file__).resolve().parent / "snapshots" / "openapi"
 
 
 def build_app(name: str, workdir: Path) -> Any:
