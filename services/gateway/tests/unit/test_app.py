@@ -334,3 +334,30 @@ async def test_a_request_httpx_refuses_to_write_is_400(app_and_network: Any) -> 
 def test_the_rate_limit_storage_cannot_be_a_database_the_gateway_does_not_have() -> None:
     with pytest.raises(ValueError, match="own database"):
         create_app(SETTINGS.model_copy(update={"rate_limit_storage_url": "postgresql"}))
+
+
+def test_the_gateways_openapi_documents_the_home_screen() -> None:
+    document = create_app(SETTINGS).openapi()
+    schemas = document["components"]["schemas"]
+    answer = document["paths"]["/api/v1/home"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert answer["schema"] == {"$ref": "#/components/schemas/HomeScreen"}
+    assert set(schemas["HomeScreen"]["required"]) == {"todo", "pets", "upcoming_appointments", "get_help"}
+    assert schemas["TodoItem"]["properties"]["action"] == {"$ref": "#/components/schemas/TodoAction"}
+    assert set(schemas["Pet"]["required"]) == set(PET)
+
+
+async def test_home_reads_todo_and_pets_tolerantly_of_fields_it_does_not_know(
+    app_and_network: Any, keys: Any
+) -> None:
+    """A service may add a field (its documents allow more properties): the home screen keeps
+    working and leaves the field out."""
+    client, network = app_and_network
+    todo = {**TODO, "generated_at": "2026-03-01T09:30:00Z"}
+    pets = {"pets": [{**PET, "insured": True}], "next_cursor": None}
+    network.handlers["todo.test:4"] = answer("todo", json=todo)
+    network.handlers["pets.test:2"] = answer("pets", json=pets)
+
+    response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
+
+    assert response.status_code == 200
+    assert (response.json()["todo"], response.json()["pets"]) == (TODO, [PET])
