@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from petportal_runtime.auth import CurrentParent, current_parent, current_staff
@@ -24,6 +22,7 @@ from ..adapters.upstreams import (
     request_headers,
 )
 from ..bootstrap import Gateway, bootstrap
+from ..domain.home import HomeScreen
 from ..domain.requests import RejectedRequest, check_headers, check_target
 from ..domain.routing import Auth, resolve
 from ..service_layer.home import compose_home
@@ -34,18 +33,6 @@ PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 RETRY_AFTER_SECONDS = 2
 _bearer = HTTPBearer(auto_error=False)
 log = get_logger(__name__)
-
-
-class HelpOption(BaseModel):
-    kind: Literal["talk_to_staff", "book_appointment"]
-    href: str
-
-
-class HomePublic(BaseModel):
-    todo: dict[str, Any]
-    pets: list[dict[str, Any]] | None  # null when the pets service could not answer
-    upcoming_appointments: list[dict[str, Any]]
-    get_help: list[HelpOption]
 
 
 def _gateway(request: Request) -> Gateway:
@@ -60,8 +47,8 @@ def _client_ip(request: Request) -> str | None:
 home_router = APIRouter(tags=["home"])
 
 
-@home_router.get("/api/v1/home", response_model=HomePublic)
-async def home(request: Request, _parent: CurrentParent) -> dict[str, Any]:
+@home_router.get("/api/v1/home", response_model=HomeScreen)
+async def home(request: Request, _parent: CurrentParent) -> HomeScreen:
     headers = request_headers(request.headers, _client_ip(request))
     gateway = _gateway(request)
     return await compose_home(gateway.upstreams, headers, gateway.settings.upstream_timeout_seconds)

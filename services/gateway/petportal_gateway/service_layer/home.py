@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any
+
+from pydantic import ValidationError
 
 from petportal_runtime.logging import get_logger
 
@@ -15,40 +15,27 @@ from ..adapters.upstreams import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from ..domain.home import GET_HELP, HomeScreen, Pet, PetList, TodoList
 
 log = get_logger(__name__)
 
-GET_HELP: list[dict[str, str]] = [
-    {"kind": "talk_to_staff", "href": "/conversation"},
-    {"kind": "book_appointment", "href": "/appointments/request"},
-]
 
-
-def _json(service: str, response: UpstreamResponse) -> Any:
+def _todo(response: UpstreamResponse) -> TodoList:
     if response.status_code != 200:
-        log.warning("upstream answered with an error", upstream=service, status=response.status_code)
-        raise UpstreamUnavailable(service)
-    try:
-        return json.loads(response.content)
-    except ValueError as exc:
-        log.warning("upstream answered with invalid JSON", upstream=service)
-        raise UpstreamUnavailable(service) from exc
-
-
-def _todo(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        log.warning("upstream answered an unexpected shape", upstream="todo")
+        log.warning("upstream answered with an error", upstream="todo", status=response.status_code)
         raise UpstreamUnavailable("todo")
-    return body
+    try:
+        return TodoList.model_validate_json(response.content)
+    except ValidationError as exc:
+        log.warning("upstream answered an unexpected shape", upstream="todo")
+        raise UpstreamUnavailable("todo") from exc
 
 
-def _pets(body: Any) -> list[dict[str, Any]]:
-    # pets answers a list, or an object wrapping it; the home screen wants the list.
-    if isinstance(body, dict):
-        body = body.get("pets", body.get("items"))
-    if not isinstance(body, list) or not all(isinstance(pet, dict) for pet in body):
-        raise ValueError("pets answered neither a list of objects nor {pets: [...]}")
-    return body
+def _pets(response: UpstreamResponse) -> list[Pet]:
+    if response.status_code != 200:
+        log.warning("upstream answered with an error", upstream="pets", status=response.status_code)
+        raise UpstreamUnavailable("pets")
+    return PetList.model_validate_json(response.content).pets
 
 
 async def _part(
@@ -62,12 +49,10 @@ async def _part(
         raise UpstreamTimeout(service) from exc
 
 
-async def compose_home(
-    upstreams: Upstreams, headers: dict[str, str], seconds_per_part: float
-) -> dict[str, Any]:
+async def compose_home(upstreams: Upstreams, headers: dict[str, str], seconds_per_part: float) -> HomeScreen:
     """`headers` carry the parent's Authorization; each part gets at most `seconds_per_part`. Raises
-    UpstreamUnavailable when todo cannot answer; a failing or slow pets service only leaves `pets`
-    as null (the screen still renders)."""
+    UpstreamUnavailable when todo cannot answer (or answers something that is not a to-do list); a
+    failing or slow pets service only leaves `pets` as null (the screen still renders)."""
     todo, pets = await asyncio.gather(
         _part(upstreams, "todo", b"/api/v1/todo", headers, seconds_per_part),
         _part(upstreams, "pets", b"/api/v1/pets", headers, seconds_per_part),
@@ -76,19 +61,19 @@ async def compose_home(
     if isinstance(todo, BaseException):
         # Without its to-do list the home screen is not worth showing: 503, whatever the cause.
         raise UpstreamUnavailable("todo") from todo
-    pet_list: list[dict[str, Any]] | None = None
+    pet_list: list[Pet] | None = None
     if isinstance(pets, BaseException):
         log.warning("home rendered without pets", upstream="pets", error=type(pets).__name__)
     else:
         try:
-            pet_list = _pets(_json("pets", pets))
-        except (UpstreamError, ValueError) as exc:
+            pet_list = _pets(pets)
+        except (UpstreamError, ValidationError) as exc:
             log.warning("home rendered without pets", upstream="pets", error=type(exc).__name__)
-    return {
-        "todo": _todo(_json("todo", todo)),
-        "pets": pet_list,
+    return HomeScreen(
+        todo=_todo(todo),
+        pets=pet_list,
         # TODO(appointments issue): fill from the appointments service once it exists.
-        "upcoming_appointments": [],
+        upcoming_appointments=[],
         # TODO(live chat issue): add a "live_chat" option when live chat ships.
-        "get_help": GET_HELP,
-    }
+        get_help=list(GET_HELP),
+    )

@@ -10,9 +10,12 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+
+from petportal_devkit.contracts import upstream_answer
 
 
 @dataclass
@@ -63,23 +66,35 @@ async def serve(app: Any, **config: Any) -> AsyncIterator[str]:
         sock.close()
 
 
+def served(answer: httpx.Response) -> Response:
+    """An answer built by `upstream_answer`, as the upstream app sends it."""
+    return Response(answer.content, answer.status_code, media_type=answer.headers.get("content-type"))
+
+
 def recording_upstream(name: str, answers: dict[str, Any]) -> Upstream:
-    """Records every request; answers `answers[path]` as JSON, or echoes the request."""
+    """Records every request. A GET of a path in `answers` gets that JSON body, checked against
+    `name`'s OpenAPI snapshot; anything else gets an echo of what arrived (not a real answer of
+    `name`, and said so), for tests of what the gateway forwards."""
     app = FastAPI()
     upstream = Upstream(url="", app=app)
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    async def anything(request: Request) -> Any:
+    async def anything(request: Request) -> Response:
         body = await request.body()
         upstream.seen.append(
             Seen(request.method, request.url.path, request.url.query, body, dict(request.headers))
         )
         if request.url.path.endswith("/slow"):
             await asyncio.sleep(5)  # longer than the gateway's request timeout in these tests
-        if request.url.path in answers:
-            return answers[request.url.path]
-        return {"service": name, "path": request.url.path, "query": request.url.query}
+        path = request.url.path
+        if request.method == "GET" and path in answers:
+            return served(upstream_answer(name, "GET", path, json=answers[path]))
+        echo = {"service": name, "path": path, "query": request.url.query}
+        return served(upstream_answer(name, request.method, path, json=echo, off_contract="an echo"))
 
+    # Checked now, so a drifted fake fails where the test sets it up rather than inside the server.
+    for path, answer in answers.items():
+        upstream_answer(name, "GET", path, json=answer)
     return upstream
 
 

@@ -16,8 +16,33 @@ from petportal_runtime.ratelimit import RateLimiter
 
 pytestmark = pytest.mark.integration
 
-TODO = {"badge": 1, "items": [{"kind": "unread_messages", "title": "Messages", "count": 1, "action": "/c"}]}
-PETS = {"pets": [{"patient_id": "p-1", "name": "Rex", "species": "canine"}]}
+TODO = {
+    "badge": 1,
+    "items": [
+        {
+            "kind": "unread_messages",
+            "title": "You have 1 unread message",
+            "count": 1,
+            "action": {"href": "/conversation"},
+        }
+    ],
+}
+PETS = {
+    "pets": [
+        {
+            "patient_id": "p-1",
+            "name": "Rex",
+            "species": "canine",
+            "breed": None,
+            "sex": None,
+            "date_of_birth": None,
+            "colour": None,
+            "weight_kg": None,
+            "microchip": None,
+            "age": None,
+        }
+    ]
+}
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from petportal_devkit.contracts import upstream_answer
 from petportal_gateway.adapters.upstreams import Upstreams, UpstreamUnavailable
 from petportal_gateway.entrypoints.app import create_app
 from petportal_gateway.settings import GatewaySettings
@@ -42,11 +43,14 @@ class Flaky:
             raise RuntimeError("boom")
 
         @app.api_route("/work", methods=["GET", "POST"])
-        async def work(request: Request) -> dict[str, bool]:
+        async def work(request: Request) -> Response:
             self.calls[request.method] += 1
             self.working.set()
             await asyncio.sleep(0.05)
-            return {"ok": True}
+            answer = upstream_answer(
+                "sync", request.method, "/work", json={"ok": True}, off_contract="a path of no service"
+            )
+            return Response(answer.content, answer.status_code, media_type="application/json")
 
         async def slow_error_reporting(scope: Scope, receive: Receive, send: Send) -> None:
             try:

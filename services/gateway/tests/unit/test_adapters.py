@@ -1,6 +1,7 @@
 import httpx
 import pytest
 
+from petportal_devkit.contracts import upstream_answer
 from petportal_gateway.adapters.upstreams import UpstreamError, Upstreams, request_headers, response_headers
 
 pytestmark = pytest.mark.unit
@@ -61,7 +62,7 @@ class FailsOnce(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if len(self.requests) > 1:
-            return httpx.Response(200)
+            return upstream_answer("sync", request.method, "/x", off_contract="tests the retry, not sync")
         trace = request.extensions.get("trace")
         for event in self.events:
             if trace is not None:

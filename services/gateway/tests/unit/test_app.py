@@ -14,6 +14,7 @@ import httpx
 import pytest
 from prometheus_client import generate_latest
 
+from petportal_devkit.contracts import is_checked, upstream_answer
 from petportal_devkit.testing import app_client
 from petportal_gateway.entrypoints.app import create_app
 from petportal_gateway.settings import GatewaySettings
@@ -25,7 +26,9 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 class FakeNetwork:
-    """Answers by upstream host with a per-test handler; records what reached each upstream."""
+    """Answers by upstream host with a per-test handler; records what reached each upstream. Every
+    answer is built by `upstream_answer`, so it is checked against the owning service's OpenAPI
+    snapshot (or says why it breaks it)."""
 
     def __init__(self) -> None:
         self.handlers: dict[str, Handler] = {}
@@ -36,7 +39,16 @@ class FakeNetwork:
         handler = self.handlers.get(f"{request.url.host}:{request.url.port}")
         if handler is None:
             raise httpx.ConnectError("connection refused", request=request)
-        return handler(request)
+        response = handler(request)
+        assert is_checked(response), (
+            "build fake upstream answers with petportal_devkit.contracts.upstream_answer"
+        )
+        return response
+
+
+def answer(service: str, status: int = 200, **kwargs: Any) -> Handler:
+    """A handler answering as `service` does to the request's method and path (checked)."""
+    return lambda r: upstream_answer(service, r.method, r.url.path, status, **kwargs)
 
 
 SETTINGS = GatewaySettings(
@@ -59,15 +71,41 @@ async def app_and_network(keys: Any) -> AsyncIterator[tuple[httpx.AsyncClient, F
         yield client, network
 
 
-TODO = {"badge": 2, "items": [{"kind": "unread_messages", "title": "Messages", "count": 2, "action": "/c"}]}
+TODO = {
+    "badge": 2,
+    "items": [
+        {
+            "kind": "unread_messages",
+            "title": "You have 2 unread messages",
+            "count": 2,
+            "action": {"href": "/conversation"},
+        },
+        {"kind": "sms_opt_in", "title": "Opt into receiving texts", "action": {"href": "/notifications"}},
+    ],
+}
+MESSAGE_SENT = {
+    "message_id": "6f1c2a4e-7d0b-4b8e-9a55-1f2e3d4c5b6a",
+    "conversation_id": "0b8d6c5e-2f4a-4c3b-8e1d-9a7f6e5d4c3b",
+    "sent_at": "2026-03-01T09:30:00Z",
+}
+PET = {
+    "patient_id": "p1",
+    "name": "Rex",
+    "species": "canine",
+    "breed": "Labrador",
+    "sex": "male neutered",
+    "date_of_birth": "2020-01-02",
+    "colour": None,
+    "weight_kg": 31.5,
+    "microchip": None,
+    "age": {"years": 6, "months": 2, "text": "6 years 2 months"},
+}
 
 
 async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network: Any, keys: Any) -> None:
     client, network = app_and_network
-    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
-    network.handlers["pets.test:2"] = lambda r: httpx.Response(
-        200, json=[{"patient_id": "p1", "name": "Rex"}]
-    )
+    network.handlers["todo.test:4"] = answer("todo", json=TODO)
+    network.handlers["pets.test:2"] = answer("pets", json={"pets": [PET]})
     token = keys.parent()
 
     response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {token}"})
@@ -75,7 +113,7 @@ async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network:
     assert response.status_code == 200
     assert response.json() == {
         "todo": TODO,
-        "pets": [{"patient_id": "p1", "name": "Rex"}],
+        "pets": [PET],
         "upcoming_appointments": [],
         "get_help": [
             {"kind": "talk_to_staff", "href": "/conversation"},
@@ -89,14 +127,14 @@ async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network:
 @pytest.mark.parametrize(
     "pets",
     [
-        lambda r: httpx.Response(500, json={"detail": "boom"}),
+        answer("pets", 500, json={"detail": "Internal Server Error"}),
         lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)),
-        lambda r: httpx.Response(200, content=b"not json"),
+        answer("pets", content=b"not json", off_contract="a broken pets service: the home screen copes"),
     ],
 )
 async def test_home_degrades_without_pets(app_and_network: Any, keys: Any, pets: Handler) -> None:
     client, network = app_and_network
-    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
+    network.handlers["todo.test:4"] = answer("todo", json=TODO)
     network.handlers["pets.test:2"] = pets
 
     response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
@@ -109,7 +147,7 @@ async def test_home_degrades_without_pets(app_and_network: Any, keys: Any, pets:
 @pytest.mark.parametrize(
     "todo",
     [
-        lambda r: httpx.Response(503, json={"detail": "mongo down"}),
+        answer("todo", 503, json={"detail": "MongoDB temporarily unavailable"}),
         lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)),
         lambda r: (_ for _ in ()).throw(httpx.ReadTimeout("slow", request=r)),
     ],
@@ -117,7 +155,7 @@ async def test_home_degrades_without_pets(app_and_network: Any, keys: Any, pets:
 async def test_home_fails_with_503_without_todo(app_and_network: Any, keys: Any, todo: Handler) -> None:
     client, network = app_and_network
     network.handlers["todo.test:4"] = todo
-    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json=[])
+    network.handlers["pets.test:2"] = answer("pets", json={"pets": []})
 
     response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
 
@@ -157,7 +195,7 @@ async def test_unknown_path_is_404_and_wrong_method_on_home_is_405(app_and_netwo
 
 async def test_staff_routes_demand_a_staff_token(app_and_network: Any, keys: Any) -> None:
     client, network = app_and_network
-    network.handlers["messaging.test:3"] = lambda r: httpx.Response(201, json={"ok": True})
+    network.handlers["messaging.test:3"] = answer("messaging", 201, json=MESSAGE_SENT)
     path = "/clinic/v1/clients/c-1/messages"
     parent = await client.post(
         path, json={"body": "hi"}, headers={"Authorization": f"Bearer {keys.parent()}"}
@@ -171,7 +209,7 @@ async def test_staff_routes_demand_a_staff_token(app_and_network: Any, keys: Any
 
 async def test_oversized_bodies_are_refused_before_forwarding(app_and_network: Any) -> None:
     client, network = app_and_network
-    network.handlers["sync.test:5"] = lambda r: httpx.Response(200)
+    network.handlers["sync.test:5"] = answer("sync", json={"accepted": 0, "rejected": []})
     response = await client.post("/pims/v1/records", content=b"x" * (SETTINGS.max_body_bytes + 1))
     assert response.status_code == 413
     assert network.seen == []
@@ -185,7 +223,7 @@ async def test_home_leaves_out_pets_when_pets_is_slower_than_the_upstream_timeou
     async def network(request: httpx.Request) -> httpx.Response:
         if request.url.host == "pets.test":
             await asyncio.sleep(30)
-        return httpx.Response(200, json=TODO)
+        return upstream_answer("todo", request.method, request.url.path, json=TODO)
 
     settings = SETTINGS.model_copy(update={"upstream_timeout_seconds": 0.2})
     app = create_app(settings, transport=httpx.MockTransport(network))
@@ -210,7 +248,7 @@ async def test_metrics_are_not_public_and_http_metrics_carry_no_host_or_path(
     app_and_network: Any, keys: Any
 ) -> None:
     client, network = app_and_network
-    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json={})
+    network.handlers["pets.test:2"] = answer("pets", json=PET)
     host = f"attacker-{uuid.uuid4().hex}.example"
     auth = {"Authorization": f"Bearer {keys.parent()}", "Host": host}
     assert (await client.get("/api/v1/pets/p-93817", headers=auth)).status_code == 200
@@ -243,9 +281,9 @@ async def test_the_gateways_own_routes_with_a_trailing_slash_redirect_to_the_can
     app_and_network: Any, keys: Any, path: str, location: str
 ) -> None:
     client, network = app_and_network
-    network.handlers["identity.test:1"] = lambda r: httpx.Response(200, json=keys.jwks)
-    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
-    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json=[])
+    network.handlers["identity.test:1"] = answer("identity", json=keys.jwks)
+    network.handlers["todo.test:4"] = answer("todo", json=TODO)
+    network.handlers["pets.test:2"] = answer("pets", json={"pets": []})
     auth = {"Authorization": f"Bearer {keys.parent()}"}
 
     redirect = await client.get(path, headers=auth)
@@ -268,10 +306,14 @@ async def test_another_method_on_the_gateways_own_route_is_405_with_allow(
 async def test_an_upstream_answer_of_the_wrong_shape_is_no_500(app_and_network: Any, keys: Any) -> None:
     client, network = app_and_network
     auth = {"Authorization": f"Bearer {keys.parent()}"}
-    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
-    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json=["not a pet"])
+    network.handlers["todo.test:4"] = answer("todo", json=TODO)
+    network.handlers["pets.test:2"] = answer(
+        "pets", json=["not a pet"], off_contract="a pets of the wrong shape"
+    )
     without_pets = await client.get("/api/v1/home", headers=auth)
-    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=["not a to-do list"])
+    network.handlers["todo.test:4"] = answer(
+        "todo", json=["not a to-do list"], off_contract="a todo of the wrong shape"
+    )
     without_todo = await client.get("/api/v1/home", headers=auth)
 
     assert (without_pets.status_code, without_pets.json()["pets"]) == (200, None)
@@ -292,3 +334,30 @@ async def test_a_request_httpx_refuses_to_write_is_400(app_and_network: Any) -> 
 def test_the_rate_limit_storage_cannot_be_a_database_the_gateway_does_not_have() -> None:
     with pytest.raises(ValueError, match="own database"):
         create_app(SETTINGS.model_copy(update={"rate_limit_storage_url": "postgresql"}))
+
+
+def test_the_gateways_openapi_documents_the_home_screen() -> None:
+    document = create_app(SETTINGS).openapi()
+    schemas = document["components"]["schemas"]
+    answer = document["paths"]["/api/v1/home"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert answer["schema"] == {"$ref": "#/components/schemas/HomeScreen"}
+    assert set(schemas["HomeScreen"]["required"]) == {"todo", "pets", "upcoming_appointments", "get_help"}
+    assert schemas["TodoItem"]["properties"]["action"] == {"$ref": "#/components/schemas/TodoAction"}
+    assert set(schemas["Pet"]["required"]) == set(PET)
+
+
+async def test_home_reads_todo_and_pets_tolerantly_of_fields_it_does_not_know(
+    app_and_network: Any, keys: Any
+) -> None:
+    """A service may add a field (its documents allow more properties): the home screen keeps
+    working and leaves the field out."""
+    client, network = app_and_network
+    todo = {**TODO, "generated_at": "2026-03-01T09:30:00Z"}
+    pets = {"pets": [{**PET, "insured": True}], "next_cursor": None}
+    network.handlers["todo.test:4"] = answer("todo", json=todo)
+    network.handlers["pets.test:2"] = answer("pets", json=pets)
+
+    response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
+
+    assert response.status_code == 200
+    assert (response.json()["todo"], response.json()["pets"]) == (TODO, [PET])

@@ -9,12 +9,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from petportal_runtime import outbox, telemetry
 from petportal_runtime.logging import get_logger
+from petportal_runtime.phone import InvalidPhoneNumber, normalise_phone
 from petportal_schemas import Envelope, SmsOptedIn, SmsOptedOut
 
 from ..adapters.repository import Clinic, NotifyRepository
 from ..domain.consent import Consent, ConsentSource, can_send_sms
 from ..domain.keywords import KeywordAction, classify
-from ..domain.phone import InvalidPhoneNumber, to_e164
 from ..domain.replies import reply_text
 from ..domain.sms import RecipientDirectory, SmsProvider
 
@@ -86,13 +86,13 @@ async def receive_sms(
     sender's phone; the reply depends only on the text, so it reveals nothing about who is a client."""
     repo = NotifyRepository(session)
     try:
-        clinic = await repo.clinic_by_number(to_e164(to_number, default_region))
+        clinic = await repo.clinic_by_number(normalise_phone(to_number, default_region))
     except InvalidPhoneNumber:
         clinic = None
     if clinic is None:
         raise UnknownClinicNumber()
     try:
-        sender: str | None = to_e164(from_number, default_region)
+        sender: str | None = normalise_phone(from_number, default_region)
     except InvalidPhoneNumber:
         sender = None  # short codes and garbage match no contact
     client_ids = await repo.clients_with_phone(clinic.clinic_id, sender) if sender else []

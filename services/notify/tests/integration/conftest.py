@@ -36,7 +36,8 @@ T = TypeVar("T")
 
 
 def random_number() -> str:
-    return f"+1555{random.randrange(10**7):07d}"
+    """A valid US number (petportal_runtime.phone refuses the fictional 555 area code)."""
+    return f"+1415{random.randrange(2 * 10**6, 10**7):07d}"
 
 
 @dataclass

@@ -4,7 +4,6 @@ import pytest
 from pydantic import ValidationError
 
 from petportal_notify.domain.keywords import KeywordAction
-from petportal_notify.domain.phone import InvalidPhoneNumber, to_e164
 from petportal_notify.domain.replies import reply_text, response_document
 from petportal_notify.entrypoints.webhooks import sign, signature_valid
 from petportal_notify.settings import NotifySettings
@@ -21,24 +20,6 @@ def test_signature_is_hmac_sha256_of_the_raw_body() -> None:
     assert not signature_valid("s3cret", raw + b"x", header)
     assert not signature_valid("s3cret", raw, None)
     assert not signature_valid("s3cret", raw, header.removeprefix("sha256="))
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("+1 555-010-0001", "+15550100001"),
-        ("(555) 010-0001", "+15550100001"),
-        ("+44 20 7946 0958", "+442079460958"),
-    ],
-)
-def test_numbers_are_normalised_to_e164(raw: str, expected: str) -> None:
-    assert to_e164(raw) == expected
-
-
-@pytest.mark.parametrize("raw", ["", "hello", "12", "+1"])
-def test_non_numbers_are_rejected(raw: str) -> None:
-    with pytest.raises(InvalidPhoneNumber):
-        to_e164(raw)
 
 
 def test_reply_documents() -> None:

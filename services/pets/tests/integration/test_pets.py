@@ -12,40 +12,35 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 import petportal_pets
 from petportal_devkit.testing import app_client
+from petportal_devkit.tokens import TokenMinter
 from petportal_pets.bootstrap import bootstrap
 from petportal_pets.entrypoints.app import create_app
 from petportal_pets.settings import PetsSettings
-from petportal_runtime.auth import ParentPrincipal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
 from petportal_schemas import Envelope, Event, PatientUpserted
 
 pytestmark = pytest.mark.integration
 
 MIGRATIONS = Path(petportal_pets.__file__).parent / "migrations"
-KID = "pets-test"
 T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
-def signing_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
+def signing_key() -> TokenMinter:
+    return TokenMinter()
 
 
-def headers(key: Ed25519PrivateKey, clinic_id: str, client_id: str) -> dict[str, str]:
-    principal = ParentPrincipal(
-        sub=f"acct-{client_id}", role="parent", clinic_id=clinic_id, client_id=client_id
-    )
-    return {"Authorization": f"Bearer {sign_token(key, KID, principal, timedelta(minutes=5))}"}
+def headers(key: TokenMinter, clinic_id: str, client_id: str) -> dict[str, str]:
+    return key.parent_headers(clinic_id, client_id)
 
 
 @pytest.fixture
 async def pets(
-    make_database: Callable[[str], str], kafka_bootstrap: str, signing_key: Ed25519PrivateKey
+    make_database: Callable[[str], str], kafka_bootstrap: str, signing_key: TokenMinter
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     url = make_database("pets")
     await asyncio.to_thread(upgrade, MIGRATIONS, url)
@@ -55,8 +50,7 @@ async def pets(
         kafka_bootstrap_servers=kafka_bootstrap,
         kafka_session_timeout_ms=2000,
     )
-    verifier = TokenVerifier(None, static_jwks={"keys": [public_jwk(signing_key.public_key(), KID)]})
-    service = bootstrap(settings, token_verifier=verifier)
+    service = bootstrap(settings, token_verifier=signing_key.verifier)
     app = create_app(service)
     async with app_client(app, "http://pets") as http:
         yield http, service.runtime
@@ -91,7 +85,7 @@ def patient(patient_id: str, name: str = "Rex", **kw: Any) -> PatientUpserted:
 
 
 async def test_patients_become_the_parents_pets(
-    pets: tuple[httpx.AsyncClient, Any], producer: Any, signing_key: Ed25519PrivateKey
+    pets: tuple[httpx.AsyncClient, Any], producer: Any, signing_key: TokenMinter
 ) -> None:
     http, runtime = pets
     clinic_id, client_id, other_client = (
@@ -158,7 +152,7 @@ async def test_patients_become_the_parents_pets(
 
 
 async def test_redelivered_patient_event_is_applied_once(
-    pets: tuple[httpx.AsyncClient, Any], kafka_bootstrap: str, signing_key: Ed25519PrivateKey
+    pets: tuple[httpx.AsyncClient, Any], kafka_bootstrap: str, signing_key: TokenMinter
 ) -> None:
     http, runtime = pets
     clinic_id, client_id = "clinic-p", f"client-{uuid.uuid4().hex[:8]}"
@@ -192,7 +186,7 @@ async def test_redelivered_patient_event_is_applied_once(
 
 
 async def test_query_and_path_text_the_portal_refuses_is_422(
-    pets: tuple[httpx.AsyncClient, Any], signing_key: Ed25519PrivateKey
+    pets: tuple[httpx.AsyncClient, Any], signing_key: TokenMinter
 ) -> None:
     http, _ = pets
     mine = headers(signing_key, "clinic-edge", "k1")

@@ -7,14 +7,11 @@ each such field; a rejected record is kept as JSON text that can always be store
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
-import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -28,11 +25,9 @@ from pydantic import (
     ValidationInfo,
 )
 
+from petportal_runtime.phone import DEFAULT_REGION, normalise_phone
 from petportal_runtime.text import escape_text, value_problems
 from petportal_schemas.envelope import ID_PATTERN
-
-DEFAULT_REGION = "US"
-E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -40,24 +35,6 @@ def _blank_to_none(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
         return None
     return value
-
-
-@functools.lru_cache(maxsize=65_536)  # connectors re-send the same numbers batch after batch
-def normalise_phone(value: str, region: str = DEFAULT_REGION) -> str:
-    """E.164 form of a phone number written in any common format; numbers without a country code
-    are read in `region`. Raises ValueError if it is not a valid number."""
-    if len(value) > 40:
-        raise ValueError("phone number is too long")
-    try:
-        parsed = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        raise ValueError("not a phone number") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("not a valid phone number")
-    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    if not re.fullmatch(E164_PATTERN, e164):
-        raise ValueError("not a valid phone number")
-    return e164
 
 
 def _phone(value: str, info: ValidationInfo) -> str:

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from petportal_runtime.cli import Command
+from petportal_runtime.phone import DEFAULT_REGION, normalise_phone
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas.envelope import ID_PATTERN
 from petportal_schemas.events import PimsName
 
-from ..domain.records import DEFAULT_REGION, normalise_phone
 from ..service_layer import services
 from ..service_layer.services import ClinicExistsError
 from ..settings import SyncSettings

@@ -18,7 +18,6 @@ from petportal_sync.domain.records import (
     PatientRecord,
     PimsRecord,
     Rejection,
-    normalise_phone,
     record_text,
     validate_record,
 )
@@ -83,10 +82,12 @@ def test_contact_is_normalised() -> None:
     assert record.phone == "+14155552671"
 
 
-def test_phone_uses_the_default_region_or_its_country_code() -> None:
-    assert normalise_phone("415.555.2671") == "+14155552671"
-    assert normalise_phone("+44 20 7946 0958") == "+442079460958"
-    assert normalise_phone("020 7946 0958", "GB") == "+442079460958"
+def test_phone_uses_the_default_region_or_the_batchs() -> None:
+    """sync reads phones with the one rule (petportal_runtime.phone, tested there), in the region given."""
+    uk = validate_record(contact(phone="020 7946 0958"), 0, phone_region="GB")
+    assert isinstance(uk, ContactRecord)
+    assert uk.phone == "+442079460958"
+    assert isinstance(validate_record(contact(phone="020 7946 0958"), 0), Rejection)
 
 
 @pytest.mark.parametrize("phone", ["12", "not a phone", "555-0000-99999999", "+1 999 999 9999"])

@@ -4,45 +4,26 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 from petportal_devkit.testing import app_client
-from petportal_runtime.auth import ParentPrincipal, Principal, TokenVerifier, public_jwk, sign_token
+from petportal_devkit.tokens import TokenMinter
 from petportal_schemas import Envelope, Event
 from petportal_todo.bootstrap import TodoService, bootstrap
 from petportal_todo.entrypoints.app import create_app
 from petportal_todo.settings import TodoSettings
 
 T = TypeVar("T")
-KID = "test-key"
-
-
-@dataclass
-class Keys:
-    private: Ed25519PrivateKey
-    verifier: TokenVerifier
-
-    def token(self, principal: Principal) -> str:
-        return sign_token(self.private, KID, principal, timedelta(minutes=5))
-
-    def parent_headers(self, clinic_id: str, client_id: str) -> dict[str, str]:
-        principal = ParentPrincipal(
-            sub=f"acct-{client_id}", role="parent", clinic_id=clinic_id, client_id=client_id
-        )
-        return {"Authorization": f"Bearer {self.token(principal)}"}
 
 
 @pytest.fixture(scope="session")
-def keys() -> Keys:
-    private = Ed25519PrivateKey.generate()
-    return Keys(private, TokenVerifier(None, static_jwks={"keys": [public_jwk(private.public_key(), KID)]}))
+def keys() -> TokenMinter:
+    return TokenMinter()
 
 
 @pytest.fixture
@@ -65,7 +46,7 @@ class RunningTodo:
 
 
 @pytest.fixture
-def start_todo(todo_settings: TodoSettings, keys: Keys) -> Callable[..., Any]:
+def start_todo(todo_settings: TodoSettings, keys: TokenMinter) -> Callable[..., Any]:
     """Returns an async context manager factory starting the real app (consumer included)."""
     from contextlib import asynccontextmanager
 

@@ -1,0 +1,88 @@
+"""The home screen's model: what the gateway reads from todo and pets, and the answer it composes.
+
+The upstream models mirror the owning services' answers (`GET /api/v1/todo`, `GET /api/v1/pets`, as
+in their OpenAPI snapshots under tests/contract/snapshots/openapi/). They ignore fields they do not
+know, so a service may add one without breaking the home screen; a missing or mistyped field makes
+that part unusable (todo: 503; pets: null).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- read from todo ---------------------------------------------------------------------------------
+
+
+class TodoAction(BaseModel):
+    href: str
+
+
+class TodoItem(BaseModel):
+    kind: Literal["unread_messages", "sms_opt_in", "program_cta"]
+    title: str
+    # Left out of the answer when absent, as todo does.
+    count: int | None = Field(
+        default=None, ge=0, description="only on unread_messages", exclude_if=lambda v: v is None
+    )
+    action: TodoAction
+
+
+class TodoList(BaseModel):
+    badge: int = Field(ge=0, description="the number of items")
+    items: list[TodoItem]
+
+
+# --- read from pets ---------------------------------------------------------------------------------
+
+
+class PetAge(BaseModel):
+    years: int = Field(ge=0)
+    months: int = Field(ge=0, le=11)
+    text: str
+
+
+class Pet(BaseModel):
+    patient_id: str
+    name: str
+    species: str
+    breed: str | None
+    sex: str | None
+    date_of_birth: date | None
+    colour: str | None
+    weight_kg: float | None
+    microchip: str | None
+    age: PetAge | None = Field(description="null when the date of birth is unknown")
+
+
+class PetList(BaseModel):
+    pets: list[Pet]
+
+
+# --- the composed answer ----------------------------------------------------------------------------
+
+
+class HelpOption(BaseModel):
+    kind: Literal["talk_to_staff", "book_appointment"]
+    href: str
+
+
+class UpcomingAppointment(BaseModel):
+    """No appointments service yet: the list is always empty (its fields come with that service)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class HomeScreen(BaseModel):
+    todo: TodoList
+    pets: list[Pet] | None = Field(description="null when the pets service could not answer in time")
+    upcoming_appointments: list[UpcomingAppointment] = Field(max_length=0)
+    get_help: list[HelpOption]
+
+
+GET_HELP: tuple[HelpOption, ...] = (
+    HelpOption(kind="talk_to_staff", href="/conversation"),
+    HelpOption(kind="book_appointment", href="/appointments/request"),
+)
