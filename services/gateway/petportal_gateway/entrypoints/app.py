@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import quote
 
-import httpx
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPBearer
@@ -19,6 +18,7 @@ from ..adapters.rate_limit import ClientRateLimiter
 from ..adapters.upstreams import (
     FORWARDED_REQUEST_HEADERS,
     UnforwardableRequest,
+    UpstreamSend,
     UpstreamTimeout,
     UpstreamUnavailable,
     request_headers,
@@ -205,9 +205,9 @@ async def _timed_out(_request: Request, exc: Exception) -> Response:
 def create_app(
     settings: GatewaySettings | None = None,
     *,
-    transport: httpx.AsyncBaseTransport | None = None,
+    send: UpstreamSend | None = None,
 ) -> FastAPI:
-    gateway = bootstrap(settings, transport=transport)
+    gateway = bootstrap(settings, send=send)
     app = gateway.runtime.create_app(
         title="Pet Portal gateway",
         routers=[home_router],

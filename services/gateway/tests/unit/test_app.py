@@ -15,28 +15,60 @@ import pytest
 from prometheus_client import generate_latest
 
 from petportal_devkit.testing import app_client
+from petportal_gateway.adapters.upstreams import (
+    AttemptNotConnected,
+    AttemptTimeout,
+    AttemptUnforwardable,
+    UpstreamRequest,
+    UpstreamResponse,
+)
 from petportal_gateway.entrypoints.app import create_app
 from petportal_gateway.settings import GatewaySettings
 from petportal_runtime.auth import TokenVerifier
 
 pytestmark = pytest.mark.unit
 
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[["Seen"], UpstreamResponse]
+
+
+class Seen:
+    """A request as it reached an upstream."""
+
+    def __init__(self, request: UpstreamRequest) -> None:
+        self.url = httpx.URL(request.url)
+        self.method = request.method
+        self.headers = dict(request.headers)
+        self.content = request.content
+
+
+def reply(status: int, body: Any = None, *, content: bytes | None = None) -> UpstreamResponse:
+    if content is None:
+        content = json.dumps(body).encode() if body is not None else b""
+    return UpstreamResponse(status, [("content-type", "application/json")], content)
+
+
+def fail(error: Exception) -> Handler:
+    def handler(_request: Seen) -> UpstreamResponse:
+        raise error
+
+    return handler
 
 
 class FakeNetwork:
-    """Answers by upstream host with a per-test handler; records what reached each upstream."""
+    """The upstream client's network (an `UpstreamSend`): answers by upstream host with a per-test handler,
+    records what reached each upstream."""
 
     def __init__(self) -> None:
         self.handlers: dict[str, Handler] = {}
-        self.seen: list[httpx.Request] = []
+        self.seen: list[Seen] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(request)
-        handler = self.handlers.get(f"{request.url.host}:{request.url.port}")
+    async def __call__(self, request: UpstreamRequest, _fresh: bool) -> UpstreamResponse:
+        seen = Seen(request)
+        self.seen.append(seen)
+        handler = self.handlers.get(f"{seen.url.host}:{seen.url.port}")
         if handler is None:
-            raise httpx.ConnectError("connection refused", request=request)
-        return handler(request)
+            raise AttemptNotConnected("connection refused")
+        return handler(seen)
 
 
 SETTINGS = GatewaySettings(
@@ -53,7 +85,7 @@ SETTINGS = GatewaySettings(
 @pytest.fixture
 async def app_and_network(keys: Any) -> AsyncIterator[tuple[httpx.AsyncClient, FakeNetwork]]:
     network = FakeNetwork()
-    app = create_app(SETTINGS, transport=httpx.MockTransport(network))
+    app = create_app(SETTINGS, send=network)
     app.state.token_verifier = TokenVerifier(None, static_jwks=keys.jwks)
     async with app_client(app, "http://gateway") as client:
         yield client, network
@@ -64,10 +96,8 @@ TODO = {"badge": 2, "items": [{"kind": "unread_messages", "title": "Messages", "
 
 async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network: Any, keys: Any) -> None:
     client, network = app_and_network
-    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
-    network.handlers["pets.test:2"] = lambda r: httpx.Response(
-        200, json=[{"patient_id": "p1", "name": "Rex"}]
-    )
+    network.handlers["todo.test:4"] = lambda r: reply(200, TODO)
+    network.handlers["pets.test:2"] = lambda r: reply(200, [{"patient_id": "p1", "name": "Rex"}])
     token = keys.parent()
 
     response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {token}"})
@@ -89,14 +119,14 @@ async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network:
 @pytest.mark.parametrize(
     "pets",
     [
-        lambda r: httpx.Response(500, json={"detail": "boom"}),
-        lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)),
-        lambda r: httpx.Response(200, content=b"not json"),
+        lambda r: reply(500, {"detail": "boom"}),
+        fail(AttemptNotConnected("refused")),
+        lambda r: reply(200, content=b"not json"),
     ],
 )
 async def test_home_degrades_without_pets(app_and_network: Any, keys: Any, pets: Handler) -> None:
     client, network = app_and_network
-    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
+    network.handlers["todo.test:4"] = lambda r: reply(200, TODO)
     network.handlers["pets.test:2"] = pets
 
     response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
@@ -109,15 +139,15 @@ async def test_home_degrades_without_pets(app_and_network: Any, keys: Any, pets:
 @pytest.mark.parametrize(
     "todo",
     [
-        lambda r: httpx.Response(503, json={"detail": "mongo down"}),
-        lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)),
-        lambda r: (_ for _ in ()).throw(httpx.ReadTimeout("slow", request=r)),
+        lambda r: reply(503, {"detail": "mongo down"}),
+        fail(AttemptNotConnected("refused")),
+        fail(AttemptTimeout("slow")),
     ],
 )
 async def test_home_fails_with_503_without_todo(app_and_network: Any, keys: Any, todo: Handler) -> None:
     client, network = app_and_network
     network.handlers["todo.test:4"] = todo
-    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json=[])
+    network.handlers["pets.test:2"] = lambda r: reply(200, [])
 
     response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
 
@@ -136,10 +166,7 @@ async def test_home_needs_a_parent_token(app_and_network: Any, keys: Any) -> Non
 async def test_upstream_timeout_is_504(app_and_network: Any, keys: Any) -> None:
     client, network = app_and_network
 
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
-
-    network.handlers["pets.test:2"] = slow
+    network.handlers["pets.test:2"] = fail(AttemptTimeout("timed out"))
     response = await client.get("/api/v1/pets", headers={"Authorization": f"Bearer {keys.parent()}"})
     assert response.status_code == 504
     assert response.json() == {"detail": "pets timed out"}
@@ -157,7 +184,7 @@ async def test_unknown_path_is_404_and_wrong_method_on_home_is_405(app_and_netwo
 
 async def test_staff_routes_demand_a_staff_token(app_and_network: Any, keys: Any) -> None:
     client, network = app_and_network
-    network.handlers["messaging.test:3"] = lambda r: httpx.Response(201, json={"ok": True})
+    network.handlers["messaging.test:3"] = lambda r: reply(201, {"ok": True})
     path = "/clinic/v1/clients/c-1/messages"
     parent = await client.post(
         path, json={"body": "hi"}, headers={"Authorization": f"Bearer {keys.parent()}"}
@@ -171,7 +198,7 @@ async def test_staff_routes_demand_a_staff_token(app_and_network: Any, keys: Any
 
 async def test_oversized_bodies_are_refused_before_forwarding(app_and_network: Any) -> None:
     client, network = app_and_network
-    network.handlers["sync.test:5"] = lambda r: httpx.Response(200)
+    network.handlers["sync.test:5"] = lambda r: reply(200)
     response = await client.post("/pims/v1/records", content=b"x" * (SETTINGS.max_body_bytes + 1))
     assert response.status_code == 413
     assert network.seen == []
@@ -182,13 +209,13 @@ def test_a_part_of_the_home_screen_gets_at_most_two_seconds_by_default() -> None
 
 
 async def test_home_leaves_out_pets_when_pets_is_slower_than_the_upstream_timeout(keys: Any) -> None:
-    async def network(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "pets.test":
+    async def network(request: UpstreamRequest, _fresh: bool) -> UpstreamResponse:
+        if httpx.URL(request.url).host == "pets.test":
             await asyncio.sleep(30)
-        return httpx.Response(200, json=TODO)
+        return reply(200, TODO)
 
     settings = SETTINGS.model_copy(update={"upstream_timeout_seconds": 0.2})
-    app = create_app(settings, transport=httpx.MockTransport(network))
+    app = create_app(settings, send=network)
     app.state.token_verifier = TokenVerifier(None, static_jwks=keys.jwks)
     async with app_client(app, "http://gateway") as client:
         started = time.monotonic()
@@ -210,7 +237,7 @@ async def test_metrics_are_not_public_and_http_metrics_carry_no_host_or_path(
     app_and_network: Any, keys: Any
 ) -> None:
     client, network = app_and_network
-    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json={})
+    network.handlers["pets.test:2"] = lambda r: reply(200, {})
     host = f"attacker-{uuid.uuid4().hex}.example"
     auth = {"Authorization": f"Bearer {keys.parent()}", "Host": host}
     assert (await client.get("/api/v1/pets/p-93817", headers=auth)).status_code == 200
@@ -243,9 +270,9 @@ async def test_the_gateways_own_routes_with_a_trailing_slash_redirect_to_the_can
     app_and_network: Any, keys: Any, path: str, location: str
 ) -> None:
     client, network = app_and_network
-    network.handlers["identity.test:1"] = lambda r: httpx.Response(200, json=keys.jwks)
-    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
-    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json=[])
+    network.handlers["identity.test:1"] = lambda r: reply(200, keys.jwks)
+    network.handlers["todo.test:4"] = lambda r: reply(200, TODO)
+    network.handlers["pets.test:2"] = lambda r: reply(200, [])
     auth = {"Authorization": f"Bearer {keys.parent()}"}
 
     redirect = await client.get(path, headers=auth)
@@ -268,22 +295,18 @@ async def test_another_method_on_the_gateways_own_route_is_405_with_allow(
 async def test_an_upstream_answer_of_the_wrong_shape_is_no_500(app_and_network: Any, keys: Any) -> None:
     client, network = app_and_network
     auth = {"Authorization": f"Bearer {keys.parent()}"}
-    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=TODO)
-    network.handlers["pets.test:2"] = lambda r: httpx.Response(200, json=["not a pet"])
+    network.handlers["todo.test:4"] = lambda r: reply(200, TODO)
+    network.handlers["pets.test:2"] = lambda r: reply(200, ["not a pet"])
     without_pets = await client.get("/api/v1/home", headers=auth)
-    network.handlers["todo.test:4"] = lambda r: httpx.Response(200, json=["not a to-do list"])
+    network.handlers["todo.test:4"] = lambda r: reply(200, ["not a to-do list"])
     without_todo = await client.get("/api/v1/home", headers=auth)
 
     assert (without_pets.status_code, without_pets.json()["pets"]) == (200, None)
     assert without_todo.status_code == 503
 
 
-async def test_a_request_httpx_refuses_to_write_is_400(app_and_network: Any) -> None:
+async def test_a_request_the_http_client_refuses_to_write_is_400(app_and_network: Any) -> None:
     client, network = app_and_network
-
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.LocalProtocolError("Illegal header value")
-
-    network.handlers["sync.test:5"] = refuse
+    network.handlers["sync.test:5"] = fail(AttemptUnforwardable("Illegal header value"))
     response = await client.get("/pims/v1/rejections")
     assert (response.status_code, response.json()) == (400, {"detail": "the request cannot be forwarded"})
