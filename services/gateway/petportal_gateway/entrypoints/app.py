@@ -166,7 +166,7 @@ class RateLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in self.EXEMPT:
             client = scope.get("client")
-            retry_after = await self.limiter.hit(client[0] if client else "unknown")
+            retry_after = self.limiter.hit(client[0] if client else "unknown")
             if retry_after is not None:
                 response = JSONResponse(
                     {"detail": "too many requests"},

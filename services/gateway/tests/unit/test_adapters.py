@@ -71,14 +71,50 @@ def test_hop_by_hop_and_connection_nominated_response_headers_are_stripped() -> 
     ]
 
 
-async def test_rate_limiter_counts_per_client_and_says_how_long_to_wait() -> None:
+def test_rate_limiter_counts_per_client_and_says_how_long_to_wait() -> None:
     limiter = ClientRateLimiter(per_minute=2)
-    assert await limiter.hit("1.1.1.1") is None
-    assert await limiter.hit("1.1.1.1") is None
-    retry_after = await limiter.hit("1.1.1.1")
+    assert limiter.hit("1.1.1.1") is None
+    assert limiter.hit("1.1.1.1") is None
+    retry_after = limiter.hit("1.1.1.1")
     assert retry_after is not None
     assert 1 <= retry_after <= 60
-    assert await limiter.hit("2.2.2.2") is None  # another client has its own budget
+    assert limiter.hit("2.2.2.2") is None  # another client has its own budget
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_rate_limit_window_moves_and_refused_requests_do_not_count() -> None:
+    clock = Clock()
+    limiter = ClientRateLimiter(per_minute=3, clock=clock)
+    for at in (0, 10, 20):
+        clock.now = 1000 + at
+        assert limiter.hit("ip") is None
+    clock.now = 1030
+    assert limiter.hit("ip") == 30  # the first hit leaves the window at 1060
+    clock.now = 1059.5
+    assert limiter.hit("ip") == 1
+    clock.now = 1060
+    assert limiter.hit("ip") is None  # the hit of 1000 has left; refused ones never counted
+    assert limiter.hit("ip") == 10
+
+
+def test_clients_idle_for_a_whole_window_are_forgotten() -> None:
+    clock = Clock()
+    limiter = ClientRateLimiter(per_minute=5, clock=clock)
+    for n in range(100):
+        limiter.hit(f"10.0.0.{n}")
+    clock.now += 30
+    limiter.hit("busy")
+    assert len(limiter) == 101
+    clock.now += 61
+    limiter.hit("busy")
+    assert len(limiter) == 1
 
 
 class FailsOnce:
