@@ -1,11 +1,18 @@
-"""structlog JSON logs with trace/span ids and personal data redacted."""
+"""structlog JSON logs with trace/span ids and personal data redacted.
+
+Our own events are rendered by structlog and written as one line straight to stdout, without going
+through the standard library's logging (a LogRecord, the handler chain, and structlog's
+ProcessorFormatter copying the record again: two thirds of what a request log line cost). Other
+libraries' standard-library records (uvicorn, aiokafka...) go through a handler that renders them
+with the same processors, so every line has the same shape.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from opentelemetry import trace
@@ -50,19 +57,44 @@ def add_trace_ids(
     return event_dict
 
 
+class _Output:
+    """Where lines go: the stdout of the last configure_logging (tests capture it)."""
+
+    stream: TextIO = sys.stdout
+
+
+class LineLogger:
+    """structlog's final logger: writes each rendered event as one line (one write, so lines from
+    several threads never interleave) and flushes, as the standard library's StreamHandler does."""
+
+    __slots__ = ()
+
+    def msg(self, message: str) -> None:
+        stream = _Output.stream
+        stream.write(message + "\n")
+        stream.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _line_logger(*_args: Any) -> LineLogger:
+    return LineLogger()
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON lines on stdout for structlog and the standard library (uvicorn, aiokafka...)."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_trace_ids,
         redact_personal_data,
     ]
+    _Output.stream = sys.stdout
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        logger_factory=_line_logger,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
