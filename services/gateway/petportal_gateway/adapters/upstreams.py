@@ -309,7 +309,9 @@ class AiohttpSend:
             raise AttemptCutOff(f"{type(exc).__name__}: {exc}") from exc
         finally:
             response.release()
-        return UpstreamResponse(response.status, response_headers(response.headers.items()), content)
+        # Latin-1 both ways (here and in the proxy's answer) carries any header byte through as is.
+        raw = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in response.raw_headers]
+        return UpstreamResponse(response.status, response_headers(raw), content)
 
 
 class Upstreams:

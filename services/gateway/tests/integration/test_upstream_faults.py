@@ -291,3 +291,14 @@ async def test_garbage_from_the_upstream_is_503() -> None:
         with pytest.raises(UpstreamUnavailable):
             await upstreams.forward("sync", "GET", b"/x", {})
     assert upstream.requests == 1
+
+
+async def test_response_header_bytes_pass_through_as_they_are() -> None:
+    answer = (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-name: caf\xc3\xa9\r\n"
+        b"set-cookie: a=1\r\nset-cookie: b=2\r\n\r\n{}"
+    )
+    async with raw_upstream(lambda n: (answer, True)) as (_upstream, upstreams):
+        response = await upstreams.forward("sync", "GET", b"/x", {})
+    assert response.headers == [("x-name", "caf\xc3\xa9"), ("set-cookie", "a=1"), ("set-cookie", "b=2")]
+    assert [v.encode("latin-1") for n, v in response.headers if n == "x-name"] == [b"caf\xc3\xa9"]
