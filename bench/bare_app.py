@@ -1,7 +1,10 @@
 """The floor for `GET /api/v1/todo`: a bare ASGI app under uvicorn (same server, loop and HTTP parser
 as the services), no framework, no auth, no middleware, no logging per request, that makes the same
-MongoDB reads per request as todo's read model (`MongoReadModel.views`: the parent document and the
-clinic document, two point reads run concurrently) and answers a small JSON body.
+MongoDB reads per request as todo's read model (`MongoReadModel.views`: the parent document with the
+clinic document unioned in, one aggregate, one round trip) and answers a small JSON body.
+
+`--reads two-find-one` makes the reads todo made before instead (two point reads, run concurrently):
+a diagnostic, to compare with results measured against that floor.
 
     python -m bench.bare_app --port P --mongodb-url URL --database DB --clinic-id C --client-id K
 """
@@ -24,7 +27,10 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class BareTodoApp:
-    def __init__(self, mongodb_url: str, database: str, clinic_id: str, client_id: str) -> None:
+    def __init__(
+        self, mongodb_url: str, database: str, clinic_id: str, client_id: str, reads: str = "union"
+    ) -> None:
+        self.reads = reads
         self.mongodb_url = mongodb_url
         self.database = database
         self.clinic_id = clinic_id
@@ -51,10 +57,25 @@ class BareTodoApp:
             return
         assert self.client is not None
         db = self.client[self.database]
-        parent, clinic = await asyncio.gather(
-            db["parents"].find_one({"_id": self.parent_id}),
-            db["clinics"].find_one({"_id": self.clinic_id}),
-        )
+        parent: dict[str, Any] | None = None
+        clinic: dict[str, Any] | None = None
+        if self.reads == "union":
+            cursor = await db["parents"].aggregate(
+                [
+                    {"$match": {"_id": self.parent_id}},
+                    {"$unionWith": {"coll": "clinics", "pipeline": [{"$match": {"_id": self.clinic_id}}]}},
+                ]
+            )
+            async for doc in cursor:
+                if doc["_id"] == self.parent_id:
+                    parent = doc
+                else:
+                    clinic = doc
+        else:
+            parent, clinic = await asyncio.gather(
+                db["parents"].find_one({"_id": self.parent_id}),
+                db["clinics"].find_one({"_id": self.clinic_id}),
+            )
         unread = len(parent.get("unread_message_ids", ())) if parent else 0
         programs = len((clinic or {}).get("offered_programs") or {})
         body = json.dumps({"badge": int(unread > 0) + programs, "unread_messages": unread}).encode()
@@ -79,8 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", required=True)
     parser.add_argument("--clinic-id", required=True)
     parser.add_argument("--client-id", required=True)
+    parser.add_argument("--reads", choices=["union", "two-find-one"], default="union")
     args = parser.parse_args(argv)
-    app = BareTodoApp(args.mongodb_url, args.database, args.clinic_id, args.client_id)
+    app = BareTodoApp(args.mongodb_url, args.database, args.clinic_id, args.client_id, args.reads)
     # The services run `uvicorn.run(factory, host, port, log_config=None)` with uvicorn's access log
     # disabled by their logging setup: same defaults here (uvloop + httptools when installed).
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False, lifespan="on")

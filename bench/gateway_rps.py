@@ -205,6 +205,14 @@ async def start_stack(infra: Infra, params: Params) -> Stack:
     bare.start()
     bare_url = f"http://{LOOPBACK}:{bare_port}"
     await bare.wait_http_ok(f"{bare_url}{TODO_PATH}", timeout=params.ready_timeout_s)
+    # Diagnostic: the floor as it was when todo made two find_one per request.
+    two_port = free_port()
+    two_args = ["--port", str(two_port), "--mongodb-url", infra.mongo.url, "--database", TODO_DATABASE]
+    two_args += ["--clinic-id", CLINIC_ID, "--client-id", CLIENT_ID, "--reads", "two-find-one"]
+    bare_two = infra.child("bare-app-two-reads", "bench.bare_app", two_args, {})
+    bare_two.start()
+    bare_two_url = f"http://{LOOPBACK}:{two_port}"
+    await bare_two.wait_http_ok(f"{bare_two_url}{TODO_PATH}", timeout=params.ready_timeout_s)
 
     meter = CpuMeter(
         {
@@ -212,11 +220,12 @@ async def start_stack(infra: Infra, params: Params) -> Stack:
             "todo": todo.pid,
             "identity": identity.pid,
             "bare": bare.pid,
+            "bare_two_reads": bare_two.pid,
             "nx-27017": infra.mongo.pid,
             "tansu": kafka.pid,
         }
     )
-    urls = {"bare": bare_url, "gateway": gateway_url, "todo_direct": todo_url}
+    urls = {"bare": bare_url, "gateway": gateway_url, "todo_direct": todo_url, "bare_two_reads": bare_two_url}
     return Stack(token, urls, meter, direct_body, gateway_body)
 
 
@@ -254,7 +263,7 @@ def summarize(result: BenchResult, rounds: list[dict[str, dict[str, Any]]]) -> N
             if bad or measured["errors"]:
                 result.notes.append(f"{name}: round {i}: non-2xx {bad}, errors {measured['errors']}")
 
-    bare, gw, direct = best["bare"], best["gateway"], best["todo_direct"]
+    bare, gw, direct, two = best["bare"], best["gateway"], best["todo_direct"], best["bare_two_reads"]
     result.ratios = {
         "gateway/bare rps": ratio(gw["rps"], bare["rps"]),
         "todo_direct/bare rps": ratio(direct["rps"], bare["rps"]),
@@ -263,6 +272,11 @@ def summarize(result: BenchResult, rounds: list[dict[str, dict[str, Any]]]) -> N
         "gateway/bare p99": ratio(gw["p99_ms"], bare["p99_ms"]),
         "gateway/bare cpu per request": ratio(cpu["gateway"], cpu["bare"]),
         "todo_direct/bare cpu per request": ratio(cpu["todo_direct"], cpu["bare"]),
+        # Diagnostics against the floor with the reads todo made before (two find_one).
+        "bare_two_reads/bare rps": ratio(two["rps"], bare["rps"]),
+        "gateway/bare_two_reads rps": ratio(gw["rps"], two["rps"]),
+        "todo_direct/bare_two_reads rps": ratio(direct["rps"], two["rps"]),
+        "gateway/bare_two_reads cpu per request": ratio(cpu["gateway"], cpu["bare_two_reads"]),
     }
     ratios, floor = result.ratios, "bare uvicorn app"
     result.rows = [
@@ -311,12 +325,49 @@ def summarize(result: BenchResult, rounds: list[dict[str, dict[str, Any]]]) -> N
             ratios["gateway/bare cpu per request"],
             "lower",
         ),
+        Row(
+            "todo direct CPU per request (all servers)",
+            cpu["todo_direct"],
+            "ms",
+            floor,
+            cpu["bare"],
+            ratios["todo_direct/bare cpu per request"],
+            "lower",
+        ),
+        Row(
+            "diagnostic: floor with two find_one, req/s",
+            two["rps"],
+            "req/s",
+            floor,
+            bare["rps"],
+            ratios["bare_two_reads/bare rps"],
+            "higher",
+        ),
+        Row(
+            "diagnostic: gateway → todo vs two-find_one floor",
+            gw["rps"],
+            "req/s",
+            "bare, two find_one",
+            two["rps"],
+            ratios["gateway/bare_two_reads rps"],
+            "higher",
+        ),
+        Row(
+            "diagnostic: todo direct vs two-find_one floor",
+            direct["rps"],
+            "req/s",
+            "bare, two find_one",
+            two["rps"],
+            ratios["todo_direct/bare_two_reads rps"],
+            "higher",
+        ),
     ]
 
 
 async def run(infra: Infra, params: Params) -> BenchResult:
     result = BenchResult(NAME, TITLE, asdict(params))
-    result.parameters["bare_app_reads"] = "parent + clinic find_one, concurrently (as MongoReadModel.views)"
+    result.parameters["bare_app_reads"] = "one aggregate: the parent, the clinic $unionWith-ed in (as todo)"
+    result.parameters["bare_two_reads_app_reads"] = "parent + clinic find_one, concurrently (todo before)"
     for service in ("identity", "todo", "gateway"):
         available, why = service_available(service)
         if not available:
@@ -329,7 +380,7 @@ async def run(infra: Infra, params: Params) -> BenchResult:
         result.notes.append("the gateway's answer differs from todo's own answer")
 
     auth = [f"authorization: Bearer {stack.token}"]
-    headers = {"bare": [], "gateway": auth, "todo_direct": auth}
+    headers = {"bare": [], "gateway": auth, "todo_direct": auth, "bare_two_reads": []}
     rounds: list[dict[str, dict[str, Any]]] = []
     for i in range(params.rounds):
         order = list(stack.urls) if i % 2 == 0 else list(reversed(stack.urls))
@@ -340,7 +391,9 @@ async def run(infra: Infra, params: Params) -> BenchResult:
         rounds.append({name: measured[name] for name in stack.urls})
     result.results["rounds"] = rounds
     summarize(result, rounds)
-    result.ok = not any(n.startswith(("gateway:", "todo_direct:", "bare:")) for n in result.notes)
+    result.ok = not any(
+        n.startswith(("gateway:", "todo_direct:", "bare:", "bare_two_reads:")) for n in result.notes
+    )
     if not result.ok:
         result.error = "; ".join(result.notes)[:500]
     return result

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
-
 from petportal_runtime.ratelimit import RateLimiter, rate_limit_storage
 from petportal_runtime.service import ServiceRuntime
 
-from .adapters.upstreams import Upstreams
+from .adapters.upstreams import PoolLimits, Timeouts, Upstreams, UpstreamSend
 from .settings import GatewaySettings
 
 
@@ -28,25 +26,19 @@ def build_runtime(settings: GatewaySettings) -> ServiceRuntime:
 def bootstrap(
     settings: GatewaySettings | None = None,
     *,
-    transport: httpx.AsyncBaseTransport | None = None,
+    send: UpstreamSend | None = None,
 ) -> Gateway:
-    """`transport` lets tests replace the network under the upstream client."""
+    """`send` lets tests replace the network under the upstream client."""
     settings = settings or GatewaySettings()
     runtime = build_runtime(settings)
     upstreams = Upstreams(
         settings.upstream_urls(),
-        timeout=httpx.Timeout(
-            settings.request_timeout_seconds,
+        timeouts=Timeouts(
+            request=settings.request_timeout_seconds,
             connect=min(settings.connect_timeout_seconds, settings.request_timeout_seconds),
         ),
-        limits=httpx.Limits(
-            max_connections=settings.upstream_max_connections,
-            max_keepalive_connections=settings.upstream_max_connections,
-            # Below uvicorn's 5 s keep-alive timeout: an idle connection is dropped here before the
-            # upstream closes it under a request.
-            keepalive_expiry=4.0,
-        ),
-        transport=transport,
+        limits=PoolLimits(max_connections=settings.upstream_max_connections),
+        send=send,
     )
     runtime.checks["identity_jwks"] = upstreams.check_jwks
     # Per client IP. In memory unless RATE_LIMIT_STORAGE_URL names a shared storage (Redis); a storage

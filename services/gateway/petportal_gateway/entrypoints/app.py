@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import httpx
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPBearer
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from petportal_runtime.auth import CurrentParent, current_parent, current_staff
@@ -17,6 +17,7 @@ from petportal_runtime.ratelimit import RateLimiter
 from ..adapters.upstreams import (
     FORWARDED_REQUEST_HEADERS,
     UnforwardableRequest,
+    UpstreamSend,
     UpstreamTimeout,
     UpstreamUnavailable,
     request_headers,
@@ -54,9 +55,6 @@ async def home(request: Request, _parent: CurrentParent) -> HomeScreen:
     return await compose_home(gateway.upstreams, headers, gateway.settings.upstream_timeout_seconds)
 
 
-proxy_router = APIRouter()
-
-
 async def authorize(request: Request, auth: Auth) -> None:
     """The same checks the services make (401 no/bad token, 403 wrong role), before any forwarding."""
     if auth == "none":
@@ -87,7 +85,6 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-@proxy_router.api_route("/{path:path}", methods=PROXIED_METHODS, include_in_schema=False)
 async def proxy(request: Request) -> Response:
     path: str = request.scope["path"]
     route = resolve(path)
@@ -115,9 +112,28 @@ async def proxy(request: Request) -> Response:
         body,
     )
     response = Response(content=upstream.content, status_code=upstream.status_code)
-    for name, value in upstream.headers:
-        response.headers.append(name, value)
+    response.raw_headers += [(n.encode("latin-1"), v.encode("latin-1")) for n, v in upstream.headers]
     return response
+
+
+class ProxyRoute(Route):
+    """The catch-all: every path and method the gateway does not answer itself goes to `proxy`.
+
+    A plain Starlette route rather than a FastAPI one: `proxy` takes the request and returns a
+    response, so FastAPI's endpoint machinery (resolving dependencies for a lone Request, checking
+    the returned value) would only cost time on every proxied request. Like an APIRoute it names
+    itself in scope["route"], for the request log; FastAPI's router gives its template to the HTTP
+    metrics and the server span.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("/{path:path}", proxy, methods=PROXIED_METHODS, include_in_schema=False)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match != Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
 
 
 class RequestHygieneMiddleware:
@@ -192,9 +208,9 @@ async def _timed_out(_request: Request, exc: Exception) -> Response:
 def create_app(
     settings: GatewaySettings | None = None,
     *,
-    transport: httpx.AsyncBaseTransport | None = None,
+    send: UpstreamSend | None = None,
 ) -> FastAPI:
-    gateway = bootstrap(settings, transport=transport)
+    gateway = bootstrap(settings, send=send)
     app = gateway.runtime.create_app(
         title="Pet Portal gateway",
         routers=[home_router],
@@ -202,8 +218,8 @@ def create_app(
         on_shutdown=[gateway.upstreams.close],
     )
     app.state.gateway = gateway
-    # After create_app, so the catch-all comes after /healthz and /readyz.
-    app.include_router(proxy_router)
+    # After create_app, so the catch-all comes after /healthz, /readyz and /api/v1/home.
+    app.router.routes.append(ProxyRoute())
     app.add_exception_handler(UpstreamUnavailable, _unavailable)
     app.add_exception_handler(UpstreamTimeout, _timed_out)
     app.add_exception_handler(UnforwardableRequest, _unforwardable)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -14,7 +15,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from petportal_devkit.contracts import upstream_answer
-from petportal_gateway.adapters.upstreams import Upstreams, UpstreamUnavailable
+from petportal_gateway.adapters.upstreams import PoolLimits, Timeouts, Upstreams, UpstreamUnavailable
 from petportal_gateway.entrypoints.app import create_app
 from petportal_gateway.settings import GatewaySettings
 
@@ -66,11 +67,7 @@ class Flaky:
 async def flaky(server: Server) -> AsyncIterator[tuple[Flaky, Upstreams]]:
     upstream = Flaky()
     async with server(upstream.app) as url:
-        upstreams = Upstreams(
-            {"sync": url},
-            timeout=httpx.Timeout(5),
-            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
-        )
+        upstreams = Upstreams({"sync": url}, timeouts=Timeouts(request=5, connect=5), limits=PoolLimits(10))
         await upstreams.start()
         try:
             yield upstream, upstreams
@@ -204,3 +201,108 @@ async def test_proxied_requests_to_a_stalled_or_down_upstream_are_504_and_503_wi
     assert (down.status_code, down.json()) == (503, {"detail": "messaging is unavailable"})
     assert int(down.headers["retry-after"]) >= 1
     assert down_took < 1
+
+
+Answer = Callable[[int], tuple[bytes, bool] | None]
+
+
+class RawUpstream:
+    """A raw TCP upstream: reads each request's head, counts it, and answers `answer(n)` for the
+    n-th request on that connection: the bytes to send and whether to keep the connection open
+    afterwards (None: close it without answering)."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.requests = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        on_connection = 0
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                self.requests += 1
+                on_connection += 1
+                reply = self.answer(on_connection)
+                if reply is None:
+                    break
+                writer.write(reply[0])
+                await writer.drain()
+                if not reply[1]:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def raw_upstream(answer: Answer) -> AsyncIterator[tuple[RawUpstream, Upstreams]]:
+    upstream = RawUpstream(answer)
+    listener = await asyncio.start_server(upstream.handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    upstreams = Upstreams({"sync": url}, timeouts=Timeouts(request=2, connect=2), limits=PoolLimits(10))
+    await upstreams.start()
+    try:
+        yield upstream, upstreams
+    finally:
+        await upstreams.close()
+        listener.close()
+        await listener.wait_closed()
+
+
+OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+
+
+async def test_a_get_cut_off_on_a_connection_made_for_it_is_not_sent_again() -> None:
+    async with raw_upstream(lambda n: None) as (upstream, upstreams):
+        with pytest.raises(UpstreamUnavailable):
+            await upstreams.forward("sync", "GET", b"/x", {})
+    assert upstream.requests == 1
+
+
+async def test_a_get_cut_off_on_a_pooled_connection_goes_again_on_a_new_one() -> None:
+    # The second request on a connection is dropped unanswered, as by an upstream that closed its
+    # idle end just as the request came in.
+    async with raw_upstream(lambda n: (OK, True) if n == 1 else None) as (upstream, upstreams):
+        assert (await upstreams.forward("sync", "GET", b"/x", {})).status_code == 200
+        assert (await upstreams.forward("sync", "GET", b"/x", {})).status_code == 200  # sent twice
+        assert upstream.requests == 3
+        assert (await upstreams.forward("sync", "GET", b"/x", {})).status_code == 200  # a new pooled one
+        with pytest.raises(UpstreamUnavailable):
+            await upstreams.forward("sync", "POST", b"/x", {}, b"{}")  # the POST is not sent twice
+    assert upstream.requests == 5
+
+
+async def test_a_post_after_the_upstream_closed_the_idle_connection_arrives_once() -> None:
+    # Answered without "Connection: close", then closed: the pooled connection is stale. Either the
+    # client sees it closed before using it, or writing the POST fails and it goes again.
+    async with raw_upstream(lambda n: (OK, False)) as (upstream, upstreams):
+        assert (await upstreams.forward("sync", "GET", b"/x", {})).status_code == 200
+        for _ in range(5):
+            assert (await upstreams.forward("sync", "POST", b"/x", {}, b"{}")).status_code == 200
+    assert upstream.requests == 6
+
+
+async def test_an_answer_cut_off_in_its_body_is_503_and_not_sent_again() -> None:
+    cut = b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"partial":'
+    async with raw_upstream(lambda n: (cut, False)) as (upstream, upstreams):
+        with pytest.raises(UpstreamUnavailable):
+            await upstreams.forward("sync", "GET", b"/x", {})
+    assert upstream.requests == 1
+
+
+async def test_garbage_from_the_upstream_is_503() -> None:
+    async with raw_upstream(lambda n: (b"SMTP ready\r\n\r\n", False)) as (upstream, upstreams):
+        with pytest.raises(UpstreamUnavailable):
+            await upstreams.forward("sync", "GET", b"/x", {})
+    assert upstream.requests == 1
+
+
+async def test_response_header_bytes_pass_through_as_they_are() -> None:
+    answer = (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-name: caf\xc3\xa9\r\n"
+        b"set-cookie: a=1\r\nset-cookie: b=2\r\n\r\n{}"
+    )
+    async with raw_upstream(lambda n: (answer, True)) as (_upstream, upstreams):
+        response = await upstreams.forward("sync", "GET", b"/x", {})
+    assert response.headers == [("x-name", "caf\xc3\xa9"), ("set-cookie", "a=1"), ("set-cookie", "b=2")]
+    assert [v.encode("latin-1") for n, v in response.headers if n == "x-name"] == [b"caf\xc3\xa9"]

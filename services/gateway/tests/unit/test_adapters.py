@@ -1,10 +1,29 @@
-import httpx
 import pytest
 
-from petportal_devkit.contracts import upstream_answer
-from petportal_gateway.adapters.upstreams import UpstreamError, Upstreams, request_headers, response_headers
+from petportal_gateway.adapters.upstreams import (
+    AttemptConnectTimeout,
+    AttemptCutOff,
+    AttemptDisconnected,
+    AttemptError,
+    AttemptNotConnected,
+    AttemptTimeout,
+    AttemptUnforwardable,
+    PoolLimits,
+    Timeouts,
+    UnforwardableRequest,
+    UpstreamError,
+    UpstreamRequest,
+    UpstreamResponse,
+    Upstreams,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    request_headers,
+    response_headers,
+)
 
 pytestmark = pytest.mark.unit
+
+LIMITS = PoolLimits(max_connections=10)
 
 
 def test_only_whitelisted_request_headers_are_forwarded_and_the_client_ip_is_ours() -> None:
@@ -51,74 +70,53 @@ def test_hop_by_hop_and_connection_nominated_response_headers_are_stripped() -> 
     ]
 
 
-class FailsOnce(httpx.AsyncBaseTransport):
-    """The first request fails as httpcore would report it (its trace events, then the error)."""
+class FailsOnce:
+    """An `UpstreamSend` whose first attempt fails with `error`, as AiohttpSend reports it; then 200."""
 
-    def __init__(self, events: list[str], error: type[httpx.TransportError]) -> None:
-        self.events = events
+    def __init__(self, error: AttemptError) -> None:
         self.error = error
-        self.requests: list[httpx.Request] = []
+        self.attempts: list[tuple[UpstreamRequest, bool]] = []
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if len(self.requests) > 1:
-            return upstream_answer("sync", request.method, "/x", off_contract="tests the retry, not sync")
-        trace = request.extensions.get("trace")
-        for event in self.events:
-            if trace is not None:
-                await trace(event, {})
-        raise self.error("failed", request=request)
+    async def __call__(self, request: UpstreamRequest, fresh: bool) -> UpstreamResponse:
+        self.attempts.append((request, fresh))
+        if len(self.attempts) > 1:
+            return UpstreamResponse(200, [], b"")
+        raise self.error
 
 
-SENT = [
-    "http11.send_request_headers.started",
-    "http11.send_request_headers.complete",
-    "http11.send_request_body.started",
-    "http11.send_request_body.complete",
-    "http11.receive_response_headers.started",
-    "http11.receive_response_headers.failed",
-]
-BODY_NOT_SENT = [
-    "http11.send_request_headers.started",
-    "http11.send_request_headers.complete",
-    "http11.send_request_body.started",
-    "http11.send_request_body.failed",
-    "http11.receive_response_headers.started",
-    "http11.receive_response_headers.failed",
-]
-NEW_CONNECTION = ["connection.connect_tcp.started", "connection.connect_tcp.complete"]
-CUT_IN_BODY = [*SENT[:5], "http11.receive_response_headers.complete", "http11.receive_response_body.failed"]
+STALE = AttemptDisconnected("Server disconnected", new_connection=False, written=True)
+NOT_WRITTEN = AttemptDisconnected("Cannot write to closing transport", new_connection=False, written=False)
+NEW_CONNECTION = AttemptDisconnected("Server disconnected", new_connection=True, written=True)
 
 
 @pytest.mark.parametrize(
-    ("method", "events", "error", "sent"),
+    ("method", "error", "sent"),
     [
         # a pooled connection the peer had closed: idempotent requests go again
-        ("GET", SENT, httpx.RemoteProtocolError, 2),
-        ("DELETE", SENT, httpx.ReadError, 2),
-        ("PUT", SENT, httpx.WriteError, 2),
+        ("GET", STALE, 2),
+        ("DELETE", STALE, 2),
+        ("PUT", STALE, 2),
         # a POST that was written whole may have been acted on: not repeated
-        ("POST", SENT, httpx.RemoteProtocolError, 1),
-        ("PATCH", SENT, httpx.ReadError, 1),
-        # a POST whose body could not be written never reached the upstream whole
-        ("POST", BODY_NOT_SENT, httpx.RemoteProtocolError, 2),
+        ("POST", STALE, 1),
+        ("PATCH", STALE, 1),
+        # a POST that could not be written never reached the upstream whole
+        ("POST", NOT_WRITTEN, 2),
         # no connection was made: nothing was sent
-        ("POST", ["connection.connect_tcp.started", "connection.connect_tcp.failed"], httpx.ConnectError, 2),
+        ("POST", AttemptNotConnected("refused"), 2),
         # a new connection that failed is not a stale one
-        ("GET", NEW_CONNECTION + SENT, httpx.RemoteProtocolError, 1),
+        ("GET", NEW_CONNECTION, 1),
         # the upstream had started to answer
-        ("GET", CUT_IN_BODY, httpx.RemoteProtocolError, 1),
+        ("GET", AttemptCutOff("payload"), 1),
         # too slow: repeating would only double the wait
-        ("GET", SENT, httpx.ReadTimeout, 1),
+        ("GET", AttemptTimeout("read"), 1),
+        ("GET", AttemptConnectTimeout("connect"), 1),
     ],
 )
 async def test_a_request_is_repeated_once_only_when_the_upstream_cannot_have_acted_on_it(
-    method: str, events: list[str], error: type[httpx.TransportError], sent: int
+    method: str, error: AttemptError, sent: int
 ) -> None:
-    transport = FailsOnce(events, error)
-    upstreams = Upstreams(
-        {"sync": "http://sync.test"}, timeout=httpx.Timeout(1), limits=httpx.Limits(), transport=transport
-    )
+    send = FailsOnce(error)
+    upstreams = Upstreams({"sync": "http://sync.test"}, timeouts=Timeouts(1, 1), limits=LIMITS, send=send)
     await upstreams.start()
     try:
         if sent == 2:
@@ -129,4 +127,36 @@ async def test_a_request_is_repeated_once_only_when_the_upstream_cannot_have_act
                 await upstreams.forward("sync", method, b"/x", {}, b"{}")
     finally:
         await upstreams.close()
-    assert len(transport.requests) == sent
+    assert len(send.attempts) == sent
+    # the retry, if any, goes on a new connection
+    assert [fresh for _request, fresh in send.attempts] == [False, True][:sent]
+
+
+@pytest.mark.parametrize(
+    ("error", "raised"),
+    [
+        (AttemptNotConnected("refused"), UpstreamUnavailable),
+        (AttemptConnectTimeout("pool"), UpstreamUnavailable),
+        (STALE, UpstreamUnavailable),
+        (AttemptCutOff("payload"), UpstreamUnavailable),
+        (AttemptTimeout("read"), UpstreamTimeout),
+        (AttemptUnforwardable("header"), UnforwardableRequest),
+    ],
+)
+async def test_a_failed_request_maps_to_503_504_or_400(error: AttemptError, raised: type[Exception]) -> None:
+    async def fails(_request: UpstreamRequest, _fresh: bool) -> UpstreamResponse:
+        raise error
+
+    upstreams = Upstreams({"sync": "http://sync.test"}, timeouts=Timeouts(1, 1), limits=LIMITS, send=fails)
+    with pytest.raises(raised):
+        await upstreams.forward("sync", "GET", b"/x", {})
+
+
+async def test_the_upstream_gets_the_raw_target_and_the_headers() -> None:
+    send = FailsOnce(STALE)
+    send.attempts.append((UpstreamRequest("GET", "", {}, b""), False))  # no failure
+    upstreams = Upstreams({"sync": "http://sync.test:5/"}, timeouts=Timeouts(1, 1), limits=LIMITS, send=send)
+    await upstreams.forward("sync", "GET", b"/a%2Fb?q=%20x", {"authorization": "Bearer t"})
+    request, _fresh = send.attempts[-1]
+    assert request.url == "http://sync.test:5/a%2Fb?q=%20x"
+    assert request.headers["authorization"] == "Bearer t"

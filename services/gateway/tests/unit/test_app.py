@@ -16,39 +16,70 @@ from prometheus_client import generate_latest
 
 from petportal_devkit.contracts import is_checked, upstream_answer
 from petportal_devkit.testing import app_client
+from petportal_gateway.adapters.upstreams import (
+    AttemptNotConnected,
+    AttemptTimeout,
+    AttemptUnforwardable,
+    UpstreamRequest,
+    UpstreamResponse,
+)
 from petportal_gateway.entrypoints.app import create_app
 from petportal_gateway.settings import GatewaySettings
 from petportal_runtime.auth import TokenVerifier
 
 pytestmark = pytest.mark.unit
 
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[["Seen"], UpstreamResponse]
+
+
+class Seen:
+    """A request as it reached an upstream."""
+
+    def __init__(self, request: UpstreamRequest) -> None:
+        self.url = httpx.URL(request.url)
+        self.method = request.method
+        self.headers = dict(request.headers)
+        self.content = request.content
+
+
+def fail(error: Exception) -> Handler:
+    def handler(_request: Seen) -> UpstreamResponse:
+        raise error
+
+    handler.checked = True  # type: ignore[attr-defined]  (it answers nothing)
+    return handler
 
 
 class FakeNetwork:
-    """Answers by upstream host with a per-test handler; records what reached each upstream. Every
-    answer is built by `upstream_answer`, so it is checked against the owning service's OpenAPI
-    snapshot (or says why it breaks it)."""
+    """The upstream client's network (an `UpstreamSend`): answers by upstream host with a per-test handler,
+    records what reached each upstream. Every answer is built by `answer`, so it is checked against the
+    owning service's OpenAPI snapshot (or says why it breaks it)."""
 
     def __init__(self) -> None:
         self.handlers: dict[str, Handler] = {}
-        self.seen: list[httpx.Request] = []
+        self.seen: list[Seen] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(request)
-        handler = self.handlers.get(f"{request.url.host}:{request.url.port}")
+    async def __call__(self, request: UpstreamRequest, _fresh: bool) -> UpstreamResponse:
+        seen = Seen(request)
+        self.seen.append(seen)
+        handler = self.handlers.get(f"{seen.url.host}:{seen.url.port}")
         if handler is None:
-            raise httpx.ConnectError("connection refused", request=request)
-        response = handler(request)
-        assert is_checked(response), (
-            "build fake upstream answers with petportal_devkit.contracts.upstream_answer"
-        )
-        return response
+            raise AttemptNotConnected("connection refused")
+        assert getattr(handler, "checked", False), "build fake upstream answers with answer() or fail()"
+        return handler(seen)
 
 
 def answer(service: str, status: int = 200, **kwargs: Any) -> Handler:
-    """A handler answering as `service` does to the request's method and path (checked)."""
-    return lambda r: upstream_answer(service, r.method, r.url.path, status, **kwargs)
+    """A handler answering as `service` does to the request's method and path, checked against its
+    OpenAPI snapshot by `upstream_answer`."""
+
+    def handler(seen: Seen) -> UpstreamResponse:
+        checked = upstream_answer(service, seen.method, seen.url.path, status, **kwargs)
+        assert is_checked(checked)
+        return UpstreamResponse(checked.status_code, list(checked.headers.items()), checked.content)
+
+    handler.checked = True  # type: ignore[attr-defined]
+    return handler
 
 
 SETTINGS = GatewaySettings(
@@ -65,7 +96,7 @@ SETTINGS = GatewaySettings(
 @pytest.fixture
 async def app_and_network(keys: Any) -> AsyncIterator[tuple[httpx.AsyncClient, FakeNetwork]]:
     network = FakeNetwork()
-    app = create_app(SETTINGS, transport=httpx.MockTransport(network))
+    app = create_app(SETTINGS, send=network)
     app.state.token_verifier = TokenVerifier(None, static_jwks=keys.jwks)
     async with app_client(app, "http://gateway") as client:
         yield client, network
@@ -128,7 +159,7 @@ async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network:
     "pets",
     [
         answer("pets", 500, json={"detail": "Internal Server Error"}),
-        lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)),
+        fail(AttemptNotConnected("refused")),
         answer("pets", content=b"not json", off_contract="a broken pets service: the home screen copes"),
     ],
 )
@@ -148,8 +179,8 @@ async def test_home_degrades_without_pets(app_and_network: Any, keys: Any, pets:
     "todo",
     [
         answer("todo", 503, json={"detail": "MongoDB temporarily unavailable"}),
-        lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)),
-        lambda r: (_ for _ in ()).throw(httpx.ReadTimeout("slow", request=r)),
+        fail(AttemptNotConnected("refused")),
+        fail(AttemptTimeout("slow")),
     ],
 )
 async def test_home_fails_with_503_without_todo(app_and_network: Any, keys: Any, todo: Handler) -> None:
@@ -174,10 +205,7 @@ async def test_home_needs_a_parent_token(app_and_network: Any, keys: Any) -> Non
 async def test_upstream_timeout_is_504(app_and_network: Any, keys: Any) -> None:
     client, network = app_and_network
 
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
-
-    network.handlers["pets.test:2"] = slow
+    network.handlers["pets.test:2"] = fail(AttemptTimeout("timed out"))
     response = await client.get("/api/v1/pets", headers={"Authorization": f"Bearer {keys.parent()}"})
     assert response.status_code == 504
     assert response.json() == {"detail": "pets timed out"}
@@ -220,13 +248,13 @@ def test_a_part_of_the_home_screen_gets_at_most_two_seconds_by_default() -> None
 
 
 async def test_home_leaves_out_pets_when_pets_is_slower_than_the_upstream_timeout(keys: Any) -> None:
-    async def network(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "pets.test":
+    async def network(request: UpstreamRequest, _fresh: bool) -> UpstreamResponse:
+        if httpx.URL(request.url).host == "pets.test":
             await asyncio.sleep(30)
-        return upstream_answer("todo", request.method, request.url.path, json=TODO)
+        return answer("todo", json=TODO)(Seen(request))
 
     settings = SETTINGS.model_copy(update={"upstream_timeout_seconds": 0.2})
-    app = create_app(settings, transport=httpx.MockTransport(network))
+    app = create_app(settings, send=network)
     app.state.token_verifier = TokenVerifier(None, static_jwks=keys.jwks)
     async with app_client(app, "http://gateway") as client:
         started = time.monotonic()
@@ -320,13 +348,9 @@ async def test_an_upstream_answer_of_the_wrong_shape_is_no_500(app_and_network: 
     assert without_todo.status_code == 503
 
 
-async def test_a_request_httpx_refuses_to_write_is_400(app_and_network: Any) -> None:
+async def test_a_request_the_http_client_refuses_to_write_is_400(app_and_network: Any) -> None:
     client, network = app_and_network
-
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.LocalProtocolError("Illegal header value")
-
-    network.handlers["sync.test:5"] = refuse
+    network.handlers["sync.test:5"] = fail(AttemptUnforwardable("Illegal header value"))
     response = await client.get("/pims/v1/rejections")
     assert (response.status_code, response.json()) == (400, {"detail": "the request cannot be forwarded"})
 

@@ -14,6 +14,7 @@ from petportal_schemas import (
     Envelope,
     Event,
     MessageReceived,
+    ProgramOffered,
     SmsOptedIn,
     SmsOptedOut,
 )
@@ -76,3 +77,24 @@ async def test_updates_round_trip_and_consent_keeps_the_latest_instant(read_mode
     parent, _ = await read_model.views("c1", "p1")
     assert parent is not None
     assert not parent.sms_opted_out
+
+
+async def test_the_parent_and_the_clinic_are_read_together_each_may_be_missing(
+    read_model: MongoReadModel,
+) -> None:
+    assert await read_model.views("c1", "p1") == (None, None)
+    offered = ProgramOffered(program_code="care-plan", name="Care Plan", call_to_action="Add a Care Member")
+    program = Envelope.wrap(offered, clinic_id="c1", client_id=None, producer="test", occurred_at=T0)
+    await apply_batch(read_model, [(program, offered)])
+    parent, clinic = await read_model.views("c1", "p1")
+    assert parent is None
+    assert clinic is not None
+    assert [p.code for p in clinic.offered_programs] == ["care-plan"]
+
+    await apply_batch(read_model, [received()])
+    parent, clinic = await read_model.views("c1", "p1")
+    assert parent is not None
+    assert parent.unread == 1
+    assert clinic is not None
+    # another clinic's parent with the same client id, and another clinic: neither leaks in
+    assert await read_model.views("c2", "p1") == (None, None)
