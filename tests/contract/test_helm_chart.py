@@ -147,3 +147,116 @@ def _containers(manifest: Manifest) -> list[dict[str, Any]]:
         spec = spec["jobTemplate"]["spec"]
     pod = spec.get("template", {}).get("spec", {})
     return [*pod.get("initContainers", []), *pod.get("containers", [])]
+
+
+def _component(manifest: Manifest) -> str:
+    return str(manifest["metadata"]["labels"]["app.kubernetes.io/component"])
+
+
+def test_by_default_every_service_autoscales_and_has_a_disruption_budget() -> None:
+    manifests = render(*REQUIRED)
+    autoscalers, budgets = (
+        by_kind(manifests, "HorizontalPodAutoscaler"),
+        by_kind(manifests, "PodDisruptionBudget"),
+    )
+    for spec in SERVICES:
+        name = f"petportal-{spec.name}"
+        assert autoscalers[name]["spec"]["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": name,
+        }
+        assert budgets[name]["spec"]["maxUnavailable"] == 1
+        # the autoscaler owns the count: an upgrade must not reset it
+        assert "replicas" not in by_kind(manifests, "Deployment")[name]["spec"]
+    assert autoscalers["petportal-gateway"]["spec"]["minReplicas"] == 2
+    assert not by_kind(manifests, "Ingress")
+    assert not by_kind(manifests, "CronJob"), "the PIMS reconciliation is off by default"
+
+
+def test_with_autoscaling_off_the_deployments_keep_their_replicas() -> None:
+    manifests = render_production()
+    assert not by_kind(manifests, "HorizontalPodAutoscaler")
+    deployments = by_kind(manifests, "Deployment")
+    assert deployments["petportal-gateway"]["spec"]["replicas"] == 3
+    assert deployments["petportal-todo"]["spec"]["replicas"] == 3
+    assert by_kind(manifests, "PodDisruptionBudget")["petportal-gateway"]["spec"] == {
+        "minAvailable": 2,
+        "selector": {"matchLabels": deployments["petportal-gateway"]["spec"]["selector"]["matchLabels"]},
+    }
+    config = by_kind(manifests, "ConfigMap")["petportal-common"]["data"]
+    assert config["KAFKA_BOOTSTRAP_SERVERS"] == "petportal-kafka-kafka-bootstrap.kafka.svc:9092"
+
+
+def test_the_ingress_routes_to_the_gateway_only() -> None:
+    (ingress,) = by_kind(render_production(), "Ingress").values()
+    backends = {
+        path["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == {"petportal-gateway"}
+    assert ingress["spec"]["tls"][0]["secretName"] == "portal-example-com-tls"
+
+
+def test_network_policies_let_only_the_gateway_be_reached_from_outside() -> None:
+    for manifests in (render(*REQUIRED), render_production()):
+        policies = by_kind(manifests, "NetworkPolicy")
+        deny = policies.pop("petportal-default-deny")
+        assert deny["spec"]["policyTypes"] == ["Ingress"]
+        assert "ingress" not in deny["spec"]
+        release = deny["spec"]["podSelector"]["matchLabels"]
+        assert {_component(p) for p in policies.values()} == {spec.name for spec in SERVICES}
+        for policy in policies.values():
+            component = _component(policy)
+            api, *metrics = policy["spec"]["ingress"]
+            assert api["ports"] == [{"port": "http", "protocol": "TCP"}]
+            if component == "gateway":
+                continue
+            expected = (
+                release if component == "identity" else {**release, "app.kubernetes.io/component": "gateway"}
+            )
+            assert api["from"] == [{"podSelector": {"matchLabels": expected}}], component
+            assert [rule["ports"][0]["port"] for rule in metrics] == ["http"]
+    default_gateway = by_kind(render(*REQUIRED), "NetworkPolicy")["petportal-gateway"]["spec"]["ingress"]
+    assert "from" not in default_gateway[0], "by default the gateway takes connections from anywhere"
+    assert default_gateway[1]["ports"][0]["port"] == "metrics"
+    production_gateway = by_kind(render_production(), "NetworkPolicy")["petportal-gateway"]["spec"]["ingress"]
+    assert production_gateway[0]["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "ingress-nginx"
+    }
+
+
+def test_the_pims_reconciliation_cronjob_runs_the_sync_command_with_its_secrets_by_reference() -> None:
+    (cronjob,) = by_kind(render_production(), "CronJob").values()
+    assert cronjob["spec"]["schedule"] == "30 2 * * *"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = _containers(cronjob)
+    assert container["command"] == ["python", "-m", "petportal_sync", "reconcile"]
+    assert container["env"] == [
+        {
+            "name": "DATABASE_URL",
+            "valueFrom": {"secretKeyRef": {"name": "petportal-sync-db", "key": "DATABASE_URL"}},
+        }
+    ]
+    assert {"secretRef": {"name": "petportal-extra"}} in container["envFrom"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "complaint"),
+    [
+        (
+            ("gateway.autoscaling.minReplicas=4", "gateway.autoscaling.maxReplicas=3"),
+            "maxReplicas must be at least",
+        ),
+        (("ingress.enabled=true", "ingress.hosts=null"), "ingress.hosts"),
+        (("cronJobs.pimsReconciliation.schedule=nightly",), "/cronJobs/pimsReconciliation/schedule"),
+        (("cronJobs.pimsReconciliation.service=gateway",), "/cronJobs/pimsReconciliation/service"),
+        (("networkPolicy.enabled=on",), "/networkPolicy/enabled"),
+    ],
+)
+def test_inconsistent_values_fail_at_template(settings: tuple[str, ...], complaint: str) -> None:
+    flags = [arg for setting in settings for arg in ("--set", setting)]
+    proc = run_helm("template", "petportal", str(CHART), *REQUIRED, *flags)
+    assert proc.returncode != 0, f"{settings} rendered"
+    assert complaint in proc.stderr
