@@ -228,7 +228,10 @@ def test_network_policies_let_only_the_gateway_be_reached_from_outside() -> None
 
 
 def test_the_pims_reconciliation_cronjob_runs_the_sync_command_with_its_secrets_by_reference() -> None:
-    (cronjob,) = by_kind(render_production(), "CronJob").values()
+    cronjobs = by_kind(render_production(), "CronJob")
+    assert cronjobs["petportal-todo-todo-rebuild"]["spec"]["suspend"] is True
+    cronjob = cronjobs["petportal-sync-pims-reconciliation"]
+    assert "suspend" not in cronjob["spec"]
     assert cronjob["spec"]["schedule"] == "30 2 * * *"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     (container,) = _containers(cronjob)
