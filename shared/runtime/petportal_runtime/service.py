@@ -205,6 +205,11 @@ class ServiceRuntime:
         tasks: list[BackgroundTask] = list(self.background)
         if self.relay is not None:
             tasks.append(self.relay.run)
+            tasks.append(self.relay.watch)
+        if self.uses_broker and self.broker.subscribers:
+            from .broker import ConsumerLag
+
+            tasks.append(ConsumerLag(self.broker).run)
         if self.inbox_purger is not None:
             tasks.append(self.inbox_purger.run)
         self._tasks = [asyncio.create_task(task(self._stop)) for task in tasks]

@@ -140,3 +140,18 @@ def test_a_route_names_the_newest_version_of_its_event(monkeypatch: pytest.Monke
     with pytest.raises(ValueError, match="MessageReceived v1 is not the newest version"):
         on(MessageReceived, apply)
     assert on(MessageReceivedV2, apply).event is MessageReceivedV2
+
+
+def test_a_dead_letter_reason_label_is_one_of_a_few_classes() -> None:
+    from petportal_runtime.broker import (
+        DEAD_LETTER_REASONS,
+        PermanentEventError,
+        dead_letter_reason,
+        decode_envelope,
+    )
+
+    with pytest.raises(PermanentEventError) as bad_envelope:
+        decode_envelope(b"{}")
+    assert dead_letter_reason(bad_envelope.value) == "invalid_envelope"
+    assert dead_letter_reason(PermanentEventError("a poisoned client")) == "rejected"
+    assert {"invalid_envelope", "invalid_event", "unknown_event", "rejected"} == set(DEAD_LETTER_REASONS)

@@ -231,3 +231,27 @@ async def test_purge_deletes_published_rows_past_the_retention_in_batches(runtim
     async with runtime.sessions() as session:
         kept = (await session.exec(select(tables.outbox.c.id).order_by(tables.outbox.c.id))).scalars().all()
     assert list(kept) == ids[7:]
+
+
+async def test_the_backlog_counts_the_unpublished_rows_and_dates_the_oldest(runtime: ServiceRuntime) -> None:
+    assert runtime.relay is not None
+    assert await runtime.relay.measure_backlog() == (0, None)
+    started = datetime.now(UTC)
+    async with runtime.transaction() as session:
+        await outbox.add_events(session, [_message(f"backlog-{i}") for i in range(3)])
+        conn = await session.connection()
+        first = (await conn.execute(select(func.min(tables.outbox.c.id)))).scalar_one()
+        await conn.execute(
+            update(tables.outbox)
+            .where(tables.outbox.c.id == first)
+            .values(created_at=started - timedelta(minutes=5))
+        )
+        # a published row is not backlog
+        await conn.execute(
+            update(tables.outbox).where(tables.outbox.c.id == first + 1).values(published_at=started)
+        )
+    count, oldest = await runtime.relay.measure_backlog()
+    assert count == 2
+    assert oldest is not None
+    assert timedelta(minutes=5) <= started - oldest < timedelta(minutes=6)
+    assert runtime.relay.backlog == (count, oldest)

@@ -157,7 +157,10 @@ metadata:
   labels:
     {{- include "petportal.componentLabels" . | nindent 4 }}
 spec:
+  {{- /* With an autoscaler the HPA owns the count: a replicas field would reset it on every upgrade. */}}
+  {{- if not ($values.autoscaling | default dict).enabled }}
   replicas: {{ $values.replicas }}
+  {{- end }}
   revisionHistoryLimit: 5
   selector:
     matchLabels:
@@ -215,6 +218,9 @@ spec:
           envFrom:
             - configMapRef:
                 name: {{ include "petportal.configmapName" $root }}
+            {{- with $root.Values.extraEnvFrom }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
           {{- if $env }}
           env:
             {{- $env | nindent 12 }}
@@ -342,4 +348,56 @@ spec:
       tolerations:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+{{- end }}
+
+{{/* The HorizontalPodAutoscaler of one service (CPU utilisation of its requests). Same context. */}}
+{{- define "petportal.hpa" -}}
+{{- $autoscaling := .values.autoscaling -}}
+{{- if lt (int $autoscaling.maxReplicas) (int $autoscaling.minReplicas) }}
+{{- fail (printf "%s.autoscaling.maxReplicas must be at least minReplicas" .name) }}
+{{- end -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "petportal.componentName" . }}
+  labels:
+    {{- include "petportal.componentLabels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "petportal.componentName" . }}
+  minReplicas: {{ $autoscaling.minReplicas }}
+  maxReplicas: {{ $autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ $autoscaling.targetCPUUtilizationPercentage }}
+  behavior:
+    # A consumer that scales in hands its partitions over (a rebalance): not for every dip.
+    scaleDown:
+      stabilizationWindowSeconds: 300
+{{- end }}
+
+{{/* The PodDisruptionBudget of one service. Same context. */}}
+{{- define "petportal.pdb" -}}
+{{- $budget := .values.podDisruptionBudget -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "petportal.componentName" . }}
+  labels:
+    {{- include "petportal.componentLabels" . | nindent 4 }}
+spec:
+  {{- if not (kindIs "invalid" $budget.minAvailable) }}
+  minAvailable: {{ $budget.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ $budget.maxUnavailable | default 1 }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "petportal.selectorLabels" . | nindent 6 }}
 {{- end }}

@@ -1,0 +1,208 @@
+"""Every metric the Grafana dashboards and alert rules query is one the services really export.
+
+The whole stack runs as processes (tests/e2e/stack.py: the embedded Kafka, PostgreSQL and MongoDB),
+some traffic goes through it (a PIMS push with a bad record, a staff message that reaches the To-Do
+list, an event that cannot be parsed), and then each service's `/metrics` is scraped (the gateway's
+on its METRICS_PORT). The names in every panel's and rule's PromQL must all be among the scraped
+series' names: with their Prometheus suffixes (`_total`, `_bucket`, `_count`, `_sum`) and the
+exporter's unit suffixes (`_seconds`), exactly as a query has to spell them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from petportal_devkit.testing import run_sync
+from petportal_runtime.catalog import SERVICES
+from petportal_schemas import topics
+
+
+def _e2e_stack() -> ModuleType:
+    """tests/e2e/stack.py, the end-to-end tests' process stack (tests/ is no package to import from)."""
+    name = "petportal_tests_e2e_stack"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "e2e" / "stack.py")
+        assert spec is not None
+        assert spec.loader is not None
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_stack_module = _e2e_stack()
+Portal, Stack, contact, wait_for = (
+    _stack_module.Portal,
+    _stack_module.Stack,
+    _stack_module.contact,
+    _stack_module.wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+CONSUMER_GROUPS = {f"petportal-{spec.name}" for spec in SERVICES if spec.consumes}
+GRAFANA = REPO / "deploy" / "grafana"
+
+# PromQL words that are not metric names: functions are followed by "(", so only these remain.
+_KEYWORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset"})
+_KEYWORDS |= {"and", "or", "unless", "inf", "nan"}
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings (label values, regexes)
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)  # ranges, $__rate_interval
+    text = _GROUPING.sub("", text)  # label lists
+    text = re.sub(r"\$\w+", "", text)  # Grafana variables
+    names = set()
+    for match in re.finditer(r"(?<![\w.])([a-zA-Z_:][\w:]*)(\s*\()?", text):
+        if not match[2] and match[1] not in _KEYWORDS:
+            names.add(match[1])
+    return names
+
+
+def test_metric_names_are_read_from_promql() -> None:
+    expr = (
+        "histogram_quantile(0.99, sum by (service_name, le) (rate(http_server_request_duration_seconds_bucket"
+        '{http_response_status_code=~"5.."}[$__rate_interval]) * on (job, instance) group_left (service_name)'
+        ' max by (job, instance, service_name) (target_info{service_name=~"$service"}))) or vector(0)'
+    )
+    assert metric_names(expr) == {"http_server_request_duration_seconds_bucket", "target_info"}
+    assert metric_names("max(petportal_kafka_consumer_lag) > 1e3 and up") == {
+        "petportal_kafka_consumer_lag",
+        "up",
+    }
+
+
+def queries() -> Iterator[tuple[str, str]]:
+    """(where, PromQL) of every dashboard panel target and every provisioned alert rule query."""
+    for path in sorted((GRAFANA / "dashboards").glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                if target.get("expr"):
+                    yield f"{path.name}: {panel['title']}", target["expr"]
+        for variable in dashboard.get("templating", {}).get("list", []):
+            query = variable.get("query")
+            if isinstance(query, dict) and (
+                match := re.search(r"label_values\((.*),\s*\w+\)", query["query"])
+            ):
+                yield f"{path.name}: variable {variable['name']}", match[1]
+    for path in sorted((GRAFANA / "provisioning" / "alerting").glob("*.yaml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                for query in rule["data"]:
+                    if query["datasourceUid"] != "__expr__":
+                        yield f"{path.name}: {rule['title']}", query["model"]["expr"]
+
+
+def test_every_dashboard_panel_and_alert_rule_has_a_query() -> None:
+    found = list(queries())
+    assert len({where for where, _ in found if "alerts" in where}) >= 4  # lag, outbox, dead letters, 5xx
+    assert all(metric_names(expr) for _, expr in found)
+
+
+@pytest.fixture(scope="module")
+def stack(
+    postgres_server_url: str, mongo_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    stack = Stack(postgres_server_url, mongo_url, tmp_path_factory.mktemp("metrics"))
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def scrape(stack: Stack) -> dict[str, list[Sample]]:
+    """{service: samples} from every service's /metrics (the gateway's on its own port)."""
+    scraped = {}
+    for spec in SERVICES:
+        port = stack.metrics_port if spec.name == "gateway" else stack.ports[spec.name]
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        response.raise_for_status()
+        scraped[spec.name] = [s for f in text_string_to_metric_families(response.text) for s in f.samples]
+    return scraped
+
+
+async def _publish_garbage(bootstrap: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.MESSAGING, b"not an envelope", key=b"metrics-clinic:C-9")
+    finally:
+        await producer.stop()
+
+
+def _value(samples: list[Sample], name: str, **labels: str) -> float:
+    return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
+
+
+def test_every_metric_queried_by_the_dashboards_and_alerts_is_exported(stack: Stack) -> None:
+    portal = Portal(stack, f"metrics-{uuid.uuid4().hex[:6]}")
+    pushed = portal.push(
+        contact("C-1", "+15005550111"), {"kind": "contact", "client_id": "C-2", "first_name": "No"}
+    )
+    assert pushed["accepted"] == 1
+    staff, parent = portal.staff_token(), portal.parent_token("C-1")
+    assert portal.send_message(staff, "C-1", "Rex is due for his booster").status_code == 201
+    portal.wait_todo(
+        parent, [("unread_messages", "You have 1 unread message")], "the message on the To-Do list"
+    )
+    run_sync(_publish_garbage(stack.kafka.bootstrap))
+
+    def settled() -> dict[str, list[Sample]] | None:
+        scraped = scrape(stack)
+        every = [s for samples in scraped.values() for s in samples]
+        dead = _value(scraped["todo"], "petportal_dead_letters_total", reason="invalid_envelope")
+        groups = {s.labels["consumer_group"] for s in every if s.name == "petportal_kafka_consumer_lag"}
+        return scraped if dead >= 1 and groups == CONSUMER_GROUPS else None
+
+    scraped: dict[str, list[Sample]] = wait_for(
+        settled, timeout=45, what="a dead letter and consumer lag exported"
+    )
+    exported = {s.name for samples in scraped.values() for s in samples}
+
+    missing: dict[str, set[str]] = {}
+    for where, expr in queries():
+        if absent := metric_names(expr) - exported:
+            missing.setdefault(where, set()).update(absent)
+    assert missing == {}, f"queried but not exported: {missing}"
+
+    # the series carry the labels the queries group by
+    lag = [s for samples in scraped.values() for s in samples if s.name == "petportal_kafka_consumer_lag"]
+    assert {"consumer_group", "topic", "partition"} <= set(lag[0].labels)
+    for spec in SERVICES:
+        info = [s for s in scraped[spec.name] if s.name == "target_info"]
+        assert info, spec.name
+        assert info[0].labels["service_name"] == f"petportal-{spec.name}"
+        if spec.database:
+            assert _value(scraped[spec.name], "petportal_outbox_unpublished") >= 0
+            assert any(
+                s.name == "petportal_outbox_oldest_unpublished_age_seconds" for s in scraped[spec.name]
+            )
+    assert _value(scraped["messaging"], "petportal_outbox_published_total") >= 1
+    assert _value(scraped["sync"], "petportal_sync_rejected_records_total") >= 1
+    statuses: dict[str, Any] = {
+        s.labels.get("http_response_status_code")
+        for s in scraped["gateway"]
+        if s.name == "http_server_request_duration_seconds_count"
+    }
+    assert "201" in statuses
