@@ -91,11 +91,32 @@ def test_metric_names_are_read_from_promql() -> None:
     }
 
 
+# One dashboard per concern beside the overview (docs/operations.md says which answers what).
+DASHBOARDS = {
+    "petportal-overview.json",
+    "petportal-delivery.json",
+    "petportal-freshness.json",
+    "petportal-messaging.json",
+    "petportal-sync.json",
+}
+
+
+def dashboard_files() -> list[Path]:
+    return sorted((GRAFANA / "dashboards").glob("*.json"))
+
+
+def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel, those inside (collapsed) rows too."""
+    for panel in dashboard["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
 def queries() -> Iterator[tuple[str, str]]:
     """(where, PromQL) of every dashboard panel target and every provisioned alert rule query."""
-    for path in sorted((GRAFANA / "dashboards").glob("*.json")):
+    for path in dashboard_files():
         dashboard = json.loads(path.read_text())
-        for panel in dashboard["panels"]:
+        for panel in panels(dashboard):
             for target in panel.get("targets", []):
                 if target.get("expr"):
                     yield f"{path.name}: {panel['title']}", target["expr"]
@@ -117,6 +138,24 @@ def test_every_dashboard_panel_and_alert_rule_has_a_query() -> None:
     found = list(queries())
     assert len({where for where, _ in found if "alerts" in where}) >= 4  # lag, outbox, dead letters, 5xx
     assert all(metric_names(expr) for _, expr in found)
+
+
+def test_every_dashboard_is_checked_and_provisioned() -> None:
+    files = dashboard_files()
+    assert {path.name for path in files} == DASHBOARDS
+    dashboards = [json.loads(path.read_text()) for path in files]
+    assert len({d["uid"] for d in dashboards}) == len(dashboards)
+    for path, dashboard in zip(files, dashboards, strict=True):
+        ids = [panel["id"] for panel in panels(dashboard)]
+        assert len(ids) == len(set(ids)), path.name
+        for panel in panels(dashboard):
+            if panel["type"] != "row":  # every graph has a query, so the scrape below checks it
+                assert any(t.get("expr") for t in panel.get("targets", [])), f"{path.name}: {panel['title']}"
+    # one file provider loads every file of deploy/grafana/dashboards (mounted at its path)
+    provisioning = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "dashboards.yaml").read_text())
+    [provider] = provisioning["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"]
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +239,10 @@ def test_every_metric_queried_by_the_dashboards_and_alerts_is_exported(stack: St
             )
     assert _value(scraped["messaging"], "petportal_outbox_published_total") >= 1
     assert _value(scraped["sync"], "petportal_sync_rejected_records_total") >= 1
+    assert _value(scraped["sync"], "petportal_sync_accepted_records_total") >= 1
+    sync_records = [s for s in scraped["sync"] if s.name.startswith("petportal_sync_") and s.value]
+    assert sync_records
+    assert all(s.labels.get("pims") == "ezyvet" for s in sync_records)  # the clinic's PIMS (stack.py)
     statuses: dict[str, Any] = {
         s.labels.get("http_response_status_code")
         for s in scraped["gateway"]

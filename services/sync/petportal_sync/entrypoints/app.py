@@ -101,7 +101,11 @@ router = APIRouter(prefix="/pims/v1", tags=["pims"])
 async def receive_records(batch: RecordBatch, clinic: CurrentClinic, sync: SyncDep) -> BatchResultPublic:
     async with sync.runtime.transaction() as session:
         result = await services.receive_records(
-            session, clinic.clinic_id, batch.records, phone_region=sync.settings.default_phone_region
+            session,
+            clinic.clinic_id,
+            batch.records,
+            phone_region=sync.settings.default_phone_region,
+            pims=clinic.pims,
         )
     return BatchResultPublic(
         accepted=result.accepted,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,8 +34,13 @@ class ClinicExistsError(Exception):
 
 
 RECORD_KINDS = frozenset({"contact", "patient", "program", "enrolment"})
-_rejected_records = telemetry.meter("sync").create_counter(
-    "petportal_sync_rejected_records", description="PIMS records rejected by validation, by kind"
+PIMS_NAMES = frozenset(get_args(PimsName))
+_meter = telemetry.meter("sync")
+_accepted_records = _meter.create_counter(
+    "petportal_sync_accepted_records", description="PIMS records applied, by PIMS"
+)
+_rejected_records = _meter.create_counter(
+    "petportal_sync_rejected_records", description="PIMS records rejected by validation, by kind and PIMS"
 )
 
 
@@ -94,7 +99,12 @@ def validate_records(
 
 
 async def receive_records(
-    session: AsyncSession, clinic_id: str, raw_records: Sequence[dict[str, Any]], *, phone_region: str
+    session: AsyncSession,
+    clinic_id: str,
+    raw_records: Sequence[dict[str, Any]],
+    *,
+    phone_region: str,
+    pims: str,
 ) -> BatchResult:
     """Validates each record on its own, applies the valid ones with their events, keeps the rest."""
     # CPU-bound (about 0.2 ms a record): off the event loop, before the first query holds a connection.
@@ -121,8 +131,11 @@ async def receive_records(
     )
     rejected = sorted(rejected + plan.rejections, key=lambda r: r.index)
     await repo.add_rejections(clinic_id, rejected, raw_records)
+    # Only known kinds and PIMS names become labels: a connector must not be able to mint metric series.
+    pims_label = pims if pims in PIMS_NAMES else "unknown"
+    if plan.accepted:
+        _accepted_records.add(plan.accepted, {"pims": pims_label})
     for rejection in rejected:
-        # Only known kinds become labels: a connector must not be able to mint metric series.
         kind = rejection.kind if rejection.kind in RECORD_KINDS else "unknown"
-        _rejected_records.add(1, {"kind": kind})
+        _rejected_records.add(1, {"kind": kind, "pims": pims_label})
     return BatchResult(accepted=plan.accepted, rejected=rejected)

@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -113,6 +114,8 @@ async def test_batch_applies_good_records_publishes_them_and_keeps_the_bad_one(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["accepted"] == 4
+    metrics = (await client.get("/metrics")).text
+    assert re.search(r'petportal_sync_accepted_records_total\{[^}]*pims="ezyvet"', metrics)
     assert body["rejected"] == [
         {"index": 2, "kind": "contact", "errors": [{"field": "phone", "message": "not a valid phone number"}]}
     ]
@@ -184,6 +187,8 @@ async def test_patient_of_an_unknown_client_is_rejected_with_a_clear_error(
     assert 'petportal_sync_rejected_records_total{kind="patient",' in metrics
     assert 'petportal_sync_rejected_records_total{kind="unknown",' in metrics
     assert 'kind="invoice"' not in metrics
+    # and per PIMS: the clinic's, registered as ezyvet
+    assert re.search(r'petportal_sync_rejected_records_total\{kind="patient",[^}]*pims="ezyvet"', metrics)
 
 
 async def test_api_key_and_batch_shape_are_enforced(

@@ -46,6 +46,8 @@ async def project_events(read_model: ReadModel, batch: Sequence[tuple[Envelope, 
     for event in changes.events:
         if event.ignored_reason:
             log.warning("event ignored", event_id=str(event.event_id), reason=event.ignored_reason)
-    if skipped := len(batch) - len(changes.events):
-        _skipped.add(skipped)
+    # Added even at 0, so the series exists from the first batch and the first skip is an increase.
+    skipped = len(batch) - len(changes.events)
+    _skipped.add(skipped)
+    if skipped:
         log.info("redelivered events skipped", count=skipped)
