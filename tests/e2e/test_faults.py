@@ -9,6 +9,7 @@ nothing on disk, so it is frozen (SIGSTOP) and resumed, as a broker behind a bro
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -91,6 +92,7 @@ def own_stack() -> Iterator[tuple[Stack, LocalPostgres, LocalMongo]]:
         stack.kafka.stop()
         mongo.stop()
         postgres.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.mark.timeout(3 * (OUTAGE + RECOVERY) + 2 * RECOVERY + 60)
