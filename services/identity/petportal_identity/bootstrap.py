@@ -1,12 +1,15 @@
-"""Wiring: settings → signing key, runtime, consumers, token issuer, rate limiter."""
+"""Wiring: settings → signing key, runtime, the unit of work on identity's repositories, consumers,
+token issuer, sign-in limits. Tests pass their own pieces (a token verifier, a fake unit of work)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, on, subscribe_events
+from petportal_runtime.container import Container
 from petportal_runtime.ratelimit import rate_limit_storage
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
@@ -14,15 +17,15 @@ from petportal_schemas import ClientUpserted, ClinicRegistered, ReminderSent, to
 
 from .adapters.keystore import load_signing_key
 from .adapters.ratelimit import SignInLimits
+from .adapters.repository import sql_repositories
 from .entrypoints import handlers
 from .service_layer.services import TokenIssuer
+from .service_layer.unit_of_work import IdentityRepositories, IdentityUnitOfWork
 from .settings import IdentitySettings
 
 
 @dataclass
-class Identity:
-    settings: IdentitySettings
-    runtime: ServiceRuntime
+class Identity(Container[IdentitySettings, IdentityRepositories]):
     tokens: TokenIssuer
     limiter: SignInLimits
 
@@ -41,27 +44,17 @@ def bootstrap(
     settings: IdentitySettings | None = None,
     *,
     token_verifier: TokenVerifier | None = None,
+    unit_of_work: Callable[[], IdentityUnitOfWork] | None = None,
     consumers: bool = True,
 ) -> Identity:
     settings = settings or IdentitySettings()
     key = load_signing_key(settings)
     # identity verifies the tokens it signs with its own key: no JWKS round trip to itself.
     runtime = build_runtime(settings, token_verifier or TokenVerifier(None, static_jwks=key.jwks()))
-    if consumers:
-        subscribe_events(
-            runtime.broker,
-            settings,
-            [topics.SYNC, topics.NOTIFY],
-            consumer=handlers.CONSUMER,
-            handlers=[
-                on(ClientUpserted, bind(handlers.record_contact, runtime)),
-                on(ClinicRegistered, bind(handlers.record_clinic, runtime)),
-                on(ReminderSent, bind(handlers.open_account_after_reminder, runtime)),
-            ],
-        )
-    return Identity(
-        settings=settings,
-        runtime=runtime,
+    identity = Identity(
+        settings,
+        runtime,
+        unit_of_work or (lambda: runtime.unit_of_work(sql_repositories)),
         tokens=TokenIssuer(
             key,
             parent_ttl=timedelta(seconds=settings.parent_token_ttl_seconds),
@@ -69,3 +62,16 @@ def bootstrap(
         ),
         limiter=sign_in_limits(runtime, settings),
     )
+    if consumers:
+        subscribe_events(
+            runtime.broker,
+            settings,
+            [topics.SYNC, topics.NOTIFY],
+            consumer=handlers.CONSUMER,
+            handlers=[
+                on(ClientUpserted, bind(handlers.record_contact, identity.unit_of_work)),
+                on(ClinicRegistered, bind(handlers.record_clinic, identity.unit_of_work)),
+                on(ReminderSent, bind(handlers.open_account_after_reminder, identity.unit_of_work)),
+            ],
+        )
+    return identity

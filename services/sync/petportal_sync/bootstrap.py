@@ -1,11 +1,14 @@
-"""Wiring: settings → runtime (database, broker, outbox relay) and what sync publishes."""
+"""Wiring: settings → runtime (database, broker, outbox relay), the unit of work on sync's repositories
+and what sync publishes. Tests pass their own pieces (a fake unit of work)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import document_publisher
+from petportal_runtime.container import Container
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import (
@@ -19,6 +22,8 @@ from petportal_schemas import (
     topics,
 )
 
+from .adapters.repository import sql_repositories
+from .service_layer.unit_of_work import SyncRepositories, SyncUnitOfWork
 from .settings import SyncSettings
 
 PUBLISHES: list[type[Event]] = [
@@ -32,9 +37,8 @@ PUBLISHES: list[type[Event]] = [
 
 
 @dataclass
-class Sync:
-    settings: SyncSettings
-    runtime: ServiceRuntime
+class Sync(Container[SyncSettings, SyncRepositories]):
+    pass
 
 
 def build_runtime(settings: ServiceSettings, token_verifier: TokenVerifier | None = None) -> ServiceRuntime:
@@ -43,8 +47,19 @@ def build_runtime(settings: ServiceSettings, token_verifier: TokenVerifier | Non
     return runtime
 
 
-def bootstrap(settings: SyncSettings | None = None, *, token_verifier: TokenVerifier | None = None) -> Sync:
+def bootstrap(
+    settings: SyncSettings | None = None,
+    *,
+    token_verifier: TokenVerifier | None = None,
+    unit_of_work: Callable[[], SyncUnitOfWork] | None = None,
+    broker: bool = True,
+) -> Sync:
     """`token_verifier`: sync's routes authenticate PIMS connectors by API key, not by token; it is
-    taken for the one bootstrap shape every service has."""
+    taken for the one bootstrap shape every service has. `broker=False` for one-off commands
+    (`create-clinic`): the events they stage are relayed by the running service."""
     settings = settings or SyncSettings()
-    return Sync(settings=settings, runtime=build_runtime(settings, token_verifier))
+    if broker:
+        runtime = build_runtime(settings, token_verifier)
+    else:
+        runtime = ServiceRuntime(settings, token_verifier=token_verifier, broker=False)
+    return Sync(settings, runtime, unit_of_work or (lambda: runtime.unit_of_work(sql_repositories)))

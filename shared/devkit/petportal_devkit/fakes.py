@@ -10,6 +10,7 @@ or rolled back. The repositories themselves do not roll back: a test of a failin
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
@@ -58,6 +59,10 @@ class FakeUnitOfWork(Generic[R]):
         if not self._open:
             raise RuntimeError("the unit of work is not open")
         self._staged.append(envelope)
+
+    async def publish_all(self, envelopes: Sequence[Envelope]) -> None:
+        for envelope in envelopes:
+            await self.publish(envelope)
 
     async def claim(self, consumer: str, envelope: Envelope) -> bool:
         if not self._open:

@@ -13,7 +13,7 @@ commits. A unit of work may be entered again after it ends (a new transaction ea
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Protocol, Self, TypeVar
@@ -44,6 +44,10 @@ class UnitOfWork(Protocol[R_co]):
 
     async def publish(self, envelope: Envelope) -> None:
         """Stage the event in the outbox; it is published only if this unit of work commits."""
+        ...
+
+    async def publish_all(self, envelopes: Sequence[Envelope]) -> None:
+        """`publish` for many events at once (one statement on PostgreSQL: sync's batches)."""
         ...
 
     async def claim(self, consumer: str, envelope: Envelope) -> bool:
@@ -109,6 +113,11 @@ class SqlUnitOfWork(Generic[R]):
         from .outbox import add_event
 
         await add_event(self.session, envelope)
+
+    async def publish_all(self, envelopes: Sequence[Envelope]) -> None:
+        from .outbox import add_events
+
+        await add_events(self.session, envelopes)
 
     async def claim(self, consumer: str, envelope: Envelope) -> bool:
         from .inbox import claim

@@ -18,7 +18,7 @@ class Base(SQLModel, registry=registry()):
     pass
 
 
-class StaffUser(Base, table=True):
+class StaffUserRow(Base, table=True):
     __tablename__ = "staff_users"
     __table_args__ = (UniqueConstraint("clinic_id", "email", name="uq_staff_users_clinic_email"),)
 

@@ -1,17 +1,17 @@
-"""Queries on identity's tables, inside the caller's transaction."""
+"""identity's tables in PostgreSQL, in the unit of work's transaction; rows leave as domain objects."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..domain.model import AccountOrigin, Contact
-from .orm import ClinicRow, ContactRow, ParentAccount, StaffUser
+from ..domain.model import AccountOrigin, Contact, StaffUser
+from .orm import ClinicRow, ContactRow, ParentAccount, StaffUserRow
 
 
 class IdentityRepository:
@@ -20,28 +20,32 @@ class IdentityRepository:
 
     # --- staff ----------------------------------------------------------------------------------
 
-    async def staff_by_email(self, email: str, clinic_id: str | None = None) -> Sequence[StaffUser]:
-        query = select(StaffUser).where(StaffUser.email == email)
+    async def staff_by_email(self, email: str, clinic_id: str | None = None) -> list[StaffUser]:
+        query = select(StaffUserRow).where(StaffUserRow.email == email)
         if clinic_id is not None:
-            query = query.where(StaffUser.clinic_id == clinic_id)
-        return (await self.session.exec(query)).all()
+            query = query.where(StaffUserRow.clinic_id == clinic_id)
+        return [_staff(row) for row in await self.session.exec(query)]
 
     async def set_staff_password(self, clinic_id: str, email: str, password_hash: str) -> StaffUser | None:
         """The staff user with the new hash; None when there is no such user at that clinic."""
-        query = select(StaffUser).where(StaffUser.clinic_id == clinic_id, StaffUser.email == email)
-        user = (await self.session.exec(query)).first()
-        if user is not None:
-            user.password_hash = password_hash
-            self.session.add(user)
-        return user
+        query = select(StaffUserRow).where(StaffUserRow.clinic_id == clinic_id, StaffUserRow.email == email)
+        row = (await self.session.exec(query)).first()
+        if row is None:
+            return None
+        row.password_hash = password_hash
+        self.session.add(row)
+        return _staff(row)
 
     async def add_staff(self, user: StaffUser) -> bool:
         """False when the email is already taken at that clinic."""
+        row = StaffUserRow(
+            id=user.id, clinic_id=user.clinic_id, email=user.email, password_hash=user.password_hash
+        )
         stmt = (
-            insert(StaffUser)
-            .values(**user.model_dump())
+            insert(StaffUserRow)
+            .values(**row.model_dump())
             .on_conflict_do_nothing(constraint="uq_staff_users_clinic_email")
-            .returning(col(StaffUser.id))
+            .returning(col(StaffUserRow.id))
         )
         return (await self.session.exec(stmt)).first() is not None
 
@@ -96,15 +100,6 @@ class IdentityRepository:
         ).one()
         return account.id
 
-    async def account(self, clinic_id: str, client_id: str) -> ParentAccount | None:
-        return (
-            await self.session.exec(
-                select(ParentAccount).where(
-                    ParentAccount.clinic_id == clinic_id, ParentAccount.client_id == client_id
-                )
-            )
-        ).first()
-
     # --- clinics --------------------------------------------------------------------------------
 
     async def upsert_clinic(self, clinic_id: str, name: str, occurred_at: datetime) -> None:
@@ -112,5 +107,15 @@ class IdentityRepository:
         stmt = stmt.on_conflict_do_update(index_elements=["clinic_id"], set_={"name": stmt.excluded.name})
         await self.session.exec(stmt)
 
-    async def clinic_exists(self, clinic_id: str) -> bool:
-        return await self.session.get(ClinicRow, clinic_id) is not None
+
+def _staff(row: StaffUserRow) -> StaffUser:
+    return StaffUser(clinic_id=row.clinic_id, email=row.email, password_hash=row.password_hash, id=row.id)
+
+
+@dataclass(frozen=True)
+class SqlRepositories:
+    identity: IdentityRepository
+
+
+def sql_repositories(session: AsyncSession) -> SqlRepositories:
+    return SqlRepositories(identity=IdentityRepository(session))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Literal
 
 AccountOrigin = Literal["reminder", "sign_in", "dev"]
@@ -23,3 +24,13 @@ class Contact:
     last_name: str
     email: str | None
     phone: str | None
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    """A clinic staff user who signs in with email and password (`email` lower-cased)."""
+
+    clinic_id: str
+    email: str
+    password_hash: str
+    id: uuid.UUID = field(default_factory=uuid.uuid4)

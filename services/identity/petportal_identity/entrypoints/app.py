@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from petportal_runtime.auth import CurrentParent
 from petportal_runtime.container import container_of
+from petportal_runtime.errors import ErrorAnswer, ErrorStatuses
 from petportal_runtime.text import Text
 from petportal_schemas.envelope import ID_PATTERN
 
 from ..bootstrap import Identity, bootstrap
-from ..domain.model import INVALID_CREDENTIALS, normalise_email
+from ..domain.model import INVALID_CREDENTIALS
 from ..service_layer import services
-from ..service_layer.services import AmbiguousStaffError, IssuedToken
+from ..service_layer.services import IssuedToken
+from ..service_layer.unit_of_work import IdentityUnitOfWork
 
 PimsId = Annotated[str, Field(pattern=ID_PATTERN)]
 
@@ -59,13 +61,12 @@ def _identity(request: Request) -> Identity:
     return identity
 
 
+def _unit_of_work(request: Request) -> IdentityUnitOfWork:
+    return _identity(request).unit_of_work()
+
+
 IdentityDep = Annotated[Identity, Depends(_identity)]
-
-
-def _unauthorized() -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail=INVALID_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"}
-    )
+UnitOfWork = Annotated[IdentityUnitOfWork, Depends(_unit_of_work)]
 
 
 keys = APIRouter(tags=["keys"])
@@ -83,67 +84,63 @@ staff = APIRouter(prefix="/clinic/v1/auth", tags=["staff"])
     "/token",
     responses={401: {"description": INVALID_CREDENTIALS}, 429: {"description": "too many attempts"}},
 )
-async def staff_token(body: StaffLogin, request: Request, identity: IdentityDep) -> TokenResponse:
-    email = normalise_email(body.email)
+async def staff_token(
+    body: StaffLogin, request: Request, identity: IdentityDep, uow: UnitOfWork
+) -> TokenResponse:
     # uvicorn resolves X-Forwarded-For from trusted proxies (the gateway) into request.client.
     client_ip = request.client.host if request.client else "unknown"
-    retry_after = await identity.limiter.hit(email, client_ip)
-    if retry_after is not None:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail="too many sign-in attempts; try again later",
-            headers={"Retry-After": str(int(retry_after))},
-        )
-    async with identity.runtime.transaction() as session:
-        candidates = await services.find_staff_candidates(session, email, body.clinic_id)
-    try:
-        user = await services.verify_staff_password(candidates, body.password)
-    except AmbiguousStaffError:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, detail="this email belongs to several clinics: give clinic_id"
-        ) from None
-    if user is None:
-        raise _unauthorized()
-    await identity.limiter.unlock(email)  # the lockout counts failed attempts in a row
-    return TokenResponse.of(identity.tokens.staff(user))
+    issued = await services.staff_sign_in(
+        uow,
+        identity.limiter,
+        identity.tokens,
+        email=body.email,
+        password=body.password,
+        clinic_id=body.clinic_id,
+        client_ip=client_ip,
+    )
+    return TokenResponse.of(issued)
 
 
 dev = APIRouter(prefix="/api/v1/auth", tags=["development"])
 
 
 @dev.post("/dev-token", responses={404: {"description": "unknown client"}})
-async def dev_token(body: DevTokenRequest, identity: IdentityDep) -> TokenResponse:
+async def dev_token(body: DevTokenRequest, identity: IdentityDep, uow: UnitOfWork) -> TokenResponse:
     """A parent token for any known client, without signing in. Never mounted in production."""
-    async with identity.runtime.transaction() as session:
-        if await services.contact_details(session, body.clinic_id, body.client_id) is None:
-            raise HTTPException(
-                status.HTTP_404_NOT_FOUND, detail=f"no client {body.client_id} at clinic {body.clinic_id}"
-            )
-        account_id = await services.open_account(session, body.clinic_id, body.client_id, "dev")
-    return TokenResponse.of(identity.tokens.parent(account_id, body.clinic_id, body.client_id))
+    return TokenResponse.of(await services.dev_token(uow, identity.tokens, body.clinic_id, body.client_id))
 
 
 account = APIRouter(prefix="/api/v1", tags=["parent"])
 
 
 @account.get("/account", responses={404: {"description": "unknown client"}})
-async def get_account(parent: CurrentParent, identity: IdentityDep) -> AccountPublic:
-    async with identity.runtime.transaction() as session:
-        contact = await services.contact_details(session, parent.clinic_id, parent.client_id)
-    if contact is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail=f"no client {parent.client_id} at clinic {parent.clinic_id}"
-        )
+async def get_account(parent: CurrentParent, uow: UnitOfWork) -> AccountPublic:
+    contact = await services.contact_details(uow, parent.clinic_id, parent.client_id)
     return AccountPublic(
         first_name=contact.first_name, last_name=contact.last_name, email=contact.email, phone=contact.phone
     )
 
 
+def _retry_after(error: services.TooManySignInAttempts) -> dict[str, str]:
+    return {"Retry-After": str(error.retry_after)}
+
+
+# Domain errors answered over HTTP, for every route.
+ERRORS: ErrorStatuses = {
+    services.InvalidCredentials: ErrorAnswer(
+        status.HTTP_401_UNAUTHORIZED, headers=lambda _: {"WWW-Authenticate": "Bearer"}
+    ),
+    services.AmbiguousStaffError: status.HTTP_409_CONFLICT,
+    services.TooManySignInAttempts: ErrorAnswer(status.HTTP_429_TOO_MANY_REQUESTS, headers=_retry_after),
+    services.UnknownClient: status.HTTP_404_NOT_FOUND,
+}
+
+
 def create_app(container: Identity | None = None) -> FastAPI:
-    identity = container or bootstrap()
+    container = container or bootstrap()
     routers = [keys, staff, account]
-    if identity.settings.dev_token_endpoint_enabled:
+    if container.settings.dev_token_endpoint_enabled:
         routers.append(dev)
-    app = identity.runtime.create_app(title="Pet Portal identity", routers=routers)
-    app.state.container = identity
+    app = container.runtime.create_app(title="Pet Portal identity", routers=routers, errors=ERRORS)
+    app.state.container = container
     return app

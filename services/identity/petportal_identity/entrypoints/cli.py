@@ -16,6 +16,7 @@ from petportal_runtime.service import ServiceRuntime
 from petportal_schemas.envelope import ID_PATTERN
 
 from ..adapters.ratelimit import SignInLimits
+from ..adapters.repository import sql_repositories
 from ..bootstrap import sign_in_limits
 from ..domain.model import normalise_email
 from ..domain.passwords import WeakPasswordError
@@ -48,8 +49,9 @@ async def create_staff(args: argparse.Namespace, settings: IdentitySettings | No
     password = args.password if args.password is not None else sys.stdin.readline().rstrip("\r\n")
     runtime = ServiceRuntime(settings or IdentitySettings(), broker=False)
     try:
-        async with runtime.transaction() as session:
-            user = await services.create_staff(session, args.clinic_id, email, password)
+        user = await services.create_staff(
+            runtime.unit_of_work(sql_repositories), args.clinic_id, email, password
+        )
     except (StaffExistsError, WeakPasswordError) as exc:
         print(f"create-staff: {exc}", file=sys.stderr)
         return 1
@@ -107,8 +109,9 @@ async def reset_staff_password(args: argparse.Namespace, settings: IdentitySetti
     password = sys.stdin.readline().rstrip("\r\n")
     async with _sign_in_limits(settings) as (runtime, limits):
         try:
-            async with runtime.transaction() as session:
-                user = await services.reset_staff_password(session, args.clinic_id, email, password)
+            user = await services.reset_staff_password(
+                runtime.unit_of_work(sql_repositories), args.clinic_id, email, password
+            )
         except WeakPasswordError as exc:
             print(f"reset-staff-password: {exc}", file=sys.stderr)
             return 1

@@ -1,16 +1,20 @@
-"""Event handlers: each applies its effect and claims the event in one transaction."""
+"""Event handlers: each calls its use case on a new unit of work (the claim is in its transaction)."""
 
 from __future__ import annotations
 
-from petportal_runtime import inbox
+from collections.abc import Callable
+
 from petportal_runtime.broker import PermanentEventError
-from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, ReminderSent
 
 from ..domain.model import Contact
 from ..service_layer import services
+from ..service_layer.services import CONSUMER
+from ..service_layer.unit_of_work import IdentityUnitOfWork
 
-CONSUMER = "identity"
+__all__ = ["CONSUMER", "open_account_after_reminder", "record_clinic", "record_contact"]
+
+UnitsOfWork = Callable[[], IdentityUnitOfWork]
 
 
 def _client_id(envelope: Envelope) -> str:
@@ -19,7 +23,7 @@ def _client_id(envelope: Envelope) -> str:
     return envelope.client_id
 
 
-async def record_contact(runtime: ServiceRuntime, envelope: Envelope, event: ClientUpserted) -> None:
+async def record_contact(unit_of_work: UnitsOfWork, envelope: Envelope, event: ClientUpserted) -> None:
     contact = Contact(
         clinic_id=envelope.clinic_id,
         client_id=_client_id(envelope),
@@ -28,21 +32,14 @@ async def record_contact(runtime: ServiceRuntime, envelope: Envelope, event: Cli
         email=event.email,
         phone=event.phone,
     )
-    async with runtime.transaction() as session:
-        if await inbox.claim(session, CONSUMER, envelope.event_id, envelope.event_type):
-            await services.record_contact(session, contact, envelope.occurred_at)
+    await services.record_contact(unit_of_work(), envelope, contact)
 
 
 async def open_account_after_reminder(
-    runtime: ServiceRuntime, envelope: Envelope, event: ReminderSent
+    unit_of_work: UnitsOfWork, envelope: Envelope, event: ReminderSent
 ) -> None:
-    client_id = _client_id(envelope)
-    async with runtime.transaction() as session:
-        if await inbox.claim(session, CONSUMER, envelope.event_id, envelope.event_type):
-            await services.open_account(session, envelope.clinic_id, client_id, "reminder")
+    await services.open_account(unit_of_work(), envelope, _client_id(envelope), "reminder")
 
 
-async def record_clinic(runtime: ServiceRuntime, envelope: Envelope, event: ClinicRegistered) -> None:
-    async with runtime.transaction() as session:
-        if await inbox.claim(session, CONSUMER, envelope.event_id, envelope.event_type):
-            await services.record_clinic(session, envelope.clinic_id, event.name, envelope.occurred_at)
+async def record_clinic(unit_of_work: UnitsOfWork, envelope: Envelope, event: ClinicRegistered) -> None:
+    await services.record_clinic(unit_of_work(), envelope, event.name)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from petportal_devkit.consumers import DeadLetter, InMemoryTransactions, publish_envelope, record_dead_letters
+from petportal_devkit.consumers import DeadLetter, publish_envelope, record_dead_letters
+from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_identity import bootstrap as identity_bootstrap
 from petportal_identity.domain.keys import SigningKey
 from petportal_identity.domain.model import Contact
-from petportal_identity.service_layer import services
 from petportal_identity.settings import IdentitySettings
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, ReminderSent, topics
 
@@ -24,36 +24,33 @@ pytestmark = pytest.mark.unit
 @dataclass
 class Identity:
     broker: Any
-    transactions: InMemoryTransactions
+    transactions: FakeUnitOfWork[Any]
     dead_letters: list[DeadLetter]
-    contacts: list[tuple[Contact, datetime]] = field(default_factory=list)
-    accounts: list[tuple[str, str, str]] = field(default_factory=list)
-    clinics: list[tuple[str, str]] = field(default_factory=list)
+    repository: Any
+
+    @property
+    def contacts(self) -> list[tuple[Contact, datetime]]:
+        return list(self.repository.contacts.values())
+
+    @property
+    def accounts(self) -> list[tuple[str, str, str]]:
+        return [
+            (clinic, client, origin) for (clinic, client), (_, origin) in self.repository.accounts.items()
+        ]
+
+    @property
+    def clinics(self) -> list[tuple[str, str]]:
+        return [(clinic_id, name) for clinic_id, (name, _) in self.repository.clinics.items()]
 
 
 @pytest.fixture
-async def identity(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Identity]:
+async def identity(
+    monkeypatch: pytest.MonkeyPatch, uow: FakeUnitOfWork[Any], repositories: Any
+) -> AsyncIterator[Identity]:
     monkeypatch.setattr(identity_bootstrap, "load_signing_key", lambda _: SigningKey.generate())
     settings = IdentitySettings(environment="test", database_url="postgresql+asyncpg://unit@127.0.0.1:1/unit")
-    runtime = identity_bootstrap.bootstrap(settings).runtime
-    under_test = Identity(
-        runtime.broker,
-        InMemoryTransactions().install(monkeypatch, runtime),
-        record_dead_letters(runtime.broker),
-    )
-
-    async def record_contact(session: Any, contact: Contact, occurred_at: datetime) -> None:
-        under_test.contacts.append((contact, occurred_at))
-
-    async def open_account(session: Any, clinic_id: str, client_id: str, origin: str) -> None:
-        under_test.accounts.append((clinic_id, client_id, origin))
-
-    async def record_clinic(session: Any, clinic_id: str, name: str, occurred_at: datetime) -> None:
-        under_test.clinics.append((clinic_id, name))
-
-    monkeypatch.setattr(services, "record_contact", record_contact)
-    monkeypatch.setattr(services, "open_account", open_account)
-    monkeypatch.setattr(services, "record_clinic", record_clinic)
+    runtime = identity_bootstrap.bootstrap(settings, unit_of_work=lambda: uow).runtime
+    under_test = Identity(runtime.broker, uow, record_dead_letters(runtime.broker), repositories.identity)
     async with TestKafkaBroker(runtime.broker):
         yield under_test
 

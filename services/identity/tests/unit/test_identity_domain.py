@@ -10,11 +10,10 @@ from cryptography.hazmat.primitives import serialization
 from pydantic import ValidationError
 
 from petportal_identity.adapters.keystore import DEV_KEY_NAME, SigningKeyError, load_signing_key
-from petportal_identity.adapters.orm import StaffUser
 from petportal_identity.adapters.ratelimit import SignInLimits
 from petportal_identity.domain import passwords
 from petportal_identity.domain.keys import SigningKey, key_id
-from petportal_identity.domain.model import normalise_email
+from petportal_identity.domain.model import StaffUser, normalise_email
 from petportal_identity.entrypoints.cli import unlock_staff
 from petportal_identity.service_layer.services import TokenIssuer, verify_staff_password
 from petportal_identity.settings import IdentitySettings

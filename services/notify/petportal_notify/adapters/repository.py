@@ -1,4 +1,4 @@
-"""PostgreSQL access for notify, in the caller's transaction."""
+"""notify's tables in PostgreSQL, in the unit of work's transaction; rows leave as domain objects."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from petportal_runtime.db import table_of
 
+from ..domain.clinics import Clinic, SmsNumberTaken
 from ..domain.consent import Consent
 from ..domain.sms import SmsRecipient
 from .orm import ClinicRow, ConsentRow, ContactRow, InboundSmsRow
@@ -20,13 +22,6 @@ clinics = table_of(ClinicRow)
 contacts = table_of(ContactRow)
 consents = table_of(ConsentRow)
 inbound_sms = table_of(InboundSmsRow)
-
-
-@dataclass(frozen=True)
-class Clinic:
-    clinic_id: str
-    name: str
-    sms_number: str | None
 
 
 def _consent(row: Any) -> Consent:
@@ -48,16 +43,20 @@ class NotifyRepository:
         stmt = pg_insert(clinics).values(
             clinic_id=clinic.clinic_id, name=clinic.name, sms_number=clinic.sms_number
         )
-        await self.session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["clinic_id"],
-                set_={
-                    "name": stmt.excluded.name,
-                    "sms_number": stmt.excluded.sms_number,
-                    "updated_at": stmt.excluded.updated_at,
-                },
+        try:
+            await self.session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["clinic_id"],
+                    set_={
+                        "name": stmt.excluded.name,
+                        "sms_number": stmt.excluded.sms_number,
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                )
             )
-        )
+        except IntegrityError as exc:
+            # The clinic id conflict is an update: only the unique SMS number can be violated.
+            raise SmsNumberTaken() from exc
 
     async def clinic_by_number(self, sms_number: str) -> Clinic | None:
         row = (await self.session.execute(select(clinics).where(clinics.c.sms_number == sms_number))).first()
@@ -166,3 +165,12 @@ class NotifyRepository:
             "source": consent.source,
             "updated_at": consent.updated_at,
         }
+
+
+@dataclass(frozen=True)
+class SqlRepositories:
+    notify: NotifyRepository
+
+
+def sql_repositories(session: AsyncSession) -> SqlRepositories:
+    return SqlRepositories(notify=NotifyRepository(session))

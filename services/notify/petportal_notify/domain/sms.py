@@ -19,7 +19,3 @@ class SmsRecipient:
 
 class SmsProvider(Protocol):
     async def send(self, *, from_number: str, to_number: str, body: str) -> None: ...
-
-
-class RecipientDirectory(Protocol):
-    async def recipient(self, clinic_id: str, client_id: str) -> SmsRecipient | None: ...

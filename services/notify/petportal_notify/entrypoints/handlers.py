@@ -1,33 +1,34 @@
-"""Event handlers: each applies its effect and claims the event in one transaction."""
+"""Event handlers: each calls its use case on a new unit of work (the claim is in its transaction)."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
+from collections.abc import Callable
 
-from petportal_runtime import inbox
 from petportal_runtime.broker import PermanentEventError
-from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope
 
+from ..domain.clinics import SmsNumberTaken
 from ..service_layer import services
+from ..service_layer.services import CONSUMER
+from ..service_layer.unit_of_work import NotifyUnitOfWork
 
-CONSUMER = "notify"
+__all__ = ["CONSUMER", "record_contact", "register_clinic"]
 
 
-async def register_clinic(runtime: ServiceRuntime, envelope: Envelope, event: ClinicRegistered) -> None:
+async def register_clinic(
+    unit_of_work: Callable[[], NotifyUnitOfWork], envelope: Envelope, event: ClinicRegistered
+) -> None:
     """Remember the clinic's texting number, which identifies it on inbound SMS."""
     try:
-        async with runtime.transaction() as session:
-            if await inbox.claim(session, CONSUMER, envelope.event_id, envelope.event_type):
-                await services.register_clinic(session, envelope.clinic_id, event.name, event.sms_number)
-    except IntegrityError as exc:
-        raise PermanentEventError("the SMS number already belongs to another clinic") from exc
+        await services.register_clinic(unit_of_work(), envelope, event)
+    except SmsNumberTaken as exc:
+        raise PermanentEventError(str(exc)) from exc
 
 
-async def record_contact(runtime: ServiceRuntime, envelope: Envelope, event: ClientUpserted) -> None:
+async def record_contact(
+    unit_of_work: Callable[[], NotifyUnitOfWork], envelope: Envelope, event: ClientUpserted
+) -> None:
     """Keep the client's phone (only that) and give them a consent record."""
     if envelope.client_id is None:  # pragma: no cover - the envelope rules forbid it
-        return
-    async with runtime.transaction() as session:
-        if await inbox.claim(session, CONSUMER, envelope.event_id, envelope.event_type):
-            await services.record_contact(session, envelope.clinic_id, envelope.client_id, event.phone)
+        raise PermanentEventError("ClientUpserted without client_id")
+    await services.record_contact(unit_of_work(), envelope, event)

@@ -7,14 +7,14 @@ import hmac
 from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from ..bootstrap import Notify
 from ..domain.replies import response_document
 from ..service_layer import services
 from .api import InboundSms
+from .dependencies import NotifyContainer
 
 SIGNATURE_HEADER = "X-PetPortal-Signature"
 
@@ -27,11 +27,6 @@ def signature_valid(secret: str, raw_body: bytes, header: str | None) -> bool:
     if not header:
         return False
     return hmac.compare_digest(sign(secret, raw_body).encode(), header.strip().encode())
-
-
-def _notify(request: Request) -> Notify:
-    notify: Notify = request.app.state.notify
-    return notify
 
 
 router = APIRouter(prefix="/webhooks/sms", tags=["webhooks"])
@@ -66,7 +61,7 @@ _FORM_SCHEMA = {
 )
 async def inbound_sms(
     request: Request,
-    notify: Annotated[Notify, Depends(_notify)],
+    notify: NotifyContainer,
     signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, include_in_schema=False)] = None,
 ) -> Response:
     raw = await request.body()  # at most MAX_REQUEST_BODY_BYTES (the runtime answers 413 beyond)
@@ -85,15 +80,11 @@ async def inbound_sms(
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         ) from None
-    try:
-        async with notify.runtime.transaction() as session:
-            result = await services.receive_sms(
-                session,
-                to_number=form.to_number,
-                from_number=form.from_number,
-                body=form.body,
-                default_region=notify.settings.default_phone_region,
-            )
-    except services.UnknownClinicNumber as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+    result = await services.receive_sms(
+        notify.unit_of_work(),
+        to_number=form.to_number,
+        from_number=form.from_number,
+        body=form.body,
+        default_region=notify.settings.default_phone_region,
+    )
     return Response(response_document(result.reply), media_type="application/xml")

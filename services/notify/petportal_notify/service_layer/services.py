@@ -1,23 +1,25 @@
-"""Notify use cases. Each runs inside the caller's unit of work (one transaction)."""
+"""notify's use cases: record clinics and contacts from the PIMS, apply carrier keywords and the
+parent's preferences, answer staff, and send a text only to a client who consents. Each takes a unit
+of work (one transaction) and never a session."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from petportal_runtime import outbox, telemetry
+from petportal_runtime import telemetry
 from petportal_runtime.logging import get_logger
 from petportal_runtime.phone import InvalidPhoneNumber, normalise_phone
-from petportal_schemas import Envelope, SmsOptedIn, SmsOptedOut
+from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, SmsOptedIn, SmsOptedOut
 
-from ..adapters.repository import Clinic, NotifyRepository
+from ..domain.clinics import Clinic
 from ..domain.consent import Consent, ConsentSource, can_send_sms
 from ..domain.keywords import KeywordAction, classify
 from ..domain.replies import reply_text
-from ..domain.sms import RecipientDirectory, SmsProvider
+from ..domain.sms import SmsProvider
+from .unit_of_work import NotifyUnitOfWork
 
+CONSUMER = "notify"
 PRODUCER = "notify"
 log = get_logger(__name__)
 
@@ -35,35 +37,48 @@ class UnknownClient(LookupError):
 # --- events consumed ----------------------------------------------------------------------------
 
 
-async def register_clinic(session: AsyncSession, clinic_id: str, name: str, sms_number: str | None) -> None:
-    await NotifyRepository(session).upsert_clinic(Clinic(clinic_id, name, sms_number))
+async def register_clinic(uow: NotifyUnitOfWork, envelope: Envelope, event: ClinicRegistered) -> bool:
+    """Remember the clinic's texting number, once per event; `SmsNumberTaken` (nothing kept, not even
+    the claim) if another clinic holds it. True if applied."""
+    async with uow:
+        if not await uow.claim(CONSUMER, envelope):
+            return False
+        await uow.repositories.notify.upsert_clinic(Clinic(envelope.clinic_id, event.name, event.sms_number))
+    return True
 
 
-async def record_contact(session: AsyncSession, clinic_id: str, client_id: str, phone: str | None) -> None:
-    repo = NotifyRepository(session)
-    await repo.upsert_contact(clinic_id, client_id, phone)
-    await repo.ensure_consent(Consent(clinic_id=clinic_id, client_id=client_id))
+async def record_contact(uow: NotifyUnitOfWork, envelope: Envelope, event: ClientUpserted) -> bool:
+    """Keep the client's phone (only that) and give them a consent record, once per event."""
+    if envelope.client_id is None:
+        raise ValueError("ClientUpserted without client_id")
+    async with uow:
+        if not await uow.claim(CONSUMER, envelope):
+            return False
+        store = uow.repositories.notify
+        await store.upsert_contact(envelope.clinic_id, envelope.client_id, event.phone)
+        await store.ensure_consent(Consent(clinic_id=envelope.clinic_id, client_id=envelope.client_id))
+    return True
 
 
 # --- consent changes ----------------------------------------------------------------------------
 
 
 async def _set_sms(
-    session: AsyncSession, consent: Consent, opted_in: bool, source: ConsentSource, keyword: str | None
+    uow: NotifyUnitOfWork, consent: Consent, opted_in: bool, source: ConsentSource, keyword: str | None
 ) -> bool:
-    """Apply and publish an SMS consent change; nothing at all when it is already so."""
+    """Apply and publish an SMS consent change, in the open unit of work; nothing at all when it is
+    already so."""
     if not consent.set_sms(opted_in, source):
         return False
-    await NotifyRepository(session).save_consent(consent)
+    await uow.repositories.notify.save_consent(consent)
     assert source != "default"
     event = (
         SmsOptedIn(source=source, keyword=keyword)
         if opted_in
         else SmsOptedOut(source=source, keyword=keyword)
     )
-    await outbox.add_event(
-        session,
-        Envelope.wrap(event, clinic_id=consent.clinic_id, client_id=consent.client_id, producer=PRODUCER),
+    await uow.publish(
+        Envelope.wrap(event, clinic_id=consent.clinic_id, client_id=consent.client_id, producer=PRODUCER)
     )
     return True
 
@@ -80,36 +95,37 @@ class InboundResult:
 
 
 async def receive_sms(
-    session: AsyncSession, *, to_number: str, from_number: str, body: str, default_region: str = "US"
+    uow: NotifyUnitOfWork, *, to_number: str, from_number: str, body: str, default_region: str = "US"
 ) -> InboundResult:
     """A text to a clinic number. Keywords change the consent of every client of the clinic with the
     sender's phone; the reply depends only on the text, so it reveals nothing about who is a client."""
-    repo = NotifyRepository(session)
     try:
-        clinic = await repo.clinic_by_number(normalise_phone(to_number, default_region))
+        clinic_number: str | None = normalise_phone(to_number, default_region)
     except InvalidPhoneNumber:
-        clinic = None
-    if clinic is None:
-        raise UnknownClinicNumber()
+        clinic_number = None
     try:
         sender: str | None = normalise_phone(from_number, default_region)
     except InvalidPhoneNumber:
         sender = None  # short codes and garbage match no contact
-    client_ids = await repo.clients_with_phone(clinic.clinic_id, sender) if sender else []
     keyword = classify(body)
-
     changed = 0
-    if keyword is not None and keyword.action is not KeywordAction.HELP and client_ids:
-        opted_in = keyword.action is KeywordAction.OPT_IN
-        for consent in await repo.consents_for_update(clinic.clinic_id, client_ids):
-            changed += await _set_sms(session, consent, opted_in, "sms_keyword", keyword.word)
-    await repo.log_inbound(
-        clinic_id=clinic.clinic_id,
-        from_number=sender or from_number[:32],
-        body=body,
-        keyword=keyword.word if keyword else None,
-        matched_clients=len(client_ids),
-    )
+    async with uow:
+        store = uow.repositories.notify
+        clinic = await store.clinic_by_number(clinic_number) if clinic_number else None
+        if clinic is None:
+            raise UnknownClinicNumber()
+        client_ids = await store.clients_with_phone(clinic.clinic_id, sender) if sender else []
+        if keyword is not None and keyword.action is not KeywordAction.HELP and client_ids:
+            opted_in = keyword.action is KeywordAction.OPT_IN
+            for consent in await store.consents_for_update(clinic.clinic_id, client_ids):
+                changed += await _set_sms(uow, consent, opted_in, "sms_keyword", keyword.word)
+        await store.log_inbound(
+            clinic_id=clinic.clinic_id,
+            from_number=sender or from_number[:32],
+            body=body,
+            keyword=keyword.word if keyword else None,
+            matched_clients=len(client_ids),
+        )
     log.info(
         "inbound sms",
         clinic_id=clinic.clinic_id,
@@ -121,27 +137,33 @@ async def receive_sms(
     return InboundResult(reply=reply, changed_clients=changed)
 
 
-async def preferences(session: AsyncSession, clinic_id: str, client_id: str) -> Consent:
-    consent = await NotifyRepository(session).consent(clinic_id, client_id)
+async def preferences(uow: NotifyUnitOfWork, clinic_id: str, client_id: str) -> Consent:
+    """The parent's consent; the defaults when none is recorded yet."""
+    async with uow:
+        consent = await uow.repositories.notify.consent(clinic_id, client_id)
     return consent or Consent(clinic_id=clinic_id, client_id=client_id)
 
 
 async def update_preferences(
-    session: AsyncSession, clinic_id: str, client_id: str, *, sms_opted_in: bool, email_opted_in: bool
+    uow: NotifyUnitOfWork, clinic_id: str, client_id: str, *, sms_opted_in: bool, email_opted_in: bool
 ) -> Consent:
-    repo = NotifyRepository(session)
-    (consent,) = await repo.consents_for_update(clinic_id, [client_id])
-    await _set_sms(session, consent, sms_opted_in, "portal", None)
-    if consent.set_email(email_opted_in, "portal"):
-        await repo.save_consent(consent)
+    """The parent's choices from the portal; an SMS change is published, an unchanged one is not."""
+    async with uow:
+        store = uow.repositories.notify
+        (consent,) = await store.consents_for_update(clinic_id, [client_id])
+        await _set_sms(uow, consent, sms_opted_in, "portal", None)
+        if consent.set_email(email_opted_in, "portal"):
+            await store.save_consent(consent)
     return consent
 
 
-async def sms_status(session: AsyncSession, clinic_id: str, client_id: str) -> Consent:
-    repo = NotifyRepository(session)
-    if not await repo.contact_exists(clinic_id, client_id):
-        raise UnknownClient(client_id)
-    consent = await repo.consent(clinic_id, client_id)
+async def sms_status(uow: NotifyUnitOfWork, clinic_id: str, client_id: str) -> Consent:
+    """The client's consent, for staff; `UnknownClient` if the clinic has no such contact."""
+    async with uow:
+        store = uow.repositories.notify
+        if not await store.contact_exists(clinic_id, client_id):
+            raise UnknownClient(client_id)
+        consent = await store.consent(clinic_id, client_id)
     return consent or Consent(clinic_id=clinic_id, client_id=client_id)
 
 
@@ -156,10 +178,12 @@ class SendOutcome(StrEnum):
 
 
 async def send_sms(
-    directory: RecipientDirectory, provider: SmsProvider, *, clinic_id: str, client_id: str, body: str
+    uow: NotifyUnitOfWork, provider: SmsProvider, *, clinic_id: str, client_id: str, body: str
 ) -> SendOutcome:
-    """Text a client through the provider; never to a client who has not consented (opted out)."""
-    recipient = await directory.recipient(clinic_id, client_id)
+    """Text a client through the provider; never to a client who has not consented (opted out). The
+    provider is called after the unit of work ends (no transaction held open on a carrier)."""
+    async with uow:
+        recipient = await uow.repositories.notify.recipient(clinic_id, client_id)
     if recipient is None:
         return SendOutcome.UNKNOWN_CLIENT
     if not can_send_sms(recipient.consent):

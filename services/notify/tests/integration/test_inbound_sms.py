@@ -5,7 +5,6 @@ from urllib.parse import quote
 
 import pytest
 
-from petportal_notify.adapters.repository import NotifyRepository
 from petportal_notify.adapters.sms import LoggingSmsProvider
 from petportal_notify.service_layer.services import SendOutcome, send_sms
 from petportal_schemas import SmsOptedIn, SmsOptedOut
@@ -51,14 +50,13 @@ async def test_stop_opts_out_every_client_with_that_phone_once(notify: NotifyUnd
         assert isinstance(event, SmsOptedOut)
         assert (event.source, event.keyword, envelope.producer) == ("sms_keyword", "STOP", "notify")
 
-    async with n.notify.runtime.transaction() as session:
-        outcome = await send_sms(
-            NotifyRepository(session),
-            (provider := LoggingSmsProvider()),
-            clinic_id=n.clinic_id,
-            client_id="k1",
-            body="x",
-        )
+    outcome = await send_sms(
+        n.notify.unit_of_work(),
+        (provider := LoggingSmsProvider()),
+        clinic_id=n.clinic_id,
+        client_id="k1",
+        body="x",
+    )
     assert outcome is SendOutcome.NOT_CONSENTED
     assert provider.sent == 0
 
@@ -80,11 +78,10 @@ async def test_start_opts_back_in(notify: NotifyUnderTest) -> None:
     assert isinstance(event, SmsOptedIn)
     assert (envelope.client_id, event.source, event.keyword) == ("k3", "sms_keyword", "UNSTOP")
 
-    async with n.notify.runtime.transaction() as session:
-        provider = LoggingSmsProvider()
-        outcome = await send_sms(
-            NotifyRepository(session), provider, clinic_id=n.clinic_id, client_id="k3", body="x"
-        )
+    provider = LoggingSmsProvider()
+    outcome = await send_sms(
+        n.notify.unit_of_work(), provider, clinic_id=n.clinic_id, client_id="k3", body="x"
+    )
     assert outcome is SendOutcome.SENT
     assert provider.sent == 1
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from faststream.kafka import TestKafkaBroker
-from sqlalchemy.exc import IntegrityError
 
-from petportal_devkit.consumers import DeadLetter, InMemoryTransactions, publish_envelope, record_dead_letters
+from petportal_devkit.consumers import DeadLetter, publish_envelope, record_dead_letters
+from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_notify.bootstrap import bootstrap
 from petportal_notify.domain.consent import Consent
-from petportal_notify.service_layer import services
 from petportal_notify.settings import NotifySettings
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, topics
 
@@ -23,40 +22,29 @@ pytestmark = pytest.mark.unit
 @dataclass
 class Notify:
     broker: Any
-    transactions: InMemoryTransactions
+    transactions: FakeUnitOfWork[Any]
     dead_letters: list[DeadLetter]
-    numbers: dict[str, str | None] = field(default_factory=dict)  # sms number → clinic
-    phones: dict[tuple[str, str], str | None] = field(default_factory=dict)
-    consents: list[Consent] = field(default_factory=list)
+    repository: Any
+
+    @property
+    def numbers(self) -> dict[str | None, str]:
+        """sms number → clinic"""
+        return {c.sms_number: c.clinic_id for c in self.repository.clinics.values()}
+
+    @property
+    def phones(self) -> dict[tuple[str, str], str | None]:
+        return dict(self.repository.phones)
+
+    @property
+    def consents(self) -> list[Consent]:
+        return list(self.repository.consents.values())
 
 
 @pytest.fixture
-async def notify(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Notify]:
+async def notify(uow: FakeUnitOfWork[Any], repositories: Any) -> AsyncIterator[Notify]:
     settings = NotifySettings(environment="test", database_url="postgresql+asyncpg://unit@127.0.0.1:1/unit")
-    runtime = bootstrap(settings).runtime
-    under_test = Notify(
-        runtime.broker,
-        InMemoryTransactions().install(monkeypatch, runtime),
-        record_dead_letters(runtime.broker),
-    )
-
-    class InMemoryNotify:
-        def __init__(self, session: Any) -> None:
-            pass
-
-        async def upsert_clinic(self, clinic: Any) -> None:
-            # The unique index on sms_number.
-            if under_test.numbers.get(clinic.sms_number, clinic.clinic_id) != clinic.clinic_id:
-                raise IntegrityError("INSERT INTO clinics", {}, Exception("uq_clinics_sms_number"))
-            under_test.numbers[clinic.sms_number] = clinic.clinic_id
-
-        async def upsert_contact(self, clinic_id: str, client_id: str, phone: str | None) -> None:
-            under_test.phones[(clinic_id, client_id)] = phone
-
-        async def ensure_consent(self, consent: Consent) -> None:
-            under_test.consents.append(consent)
-
-    monkeypatch.setattr(services, "NotifyRepository", InMemoryNotify)
+    runtime = bootstrap(settings, unit_of_work=lambda: uow).runtime
+    under_test = Notify(runtime.broker, uow, record_dead_letters(runtime.broker), repositories.notify)
     async with TestKafkaBroker(runtime.broker):
         yield under_test
 

@@ -1,4 +1,4 @@
-"""Queries on sync's tables, inside the caller's transaction."""
+"""sync's tables in PostgreSQL, in the unit of work's transaction; rows leave as domain objects."""
 
 from __future__ import annotations
 
@@ -13,15 +13,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..domain.batch import BatchPlan, ClinicData
-from ..domain.records import Rejection, record_text
+from ..domain.clinics import Clinic, ClinicRegistration
+from ..domain.records import Rejection, StoredRejection, record_text
 from .orm import ClinicRow, ContactRow, EnrolmentRow, PatientRow, ProgramRow, RejectedRecordRow
-
-
-@dataclass(frozen=True)
-class Clinic:
-    clinic_id: str
-    name: str
-    pims: str
 
 
 class SyncRepository:
@@ -36,8 +30,16 @@ class SyncRepository:
         ).first()
         return Clinic(row.clinic_id, row.name, row.pims) if row else None
 
-    async def add_clinic(self, row: ClinicRow) -> bool:
+    async def add_clinic(self, clinic: ClinicRegistration) -> bool:
         """False when the clinic id is taken."""
+        row = ClinicRow(
+            clinic_id=clinic.clinic_id,
+            name=clinic.name,
+            pims=clinic.pims,
+            sms_number=clinic.sms_number,
+            timezone=clinic.timezone,
+            api_key_hash=clinic.api_key_hash,
+        )
         stmt = (
             insert(ClinicRow)
             .values(**row.model_dump())
@@ -163,19 +165,30 @@ class SyncRepository:
             ],
         )
 
-    async def rejections(self, clinic_id: str, limit: int) -> Sequence[RejectedRecordRow]:
+    async def rejections(self, clinic_id: str, limit: int) -> list[StoredRejection]:
         result = await self.session.exec(
             select(RejectedRecordRow)
             .where(col(RejectedRecordRow.clinic_id) == clinic_id)
             .order_by(col(RejectedRecordRow.received_at).desc(), col(RejectedRecordRow.index))
             .limit(limit)
         )
-        return result.all()
+        return [
+            StoredRejection(
+                id=row.id,
+                received_at=row.received_at,
+                index=row.index,
+                kind=row.kind,
+                raw=row.raw,
+                errors=row.errors,
+            )
+            for row in result
+        ]
 
-    async def count(
-        self, table: type[ContactRow | PatientRow | ProgramRow | EnrolmentRow], clinic_id: str
-    ) -> int:
-        result = await self.session.exec(
-            select(func.count()).select_from(table).where(col(table.clinic_id) == clinic_id)
-        )
-        return int(result.one())
+
+@dataclass(frozen=True)
+class SqlRepositories:
+    sync: SyncRepository
+
+
+def sql_repositories(session: AsyncSession) -> SqlRepositories:
+    return SqlRepositories(sync=SyncRepository(session))

@@ -8,8 +8,9 @@ each such field; a rejected record is kept as JSON text that can always be store
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -117,6 +118,18 @@ class Rejection:
     index: int
     kind: str | None
     errors: tuple[FieldError, ...]
+
+
+@dataclass(frozen=True)
+class StoredRejection:
+    """A rejected record as kept: `raw` is its `record_text`, `errors` its field errors."""
+
+    id: uuid.UUID
+    received_at: datetime
+    index: int
+    kind: str | None
+    raw: str
+    errors: list[dict[str, str]]
 
 
 def record_kind(raw: Any) -> str | None:

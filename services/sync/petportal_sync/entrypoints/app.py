@@ -6,18 +6,20 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from petportal_runtime.container import container_of
 from petportal_runtime.edge import validated_per_item
+from petportal_runtime.errors import ErrorAnswer, ErrorStatuses
 from petportal_runtime.text import value_problems
 from petportal_schemas.events import PimsName
 
-from ..adapters.repository import Clinic, SyncRepository
 from ..bootstrap import Sync, bootstrap
+from ..domain.clinics import Clinic, InvalidApiKey
 from ..service_layer import services
+from ..service_layer.unit_of_work import SyncUnitOfWork
 from ..settings import MAX_RECORDS
 
 
@@ -71,24 +73,20 @@ def _sync(request: Request) -> Sync:
     return sync
 
 
+def _unit_of_work(request: Request) -> SyncUnitOfWork:
+    return _sync(request).unit_of_work()
+
+
 SyncDep = Annotated[Sync, Depends(_sync)]
+UnitOfWork = Annotated[SyncUnitOfWork, Depends(_unit_of_work)]
 _bearer = HTTPBearer(auto_error=False)
 
 
 async def current_clinic(
-    sync: SyncDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    uow: UnitOfWork, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Clinic:
-    clinic = None
-    if credentials is not None:
-        async with sync.runtime.transaction() as session:
-            clinic = await services.authenticate_clinic(session, credentials.credentials)
-    if clinic is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="a valid clinic API key is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return clinic
+    """The clinic whose API key the request carries (`InvalidApiKey`, answered 401, otherwise)."""
+    return await services.authenticate_clinic(uow, credentials.credentials if credentials else None)
 
 
 CurrentClinic = Annotated[Clinic, Depends(current_clinic)]
@@ -98,15 +96,16 @@ router = APIRouter(prefix="/pims/v1", tags=["pims"])
 
 @router.post("/records", responses={401: {"description": "bad API key"}})
 @validated_per_item("records")
-async def receive_records(batch: RecordBatch, clinic: CurrentClinic, sync: SyncDep) -> BatchResultPublic:
-    async with sync.runtime.transaction() as session:
-        result = await services.receive_records(
-            session,
-            clinic.clinic_id,
-            batch.records,
-            phone_region=sync.settings.default_phone_region,
-            pims=clinic.pims,
-        )
+async def receive_records(
+    batch: RecordBatch, clinic: CurrentClinic, sync: SyncDep, uow: UnitOfWork
+) -> BatchResultPublic:
+    result = await services.receive_records(
+        uow,
+        clinic.clinic_id,
+        batch.records,
+        phone_region=sync.settings.default_phone_region,
+        pims=clinic.pims,
+    )
     return BatchResultPublic(
         accepted=result.accepted,
         rejected=[
@@ -122,11 +121,10 @@ async def receive_records(batch: RecordBatch, clinic: CurrentClinic, sync: SyncD
 
 @router.get("/rejections", responses={401: {"description": "bad API key"}})
 async def list_rejections(
-    clinic: CurrentClinic, sync: SyncDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    clinic: CurrentClinic, uow: UnitOfWork, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> RejectionsPublic:
     """The clinic's rejected records, newest first."""
-    async with sync.runtime.transaction() as session:
-        rows = await SyncRepository(session).rejections(clinic.clinic_id, limit)
+    rows = await services.clinic_rejections(uow, clinic.clinic_id, limit)
     return RejectionsPublic(
         rejections=[
             RejectedRecordPublic(
@@ -143,8 +141,16 @@ async def list_rejections(
     )
 
 
+# Domain errors answered over HTTP, for every route.
+ERRORS: ErrorStatuses = {
+    InvalidApiKey: ErrorAnswer(
+        status.HTTP_401_UNAUTHORIZED, headers=lambda _: {"WWW-Authenticate": "Bearer"}
+    ),
+}
+
+
 def create_app(container: Sync | None = None) -> FastAPI:
-    sync = container or bootstrap()
-    app = sync.runtime.create_app(title="Pet Portal sync", routers=[router])
-    app.state.container = sync
+    container = container or bootstrap()
+    app = container.runtime.create_app(title="Pet Portal sync", routers=[router], errors=ERRORS)
+    app.state.container = container
     return app

@@ -12,12 +12,12 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from petportal_runtime.cli import Command
 from petportal_runtime.phone import DEFAULT_REGION, normalise_phone
-from petportal_runtime.service import ServiceRuntime
 from petportal_schemas.envelope import ID_PATTERN
 from petportal_schemas.events import PimsName
 
+from ..bootstrap import bootstrap
+from ..domain.clinics import ClinicExistsError
 from ..service_layer import services
-from ..service_layer.services import ClinicExistsError
 from ..settings import SyncSettings
 
 
@@ -59,17 +59,16 @@ async def create_clinic(args: argparse.Namespace, settings: SyncSettings | None 
             field = ".".join(str(p) for p in err["loc"])
             print(f"create-clinic: {field}: {err['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return 2
-    runtime = ServiceRuntime(settings or SyncSettings(), broker=False)
+    sync = bootstrap(settings or SyncSettings(), broker=False)
     try:
         # ClinicRegistered goes out through the outbox: the running sync service relays it.
-        async with runtime.transaction() as session:
-            api_key = await services.register_clinic(session, **clinic.model_dump())
+        api_key = await services.register_clinic(sync.unit_of_work(), **clinic.model_dump())
     except ClinicExistsError as exc:
         print(f"create-clinic: {exc}", file=sys.stderr)
         return 1
     finally:
-        if runtime.engine is not None:
-            await runtime.engine.dispose()
+        if sync.runtime.engine is not None:
+            await sync.runtime.engine.dispose()
     print(json.dumps({"clinic_id": clinic.clinic_id, "api_key": api_key}))
     return 0
 

@@ -1,4 +1,5 @@
-"""sync's use cases. Each takes the session of the caller's unit of work."""
+"""sync's use cases: register a clinic, authenticate its connector, apply a batch of PIMS records and
+list what was rejected. Each takes a unit of work (one transaction) and never a session."""
 
 from __future__ import annotations
 
@@ -7,31 +8,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from petportal_runtime import outbox, telemetry
+from petportal_runtime import telemetry
 from petportal_schemas import ClinicRegistered, Envelope
 from petportal_schemas.events import PimsName
 
-from ..adapters.orm import ClinicRow
-from ..adapters.repository import Clinic, SyncRepository
 from ..domain.apikeys import generate_api_key, hash_api_key, looks_like_api_key
 from ..domain.batch import plan_batch
+from ..domain.clinics import Clinic, ClinicExistsError, ClinicRegistration, InvalidApiKey
 from ..domain.records import (
     EnrolmentRecord,
     PatientRecord,
     PimsRecord,
     ProgramRecord,
     Rejection,
+    StoredRejection,
     validate_record,
 )
+from .unit_of_work import SyncUnitOfWork
 
 PRODUCER = "sync"
-
-
-class ClinicExistsError(Exception):
-    pass
-
 
 RECORD_KINDS = frozenset({"contact", "patient", "program", "enrolment"})
 PIMS_NAMES = frozenset(get_args(PimsName))
@@ -51,7 +46,7 @@ class BatchResult:
 
 
 async def register_clinic(
-    session: AsyncSession,
+    uow: SyncUnitOfWork,
     *,
     clinic_id: str,
     name: str,
@@ -59,10 +54,11 @@ async def register_clinic(
     sms_number: str | None,
     timezone: str,
 ) -> str:
-    """Creates the clinic and returns its API key (only its hash is kept)."""
+    """Creates the clinic, publishes `ClinicRegistered` and returns its API key (only its hash is
+    kept); `ClinicExistsError` if the id is taken."""
     event = ClinicRegistered(name=name, pims=pims, sms_number=sms_number, timezone=timezone)
     api_key = generate_api_key()
-    row = ClinicRow(
+    clinic = ClinicRegistration(
         clinic_id=clinic_id,
         name=name,
         pims=pims,
@@ -70,18 +66,22 @@ async def register_clinic(
         timezone=timezone,
         api_key_hash=hash_api_key(api_key),
     )
-    if not await SyncRepository(session).add_clinic(row):
-        raise ClinicExistsError(f"clinic {clinic_id} already exists")
-    await outbox.add_event(
-        session, Envelope.wrap(event, clinic_id=clinic_id, client_id=None, producer=PRODUCER)
-    )
+    async with uow:
+        if not await uow.repositories.sync.add_clinic(clinic):
+            raise ClinicExistsError(clinic_id)
+        await uow.publish(Envelope.wrap(event, clinic_id=clinic_id, client_id=None, producer=PRODUCER))
     return api_key
 
 
-async def authenticate_clinic(session: AsyncSession, api_key: str) -> Clinic | None:
-    if not looks_like_api_key(api_key):
-        return None
-    return await SyncRepository(session).clinic_by_key_hash(hash_api_key(api_key))
+async def authenticate_clinic(uow: SyncUnitOfWork, api_key: str | None) -> Clinic:
+    """The clinic whose API key this is; `InvalidApiKey` otherwise (or without a key)."""
+    clinic = None
+    if api_key is not None and looks_like_api_key(api_key):
+        async with uow:
+            clinic = await uow.repositories.sync.clinic_by_key_hash(hash_api_key(api_key))
+    if clinic is None:
+        raise InvalidApiKey()
+    return clinic
 
 
 def validate_records(
@@ -99,7 +99,7 @@ def validate_records(
 
 
 async def receive_records(
-    session: AsyncSession,
+    uow: SyncUnitOfWork,
     clinic_id: str,
     raw_records: Sequence[dict[str, Any]],
     *,
@@ -110,27 +110,27 @@ async def receive_records(
     # CPU-bound (about 0.2 ms a record): off the event loop, before the first query holds a connection.
     valid, rejected = await asyncio.to_thread(validate_records, raw_records, phone_region)
 
-    repo = SyncRepository(session)
-    await repo.lock_clinic(clinic_id)
     records = [r for _, r in valid]
-    data = await repo.load(
-        clinic_id,
-        client_ids={r.client_id for r in records if not isinstance(r, ProgramRecord)},
-        patient_ids={r.patient_id for r in records if isinstance(r, PatientRecord)},
-        program_codes={r.program_code for r in records if isinstance(r, ProgramRecord | EnrolmentRecord)},
-        enrolments={(r.client_id, r.program_code) for r in records if isinstance(r, EnrolmentRecord)},
-    )
-    plan = await asyncio.to_thread(plan_batch, valid, data)
-    await repo.apply(clinic_id, plan)
-    await outbox.add_events(
-        session,
-        [
-            Envelope.wrap(p.event, clinic_id=clinic_id, client_id=p.client_id, producer=PRODUCER)
-            for p in plan.events
-        ],
-    )
-    rejected = sorted(rejected + plan.rejections, key=lambda r: r.index)
-    await repo.add_rejections(clinic_id, rejected, raw_records)
+    async with uow:
+        store = uow.repositories.sync
+        await store.lock_clinic(clinic_id)
+        data = await store.load(
+            clinic_id,
+            client_ids={r.client_id for r in records if not isinstance(r, ProgramRecord)},
+            patient_ids={r.patient_id for r in records if isinstance(r, PatientRecord)},
+            program_codes={r.program_code for r in records if isinstance(r, ProgramRecord | EnrolmentRecord)},
+            enrolments={(r.client_id, r.program_code) for r in records if isinstance(r, EnrolmentRecord)},
+        )
+        plan = await asyncio.to_thread(plan_batch, valid, data)
+        await store.apply(clinic_id, plan)
+        await uow.publish_all(
+            [
+                Envelope.wrap(p.event, clinic_id=clinic_id, client_id=p.client_id, producer=PRODUCER)
+                for p in plan.events
+            ]
+        )
+        rejected = sorted(rejected + plan.rejections, key=lambda r: r.index)
+        await store.add_rejections(clinic_id, rejected, raw_records)
     # Only known kinds and PIMS names become labels: a connector must not be able to mint metric series.
     pims_label = pims if pims in PIMS_NAMES else "unknown"
     if plan.accepted:
@@ -139,3 +139,9 @@ async def receive_records(
         kind = rejection.kind if rejection.kind in RECORD_KINDS else "unknown"
         _rejected_records.add(1, {"kind": kind, "pims": pims_label})
     return BatchResult(accepted=plan.accepted, rejected=rejected)
+
+
+async def clinic_rejections(uow: SyncUnitOfWork, clinic_id: str, limit: int) -> list[StoredRejection]:
+    """The clinic's rejected records, newest first."""
+    async with uow:
+        return await uow.repositories.sync.rejections(clinic_id, limit)

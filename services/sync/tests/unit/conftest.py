@@ -1,0 +1,101 @@
+"""sync's repositories in memory, behind the devkit's fake unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from petportal_devkit.fakes import FakeUnitOfWork
+from petportal_sync.domain.batch import BatchPlan, ClinicData, State
+from petportal_sync.domain.clinics import Clinic, ClinicRegistration
+from petportal_sync.domain.records import Rejection, StoredRejection, record_text
+
+
+@dataclass
+class InMemorySync:
+    clinics: dict[str, ClinicRegistration] = field(default_factory=dict)
+    contacts: dict[tuple[str, str], State] = field(default_factory=dict)
+    patients: dict[tuple[str, str], State] = field(default_factory=dict)
+    programs: dict[tuple[str, str], State] = field(default_factory=dict)
+    enrolments: set[tuple[str, str, str]] = field(default_factory=set)
+    rejected: list[tuple[str, StoredRejection]] = field(default_factory=list)
+    locked: list[str] = field(default_factory=list)
+
+    async def clinic_by_key_hash(self, api_key_hash: str) -> Clinic | None:
+        for c in self.clinics.values():
+            if c.api_key_hash == api_key_hash:
+                return Clinic(c.clinic_id, c.name, c.pims)
+        return None
+
+    async def add_clinic(self, clinic: ClinicRegistration) -> bool:
+        if clinic.clinic_id in self.clinics:
+            return False
+        self.clinics[clinic.clinic_id] = clinic
+        return True
+
+    async def lock_clinic(self, clinic_id: str) -> None:
+        self.locked.append(clinic_id)
+
+    async def load(
+        self,
+        clinic_id: str,
+        *,
+        client_ids: Collection[str],
+        patient_ids: Collection[str],
+        program_codes: Collection[str],
+        enrolments: Collection[tuple[str, str]],
+    ) -> ClinicData:
+        def of(stored: dict[tuple[str, str], State], ids: Collection[str]) -> dict[str, State]:
+            return {i: dict(stored[(clinic_id, i)]) for i in ids if (clinic_id, i) in stored}
+
+        return ClinicData(
+            contacts=of(self.contacts, client_ids),
+            patients=of(self.patients, patient_ids),
+            programs=of(self.programs, program_codes),
+            enrolments={e for e in enrolments if (clinic_id, *e) in self.enrolments},
+        )
+
+    async def apply(self, clinic_id: str, plan: BatchPlan) -> None:
+        for stored, states in (
+            (self.contacts, plan.contacts),
+            (self.patients, plan.patients),
+            (self.programs, plan.programs),
+        ):
+            for pims_id, state in states.items():
+                stored[(clinic_id, pims_id)] = dict(state)
+        self.enrolments |= {(clinic_id, client, code) for client, code in plan.enrolments}
+
+    async def add_rejections(
+        self, clinic_id: str, rejections: Sequence[Rejection], raw_records: Sequence[Any]
+    ) -> None:
+        now = datetime.now(UTC)
+        for r in rejections:
+            errors = [{"field": e.field, "message": e.message} for e in r.errors]
+            stored = StoredRejection(
+                uuid.uuid4(), now, r.index, r.kind, record_text(raw_records[r.index]), errors
+            )
+            self.rejected.append((clinic_id, stored))
+
+    async def rejections(self, clinic_id: str, limit: int) -> list[StoredRejection]:
+        mine = [r for c, r in self.rejected if c == clinic_id]
+        return sorted(mine, key=lambda r: (-r.received_at.timestamp(), r.index))[:limit]
+
+
+@dataclass
+class InMemoryRepositories:
+    sync: InMemorySync = field(default_factory=InMemorySync)
+
+
+@pytest.fixture
+def repositories() -> InMemoryRepositories:
+    return InMemoryRepositories()
+
+
+@pytest.fixture
+def uow(repositories: InMemoryRepositories) -> FakeUnitOfWork[InMemoryRepositories]:
+    return FakeUnitOfWork(repositories)
