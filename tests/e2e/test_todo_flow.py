@@ -46,13 +46,23 @@ def test_the_todo_list_follows_messages_consent_and_programs(stack: Stack) -> No
     other_view = portal.http.get("/api/v1/conversation", headers={"authorization": f"Bearer {other_parent}"})
     assert other_view.json()["messages"] == []
 
-    # reading the conversation clears the item
-    conversation = portal.http.get("/api/v1/conversation", headers={"authorization": f"Bearer {parent}"})
+    # viewing the conversation changes nothing; reading it (an explicit POST) clears the item
+    auth = {"authorization": f"Bearer {parent}"}
+    conversation = portal.http.get("/api/v1/conversation", headers=auth)
     assert conversation.status_code == 200
-    assert [m["body"] for m in conversation.json()["messages"]] == [
-        "Biscuit is due for his booster",
-        "Please call us to book",
-    ]
+    messages = conversation.json()["messages"]
+    assert [m["body"] for m in messages] == ["Biscuit is due for his booster", "Please call us to book"]
+    assert portal.todo(parent)["badge"] == 2
+    other_auth = {"authorization": f"Bearer {other_parent}"}
+    foreign = portal.http.post(
+        "/api/v1/conversation/read", json={"up_to": messages[0]["message_id"]}, headers=other_auth
+    )
+    assert foreign.status_code == 404
+    read = portal.http.post(
+        "/api/v1/conversation/read", json={"up_to": messages[-1]["message_id"]}, headers=auth
+    )
+    assert read.status_code == 200
+    assert len(read.json()["message_ids"]) == 2
     portal.wait_todo(parent, [], "unread item gone after reading")
 
     # STOP → "Opt into receiving texts"; START → gone

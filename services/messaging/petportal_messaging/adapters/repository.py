@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -133,20 +133,60 @@ class MessagingRepository:
         ).scalars()
         return [_message(r) for r in rows]
 
-    async def mark_staff_messages_read(self, conversation_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
-        """Mark unread staff messages read; returns exactly the ids this call changed.
+    async def client_message(self, clinic_id: str, client_id: str, message_id: uuid.UUID) -> Message | None:
+        t, c = message_table.c, conversation_table.c
+        row = (
+            await self.session.execute(
+                select(MessageRow)
+                .join(conversation_table, c.id == t.conversation_id)
+                .where(t.id == message_id, c.clinic_id == clinic_id, c.client_id == client_id)
+            )
+        ).scalar_one_or_none()
+        return _message(row) if row else None
 
-        Row locks make a concurrent reader wait, then re-check `read_at IS NULL`, so each id is
+    async def mark_read_up_to(
+        self,
+        *,
+        clinic_id: str,
+        client_id: str,
+        sender: Sender,
+        up_to: Message,
+        at: datetime,
+        conversation_id: uuid.UUID | None = None,
+    ) -> list[Message]:
+        """Mark read; returns exactly the messages this call changed, in conversation order.
+
+        Row locks make a concurrent reader wait, then re-check `read_at IS NULL`, so each message is
         returned to one reader only.
         """
-        t = message_table.c
+        t, c = message_table.c, conversation_table.c
+        scope = select(c.id).where(c.clinic_id == clinic_id, c.client_id == client_id)
+        if conversation_id is not None:
+            scope = scope.where(c.id == conversation_id)
         result = await self.session.execute(
             update(message_table)
-            .where(t.conversation_id == conversation_id, t.sender == "staff", t.read_at.is_(None))
+            .where(
+                t.conversation_id.in_(scope.scalar_subquery()),
+                t.sender == sender.value,
+                t.read_at.is_(None),
+                tuple_(t.sent_at, t.id) <= tuple_(up_to.sent_at, up_to.id),
+            )
             .values(read_at=at)
-            .returning(t.id)
+            .returning(*message_table.c)
         )
-        return sorted(r[0] for r in result.all())
+        changed = [
+            Message(
+                conversation_id=r.conversation_id,
+                sender=Sender(r.sender),
+                body=r.body,
+                staff_user_id=r.staff_user_id,
+                id=r.id,
+                sent_at=r.sent_at,
+                read_at=r.read_at,
+            )
+            for r in result.all()
+        ]
+        return sorted(changed, key=lambda m: m.position)
 
 
 @dataclass(frozen=True)

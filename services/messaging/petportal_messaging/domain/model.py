@@ -22,6 +22,14 @@ class UnknownClient(LookupError):
         self.client_id = client_id
 
 
+class MessageNotFound(LookupError):
+    """The message is not in this caller's conversations (another parent's ids included)."""
+
+    def __init__(self, message_id: uuid.UUID) -> None:
+        super().__init__(f"no message {message_id} in this conversation")
+        self.message_id = message_id
+
+
 class ConversationStatus(StrEnum):
     ACTIVE = "active"
     CLOSED = "closed"
@@ -65,6 +73,11 @@ class Message:
     @property
     def unread_by_parent(self) -> bool:
         return self.sender is Sender.STAFF and self.read_at is None
+
+    @property
+    def position(self) -> tuple[datetime, uuid.UUID]:
+        """Where the message is in its conversation: "up to this message" means up to this position."""
+        return (self.sent_at, self.id)
 
 
 @dataclass

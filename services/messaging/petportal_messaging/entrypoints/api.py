@@ -54,3 +54,18 @@ class MessagePublic(BaseModel):
 class ConversationPublic(BaseModel):
     conversation_id: uuid.UUID | None
     messages: list[MessagePublic]
+
+
+class ReadUpTo(BaseModel):
+    """Everything up to and including this message has been read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    up_to: uuid.UUID
+
+
+class ReadReceipt(BaseModel):
+    """The messages this request marked read (none when they already were)."""
+
+    message_ids: list[uuid.UUID]
+    read_at: datetime | None

@@ -13,11 +13,11 @@ from petportal_runtime.errors import ErrorStatuses
 from petportal_schemas.envelope import ID_PATTERN
 
 from ..bootstrap import Messaging, bootstrap
-from ..domain.model import UnknownClient
+from ..domain.model import MessageNotFound, UnknownClient
 from ..service_layer import services
 from ..service_layer.services import ConversationView
 from ..service_layer.unit_of_work import MessagingUnitOfWork
-from .api import ConversationPublic, MessageCreate, MessagePublic, MessageSent
+from .api import ConversationPublic, MessageCreate, MessagePublic, MessageSent, ReadReceipt, ReadUpTo
 
 
 def _unit_of_work(request: Request) -> MessagingUnitOfWork:
@@ -29,7 +29,10 @@ UnitOfWork = Annotated[MessagingUnitOfWork, Depends(_unit_of_work)]
 ClientId = Annotated[str, Path(pattern=ID_PATTERN, description="the client's id in the clinic's PIMS")]
 
 # Domain errors answered over HTTP, for every route.
-ERRORS: ErrorStatuses = {UnknownClient: status.HTTP_404_NOT_FOUND}
+ERRORS: ErrorStatuses = {
+    UnknownClient: status.HTTP_404_NOT_FOUND,
+    MessageNotFound: status.HTTP_404_NOT_FOUND,
+}
 
 
 def _public(view: ConversationView) -> ConversationPublic:
@@ -70,8 +73,22 @@ async def client_conversation(
 
 @parent.get("/conversation")
 async def my_conversation(me: CurrentParent, uow: UnitOfWork) -> ConversationPublic:
-    """The parent's conversation; the staff messages it returns are marked read."""
-    return _public(await services.read_conversation(uow, clinic_id=me.clinic_id, client_id=me.client_id))
+    """The parent's active conversation, else their latest closed one. Changes nothing: reading is
+    `POST /api/v1/conversation/read`."""
+    return _public(await services.parent_conversation(uow, clinic_id=me.clinic_id, client_id=me.client_id))
+
+
+@parent.post(
+    "/conversation/read",
+    responses={404: {"description": "the message is not in this parent's conversations"}},
+)
+async def read_my_conversation(payload: ReadUpTo, me: CurrentParent, uow: UnitOfWork) -> ReadReceipt:
+    """Mark every unread staff message up to and including `up_to` read (each once: a repeat changes
+    nothing and publishes nothing)."""
+    read = await services.parent_reads_up_to(
+        uow, clinic_id=me.clinic_id, client_id=me.client_id, up_to=payload.up_to
+    )
+    return ReadReceipt(message_ids=[m.id for m in read], read_at=read[0].read_at if read else None)
 
 
 def create_app(container: Messaging | None = None) -> FastAPI:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from petportal_schemas import Envelope, MessageRead, MessageReceived
 
-from ..domain.model import Conversation, Message, UnknownClient, chunks, now
+from ..domain.model import Conversation, Message, MessageNotFound, Sender, UnknownClient, chunks, now
 from .unit_of_work import ConversationStore, MessagingUnitOfWork
 
 __all__ = [
@@ -16,7 +16,8 @@ __all__ = [
     "ConversationStore",
     "ConversationView",
     "get_or_open_conversation",
-    "read_conversation",
+    "parent_conversation",
+    "parent_reads_up_to",
     "record_client",
     "send_staff_message",
     "staff_conversation",
@@ -87,19 +88,40 @@ async def staff_conversation(uow: MessagingUnitOfWork, *, clinic_id: str, client
         return ConversationView(conversation.id, await repo.messages(conversation.id))
 
 
-async def read_conversation(uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str) -> ConversationView:
-    """The parent's active conversation; its unread staff messages become read, with one MessageRead
-    per chunk of ids."""
+async def parent_conversation(
+    uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str
+) -> ConversationView:
+    """The parent's active conversation, else their latest closed one. Reading it changes nothing."""
     async with uow:
         repo = uow.repositories.messaging
-        conversation = await repo.active_conversation(clinic_id, client_id)
+        conversation = await repo.latest_conversation(clinic_id, client_id)
         if conversation is None:
             return ConversationView(None, [])
-        read_at = now()
-        read_ids = await repo.mark_staff_messages_read(conversation.id, read_at)
-        for ids in chunks(read_ids):
-            event = MessageRead(conversation_id=conversation.id, message_ids=ids, read_at=read_at)
-            await uow.publish(
-                Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER)
-            )
         return ConversationView(conversation.id, await repo.messages(conversation.id))
+
+
+async def parent_reads_up_to(
+    uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str, up_to: uuid.UUID
+) -> list[Message]:
+    """The parent has read their conversations up to and including message `up_to`: each unread staff
+    message at or before it becomes read, once, with one MessageRead per conversation (and chunk of
+    ids). A message that is not this parent's is not found; a repeat changes and publishes nothing."""
+    async with uow:
+        repo = uow.repositories.messaging
+        target = await repo.client_message(clinic_id, client_id, up_to)
+        if target is None:
+            raise MessageNotFound(up_to)
+        read_at = now()
+        read = await repo.mark_read_up_to(
+            clinic_id=clinic_id, client_id=client_id, sender=Sender.STAFF, up_to=target, at=read_at
+        )
+        by_conversation: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for message in read:
+            by_conversation.setdefault(message.conversation_id, []).append(message.id)
+        for conversation_id, ids in by_conversation.items():
+            for part in chunks(sorted(ids)):
+                event = MessageRead(conversation_id=conversation_id, message_ids=part, read_at=read_at)
+                await uow.publish(
+                    Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER)
+                )
+        return read

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from petportal_runtime.uow import UnitOfWork
 
-from ..domain.model import Conversation, Message
+from ..domain.model import Conversation, Message, Sender
 
 
 class ConversationStore(Protocol):
@@ -34,8 +34,22 @@ class MessagingStore(ConversationStore, Protocol):
         """The conversation's messages, oldest first."""
         ...
 
-    async def mark_staff_messages_read(self, conversation_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
-        """Mark unread staff messages read; exactly the ids this call changed."""
+    async def client_message(self, clinic_id: str, client_id: str, message_id: uuid.UUID) -> Message | None:
+        """The message if it is in one of this client's conversations at this clinic, else None."""
+        ...
+
+    async def mark_read_up_to(
+        self,
+        *,
+        clinic_id: str,
+        client_id: str,
+        sender: Sender,
+        up_to: Message,
+        at: datetime,
+        conversation_id: uuid.UUID | None = None,
+    ) -> list[Message]:
+        """Mark read the unread messages of `sender` in this client's conversations (or only in
+        `conversation_id`) at or before `up_to`'s position; exactly the messages this call changed."""
         ...
 
 

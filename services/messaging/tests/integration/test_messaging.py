@@ -50,7 +50,8 @@ async def test_staff_message_reaches_the_parent_and_publishes_message_received(m
     assert message["message_id"] == sent["message_id"]
     assert message["sender"] == "staff"
     assert message["body"] == "Rex is ready for pick-up"
-    assert message["read_at"] is not None
+    assert message["read_at"] is None  # viewing is not reading
+    assert await outbox_events(m, "MessageRead") == []
 
     [(envelope, event)] = await m.published("MessageReceived", 1)
     assert isinstance(event, MessageReceived)
@@ -136,31 +137,43 @@ async def test_losing_the_insert_race_rereads_the_winners_conversation(messaging
     assert await asyncio.wait_for(b_task, 10) == mine.id
 
 
+async def read_up_to(m: Messaging, client_id: str, message_id: str, **kw: Any) -> Any:
+    return await m.http.post(
+        "/api/v1/conversation/read", json={"up_to": message_id}, headers=m.parent(client_id, **kw)
+    )
+
+
 async def test_reading_marks_each_staff_message_read_exactly_once(messaging: Messaging) -> None:
     m = messaging
     await m.add_client("k1")
     sent = [await send(m, "k1", f"note {i}") for i in range(5)]
     sent_ids = {s["message_id"] for s in sent}
 
-    responses = await asyncio.gather(
-        *(m.http.get("/api/v1/conversation", headers=m.parent("k1")) for _ in range(8))
-    )
-    for response in responses:
-        assert response.status_code == 200
-        assert {msg["message_id"] for msg in response.json()["messages"]} == sent_ids
-        assert all(msg["read_at"] is not None for msg in response.json()["messages"])
+    # Viewing, however often, reads nothing.
+    for _ in range(3):
+        view = (await m.http.get("/api/v1/conversation", headers=m.parent("k1"))).json()
+        assert all(msg["read_at"] is None for msg in view["messages"])
+    assert await outbox_events(m, "MessageRead") == []
 
+    # Up to the third message: the first three, once, whatever the concurrency.
+    responses = await asyncio.gather(*(read_up_to(m, "k1", sent[2]["message_id"]) for _ in range(8)))
+    assert all(r.status_code == 200 for r in responses)
+    marked = [i for r in responses for i in r.json()["message_ids"]]
+    assert sorted(marked) == sorted(s["message_id"] for s in sent[:3])
+    view = (await m.http.get("/api/v1/conversation", headers=m.parent("k1"))).json()
+    assert [msg["read_at"] is not None for msg in view["messages"]] == [True, True, True, False, False]
+
+    # Up to the last one: the remaining two; a repeat changes nothing and publishes nothing.
+    assert len((await read_up_to(m, "k1", sent[4]["message_id"])).json()["message_ids"]) == 2
+    repeat = await read_up_to(m, "k1", sent[4]["message_id"])
+    assert repeat.json() == {"message_ids": [], "read_at": None}
     read_events = await outbox_events(m, "MessageRead")
     read_ids = [i for payload in read_events for i in payload["message_ids"]]
     assert sorted(read_ids) == sorted(sent_ids)  # every message once, none twice
 
-    # Nothing unread any more: another read publishes nothing.
-    assert (await m.http.get("/api/v1/conversation", headers=m.parent("k1"))).status_code == 200
-    assert len(await outbox_events(m, "MessageRead")) == len(read_events)
-
     # A new message is read (and reported) on its own.
     new = await send(m, "k1", "one more")
-    await m.http.get("/api/v1/conversation", headers=m.parent("k1"))
+    await read_up_to(m, "k1", new["message_id"])
     latest = (await outbox_events(m, "MessageRead"))[-1]
     assert latest["message_ids"] == [new["message_id"]]
 
@@ -170,18 +183,53 @@ async def test_reading_marks_each_staff_message_read_exactly_once(messaging: Mes
     assert all(env.client_id == "k1" for env, _ in published)
 
 
+async def test_reading_refuses_malformed_and_foreign_message_ids(messaging: Messaging) -> None:
+    m = messaging
+    await m.add_client("k1")
+    mine = await send(m, "k1", "mine")
+    headers = {**m.parent("k1"), "Content-Type": "application/json"}
+    for content, loc in [
+        (b'{"up_to": "not-a-uuid"}', ["body", "up_to"]),
+        (b'{"up_to": 7}', ["body", "up_to"]),
+        (b'{"up_to": "\\u0000"}', ["body", "up_to"]),
+        (b'{"up_to": "\\ud800"}', ["body", "up_to"]),
+        (b"{}", ["body", "up_to"]),
+        (b'{"up_to": "' + mine["message_id"].encode() + b'", "extra": 1}', ["body", "extra"]),
+    ]:
+        response = await m.http.post("/api/v1/conversation/read", content=content, headers=headers)
+        assert response.status_code == 422, (content, response.text)
+        assert response.json()["detail"][0]["loc"] == loc
+    huge = json.dumps({"up_to": "x" * 70_000}).encode()
+    assert (await m.http.post("/api/v1/conversation/read", content=huge, headers=headers)).status_code == 413
+    nobodys = str(uuid.uuid4())
+    unknown = await read_up_to(m, "k1", nobodys)
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"detail": f"no message {nobodys} in this conversation"},
+    )
+    assert (
+        await m.http.post("/api/v1/conversation/read", json={"up_to": mine["message_id"]})
+    ).status_code == 401
+    assert (
+        await m.http.post("/api/v1/conversation/read", json={"up_to": mine["message_id"]}, headers=m.staff())
+    ).status_code == 403
+    assert await outbox_events(m, "MessageRead") == []
+
+
 async def test_a_parent_only_sees_their_own_conversation(messaging: Messaging) -> None:
     m = messaging
     await m.add_client("alice")
     await m.add_client("bob")
-    await send(m, "alice", "for Alice only")
+    sent = await send(m, "alice", "for Alice only")
 
     bob = (await m.http.get("/api/v1/conversation", headers=m.parent("bob"))).json()
     assert bob == {"conversation_id": None, "messages": []}
     # Same client id at another clinic is another parent.
     stranger = await m.http.get("/api/v1/conversation", headers=m.parent("alice", clinic_id="other-clinic"))
     assert stranger.json() == {"conversation_id": None, "messages": []}
-    # Neither read marked Alice's message read.
+    # Neither can read Alice's message: it is not in their conversation.
+    assert (await read_up_to(m, "bob", sent["message_id"])).status_code == 404
+    assert (await read_up_to(m, "alice", sent["message_id"], clinic_id="other-clinic")).status_code == 404
     staff_view = (await m.http.get("/clinic/v1/clients/alice/conversation", headers=m.staff())).json()
     assert staff_view["messages"][0]["read_at"] is None
     assert await outbox_events(m, "MessageRead") == []

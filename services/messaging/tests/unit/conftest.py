@@ -53,13 +53,34 @@ class InMemoryMessaging:
         mine = [m for m in self.stored_messages if m.conversation_id == conversation_id]
         return sorted(mine, key=lambda m: (m.sent_at, m.id))
 
-    async def mark_staff_messages_read(self, conversation_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
+    async def client_message(self, clinic_id: str, client_id: str, message_id: uuid.UUID) -> Message | None:
+        mine = {c.id for c in self._of(clinic_id, client_id)}
+        return next(
+            (m for m in self.stored_messages if m.id == message_id and m.conversation_id in mine), None
+        )
+
+    async def mark_read_up_to(
+        self,
+        *,
+        clinic_id: str,
+        client_id: str,
+        sender: Sender,
+        up_to: Message,
+        at: datetime,
+        conversation_id: uuid.UUID | None = None,
+    ) -> list[Message]:
+        scope = {c.id for c in self._of(clinic_id, client_id) if conversation_id in (None, c.id)}
         changed = []
         for i, m in enumerate(self.stored_messages):
-            if m.conversation_id == conversation_id and m.sender is Sender.STAFF and m.read_at is None:
+            if (
+                m.conversation_id in scope
+                and m.sender is sender
+                and m.read_at is None
+                and m.position <= up_to.position
+            ):
                 self.stored_messages[i] = replace(m, read_at=at)
-                changed.append(m.id)
-        return sorted(changed)
+                changed.append(self.stored_messages[i])
+        return sorted(changed, key=lambda m: m.position)
 
 
 @dataclass

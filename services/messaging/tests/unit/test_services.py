@@ -3,12 +3,13 @@ active conversation), then every use case on the in-memory unit of work."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 
 from petportal_devkit.fakes import FakeUnitOfWork
-from petportal_messaging.domain.model import Conversation, UnknownClient
+from petportal_messaging.domain.model import Conversation, Message, MessageNotFound, UnknownClient
 from petportal_messaging.service_layer import services
 from petportal_messaging.service_layer.services import get_or_open_conversation
 from petportal_schemas import ClientUpserted, Envelope, MessageRead, MessageReceived
@@ -118,24 +119,66 @@ async def test_staff_see_an_unknown_client_as_not_found_and_a_known_one_without_
     assert (view.conversation_id, view.messages) == (None, [])
 
 
-async def test_the_parent_reading_marks_staff_messages_read_with_one_message_read_event(
+async def _staff_sends(uow: FakeUnitOfWork[Any], *bodies: str, client_id: str = "C-1") -> list[Message]:
+    return [
+        await services.send_staff_message(
+            uow, clinic_id="clinic-1", client_id=client_id, staff_user_id="staff-1", body=body
+        )
+        for body in bodies
+    ]
+
+
+async def test_the_parent_viewing_the_conversation_changes_nothing(
     uow: FakeUnitOfWork[Any], repositories: Any
 ) -> None:
     await repositories.messaging.record_client("clinic-1", "C-1")
-    for body in ("one", "two"):
-        await services.send_staff_message(
-            uow, clinic_id="clinic-1", client_id="C-1", staff_user_id="staff-1", body=body
-        )
-    view = await services.read_conversation(uow, clinic_id="clinic-1", client_id="C-1")
-    again = await services.read_conversation(uow, clinic_id="clinic-1", client_id="C-1")
-
-    assert all(m.read_at is not None for m in view.messages)
-    assert uow.published_types() == ["MessageReceived", "MessageReceived", "MessageRead"]
-    read = MessageRead.model_validate(uow.published[-1].payload)
-    assert sorted(read.message_ids) == sorted(m.id for m in view.messages)
-    assert again.conversation_id == view.conversation_id
+    await _staff_sends(uow, "one", "two")
+    view = await services.parent_conversation(uow, clinic_id="clinic-1", client_id="C-1")
+    assert [m.body for m in view.messages] == ["one", "two"]
+    assert all(m.read_at is None for m in view.messages)
+    assert uow.published_types() == ["MessageReceived", "MessageReceived"]
 
 
-async def test_a_parent_without_a_conversation_reads_an_empty_one(uow: FakeUnitOfWork[Any]) -> None:
-    view = await services.read_conversation(uow, clinic_id="clinic-1", client_id="C-1")
+async def test_reading_up_to_a_message_marks_it_and_the_earlier_ones_read_once(
+    uow: FakeUnitOfWork[Any], repositories: Any
+) -> None:
+    await repositories.messaging.record_client("clinic-1", "C-1")
+    one, two, three = await _staff_sends(uow, "one", "two", "three")
+
+    read = await services.parent_reads_up_to(uow, clinic_id="clinic-1", client_id="C-1", up_to=two.id)
+    assert [m.id for m in read] == [one.id, two.id]
+    event = MessageRead.model_validate(uow.published[-1].payload)
+    assert (event.conversation_id, event.message_ids) == (one.conversation_id, sorted([one.id, two.id]))
+
+    # A repeat changes nothing and publishes nothing; the later message is still unread.
+    published = len(uow.published)
+    assert await services.parent_reads_up_to(uow, clinic_id="clinic-1", client_id="C-1", up_to=two.id) == []
+    assert len(uow.published) == published
+    view = await services.parent_conversation(uow, clinic_id="clinic-1", client_id="C-1")
+    assert [m.read_at is not None for m in view.messages] == [True, True, False]
+
+    read = await services.parent_reads_up_to(uow, clinic_id="clinic-1", client_id="C-1", up_to=three.id)
+    assert [m.id for m in read] == [three.id]
+    assert MessageRead.model_validate(uow.published[-1].payload).message_ids == [three.id]
+
+
+async def test_reading_up_to_a_message_that_is_not_the_parents_is_not_found_and_changes_nothing(
+    uow: FakeUnitOfWork[Any], repositories: Any
+) -> None:
+    for client in ("C-1", "C-2"):
+        await repositories.messaging.record_client("clinic-1", client)
+    [theirs] = await _staff_sends(uow, "for C-2", client_id="C-2")
+    [mine] = await _staff_sends(uow, "for C-1")
+    for up_to in (theirs.id, uuid.uuid4()):
+        with pytest.raises(MessageNotFound):
+            await services.parent_reads_up_to(uow, clinic_id="clinic-1", client_id="C-1", up_to=up_to)
+    # The same client id at another clinic is another parent.
+    with pytest.raises(MessageNotFound):
+        await services.parent_reads_up_to(uow, clinic_id="clinic-2", client_id="C-1", up_to=mine.id)
+    assert uow.published_types() == ["MessageReceived", "MessageReceived"]
+    assert all(m.read_at is None for m in repositories.messaging.stored_messages)
+
+
+async def test_a_parent_without_a_conversation_views_an_empty_one(uow: FakeUnitOfWork[Any]) -> None:
+    view = await services.parent_conversation(uow, clinic_id="clinic-1", client_id="C-1")
     assert (view.conversation_id, view.messages, uow.published) == (None, [], [])
