@@ -103,6 +103,12 @@ class Conversation:
             sent_at=at or now(),
         )
 
+    def client_message(self, body: str, at: datetime | None = None) -> Message:
+        """The client's own message: unread for the clinic's staff, never for the client."""
+        if not self.active:
+            raise InvalidMessage("the conversation is closed")
+        return Message(conversation_id=self.id, sender=Sender.CLIENT, body=body, sent_at=at or now())
+
     def close(self) -> None:
         self.status = ConversationStatus.CLOSED
 

@@ -91,6 +91,21 @@ async def read_my_conversation(payload: ReadUpTo, me: CurrentParent, uow: UnitOf
     return ReadReceipt(message_ids=[m.id for m in read], read_at=read[0].read_at if read else None)
 
 
+@parent.post(
+    "/conversation/messages",
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {"description": "the client is not (yet) known to messaging"}},
+)
+async def reply(payload: MessageCreate, me: CurrentParent, uow: UnitOfWork) -> MessageSent:
+    """The parent writes to the clinic: appended to the active conversation, opened if there is none."""
+    message = await services.send_client_message(
+        uow, clinic_id=me.clinic_id, client_id=me.client_id, body=payload.body
+    )
+    return MessageSent(
+        message_id=message.id, conversation_id=message.conversation_id, sent_at=message.sent_at
+    )
+
+
 def create_app(container: Messaging | None = None) -> FastAPI:
     container = container or bootstrap()
     app = container.runtime.create_app(title="Pet Portal messaging", routers=[clinic, parent], errors=ERRORS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from petportal_schemas import Envelope, MessageRead, MessageReceived
+from petportal_schemas import ClientMessageSent, Envelope, MessageRead, MessageReceived
 
 from ..domain.model import Conversation, Message, MessageNotFound, Sender, UnknownClient, chunks, now
 from .unit_of_work import ConversationStore, MessagingUnitOfWork
@@ -19,6 +19,7 @@ __all__ = [
     "parent_conversation",
     "parent_reads_up_to",
     "record_client",
+    "send_client_message",
     "send_staff_message",
     "staff_conversation",
 ]
@@ -71,6 +72,25 @@ async def send_staff_message(
         message = conversation.staff_message(staff_user_id, body)
         await repo.add_message(message)
         event = MessageReceived(
+            conversation_id=conversation.id, message_id=message.id, sent_at=message.sent_at
+        )
+        await uow.publish(Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER))
+    return message
+
+
+async def send_client_message(
+    uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str, body: str
+) -> Message:
+    """The parent replies in the portal: appended to their active conversation (opened if there is
+    none). Publishes ClientMessageSent, never MessageReceived: it is not unread for the parent."""
+    async with uow:
+        repo = uow.repositories.messaging
+        if not await repo.client_exists(clinic_id, client_id):
+            raise UnknownClient(client_id)
+        conversation = await get_or_open_conversation(repo, clinic_id, client_id)
+        message = conversation.client_message(body)
+        await repo.add_message(message)
+        event = ClientMessageSent(
             conversation_id=conversation.id, message_id=message.id, sent_at=message.sent_at
         )
         await uow.publish(Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER))

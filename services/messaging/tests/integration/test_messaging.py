@@ -254,6 +254,62 @@ async def test_history_stays_readable_and_a_new_conversation_opens_after_close(m
     assert [msg["body"] for msg in parent["messages"]] == ["new thread"]
 
 
+async def test_the_parent_replies_in_the_portal(messaging: Messaging) -> None:
+    m = messaging
+    await m.add_client("k1")
+    await m.add_client("k2")
+    staff = await send(m, "k1", "Rex is ready")
+    response = await m.http.post(
+        "/api/v1/conversation/messages", json={"body": "Thanks!"}, headers=m.parent("k1")
+    )
+    assert response.status_code == 201, response.text
+    reply = response.json()
+    assert reply["conversation_id"] == staff["conversation_id"]
+    view = (await m.http.get("/api/v1/conversation", headers=m.parent("k1"))).json()
+    assert [(msg["sender"], msg["body"]) for msg in view["messages"]] == [
+        ("staff", "Rex is ready"),
+        ("client", "Thanks!"),
+    ]
+    # Never MessageReceived for the parent's own message: ClientMessageSent.
+    assert len(await outbox_events(m, "MessageReceived")) == 1
+    [(envelope, event)] = await m.published("ClientMessageSent", 1)
+    assert (envelope.client_id, str(event.message_id)) == ("k1", reply["message_id"])  # type: ignore[attr-defined]
+
+    # Another parent's first message opens their own conversation; Kafka and the clinic see both.
+    other = await m.http.post("/api/v1/conversation/messages", json={"body": "Hi"}, headers=m.parent("k2"))
+    assert other.status_code == 201
+    assert other.json()["conversation_id"] != staff["conversation_id"]
+    # A parent messaging doesn't know (yet) is 404; staff cannot use the parent's route.
+    unknown = await m.http.post("/api/v1/conversation/messages", json={"body": "Hi"}, headers=m.parent("k9"))
+    assert unknown.status_code == 404
+    forbidden = await m.http.post("/api/v1/conversation/messages", json={"body": "Hi"}, headers=m.staff())
+    assert forbidden.status_code == 403
+
+
+async def test_parent_replies_the_portal_refuses_are_client_errors_and_store_nothing(
+    messaging: Messaging,
+) -> None:
+    m = messaging
+    await m.add_client("k1")
+    headers = {**m.parent("k1"), "Content-Type": "application/json"}
+    cases: list[tuple[bytes, int]] = [
+        (b'{"body": "Call us\\u0000"}', 422),
+        (b'{"body": "Rex \\ud83d"}', 422),
+        (b'{"body": "   "}', 422),
+        (b'{"body": ""}', 422),
+        (json.dumps({"body": "x" * 5001}).encode(), 422),
+        (json.dumps({"body": "x" * 70_000}).encode(), 413),
+        (b'{"body": "hi", "sender": "staff"}', 422),
+        (b'{"body": "caf\xe9"}', 400),
+    ]
+    for content, status in cases:
+        response = await m.http.post("/api/v1/conversation/messages", content=content, headers=headers)
+        assert response.status_code == status, (content[:40], response.text)
+        assert '"input"' not in response.text  # never echoed
+    assert (await m.http.get("/api/v1/conversation", headers=m.parent("k1"))).json()["messages"] == []
+    assert await outbox_events(m, "ClientMessageSent") == []
+
+
 def nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 

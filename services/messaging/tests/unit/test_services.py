@@ -12,7 +12,7 @@ from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_messaging.domain.model import Conversation, Message, MessageNotFound, UnknownClient
 from petportal_messaging.service_layer import services
 from petportal_messaging.service_layer.services import get_or_open_conversation
-from petportal_schemas import ClientUpserted, Envelope, MessageRead, MessageReceived
+from petportal_schemas import ClientMessageSent, ClientUpserted, Envelope, MessageRead, MessageReceived
 
 pytestmark = pytest.mark.unit
 
@@ -182,3 +182,36 @@ async def test_reading_up_to_a_message_that_is_not_the_parents_is_not_found_and_
 async def test_a_parent_without_a_conversation_views_an_empty_one(uow: FakeUnitOfWork[Any]) -> None:
     view = await services.parent_conversation(uow, clinic_id="clinic-1", client_id="C-1")
     assert (view.conversation_id, view.messages, uow.published) == (None, [], [])
+
+
+async def test_the_parent_replies_in_the_active_conversation_with_client_message_sent(
+    uow: FakeUnitOfWork[Any], repositories: Any
+) -> None:
+    await repositories.messaging.record_client("clinic-1", "C-1")
+    [staff] = await _staff_sends(uow, "Rex is ready")
+    reply = await services.send_client_message(uow, clinic_id="clinic-1", client_id="C-1", body="On my way")
+    assert reply.conversation_id == staff.conversation_id
+    assert (reply.sender.value, reply.staff_user_id, reply.read_at) == ("client", None, None)
+    assert uow.published_types() == ["MessageReceived", "ClientMessageSent"]
+    sent = ClientMessageSent.model_validate(uow.published[-1].payload)
+    assert (sent.conversation_id, sent.message_id) == (reply.conversation_id, reply.id)
+    # The parent's own message is never unread for them: reading up to it reports only the staff one.
+    read = await services.parent_reads_up_to(uow, clinic_id="clinic-1", client_id="C-1", up_to=reply.id)
+    assert [m.id for m in read] == [staff.id]
+
+
+async def test_the_parents_first_message_opens_a_conversation(
+    uow: FakeUnitOfWork[Any], repositories: Any
+) -> None:
+    await repositories.messaging.record_client("clinic-1", "C-1")
+    reply = await services.send_client_message(uow, clinic_id="clinic-1", client_id="C-1", body="Hello")
+    view = await services.parent_conversation(uow, clinic_id="clinic-1", client_id="C-1")
+    assert (view.conversation_id, [m.id for m in view.messages]) == (reply.conversation_id, [reply.id])
+
+
+async def test_a_parent_unknown_to_messaging_cannot_write_and_publishes_nothing(
+    uow: FakeUnitOfWork[Any],
+) -> None:
+    with pytest.raises(UnknownClient):
+        await services.send_client_message(uow, clinic_id="clinic-1", client_id="C-9", body="Hello")
+    assert (uow.published, uow.rollbacks) == ([], 1)
