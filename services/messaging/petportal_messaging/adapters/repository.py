@@ -6,14 +6,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select, tuple_, update
+from sqlalchemy import exists, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from petportal_runtime.db import table_of
 
-from ..domain.model import Conversation, ConversationStatus, Message, Sender
+from ..domain.model import Conversation, ConversationStatus, ConversationSummary, Message, Page, Sender
 from .orm import ClientRow, ConversationRow, MessageRow
 
 ONE_ACTIVE_INDEX = "uq_conversations_one_active"
@@ -31,6 +31,8 @@ def _conversation(row: ConversationRow) -> Conversation:
         id=row.id,
         status=ConversationStatus(row.status),
         created_at=row.created_at,
+        last_activity_at=row.last_activity_at,
+        closed_at=row.closed_at,
     )
 
 
@@ -101,6 +103,8 @@ class MessagingRepository:
                         client_id=conversation.client_id,
                         status=conversation.status.value,
                         created_at=conversation.created_at,
+                        last_activity_at=conversation.last_activity_at or conversation.created_at,
+                        closed_at=conversation.closed_at,
                     )
                 )
                 await self.session.flush()
@@ -109,6 +113,72 @@ class MessagingRepository:
                 raise
             return False
         return True
+
+    async def touch_active(self, conversation_id: uuid.UUID, at: datetime) -> bool:
+        """The UPDATE waits for a concurrent close and re-checks `status` on the row it committed."""
+        t = conversation_table.c
+        result = await self.session.execute(
+            update(conversation_table)
+            .where(t.id == conversation_id, t.status == "active")
+            .values(last_activity_at=func.greatest(t.last_activity_at, at))
+            .returning(t.id)
+        )
+        return result.first() is not None
+
+    async def clinic_conversation(self, clinic_id: str, conversation_id: uuid.UUID) -> Conversation | None:
+        t = conversation_table.c
+        row = (
+            await self.session.execute(
+                select(ConversationRow).where(t.id == conversation_id, t.clinic_id == clinic_id)
+            )
+        ).scalar_one_or_none()
+        return _conversation(row) if row else None
+
+    async def list_conversations(self, clinic_id: str, page: Page) -> list[ConversationSummary]:
+        m, c = message_table.c, conversation_table.c
+        unread = (
+            select(func.count())
+            .where(m.conversation_id == c.id, m.sender == "client", m.read_at.is_(None))
+            .scalar_subquery()
+        )
+        rows = (
+            await self.session.execute(
+                select(ConversationRow, unread)
+                .where(c.clinic_id == clinic_id)
+                .order_by(c.last_activity_at.desc(), c.id.desc())
+                .limit(page.limit + 1)
+                .offset(page.offset)
+            )
+        ).all()
+        return [ConversationSummary(_conversation(row), count) for row, count in rows]
+
+    async def messages_page(self, conversation_id: uuid.UUID, page: Page) -> list[Message]:
+        t = message_table.c
+        rows = (
+            await self.session.execute(
+                select(MessageRow)
+                .where(t.conversation_id == conversation_id)
+                .order_by(t.sent_at.desc(), t.id.desc())
+                .limit(page.limit + 1)
+                .offset(page.offset)
+            )
+        ).scalars()
+        return [_message(r) for r in rows]
+
+    async def unread_by_staff(self, conversation_id: uuid.UUID) -> int:
+        t = message_table.c
+        query = select(func.count()).where(
+            t.conversation_id == conversation_id, t.sender == "client", t.read_at.is_(None)
+        )
+        return int((await self.session.execute(query)).scalar_one())
+
+    async def close_conversation(self, conversation: Conversation) -> None:
+        t = conversation_table.c
+        await self.session.execute(
+            update(conversation_table)
+            .where(t.id == conversation.id, t.status == "active")
+            .values(status=conversation.status.value, closed_at=conversation.closed_at)
+        )
 
     async def add_message(self, message: Message) -> None:
         self.session.add(

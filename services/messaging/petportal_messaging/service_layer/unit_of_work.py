@@ -8,7 +8,7 @@ from typing import Protocol
 
 from petportal_runtime.uow import UnitOfWork
 
-from ..domain.model import Conversation, Message, Sender
+from ..domain.model import Conversation, ConversationSummary, Message, Page, Sender
 
 
 class ConversationStore(Protocol):
@@ -16,6 +16,11 @@ class ConversationStore(Protocol):
 
     async def add_conversation(self, conversation: Conversation) -> bool:
         """Insert; False when another transaction already holds the client's active conversation."""
+        ...
+
+    async def touch_active(self, conversation_id: uuid.UUID, at: datetime) -> bool:
+        """Lock the conversation and move its last activity to `at`; False if it is no longer active
+        (closed meanwhile: the message belongs in a new one)."""
         ...
 
 
@@ -50,6 +55,24 @@ class MessagingStore(ConversationStore, Protocol):
     ) -> list[Message]:
         """Mark read the unread messages of `sender` in this client's conversations (or only in
         `conversation_id`) at or before `up_to`'s position; exactly the messages this call changed."""
+        ...
+
+    async def clinic_conversation(self, clinic_id: str, conversation_id: uuid.UUID) -> Conversation | None:
+        """The conversation if it is this clinic's, else None."""
+        ...
+
+    async def list_conversations(self, clinic_id: str, page: Page) -> list[ConversationSummary]:
+        """The clinic's conversations, newest activity first, `page.limit + 1` at most from `page.offset`."""
+        ...
+
+    async def messages_page(self, conversation_id: uuid.UUID, page: Page) -> list[Message]:
+        """The conversation's messages newest first, `page.limit + 1` at most from `page.offset`."""
+        ...
+
+    async def unread_by_staff(self, conversation_id: uuid.UUID) -> int: ...
+
+    async def close_conversation(self, conversation: Conversation) -> None:
+        """Store the closing (status and closed_at) of a conversation the caller has closed."""
         ...
 
 

@@ -310,6 +310,161 @@ async def test_parent_replies_the_portal_refuses_are_client_errors_and_store_not
     assert await outbox_events(m, "ClientMessageSent") == []
 
 
+async def reply(m: Messaging, client_id: str, body: str) -> dict[str, Any]:
+    response = await m.http.post(
+        "/api/v1/conversation/messages", json={"body": body}, headers=m.parent(client_id)
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_staff_list_their_clinics_conversations_with_unread_counts(messaging: Messaging) -> None:
+    m = messaging
+    for client in ("k1", "k2", "k3"):
+        await m.add_client(client)
+    await m.add_client("k1", clinic_id="other-clinic")
+    await send(m, "k1", "hello k1")
+    await reply(m, "k2", "one")
+    await reply(m, "k2", "two")
+    await reply(m, "k3", "three")
+    await reply(m, "k1", "thanks")
+    other = await m.http.post(
+        "/api/v1/conversation/messages", json={"body": "x"}, headers=m.parent("k1", "other-clinic")
+    )
+    assert other.status_code == 201
+
+    first = (await m.http.get("/clinic/v1/conversations?limit=2", headers=m.staff())).json()
+    assert [(c["client_id"], c["unread_count"], c["status"]) for c in first["conversations"]] == [
+        ("k1", 1, "active"),
+        ("k3", 1, "active"),
+    ]
+    assert first["next_offset"] == 2
+    rest = (await m.http.get("/clinic/v1/conversations?limit=2&offset=2", headers=m.staff())).json()
+    assert [(c["client_id"], c["unread_count"]) for c in rest["conversations"]] == [("k2", 2)]
+    assert rest["next_offset"] is None
+    assert other.json()["conversation_id"] not in {
+        c["conversation_id"] for c in first["conversations"] + rest["conversations"]
+    }
+
+    for query in ("limit=0", "limit=101", "offset=-1", "offset=10001", "limit=x", "limit=%00", "limit=1e999"):
+        response = await m.http.get(f"/clinic/v1/conversations?{query}", headers=m.staff())
+        assert response.status_code == 422, (query, response.text)
+    assert (await m.http.get("/clinic/v1/conversations")).status_code == 401
+    assert (await m.http.get("/clinic/v1/conversations", headers=m.parent("k1"))).status_code == 403
+
+
+async def test_staff_read_one_conversation_in_pages_read_its_client_messages_and_close_it(
+    messaging: Messaging,
+) -> None:
+    m = messaging
+    await m.add_client("k1")
+    await m.add_client("k2")
+    asked = await reply(m, "k1", "Is Rex ready?")
+    await send(m, "k1", "Yes")
+    thanks = await reply(m, "k1", "Thanks")
+    theirs = await reply(m, "k2", "not k1's")
+    conversation_id = asked["conversation_id"]
+    url = f"/clinic/v1/conversations/{conversation_id}"
+
+    page = (await m.http.get(f"{url}?limit=2", headers=m.staff())).json()
+    assert [msg["body"] for msg in page["messages"]] == ["Thanks", "Yes"]
+    assert (page["client_id"], page["unread_count"], page["next_offset"]) == ("k1", 2, 2)
+    older = (await m.http.get(f"{url}?limit=2&offset=2", headers=m.staff())).json()
+    assert ([msg["body"] for msg in older["messages"]], older["next_offset"]) == (["Is Rex ready?"], None)
+
+    # Viewing changed nothing; reading up to the newest client message marks both, once.
+    assert (await m.http.get(url, headers=m.staff())).json()["unread_count"] == 2
+    foreign = await m.http.post(f"{url}/read", json={"up_to": theirs["message_id"]}, headers=m.staff())
+    assert foreign.status_code == 404
+    read = await m.http.post(f"{url}/read", json={"up_to": thanks["message_id"]}, headers=m.staff())
+    assert sorted(read.json()["message_ids"]) == sorted([asked["message_id"], thanks["message_id"]])
+    again = await m.http.post(f"{url}/read", json={"up_to": thanks["message_id"]}, headers=m.staff())
+    assert again.json() == {"message_ids": [], "read_at": None}
+    assert (await m.http.get(url, headers=m.staff())).json()["unread_count"] == 0
+    # Staff reading the client's messages does not touch the parent's unread ones.
+    assert await outbox_events(m, "MessageRead") == []
+
+    # Another clinic's staff see none of it.
+    for method, path in (("GET", url), ("POST", f"{url}/close")):
+        assert (await m.http.request(method, path, headers=m.staff("other-clinic"))).status_code == 404
+    assert (
+        await m.http.post(
+            f"{url}/read", json={"up_to": thanks["message_id"]}, headers=m.staff("other-clinic")
+        )
+    ).status_code == 404
+
+    closed = await m.http.post(f"{url}/close", headers=m.staff())
+    assert closed.status_code == 200
+    assert (closed.json()["status"], closed.json()["closed_at"] is not None) == ("closed", True)
+    assert (await m.http.post(f"{url}/close", headers=m.staff())).json() == closed.json()
+    # The parent still sees the closed conversation until the next message opens a new one.
+    assert (await m.http.get("/api/v1/conversation", headers=m.parent("k1"))).json()[
+        "conversation_id"
+    ] == conversation_id
+    new = await reply(m, "k1", "One more question")
+    assert new["conversation_id"] != conversation_id
+    assert len((await m.http.get(url, headers=m.staff())).json()["messages"]) == 3
+    assert (await m.http.get("/api/v1/conversation", headers=m.parent("k1"))).json()[
+        "conversation_id"
+    ] == new["conversation_id"]
+
+
+async def test_staff_conversation_routes_refuse_bad_ids_with_specific_client_errors(
+    messaging: Messaging,
+) -> None:
+    m = messaging
+    await m.add_client("k1")
+    sent = await reply(m, "k1", "hello")
+    good = sent["conversation_id"]
+    for bad in ("not-a-uuid", "%00", "%ED%A0%80", "x" * 5000):
+        response = await m.http.get(f"/clinic/v1/conversations/{bad}", headers=m.staff())
+        assert response.status_code == 422, (bad[:20], response.text)
+        assert response.json()["detail"][0]["loc"] == ["path", "conversation_id"]
+    unknown = uuid.uuid4()
+    response = await m.http.post(f"/clinic/v1/conversations/{unknown}/close", headers=m.staff())
+    assert (response.status_code, response.json()) == (
+        404,
+        {"detail": f"no conversation {unknown} at this clinic"},
+    )
+    headers = {**m.staff(), "Content-Type": "application/json"}
+    for content in (b'{"up_to": "nope"}', b'{"up_to": "\\u0000"}', b"{}", b'{"up_to": null}'):
+        response = await m.http.post(
+            f"/clinic/v1/conversations/{good}/read", content=content, headers=headers
+        )
+        assert response.status_code == 422, (content, response.text)
+
+
+async def test_a_close_racing_messages_leaves_one_active_conversation_and_nothing_after_the_close(
+    messaging: Messaging,
+) -> None:
+    m = messaging
+    await m.add_client("k1")
+    first = await send(m, "k1", "opening")
+    close = m.http.post(f"/clinic/v1/conversations/{first['conversation_id']}/close", headers=m.staff())
+    sends = [
+        m.http.post("/clinic/v1/clients/k1/messages", json={"body": f"n{i}"}, headers=m.staff())
+        for i in range(8)
+    ]
+    responses = await asyncio.gather(close, *sends)
+    assert all(r.status_code in (200, 201) for r in responses)
+    async with m.runtime.transaction() as session:
+        active = (
+            await session.execute(text("SELECT count(*) FROM conversations WHERE status = 'active'"))
+        ).scalar_one()
+        late = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+                    "WHERE c.status = 'closed' AND m.sent_at > c.closed_at"
+                )
+            )
+        ).scalar_one()
+        total = (await session.execute(text("SELECT count(*) FROM messages"))).scalar_one()
+    assert active <= 1  # none if the close came last
+    assert (late, total) == (0, 9)
+
+
 def nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 

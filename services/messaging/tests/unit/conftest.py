@@ -9,7 +9,14 @@ from datetime import datetime
 import pytest
 
 from petportal_devkit.fakes import FakeUnitOfWork
-from petportal_messaging.domain.model import Conversation, ConversationStatus, Message, Sender
+from petportal_messaging.domain.model import (
+    Conversation,
+    ConversationStatus,
+    ConversationSummary,
+    Message,
+    Page,
+    Sender,
+)
 
 
 @dataclass
@@ -45,6 +52,44 @@ class InMemoryMessaging:
             return False
         self.conversations.append(conversation)
         return True
+
+    async def touch_active(self, conversation_id: uuid.UUID, at: datetime) -> bool:
+        conversation = next(c for c in self.conversations if c.id == conversation_id)
+        if not conversation.active:
+            return False
+        conversation.last_activity_at = max(conversation.last_activity_at or at, at)
+        return True
+
+    async def clinic_conversation(self, clinic_id: str, conversation_id: uuid.UUID) -> Conversation | None:
+        return next(
+            (c for c in self.conversations if (c.id, c.clinic_id) == (conversation_id, clinic_id)), None
+        )
+
+    async def unread_by_staff(self, conversation_id: uuid.UUID) -> int:
+        return sum(
+            1
+            for m in self.stored_messages
+            if m.conversation_id == conversation_id and m.sender is Sender.CLIENT and m.read_at is None
+        )
+
+    async def list_conversations(self, clinic_id: str, page: Page) -> list[ConversationSummary]:
+        ordered = sorted(
+            (c for c in self.conversations if c.clinic_id == clinic_id),
+            key=lambda c: (c.last_activity_at, c.id),
+            reverse=True,
+        )
+        return [
+            ConversationSummary(c, await self.unread_by_staff(c.id))
+            for c in ordered[page.offset : page.offset + page.limit + 1]
+        ]
+
+    async def messages_page(self, conversation_id: uuid.UUID, page: Page) -> list[Message]:
+        newest_first = list(reversed(await self.messages(conversation_id)))
+        return newest_first[page.offset : page.offset + page.limit + 1]
+
+    async def close_conversation(self, conversation: Conversation) -> None:
+        stored = next(c for c in self.conversations if c.id == conversation.id)
+        stored.status, stored.closed_at = conversation.status, conversation.closed_at
 
     async def add_message(self, message: Message) -> None:
         self.stored_messages.append(message)
