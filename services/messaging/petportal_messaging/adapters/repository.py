@@ -172,13 +172,26 @@ class MessagingRepository:
         )
         return int((await self.session.execute(query)).scalar_one())
 
-    async def close_conversation(self, conversation: Conversation) -> None:
+    async def close_conversation(self, conversation: Conversation) -> Conversation:
+        """Waits for a message being appended (it holds the row lock), and is never earlier than the
+        conversation's latest message, so every message of a closed conversation precedes its close."""
         t = conversation_table.c
         await self.session.execute(
             update(conversation_table)
             .where(t.id == conversation.id, t.status == "active")
-            .values(status=conversation.status.value, closed_at=conversation.closed_at)
+            .values(
+                status=conversation.status.value,
+                closed_at=func.greatest(conversation.closed_at, t.last_activity_at),
+            )
         )
+        row = (
+            await self.session.execute(
+                select(ConversationRow)
+                .where(t.id == conversation.id)
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one()
+        return _conversation(row)
 
     async def add_message(self, message: Message) -> None:
         self.session.add(

@@ -251,5 +251,5 @@ async def close_conversation(
         conversation = await _clinic_conversation(repo, clinic_id, conversation_id)
         if conversation.active:
             conversation.close()
-            await repo.close_conversation(conversation)
+            conversation = await repo.close_conversation(conversation)
         return ConversationSummary(conversation, await repo.unread_by_staff(conversation.id))

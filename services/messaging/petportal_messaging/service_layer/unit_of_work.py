@@ -71,8 +71,9 @@ class MessagingStore(ConversationStore, Protocol):
 
     async def unread_by_staff(self, conversation_id: uuid.UUID) -> int: ...
 
-    async def close_conversation(self, conversation: Conversation) -> None:
-        """Store the closing (status and closed_at) of a conversation the caller has closed."""
+    async def close_conversation(self, conversation: Conversation) -> Conversation:
+        """Store the closing of a conversation the caller has closed; the conversation as stored (its
+        `closed_at` is never earlier than its latest message)."""
         ...
 
 

@@ -87,9 +87,12 @@ class InMemoryMessaging:
         newest_first = list(reversed(await self.messages(conversation_id)))
         return newest_first[page.offset : page.offset + page.limit + 1]
 
-    async def close_conversation(self, conversation: Conversation) -> None:
+    async def close_conversation(self, conversation: Conversation) -> Conversation:
         stored = next(c for c in self.conversations if c.id == conversation.id)
-        stored.status, stored.closed_at = conversation.status, conversation.closed_at
+        stored.status = conversation.status
+        if conversation.closed_at is not None and stored.last_activity_at is not None:
+            stored.closed_at = max(conversation.closed_at, stored.last_activity_at)
+        return stored
 
     async def add_message(self, message: Message) -> None:
         self.stored_messages.append(message)
