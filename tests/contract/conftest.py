@@ -17,6 +17,7 @@ from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import (
     ClientEnrolledInProgram,
+    ClientMessageSent,
     ClientUpserted,
     ClinicRegistered,
     Event,
@@ -50,6 +51,7 @@ _SAMPLES: tuple[Event, ...] = (
     MessageRead(
         conversation_id=uuid.UUID(int=1), message_ids=[uuid.UUID(int=2), uuid.UUID(int=3)], read_at=_AT
     ),
+    ClientMessageSent(conversation_id=uuid.UUID(int=1), message_id=uuid.UUID(int=4), sent_at=_AT),
     SmsOptedOut(source="sms_keyword", keyword="STOP"),
     SmsOptedIn(source="portal"),
     ReminderSent(reminder_id="rem-1", channel="sms", kind="service", patient_id="pat-1"),

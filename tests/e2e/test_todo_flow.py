@@ -46,14 +46,45 @@ def test_the_todo_list_follows_messages_consent_and_programs(stack: Stack) -> No
     other_view = portal.http.get("/api/v1/conversation", headers={"authorization": f"Bearer {other_parent}"})
     assert other_view.json()["messages"] == []
 
-    # reading the conversation clears the item
-    conversation = portal.http.get("/api/v1/conversation", headers={"authorization": f"Bearer {parent}"})
+    # viewing the conversation changes nothing; reading it (an explicit POST) clears the item
+    auth = {"authorization": f"Bearer {parent}"}
+    conversation = portal.http.get("/api/v1/conversation", headers=auth)
     assert conversation.status_code == 200
-    assert [m["body"] for m in conversation.json()["messages"]] == [
-        "Biscuit is due for his booster",
-        "Please call us to book",
-    ]
+    messages = conversation.json()["messages"]
+    assert [m["body"] for m in messages] == ["Biscuit is due for his booster", "Please call us to book"]
+    assert portal.todo(parent)["items"][0]["count"] == 2  # still unread
+    other_auth = {"authorization": f"Bearer {other_parent}"}
+    foreign = portal.http.post(
+        "/api/v1/conversation/read", json={"up_to": messages[0]["message_id"]}, headers=other_auth
+    )
+    assert foreign.status_code == 404
+    read = portal.http.post(
+        "/api/v1/conversation/read", json={"up_to": messages[-1]["message_id"]}, headers=auth
+    )
+    assert read.status_code == 200
+    assert len(read.json()["message_ids"]) == 2
     portal.wait_todo(parent, [], "unread item gone after reading")
+
+    # the parent replies: never unread for them; staff see it unread in their list, through the gateway
+    staff_auth = {"authorization": f"Bearer {staff}"}
+    sent = portal.http.post(
+        "/api/v1/conversation/messages", json={"body": "Booked for Tuesday"}, headers=auth
+    )
+    assert sent.status_code == 201
+    listing = portal.http.get("/clinic/v1/conversations", headers=staff_auth)
+    assert listing.status_code == 200
+    [line] = [c for c in listing.json()["conversations"] if c["client_id"] == "C-1"]
+    assert (line["conversation_id"], line["unread_count"]) == (sent.json()["conversation_id"], 1)
+    assert portal.http.get("/clinic/v1/conversations", headers=auth).status_code == 403
+    # the reply was not counted: the next staff message (after it on the same partition) makes it 1
+    answer = portal.send_message(staff, "C-1", "See you then")
+    assert answer.status_code == 201
+    portal.wait_todo(
+        parent, [("unread_messages", "You have 1 unread message")], "only the staff message unread"
+    )
+    up_to = {"up_to": answer.json()["message_id"]}
+    assert portal.http.post("/api/v1/conversation/read", json=up_to, headers=auth).status_code == 200
+    portal.wait_todo(parent, [], "unread item gone again")
 
     # STOP → "Opt into receiving texts"; START → gone
     assert portal.text("+1 500-555-0101", "STOP").status_code == 200

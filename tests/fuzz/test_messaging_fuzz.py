@@ -39,3 +39,5 @@ def test_messaging_api_never_fails_on_generated_requests(
     )
     seen = fuzz(Target(create_app(runtime), headers=keys.by_path, steer=at_the_known_client))
     assert seen[("POST", "/clinic/v1/clients/{client_id}/messages", 201)] > 0
+    assert seen[("POST", "/api/v1/conversation/messages", 201)] > 0
+    assert seen[("GET", "/clinic/v1/conversations", 200)] > 0

@@ -10,7 +10,7 @@ from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.container import Container
 from petportal_runtime.service import ServiceRuntime
-from petportal_schemas import ClientUpserted, MessageRead, MessageReceived, topics
+from petportal_schemas import ClientMessageSent, ClientUpserted, MessageRead, MessageReceived, topics
 
 from .adapters.repository import sql_repositories
 from .entrypoints import handlers
@@ -39,5 +39,5 @@ def bootstrap(
         consumer=handlers.CONSUMER,
         handlers=[on(ClientUpserted, bind(handlers.record_client, messaging.unit_of_work))],
     )
-    document_publisher(runtime.broker, topics.MESSAGING, [MessageReceived, MessageRead])
+    document_publisher(runtime.broker, topics.MESSAGING, [MessageReceived, MessageRead, ClientMessageSent])
     return messaging

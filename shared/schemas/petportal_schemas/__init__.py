@@ -15,6 +15,7 @@ from .envelope import (
 )
 from .events import (
     ClientEnrolledInProgram,
+    ClientMessageSent,
     ClientUpserted,
     ClinicRegistered,
     MessageRead,
@@ -29,6 +30,7 @@ from .events import (
 
 __all__ = [
     "ClientEnrolledInProgram",
+    "ClientMessageSent",
     "ClientUpserted",
     "ClinicRegistered",
     "Envelope",

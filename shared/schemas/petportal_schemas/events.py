@@ -51,6 +51,21 @@ class MessageRead(Event):
     read_at: datetime
 
 
+@register
+class ClientMessageSent(Event):
+    """The client wrote to the clinic in the portal: one more unread message for the clinic's staff.
+
+    Never unread for the client themself, so the To-Do list does not consume it."""
+
+    EVENT_TYPE = "ClientMessageSent"
+    VERSION = 1
+    TOPIC = topics.MESSAGING
+
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    sent_at: datetime
+
+
 # --- notify ----------------------------------------------------------------------------------
 
 

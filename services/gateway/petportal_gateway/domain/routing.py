@@ -41,6 +41,7 @@ ROUTES: tuple[tuple[re.Pattern[str], Route], ...] = tuple(
         (_under("/api/v1/notifications"), Route("notify", "parent")),
         (_under("/clinic/v1/auth"), Route("identity", "none")),
         (rf"{_CLIENT}/(?:messages|conversation)(?:/.*)?", Route("messaging", "staff")),
+        (_under("/clinic/v1/conversations"), Route("messaging", "staff")),
         (rf"{_CLIENT}/sms-status/?", Route("notify", "staff")),
         (_under("/pims/v1"), Route("sync", "none")),
         (_under("/webhooks/sms"), Route("notify", "none")),

@@ -39,6 +39,9 @@ class ConversationRow(Base, table=True):
             postgresql_where=text("status = 'active'"),
         ),
         Index("ix_conversations_client", "clinic_id", "client_id", "created_at"),
+        Index(
+            "ix_conversations_clinic_activity", "clinic_id", text("last_activity_at DESC"), text("id DESC")
+        ),
     )
 
     id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
@@ -46,6 +49,9 @@ class ConversationRow(Base, table=True):
     client_id: str = Field(sa_column=Column(String(64), nullable=False))
     status: str = Field(sa_column=Column(String(16), nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # The latest message (or the opening): the clinic's list is newest activity first.
+    last_activity_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 
 class MessageRow(Base, table=True):
@@ -58,6 +64,11 @@ class MessageRow(Base, table=True):
             "ix_messages_unread_staff",
             "conversation_id",
             postgresql_where=text("sender = 'staff' AND read_at IS NULL"),
+        ),
+        Index(
+            "ix_messages_unread_client",
+            "conversation_id",
+            postgresql_where=text("sender = 'client' AND read_at IS NULL"),
         ),
     )
 

@@ -6,14 +6,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from petportal_runtime.db import table_of
 
-from ..domain.model import Conversation, ConversationStatus, Message, Sender
+from ..domain.model import Conversation, ConversationStatus, ConversationSummary, Message, Page, Sender
 from .orm import ClientRow, ConversationRow, MessageRow
 
 ONE_ACTIVE_INDEX = "uq_conversations_one_active"
@@ -31,6 +31,8 @@ def _conversation(row: ConversationRow) -> Conversation:
         id=row.id,
         status=ConversationStatus(row.status),
         created_at=row.created_at,
+        last_activity_at=row.last_activity_at,
+        closed_at=row.closed_at,
     )
 
 
@@ -101,6 +103,8 @@ class MessagingRepository:
                         client_id=conversation.client_id,
                         status=conversation.status.value,
                         created_at=conversation.created_at,
+                        last_activity_at=conversation.last_activity_at or conversation.created_at,
+                        closed_at=conversation.closed_at,
                     )
                 )
                 await self.session.flush()
@@ -109,6 +113,85 @@ class MessagingRepository:
                 raise
             return False
         return True
+
+    async def touch_active(self, conversation_id: uuid.UUID, at: datetime) -> bool:
+        """The UPDATE waits for a concurrent close and re-checks `status` on the row it committed."""
+        t = conversation_table.c
+        result = await self.session.execute(
+            update(conversation_table)
+            .where(t.id == conversation_id, t.status == "active")
+            .values(last_activity_at=func.greatest(t.last_activity_at, at))
+            .returning(t.id)
+        )
+        return result.first() is not None
+
+    async def clinic_conversation(self, clinic_id: str, conversation_id: uuid.UUID) -> Conversation | None:
+        t = conversation_table.c
+        row = (
+            await self.session.execute(
+                select(ConversationRow).where(t.id == conversation_id, t.clinic_id == clinic_id)
+            )
+        ).scalar_one_or_none()
+        return _conversation(row) if row else None
+
+    async def list_conversations(self, clinic_id: str, page: Page) -> list[ConversationSummary]:
+        m, c = message_table.c, conversation_table.c
+        unread = (
+            select(func.count())
+            .where(m.conversation_id == c.id, m.sender == "client", m.read_at.is_(None))
+            .scalar_subquery()
+        )
+        rows = (
+            await self.session.execute(
+                select(ConversationRow, unread)
+                .where(c.clinic_id == clinic_id)
+                .order_by(c.last_activity_at.desc(), c.id.desc())
+                .limit(page.limit + 1)
+                .offset(page.offset)
+            )
+        ).all()
+        return [ConversationSummary(_conversation(row), count) for row, count in rows]
+
+    async def messages_page(self, conversation_id: uuid.UUID, page: Page) -> list[Message]:
+        t = message_table.c
+        rows = (
+            await self.session.execute(
+                select(MessageRow)
+                .where(t.conversation_id == conversation_id)
+                .order_by(t.sent_at.desc(), t.id.desc())
+                .limit(page.limit + 1)
+                .offset(page.offset)
+            )
+        ).scalars()
+        return [_message(r) for r in rows]
+
+    async def unread_by_staff(self, conversation_id: uuid.UUID) -> int:
+        t = message_table.c
+        query = select(func.count()).where(
+            t.conversation_id == conversation_id, t.sender == "client", t.read_at.is_(None)
+        )
+        return int((await self.session.execute(query)).scalar_one())
+
+    async def close_conversation(self, conversation: Conversation) -> Conversation:
+        """Waits for a message being appended (it holds the row lock), and is never earlier than the
+        conversation's latest message, so every message of a closed conversation precedes its close."""
+        t = conversation_table.c
+        await self.session.execute(
+            update(conversation_table)
+            .where(t.id == conversation.id, t.status == "active")
+            .values(
+                status=conversation.status.value,
+                closed_at=func.greatest(conversation.closed_at, t.last_activity_at),
+            )
+        )
+        row = (
+            await self.session.execute(
+                select(ConversationRow)
+                .where(t.id == conversation.id)
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one()
+        return _conversation(row)
 
     async def add_message(self, message: Message) -> None:
         self.session.add(
@@ -133,20 +216,60 @@ class MessagingRepository:
         ).scalars()
         return [_message(r) for r in rows]
 
-    async def mark_staff_messages_read(self, conversation_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
-        """Mark unread staff messages read; returns exactly the ids this call changed.
+    async def client_message(self, clinic_id: str, client_id: str, message_id: uuid.UUID) -> Message | None:
+        t, c = message_table.c, conversation_table.c
+        row = (
+            await self.session.execute(
+                select(MessageRow)
+                .join(conversation_table, c.id == t.conversation_id)
+                .where(t.id == message_id, c.clinic_id == clinic_id, c.client_id == client_id)
+            )
+        ).scalar_one_or_none()
+        return _message(row) if row else None
 
-        Row locks make a concurrent reader wait, then re-check `read_at IS NULL`, so each id is
+    async def mark_read_up_to(
+        self,
+        *,
+        clinic_id: str,
+        client_id: str,
+        sender: Sender,
+        up_to: Message,
+        at: datetime,
+        conversation_id: uuid.UUID | None = None,
+    ) -> list[Message]:
+        """Mark read; returns exactly the messages this call changed, in conversation order.
+
+        Row locks make a concurrent reader wait, then re-check `read_at IS NULL`, so each message is
         returned to one reader only.
         """
-        t = message_table.c
+        t, c = message_table.c, conversation_table.c
+        scope = select(c.id).where(c.clinic_id == clinic_id, c.client_id == client_id)
+        if conversation_id is not None:
+            scope = scope.where(c.id == conversation_id)
         result = await self.session.execute(
             update(message_table)
-            .where(t.conversation_id == conversation_id, t.sender == "staff", t.read_at.is_(None))
+            .where(
+                t.conversation_id.in_(scope.scalar_subquery()),
+                t.sender == sender.value,
+                t.read_at.is_(None),
+                tuple_(t.sent_at, t.id) <= tuple_(up_to.sent_at, up_to.id),
+            )
             .values(read_at=at)
-            .returning(t.id)
+            .returning(*message_table.c)
         )
-        return sorted(r[0] for r in result.all())
+        changed = [
+            Message(
+                conversation_id=r.conversation_id,
+                sender=Sender(r.sender),
+                body=r.body,
+                staff_user_id=r.staff_user_id,
+                id=r.id,
+                sent_at=r.sent_at,
+                read_at=r.read_at,
+            )
+            for r in result.all()
+        ]
+        return sorted(changed, key=lambda m: m.position)
 
 
 @dataclass(frozen=True)

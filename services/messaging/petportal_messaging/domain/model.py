@@ -22,6 +22,22 @@ class UnknownClient(LookupError):
         self.client_id = client_id
 
 
+class MessageNotFound(LookupError):
+    """The message is not in this caller's conversations (another parent's ids included)."""
+
+    def __init__(self, message_id: uuid.UUID) -> None:
+        super().__init__(f"no message {message_id} in this conversation")
+        self.message_id = message_id
+
+
+class ConversationNotFound(LookupError):
+    """No such conversation at the caller's clinic (another clinic's ids included)."""
+
+    def __init__(self, conversation_id: uuid.UUID) -> None:
+        super().__init__(f"no conversation {conversation_id} at this clinic")
+        self.conversation_id = conversation_id
+
+
 class ConversationStatus(StrEnum):
     ACTIVE = "active"
     CLOSED = "closed"
@@ -66,6 +82,11 @@ class Message:
     def unread_by_parent(self) -> bool:
         return self.sender is Sender.STAFF and self.read_at is None
 
+    @property
+    def position(self) -> tuple[datetime, uuid.UUID]:
+        """Where the message is in its conversation: "up to this message" means up to this position."""
+        return (self.sent_at, self.id)
+
 
 @dataclass
 class Conversation:
@@ -74,6 +95,13 @@ class Conversation:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     status: ConversationStatus = ConversationStatus.ACTIVE
     created_at: datetime = field(default_factory=now)
+    # The latest message, or the opening when there is none yet.
+    last_activity_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.last_activity_at is None:
+            self.last_activity_at = self.created_at
 
     @property
     def active(self) -> bool:
@@ -90,8 +118,45 @@ class Conversation:
             sent_at=at or now(),
         )
 
-    def close(self) -> None:
-        self.status = ConversationStatus.CLOSED
+    def client_message(self, body: str, at: datetime | None = None) -> Message:
+        """The client's own message: unread for the clinic's staff, never for the client."""
+        if not self.active:
+            raise InvalidMessage("the conversation is closed")
+        return Message(conversation_id=self.id, sender=Sender.CLIENT, body=body, sent_at=at or now())
+
+    def close(self, at: datetime | None = None) -> None:
+        """Closed for new messages (the next one opens a new conversation); stays readable."""
+        if self.active:
+            self.status = ConversationStatus.CLOSED
+            self.closed_at = at or now()
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """A line of the clinic's list: the conversation and its messages from the client staff have not read."""
+
+    conversation: Conversation
+    unread_by_staff: int
+
+
+MAX_PAGE_SIZE = 100
+MAX_OFFSET = 10_000
+
+
+@dataclass(frozen=True)
+class Page:
+    """limit 1..MAX_PAGE_SIZE items from offset 0..MAX_OFFSET."""
+
+    limit: int = 20
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_PAGE_SIZE or not 0 <= self.offset <= MAX_OFFSET:
+            raise ValueError("page out of bounds")
+
+    def next_offset(self, fetched: int) -> int | None:
+        """Given that `limit + 1` were asked for and `fetched` came back."""
+        return self.offset + self.limit if fetched > self.limit else None
 
 
 def chunks(ids: list[uuid.UUID], size: int = MAX_IDS_PER_READ_EVENT) -> list[list[uuid.UUID]]:

@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from petportal_runtime.text import Text
 
-from ..domain.model import MAX_BODY_LENGTH, InvalidMessage, Message, Sender, validate_body
+from ..domain.model import (
+    MAX_BODY_LENGTH,
+    ConversationStatus,
+    ConversationSummary,
+    InvalidMessage,
+    Message,
+    Sender,
+    validate_body,
+)
 
 
 class MessageCreate(BaseModel):
@@ -54,3 +62,55 @@ class MessagePublic(BaseModel):
 class ConversationPublic(BaseModel):
     conversation_id: uuid.UUID | None
     messages: list[MessagePublic]
+
+
+class ReadUpTo(BaseModel):
+    """Everything up to and including this message has been read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    up_to: uuid.UUID
+
+
+class ReadReceipt(BaseModel):
+    """The messages this request marked read (none when they already were)."""
+
+    message_ids: list[uuid.UUID]
+    read_at: datetime | None
+
+
+class ConversationLine(BaseModel):
+    """A conversation as the clinic sees it in its list."""
+
+    conversation_id: uuid.UUID
+    client_id: str
+    status: ConversationStatus
+    created_at: datetime
+    last_activity_at: datetime
+    closed_at: datetime | None
+    unread_count: int = Field(description="messages from the client that staff have not read")
+
+    @classmethod
+    def of(cls, summary: ConversationSummary) -> ConversationLine:
+        c = summary.conversation
+        return cls(
+            conversation_id=c.id,
+            client_id=c.client_id,
+            status=c.status,
+            created_at=c.created_at,
+            last_activity_at=c.last_activity_at or c.created_at,
+            closed_at=c.closed_at,
+            unread_count=summary.unread_by_staff,
+        )
+
+
+class ConversationList(BaseModel):
+    conversations: list[ConversationLine]
+    next_offset: int | None = Field(description="the offset of the next page; null on the last one")
+
+
+class ConversationDetail(ConversationLine):
+    messages: list[MessagePublic] = Field(description="newest first")
+    next_offset: int | None = Field(
+        description="the offset of the next page of older messages; null on the last one"
+    )

@@ -3,9 +3,10 @@ registered in `create_app` (ERRORS)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, status
 
 from petportal_runtime.auth import CurrentParent, CurrentStaff
 from petportal_runtime.container import container_of
@@ -13,11 +14,29 @@ from petportal_runtime.errors import ErrorStatuses
 from petportal_schemas.envelope import ID_PATTERN
 
 from ..bootstrap import Messaging, bootstrap
-from ..domain.model import UnknownClient
+from ..domain.model import (
+    MAX_OFFSET,
+    MAX_PAGE_SIZE,
+    ConversationNotFound,
+    Message,
+    MessageNotFound,
+    Page,
+    UnknownClient,
+)
 from ..service_layer import services
 from ..service_layer.services import ConversationView
 from ..service_layer.unit_of_work import MessagingUnitOfWork
-from .api import ConversationPublic, MessageCreate, MessagePublic, MessageSent
+from .api import (
+    ConversationDetail,
+    ConversationLine,
+    ConversationList,
+    ConversationPublic,
+    MessageCreate,
+    MessagePublic,
+    MessageSent,
+    ReadReceipt,
+    ReadUpTo,
+)
 
 
 def _unit_of_work(request: Request) -> MessagingUnitOfWork:
@@ -27,9 +46,28 @@ def _unit_of_work(request: Request) -> MessagingUnitOfWork:
 
 UnitOfWork = Annotated[MessagingUnitOfWork, Depends(_unit_of_work)]
 ClientId = Annotated[str, Path(pattern=ID_PATTERN, description="the client's id in the clinic's PIMS")]
+ConversationId = Annotated[uuid.UUID, Path(description="a conversation of the staff member's clinic")]
+
+
+def _page(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+Paging = Annotated[Page, Depends(_page)]
 
 # Domain errors answered over HTTP, for every route.
-ERRORS: ErrorStatuses = {UnknownClient: status.HTTP_404_NOT_FOUND}
+ERRORS: ErrorStatuses = {
+    UnknownClient: status.HTTP_404_NOT_FOUND,
+    MessageNotFound: status.HTTP_404_NOT_FOUND,
+    ConversationNotFound: status.HTTP_404_NOT_FOUND,
+}
+
+
+def _receipt(read: list[Message]) -> ReadReceipt:
+    return ReadReceipt(message_ids=[m.id for m in read], read_at=read[0].read_at if read else None)
 
 
 def _public(view: ConversationView) -> ConversationPublic:
@@ -68,10 +106,91 @@ async def client_conversation(
     return _public(await services.staff_conversation(uow, clinic_id=staff.clinic_id, client_id=client_id))
 
 
+_NO_CONVERSATION: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such conversation at this clinic"}
+}
+
+
+@clinic.get("/conversations")
+async def conversations(staff: CurrentStaff, uow: UnitOfWork, page: Paging) -> ConversationList:
+    """The clinic's conversations, newest activity first, with their unread counts."""
+    found = await services.clinic_conversations(uow, clinic_id=staff.clinic_id, page=page)
+    return ConversationList(
+        conversations=[ConversationLine.of(s) for s in found.conversations], next_offset=found.next_offset
+    )
+
+
+@clinic.get("/conversations/{conversation_id}", responses=_NO_CONVERSATION)
+async def conversation(
+    conversation_id: ConversationId, staff: CurrentStaff, uow: UnitOfWork, page: Paging
+) -> ConversationDetail:
+    """One conversation (active or closed) with a page of its messages, newest first. Changes nothing."""
+    found = await services.clinic_conversation(
+        uow, clinic_id=staff.clinic_id, conversation_id=conversation_id, page=page
+    )
+    return ConversationDetail(
+        **ConversationLine.of(found.summary).model_dump(),
+        messages=[MessagePublic.of(m) for m in found.messages],
+        next_offset=found.next_offset,
+    )
+
+
+@clinic.post(
+    "/conversations/{conversation_id}/read",
+    responses={404: {"description": "no such conversation at this clinic, or the message is not in it"}},
+)
+async def staff_read(
+    conversation_id: ConversationId, payload: ReadUpTo, staff: CurrentStaff, uow: UnitOfWork
+) -> ReadReceipt:
+    """Staff have read the client's messages up to and including `up_to` (each once)."""
+    read = await services.staff_reads_up_to(
+        uow, clinic_id=staff.clinic_id, conversation_id=conversation_id, up_to=payload.up_to
+    )
+    return _receipt(read)
+
+
+@clinic.post("/conversations/{conversation_id}/close", responses=_NO_CONVERSATION)
+async def close(conversation_id: ConversationId, staff: CurrentStaff, uow: UnitOfWork) -> ConversationLine:
+    """Close the conversation: the next message opens a new one; this one stays readable."""
+    closed = await services.close_conversation(
+        uow, clinic_id=staff.clinic_id, conversation_id=conversation_id
+    )
+    return ConversationLine.of(closed)
+
+
 @parent.get("/conversation")
 async def my_conversation(me: CurrentParent, uow: UnitOfWork) -> ConversationPublic:
-    """The parent's conversation; the staff messages it returns are marked read."""
-    return _public(await services.read_conversation(uow, clinic_id=me.clinic_id, client_id=me.client_id))
+    """The parent's active conversation, else their latest closed one. Changes nothing: reading is
+    `POST /api/v1/conversation/read`."""
+    return _public(await services.parent_conversation(uow, clinic_id=me.clinic_id, client_id=me.client_id))
+
+
+@parent.post(
+    "/conversation/read",
+    responses={404: {"description": "the message is not in this parent's conversations"}},
+)
+async def read_my_conversation(payload: ReadUpTo, me: CurrentParent, uow: UnitOfWork) -> ReadReceipt:
+    """Mark every unread staff message up to and including `up_to` read (each once: a repeat changes
+    nothing and publishes nothing)."""
+    read = await services.parent_reads_up_to(
+        uow, clinic_id=me.clinic_id, client_id=me.client_id, up_to=payload.up_to
+    )
+    return _receipt(read)
+
+
+@parent.post(
+    "/conversation/messages",
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {"description": "the client is not (yet) known to messaging"}},
+)
+async def reply(payload: MessageCreate, me: CurrentParent, uow: UnitOfWork) -> MessageSent:
+    """The parent writes to the clinic: appended to the active conversation, opened if there is none."""
+    message = await services.send_client_message(
+        uow, clinic_id=me.clinic_id, client_id=me.client_id, body=payload.body
+    )
+    return MessageSent(
+        message_id=message.id, conversation_id=message.conversation_id, sent_at=message.sent_at
+    )
 
 
 def create_app(container: Messaging | None = None) -> FastAPI:

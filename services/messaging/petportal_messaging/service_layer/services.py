@@ -3,23 +3,43 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from petportal_schemas import Envelope, MessageRead, MessageReceived
+from petportal_schemas import ClientMessageSent, Envelope, MessageRead, MessageReceived
 
-from ..domain.model import Conversation, Message, UnknownClient, chunks, now
-from .unit_of_work import ConversationStore, MessagingUnitOfWork
+from ..domain.model import (
+    Conversation,
+    ConversationNotFound,
+    ConversationSummary,
+    Message,
+    MessageNotFound,
+    Page,
+    Sender,
+    UnknownClient,
+    chunks,
+    now,
+)
+from .unit_of_work import ConversationStore, MessagingStore, MessagingUnitOfWork
 
 __all__ = [
     "CONSUMER",
     "PRODUCER",
+    "ConversationPage",
     "ConversationStore",
     "ConversationView",
+    "ConversationsPage",
+    "clinic_conversation",
+    "clinic_conversations",
+    "close_conversation",
     "get_or_open_conversation",
-    "read_conversation",
+    "parent_conversation",
+    "parent_reads_up_to",
     "record_client",
+    "send_client_message",
     "send_staff_message",
     "staff_conversation",
+    "staff_reads_up_to",
 ]
 
 PRODUCER = "messaging"
@@ -59,6 +79,20 @@ async def get_or_open_conversation(repo: ConversationStore, clinic_id: str, clie
     raise RuntimeError("could not open a conversation")  # pragma: no cover - closed in a tight loop
 
 
+async def _append(
+    repo: MessagingStore, clinic_id: str, client_id: str, write: Callable[[Conversation], Message]
+) -> Message:
+    """Append a message to the client's active conversation, opened if there is none. Locking the
+    conversation first means a close that committed meanwhile sends the message to a new one."""
+    for _ in range(_OPEN_ATTEMPTS):
+        conversation = await get_or_open_conversation(repo, clinic_id, client_id)
+        message = write(conversation)
+        if await repo.touch_active(conversation.id, message.sent_at):
+            await repo.add_message(message)
+            return message
+    raise RuntimeError("the conversation kept closing")  # pragma: no cover - closed in a tight loop
+
+
 async def send_staff_message(
     uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str, staff_user_id: str, body: str
 ) -> Message:
@@ -66,11 +100,26 @@ async def send_staff_message(
         repo = uow.repositories.messaging
         if not await repo.client_exists(clinic_id, client_id):
             raise UnknownClient(client_id)
-        conversation = await get_or_open_conversation(repo, clinic_id, client_id)
-        message = conversation.staff_message(staff_user_id, body)
-        await repo.add_message(message)
+        message = await _append(repo, clinic_id, client_id, lambda c: c.staff_message(staff_user_id, body))
         event = MessageReceived(
-            conversation_id=conversation.id, message_id=message.id, sent_at=message.sent_at
+            conversation_id=message.conversation_id, message_id=message.id, sent_at=message.sent_at
+        )
+        await uow.publish(Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER))
+    return message
+
+
+async def send_client_message(
+    uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str, body: str
+) -> Message:
+    """The parent replies in the portal: appended to their active conversation (opened if there is
+    none). Publishes ClientMessageSent, never MessageReceived: it is not unread for the parent."""
+    async with uow:
+        repo = uow.repositories.messaging
+        if not await repo.client_exists(clinic_id, client_id):
+            raise UnknownClient(client_id)
+        message = await _append(repo, clinic_id, client_id, lambda c: c.client_message(body))
+        event = ClientMessageSent(
+            conversation_id=message.conversation_id, message_id=message.id, sent_at=message.sent_at
         )
         await uow.publish(Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER))
     return message
@@ -87,19 +136,120 @@ async def staff_conversation(uow: MessagingUnitOfWork, *, clinic_id: str, client
         return ConversationView(conversation.id, await repo.messages(conversation.id))
 
 
-async def read_conversation(uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str) -> ConversationView:
-    """The parent's active conversation; its unread staff messages become read, with one MessageRead
-    per chunk of ids."""
+async def parent_conversation(
+    uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str
+) -> ConversationView:
+    """The parent's active conversation, else their latest closed one. Reading it changes nothing."""
     async with uow:
         repo = uow.repositories.messaging
-        conversation = await repo.active_conversation(clinic_id, client_id)
+        conversation = await repo.latest_conversation(clinic_id, client_id)
         if conversation is None:
             return ConversationView(None, [])
-        read_at = now()
-        read_ids = await repo.mark_staff_messages_read(conversation.id, read_at)
-        for ids in chunks(read_ids):
-            event = MessageRead(conversation_id=conversation.id, message_ids=ids, read_at=read_at)
-            await uow.publish(
-                Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER)
-            )
         return ConversationView(conversation.id, await repo.messages(conversation.id))
+
+
+async def parent_reads_up_to(
+    uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str, up_to: uuid.UUID
+) -> list[Message]:
+    """The parent has read their conversations up to and including message `up_to`: each unread staff
+    message at or before it becomes read, once, with one MessageRead per conversation (and chunk of
+    ids). A message that is not this parent's is not found; a repeat changes and publishes nothing."""
+    async with uow:
+        repo = uow.repositories.messaging
+        target = await repo.client_message(clinic_id, client_id, up_to)
+        if target is None:
+            raise MessageNotFound(up_to)
+        read_at = now()
+        read = await repo.mark_read_up_to(
+            clinic_id=clinic_id, client_id=client_id, sender=Sender.STAFF, up_to=target, at=read_at
+        )
+        by_conversation: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for message in read:
+            by_conversation.setdefault(message.conversation_id, []).append(message.id)
+        for conversation_id, ids in by_conversation.items():
+            for part in chunks(sorted(ids)):
+                event = MessageRead(conversation_id=conversation_id, message_ids=part, read_at=read_at)
+                await uow.publish(
+                    Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER)
+                )
+        return read
+
+
+# --- the clinic's side: its conversations, one conversation, reading and closing ------------------
+
+
+@dataclass(frozen=True)
+class ConversationsPage:
+    conversations: list[ConversationSummary]
+    next_offset: int | None
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    summary: ConversationSummary
+    messages: list[Message]
+    """Newest first."""
+    next_offset: int | None
+
+
+async def clinic_conversations(uow: MessagingUnitOfWork, *, clinic_id: str, page: Page) -> ConversationsPage:
+    """The clinic's conversations, newest activity first, each with its unread count for staff."""
+    async with uow:
+        found = await uow.repositories.messaging.list_conversations(clinic_id, page)
+    return ConversationsPage(found[: page.limit], page.next_offset(len(found)))
+
+
+async def _clinic_conversation(
+    repo: MessagingStore, clinic_id: str, conversation_id: uuid.UUID
+) -> Conversation:
+    conversation = await repo.clinic_conversation(clinic_id, conversation_id)
+    if conversation is None:
+        raise ConversationNotFound(conversation_id)
+    return conversation
+
+
+async def clinic_conversation(
+    uow: MessagingUnitOfWork, *, clinic_id: str, conversation_id: uuid.UUID, page: Page
+) -> ConversationPage:
+    """One of the clinic's conversations (active or closed) with a page of its messages, newest first."""
+    async with uow:
+        repo = uow.repositories.messaging
+        conversation = await _clinic_conversation(repo, clinic_id, conversation_id)
+        found = await repo.messages_page(conversation.id, page)
+        summary = ConversationSummary(conversation, await repo.unread_by_staff(conversation.id))
+    return ConversationPage(summary, found[: page.limit], page.next_offset(len(found)))
+
+
+async def staff_reads_up_to(
+    uow: MessagingUnitOfWork, *, clinic_id: str, conversation_id: uuid.UUID, up_to: uuid.UUID
+) -> list[Message]:
+    """Staff have read the client's messages of this conversation up to and including `up_to`: each
+    becomes read once. A message of another conversation (or clinic) is not found."""
+    async with uow:
+        repo = uow.repositories.messaging
+        conversation = await _clinic_conversation(repo, clinic_id, conversation_id)
+        target = await repo.client_message(clinic_id, conversation.client_id, up_to)
+        if target is None or target.conversation_id != conversation.id:
+            raise MessageNotFound(up_to)
+        return await repo.mark_read_up_to(
+            clinic_id=clinic_id,
+            client_id=conversation.client_id,
+            sender=Sender.CLIENT,
+            up_to=target,
+            at=now(),
+            conversation_id=conversation.id,
+        )
+
+
+async def close_conversation(
+    uow: MessagingUnitOfWork, *, clinic_id: str, conversation_id: uuid.UUID
+) -> ConversationSummary:
+    """Close it: the client's next message opens a new conversation; this one stays readable.
+    Closing a closed conversation changes nothing."""
+    async with uow:
+        repo = uow.repositories.messaging
+        conversation = await _clinic_conversation(repo, clinic_id, conversation_id)
+        if conversation.active:
+            conversation.close()
+            conversation = await repo.close_conversation(conversation)
+        return ConversationSummary(conversation, await repo.unread_by_staff(conversation.id))

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from petportal_runtime.uow import UnitOfWork
 
-from ..domain.model import Conversation, Message
+from ..domain.model import Conversation, ConversationSummary, Message, Page, Sender
 
 
 class ConversationStore(Protocol):
@@ -16,6 +16,11 @@ class ConversationStore(Protocol):
 
     async def add_conversation(self, conversation: Conversation) -> bool:
         """Insert; False when another transaction already holds the client's active conversation."""
+        ...
+
+    async def touch_active(self, conversation_id: uuid.UUID, at: datetime) -> bool:
+        """Lock the conversation and move its last activity to `at`; False if it is no longer active
+        (closed meanwhile: the message belongs in a new one)."""
         ...
 
 
@@ -34,8 +39,41 @@ class MessagingStore(ConversationStore, Protocol):
         """The conversation's messages, oldest first."""
         ...
 
-    async def mark_staff_messages_read(self, conversation_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
-        """Mark unread staff messages read; exactly the ids this call changed."""
+    async def client_message(self, clinic_id: str, client_id: str, message_id: uuid.UUID) -> Message | None:
+        """The message if it is in one of this client's conversations at this clinic, else None."""
+        ...
+
+    async def mark_read_up_to(
+        self,
+        *,
+        clinic_id: str,
+        client_id: str,
+        sender: Sender,
+        up_to: Message,
+        at: datetime,
+        conversation_id: uuid.UUID | None = None,
+    ) -> list[Message]:
+        """Mark read the unread messages of `sender` in this client's conversations (or only in
+        `conversation_id`) at or before `up_to`'s position; exactly the messages this call changed."""
+        ...
+
+    async def clinic_conversation(self, clinic_id: str, conversation_id: uuid.UUID) -> Conversation | None:
+        """The conversation if it is this clinic's, else None."""
+        ...
+
+    async def list_conversations(self, clinic_id: str, page: Page) -> list[ConversationSummary]:
+        """The clinic's conversations, newest activity first, `page.limit + 1` at most from `page.offset`."""
+        ...
+
+    async def messages_page(self, conversation_id: uuid.UUID, page: Page) -> list[Message]:
+        """The conversation's messages newest first, `page.limit + 1` at most from `page.offset`."""
+        ...
+
+    async def unread_by_staff(self, conversation_id: uuid.UUID) -> int: ...
+
+    async def close_conversation(self, conversation: Conversation) -> Conversation:
+        """Store the closing of a conversation the caller has closed; the conversation as stored (its
+        `closed_at` is never earlier than its latest message)."""
         ...
 
 

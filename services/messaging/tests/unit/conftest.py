@@ -9,7 +9,14 @@ from datetime import datetime
 import pytest
 
 from petportal_devkit.fakes import FakeUnitOfWork
-from petportal_messaging.domain.model import Conversation, ConversationStatus, Message, Sender
+from petportal_messaging.domain.model import (
+    Conversation,
+    ConversationStatus,
+    ConversationSummary,
+    Message,
+    Page,
+    Sender,
+)
 
 
 @dataclass
@@ -46,6 +53,47 @@ class InMemoryMessaging:
         self.conversations.append(conversation)
         return True
 
+    async def touch_active(self, conversation_id: uuid.UUID, at: datetime) -> bool:
+        conversation = next(c for c in self.conversations if c.id == conversation_id)
+        if not conversation.active:
+            return False
+        conversation.last_activity_at = max(conversation.last_activity_at or at, at)
+        return True
+
+    async def clinic_conversation(self, clinic_id: str, conversation_id: uuid.UUID) -> Conversation | None:
+        return next(
+            (c for c in self.conversations if (c.id, c.clinic_id) == (conversation_id, clinic_id)), None
+        )
+
+    async def unread_by_staff(self, conversation_id: uuid.UUID) -> int:
+        return sum(
+            1
+            for m in self.stored_messages
+            if m.conversation_id == conversation_id and m.sender is Sender.CLIENT and m.read_at is None
+        )
+
+    async def list_conversations(self, clinic_id: str, page: Page) -> list[ConversationSummary]:
+        ordered = sorted(
+            (c for c in self.conversations if c.clinic_id == clinic_id),
+            key=lambda c: (c.last_activity_at, c.id),
+            reverse=True,
+        )
+        return [
+            ConversationSummary(c, await self.unread_by_staff(c.id))
+            for c in ordered[page.offset : page.offset + page.limit + 1]
+        ]
+
+    async def messages_page(self, conversation_id: uuid.UUID, page: Page) -> list[Message]:
+        newest_first = list(reversed(await self.messages(conversation_id)))
+        return newest_first[page.offset : page.offset + page.limit + 1]
+
+    async def close_conversation(self, conversation: Conversation) -> Conversation:
+        stored = next(c for c in self.conversations if c.id == conversation.id)
+        stored.status = conversation.status
+        if conversation.closed_at is not None and stored.last_activity_at is not None:
+            stored.closed_at = max(conversation.closed_at, stored.last_activity_at)
+        return stored
+
     async def add_message(self, message: Message) -> None:
         self.stored_messages.append(message)
 
@@ -53,13 +101,34 @@ class InMemoryMessaging:
         mine = [m for m in self.stored_messages if m.conversation_id == conversation_id]
         return sorted(mine, key=lambda m: (m.sent_at, m.id))
 
-    async def mark_staff_messages_read(self, conversation_id: uuid.UUID, at: datetime) -> list[uuid.UUID]:
+    async def client_message(self, clinic_id: str, client_id: str, message_id: uuid.UUID) -> Message | None:
+        mine = {c.id for c in self._of(clinic_id, client_id)}
+        return next(
+            (m for m in self.stored_messages if m.id == message_id and m.conversation_id in mine), None
+        )
+
+    async def mark_read_up_to(
+        self,
+        *,
+        clinic_id: str,
+        client_id: str,
+        sender: Sender,
+        up_to: Message,
+        at: datetime,
+        conversation_id: uuid.UUID | None = None,
+    ) -> list[Message]:
+        scope = {c.id for c in self._of(clinic_id, client_id) if conversation_id in (None, c.id)}
         changed = []
         for i, m in enumerate(self.stored_messages):
-            if m.conversation_id == conversation_id and m.sender is Sender.STAFF and m.read_at is None:
+            if (
+                m.conversation_id in scope
+                and m.sender is sender
+                and m.read_at is None
+                and m.position <= up_to.position
+            ):
                 self.stored_messages[i] = replace(m, read_at=at)
-                changed.append(m.id)
-        return sorted(changed)
+                changed.append(self.stored_messages[i])
+        return sorted(changed, key=lambda m: m.position)
 
 
 @dataclass

@@ -12,7 +12,15 @@ import pytest
 from faststream.kafka import TestKafkaBroker
 
 from petportal_devkit.consumers import DeadLetter, publish_envelope, record_dead_letters
-from petportal_schemas import Envelope, Event, MessageRead, MessageReceived, ProgramOffered, topics
+from petportal_schemas import (
+    ClientMessageSent,
+    Envelope,
+    Event,
+    MessageRead,
+    MessageReceived,
+    ProgramOffered,
+    topics,
+)
 from petportal_todo.bootstrap import bootstrap
 from petportal_todo.service_layer.projection import parent_todo_list
 from petportal_todo.settings import TodoSettings
@@ -66,6 +74,15 @@ async def test_events_build_the_list_and_a_redelivered_batch_counts_once(todo: T
     )
     await publish_envelope(todo.broker, envelope(read))
     assert await todo.titles() == ["You have 1 unread message", "Add a Care Member"]
+
+
+async def test_the_parents_own_messages_are_never_unread_for_them(todo: Todo) -> None:
+    own = ClientMessageSent(conversation_id=CONVERSATION, message_id=uuid.uuid4(), sent_at=AT)
+    await todo.broker.publish_batch(
+        envelope(own).to_bytes(), envelope(received()).to_bytes(), topic=topics.MESSAGING
+    )
+    assert await todo.titles() == ["You have 1 unread message"]
+    assert todo.dead_letters == []
 
 
 async def test_only_the_bad_events_of_a_batch_are_dead_lettered_and_the_consumer_carries_on(
