@@ -117,6 +117,7 @@ def walkthrough(demo: Mapping[str, Any], gateway: str) -> str:
     staff = json.dumps({"email": STAFF_EMAIL, "password": demo.get("staff_password", "<password>")})
     parent = json.dumps({"clinic_id": CLINIC_ID, "client_id": CLIENT_ID})
     token = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
+    last_message = 'python3 -c \'import json,sys; print(json.load(sys.stdin)["messages"][-1]["message_id"])\''
     json_h = "-H 'content-type: application/json'"
     return f"""
 Pet Portal is running: gateway {g}  (OpenAPI of each service: http://{HOST}:<port>/docs)
@@ -139,6 +140,11 @@ Try it:
   curl -s -w '\\n' {g}/api/v1/todo -H "authorization: Bearer $PARENT"
   curl -s -w '\\n' {g}/api/v1/conversation -H "authorization: Bearer $PARENT"
   curl -s -w '\\n' {g}/api/v1/pets -H "authorization: Bearer $PARENT"
+
+  # viewing changes nothing; reading up to the newest message clears the unread item
+  LAST=$(curl -s {g}/api/v1/conversation -H "authorization: Bearer $PARENT" | {last_message})
+  curl -s -w '\\n' -X POST {g}/api/v1/conversation/read -H "authorization: Bearer $PARENT" \\
+       {json_h} -d "{{\\"up_to\\":\\"$LAST\\"}}"
 
   # the parent texts STOP to the clinic's number; staff sees the opt-out
   curl -s -w '\\n' -X POST {g}/webhooks/sms/inbound --data-urlencode From={PARENT_PHONE} \\
