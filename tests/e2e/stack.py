@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,26 +28,10 @@ from petportal_devkit.devinfra import (
     free_port,
 )
 from petportal_devkit.supervisor import Supervisor
-from petportal_devkit.testing import run_sync
+from petportal_devkit.testing import run_sync, wait_for
 from petportal_runtime.catalog import DATABASE_SERVICES, SERVICES
 
 CLINIC_NUMBER = "+15005550006"
-
-
-def wait_for(check: Callable[[], Any], *, timeout: float = 30, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy; fail with its last value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (httpx.HTTPError, AssertionError, KeyError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached in {timeout}s; last seen: {last!r}")
 
 
 class Stack:

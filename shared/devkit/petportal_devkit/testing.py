@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
@@ -54,6 +55,7 @@ __all__ = [
     "postgres_server_url",
     "read_events",
     "run_sync",
+    "wait_for",
 ]
 
 T = TypeVar("T")
@@ -170,6 +172,22 @@ async def read_events(
     finally:
         await consumer.stop()
     return found
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float = 30, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy; fail with its last value after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (httpx.HTTPError, AssertionError, KeyError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not reached in {timeout}s; last seen: {last!r}")
 
 
 async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 20, interval: float = 0.05) -> T:

@@ -20,17 +20,9 @@ from petportal_devkit.supervisor import (
     processes_of_stack,
     start_process,
 )
+from petportal_devkit.testing import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def _until(check, within: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {within}s")
-        time.sleep(0.05)
-    return result
 
 
 @pytest.fixture
@@ -38,7 +30,7 @@ def supervisor():  # type: ignore[no-untyped-def]
     sup = Supervisor(say=lambda _line: None)
     yield sup
     sup.stop_all(timeout=5)
-    assert _until(lambda: not processes_of_stack(sup.stack_id))
+    assert wait_for(lambda: not processes_of_stack(sup.stack_id))
 
 
 def _poll_until_given_up(supervisor: Supervisor, within: float = 30) -> tuple[list[str], GaveUp]:
@@ -94,16 +86,16 @@ def test_a_child_without_a_restart_policy_that_exits_is_reported(
 ) -> None:
     supervisor.spawn("once", [sys.executable, "-c", "pass"], env=os.environ, log_file=tmp_path / "o.log")
     with pytest.raises(GaveUp, match="once exited with code 0"):
-        _until(lambda: supervisor.poll() or None, within=10)
+        wait_for(lambda: supervisor.poll() or None, timeout=10)
 
 
 def test_stop_all_stops_children_and_their_grandchildren(supervisor: Supervisor, tmp_path: Path) -> None:
     supervisor.spawn(
         "tree", ["sh", "-c", "sleep 300 & sleep 300"], env=os.environ, log_file=tmp_path / "t.log"
     )
-    assert _until(lambda: len(processes_of_stack(supervisor.stack_id)) >= 3)  # sh and two sleeps
+    assert wait_for(lambda: len(processes_of_stack(supervisor.stack_id)) >= 3)  # sh and two sleeps
     supervisor.stop_all(timeout=5)
-    assert _until(lambda: not processes_of_stack(supervisor.stack_id), within=10)
+    assert wait_for(lambda: not processes_of_stack(supervisor.stack_id), timeout=10)
 
 
 def test_children_die_with_a_parent_that_is_killed_outright(tmp_path: Path) -> None:
@@ -122,11 +114,11 @@ def test_children_die_with_a_parent_that_is_killed_outright(tmp_path: Path) -> N
         [sys.executable, "-c", parent_code], env=env, stdout=(tmp_path / "p.out").open("wb")
     )
     try:
-        _until(lambda: (tmp_path / "p.out").read_text().startswith("started"))
+        wait_for(lambda: (tmp_path / "p.out").read_text().startswith("started"))
         assert len(processes_of_stack(stack_id)) == 2
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(10)
-        assert _until(lambda: not processes_of_stack(stack_id), within=10)
+        assert wait_for(lambda: not processes_of_stack(stack_id), timeout=10)
     finally:
         for pid in processes_of_stack(stack_id):
             os.kill(pid, signal.SIGKILL)
