@@ -35,6 +35,7 @@ EXPECTED = {
     "ClientEnrolledInProgram",
     "MessageReceived",
     "MessageRead",
+    "ClientMessageSent",
     "SmsOptedOut",
     "SmsOptedIn",
 }
@@ -46,8 +47,14 @@ def _publish_one_of_each(stack: Stack) -> None:
     portal.push({"kind": "enrolment", "client_id": "T-1", "program_code": "care-plan"})
     staff, parent = portal.staff_token(), portal.parent_token("T-1")
     assert portal.send_message(staff, "T-1", "Biscuit is due for his booster").status_code == 201
-    read = portal.http.get("/api/v1/conversation", headers={"authorization": f"Bearer {parent}"})
+    auth = {"authorization": f"Bearer {parent}"}
+    conversation = portal.http.get("/api/v1/conversation", headers=auth)
+    assert conversation.status_code == 200, conversation.text
+    last = conversation.json()["messages"][-1]["message_id"]
+    read = portal.http.post("/api/v1/conversation/read", json={"up_to": last}, headers=auth)
     assert read.status_code == 200, read.text  # MessageRead
+    reply = portal.http.post("/api/v1/conversation/messages", json={"body": "Thanks!"}, headers=auth)
+    assert reply.status_code == 201, reply.text  # ClientMessageSent
 
     def opted_out() -> bool | None:
         response = portal.http.get(
