@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -143,3 +145,23 @@ def declared_publications(broker: KafkaBroker) -> dict[str, list[str]]:
             names = [n.strip() for n in description.removeprefix(PUBLISHER_PREFIX).split(",") if n.strip()]
             declared.setdefault(publisher.topic, []).extend(names)
     return declared
+
+
+def render(document: dict[str, Any]) -> str:
+    """A document as its snapshot holds it."""
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def assert_matches_snapshot(snapshot: Path, document: dict[str, Any], what: str, test_file: str) -> None:
+    """`document` equals the committed `snapshot`. With UPDATE_SNAPSHOTS=1 a differing snapshot is
+    rewritten and the test still fails, so an update is always reviewed."""
+    rendered = render(document)
+    current = snapshot.read_text() if snapshot.is_file() else None
+    if current == rendered:
+        return
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.write_text(rendered)
+        pytest.fail(f"{what} snapshot updated: review the diff and commit it")
+    assert current is not None, f"no {what} snapshot: run UPDATE_SNAPSHOTS=1 pytest {test_file}"
+    assert current == rendered, f"{what} document changed: review, then UPDATE_SNAPSHOTS=1 pytest {test_file}"

@@ -7,8 +7,6 @@ passes unseen; review the diff, commit it, and the next run passes.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -19,6 +17,8 @@ from faststream.specification import AsyncAPI
 
 from petportal_runtime.catalog import service as catalog_entry
 from petportal_runtime.service import ServiceRuntime
+
+from .conftest import assert_matches_snapshot, render
 
 pytestmark = pytest.mark.contract
 
@@ -31,24 +31,9 @@ def asyncapi_document(service: str, runtime: ServiceRuntime) -> dict[str, Any]:
     return document
 
 
-def render(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
-
-
 def test_asyncapi_document_matches_the_snapshot(service: str, built: Callable[[str], ServiceRuntime]) -> None:
-    rendered = render(asyncapi_document(service, built(service)))
-    snapshot = SNAPSHOTS / f"{service}.json"
-    current = snapshot.read_text() if snapshot.is_file() else None
-    if current == rendered:
-        return
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        snapshot.write_text(rendered)
-        pytest.fail(f"{service}'s AsyncAPI snapshot updated: review the diff and commit it")
-    assert current is not None, f"no snapshot for {service}: run UPDATE_SNAPSHOTS=1 pytest {__file__}"
-    assert current == rendered, (
-        f"{service}'s AsyncAPI document changed: review, then UPDATE_SNAPSHOTS=1 pytest {__file__}"
-    )
+    document = asyncapi_document(service, built(service))
+    assert_matches_snapshot(SNAPSHOTS / f"{service}.json", document, f"{service}'s AsyncAPI", __file__)
 
 
 def test_the_document_is_stable_between_builds(service: str, built: Callable[[str], ServiceRuntime]) -> None:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ import pytest
 from petportal_devkit.contracts import OPENAPI_SNAPSHOTS
 from petportal_runtime.catalog import SERVICES as CATALOG
 
-from .conftest import settings_class
+from .conftest import assert_matches_snapshot, render, settings_class
 
 pytestmark = pytest.mark.contract
 
@@ -63,25 +61,10 @@ def openapi_document(name: str, workdir: Path) -> dict[str, Any]:
     return document
 
 
-def render(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
-
-
 @pytest.mark.parametrize("name", HTTP_SERVICES)
 def test_openapi_document_matches_the_snapshot(name: str, tmp_path: Path) -> None:
-    rendered = render(openapi_document(name, tmp_path))
-    snapshot = OPENAPI_SNAPSHOTS / f"{name}.json"
-    current = snapshot.read_text() if snapshot.is_file() else None
-    if current == rendered:
-        return
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        snapshot.write_text(rendered)
-        pytest.fail(f"{name}'s OpenAPI snapshot updated: review the diff and commit it")
-    assert current is not None, f"no snapshot for {name}: run UPDATE_SNAPSHOTS=1 pytest {__file__}"
-    assert current == rendered, (
-        f"{name}'s OpenAPI document changed: review, then UPDATE_SNAPSHOTS=1 pytest {__file__}"
-    )
+    document = openapi_document(name, tmp_path)
+    assert_matches_snapshot(OPENAPI_SNAPSHOTS / f"{name}.json", document, f"{name}'s OpenAPI", __file__)
 
 
 @pytest.mark.parametrize("name", HTTP_SERVICES)

@@ -11,24 +11,20 @@ whole row, each with the statement's parameters.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import petportal_identity
 import petportal_notify
-from petportal_devkit.testing import DatabaseFactory, eventually
+from petportal_devkit.testing import DatabaseFactory, eventually, serve
 from petportal_identity.bootstrap import bootstrap as bootstrap_identity
 from petportal_identity.entrypoints.app import create_app as create_identity_app
 from petportal_identity.settings import IdentitySettings
@@ -45,27 +41,6 @@ PHONE = "+14155550123"
 TEXT = "the biopsy of Biscuit shows a tumour"
 FIRST, LAST = "Wilhelmina", "Fotheringay"
 PERSONAL = (EMAIL, PHONE, PHONE.removeprefix("+"), TEXT, FIRST, LAST)
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """`app` under uvicorn on a free loopback port, configured as `python -m petportal_<svc> serve`."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(30):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-        sock.close()
 
 
 async def execute(url: str, *statements: str) -> Any:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -55,6 +56,7 @@ __all__ = [
     "postgres_server_url",
     "read_events",
     "run_sync",
+    "serve",
     "wait_for",
 ]
 
@@ -210,3 +212,27 @@ async def app_client(app: FastAPI, base_url: str = "http://service") -> AsyncIte
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as http,
     ):
         yield http
+
+
+@asynccontextmanager
+async def serve(app: Any, *, startup_timeout: float = 30, **config: Any) -> AsyncIterator[str]:
+    """`app` under a real uvicorn (`config` added to its settings) on a free loopback port, as
+    `python -m petportal_<svc> serve` runs it; yields its base URL and stops it afterwards."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", **config))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(startup_timeout):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, startup_timeout)
+        sock.close()

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from petportal_devkit.contracts import upstream_answer
+from petportal_devkit.testing import serve as serve_app
 
 
 @dataclass
@@ -41,29 +41,10 @@ def _bound_socket() -> socket.socket:
     return sock
 
 
-@contextlib.asynccontextmanager
-async def serve(app: Any, **config: Any) -> AsyncIterator[str]:
-    """Run `app` under uvicorn (with `config`) on a free loopback port for the duration; yields its
-    base URL."""
-    sock = _bound_socket()
-    port = sock.getsockname()[1]
-    # proxy_headers off: the test client is on loopback, which uvicorn otherwise trusts as a proxy.
-    uvicorn_config = uvicorn.Config(
-        app, log_config=None, lifespan="on", access_log=False, proxy_headers=False, **config
-    )
-    server = uvicorn.Server(uvicorn_config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        sock.close()
+def serve(app: Any, **config: Any) -> contextlib.AbstractAsyncContextManager[str]:
+    """The app under uvicorn on a free loopback port (yields its base URL). proxy_headers off: the
+    test client is on loopback, which uvicorn otherwise trusts as a proxy."""
+    return serve_app(app, startup_timeout=10, access_log=False, proxy_headers=False, **config)
 
 
 def served(answer: httpx.Response) -> Response:
