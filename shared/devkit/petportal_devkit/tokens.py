@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from petportal_runtime.auth import (
+    ClientRef,
     ParentPrincipal,
     Principal,
     StaffPrincipal,
@@ -48,10 +49,20 @@ class TokenMinter:
         return sign_token(self.private_key, self.kid, principal, ttl or self.ttl)
 
     def parent(
-        self, clinic_id: str = "clinic-1", client_id: str = "client-1", *, sub: str | None = None
+        self,
+        clinic_id: str = "clinic-1",
+        client_id: str = "client-1",
+        *,
+        sub: str | None = None,
+        clients: tuple[tuple[str, str], ...] = (),
     ) -> str:
+        """A parent's token; `clients` are further (clinic_id, client_id) memberships of the same person."""
         principal = ParentPrincipal(
-            sub=sub or f"acct-{client_id}", role="parent", clinic_id=clinic_id, client_id=client_id
+            sub=sub or f"acct-{client_id}",
+            role="parent",
+            clinic_id=clinic_id,
+            client_id=client_id,
+            clients=tuple(ClientRef(clinic_id=c, client_id=k) for c, k in ((clinic_id, client_id), *clients)),
         )
         return self.token(principal)
 
@@ -59,9 +70,14 @@ class TokenMinter:
         return self.token(StaffPrincipal(sub=sub, role="staff", clinic_id=clinic_id))
 
     def parent_headers(
-        self, clinic_id: str = "clinic-1", client_id: str = "client-1", *, sub: str | None = None
+        self,
+        clinic_id: str = "clinic-1",
+        client_id: str = "client-1",
+        *,
+        sub: str | None = None,
+        clients: tuple[tuple[str, str], ...] = (),
     ) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.parent(clinic_id, client_id, sub=sub)}"}
+        return {"Authorization": f"Bearer {self.parent(clinic_id, client_id, sub=sub, clients=clients)}"}
 
     def staff_headers(self, clinic_id: str = "clinic-1", *, sub: str = "staff-1") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.staff(clinic_id, sub=sub)}"}

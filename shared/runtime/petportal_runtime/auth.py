@@ -16,23 +16,44 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 ISSUER = "petportal-identity"
 AUDIENCE = "petportal"
 ALGORITHM = "EdDSA"
 
 
+class ClientRef(BaseModel):
+    """One (clinic, client) membership: a person is a client at each clinic that has them on file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    clinic_id: str
+    client_id: str
+
+
 class Principal(BaseModel):
     sub: str
     role: Literal["parent", "staff"]
+    # The clinic (and for a parent, the client) a request acts at: the one selected in the portal.
     clinic_id: str
     client_id: str | None = None
+    # Every clinic where the signed-in person is a client (parents only; may be absent in older tokens).
+    clients: tuple[ClientRef, ...] = ()
 
 
 class ParentPrincipal(Principal):
     role: Literal["parent"]
     client_id: str
+
+    @property
+    def memberships(self) -> tuple[ClientRef, ...]:
+        """Every (clinic, client) pair this parent may see, the selected one always included."""
+        selected = ClientRef(clinic_id=self.clinic_id, client_id=self.client_id)
+        return self.clients if selected in self.clients else (selected, *self.clients)
+
+    def is_client(self, clinic_id: str, client_id: str) -> bool:
+        return ClientRef(clinic_id=clinic_id, client_id=client_id) in self.memberships
 
 
 class StaffPrincipal(Principal):
@@ -146,7 +167,7 @@ class TokenVerifier:
 def _typed(principal: Principal) -> Principal:
     """The principal as a ParentPrincipal or StaffPrincipal when it is one (checked once per token, as
     it is cached, rather than re-validated on every request)."""
-    fields = principal.model_dump()
+    fields = dict(principal)  # field values as they are (nested ClientRefs stay models)
     if principal.role == "parent" and principal.client_id is not None:
         return ParentPrincipal.model_construct(**fields)
     if principal.role == "staff":

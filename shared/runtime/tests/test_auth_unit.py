@@ -6,7 +6,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import HTTPException
 
-from petportal_runtime.auth import ParentPrincipal, Principal, TokenVerifier, public_jwk, sign_token
+from petportal_runtime.auth import (
+    ClientRef,
+    ParentPrincipal,
+    Principal,
+    TokenVerifier,
+    public_jwk,
+    sign_token,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -105,3 +112,30 @@ async def test_keys_that_cannot_be_fetched_are_a_503_not_a_401() -> None:
         await verifier.verify(token)
     assert refused.value.status_code == 503
     assert refused.value.headers == {"Retry-After": "5"}
+
+
+async def test_a_parent_token_carries_every_clinic_where_the_person_is_a_client() -> None:
+    key = Ed25519PrivateKey.generate()
+    verifier = TokenVerifier(None, static_jwks={"keys": [public_jwk(key.public_key(), "k1")]})
+    person = PARENT.model_copy(
+        update={
+            "clients": (
+                ClientRef(clinic_id=PARENT.clinic_id, client_id=PARENT.client_id),
+                ClientRef(clinic_id="clinic-2", client_id="C-77"),
+            )
+        }
+    )
+    principal = await verifier.verify(sign_token(key, "k1", person, timedelta(minutes=5)))
+    assert isinstance(principal, ParentPrincipal)
+    assert principal.is_client("clinic-2", "C-77")
+    assert principal.is_client(PARENT.clinic_id, PARENT.client_id)
+    assert not principal.is_client("clinic-2", PARENT.client_id)
+    assert not principal.is_client("clinic-3", "C-77")
+
+
+async def test_a_token_without_memberships_is_a_client_of_its_selected_clinic_only() -> None:
+    key = Ed25519PrivateKey.generate()
+    verifier = TokenVerifier(None, static_jwks={"keys": [public_jwk(key.public_key(), "k1")]})
+    principal = await verifier.verify(sign_token(key, "k1", PARENT, timedelta(minutes=5)))
+    assert isinstance(principal, ParentPrincipal)
+    assert principal.memberships == (ClientRef(clinic_id=PARENT.clinic_id, client_id=PARENT.client_id),)
