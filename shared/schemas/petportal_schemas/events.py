@@ -14,11 +14,11 @@ from pydantic import Field
 
 from . import topics
 from .envelope import ID_PATTERN, Event, register
+from .pims import PimsName
 
 PimsId = Annotated[str, Field(pattern=ID_PATTERN)]
 ProgramCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
 E164 = Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")]
-PimsName = Literal["cornerstone", "avimark", "impromed", "ezyvet", "pulse", "other"]
 ConsentSource = Literal["sms_keyword", "portal", "staff"]
 
 
