@@ -18,20 +18,32 @@ from faststream.kafka import KafkaBroker
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import (
+    AppointmentCancelled,
+    AppointmentUpserted,
     ClientEnrolledInProgram,
     ClientMessageSent,
+    ClientRemoved,
     ClientUpserted,
     ClinicRegistered,
+    ClinicSettingsChanged,
     Event,
+    MedicationPrescribed,
     MessageRead,
     MessageReceived,
+    PatientDeceased,
+    PatientRemoved,
     PatientUpserted,
     ProgramOffered,
     ProgramWithdrawn,
     ReminderSent,
+    ServiceReminderCompleted,
+    ServiceReminderUpserted,
     SmsOptedIn,
     SmsOptedOut,
+    VaccinationRecorded,
+    VaccinationRemoved,
 )
+from petportal_schemas.records import AppointmentVisibility
 
 # Every deployable that talks Kafka. Listed explicitly: a service that cannot be imported or built
 # fails its contract tests, it is never skipped.
@@ -73,6 +85,54 @@ _SAMPLES: tuple[Event, ...] = (
     ProgramOffered(program_code="care-plan", name="Care plan", call_to_action="Join the Care plan"),
     ProgramWithdrawn(program_code="care-plan"),
     ClientEnrolledInProgram(program_code="care-plan"),
+    ClientRemoved(reason="missing_from_snapshot"),
+    PatientRemoved(patient_id="pat-1", reason="deleted_in_pims"),
+    PatientDeceased(patient_id="pat-1", deceased_on=date(2026, 3, 1)),
+    AppointmentUpserted(
+        appointment_id="appt-1",
+        patient_id="pat-1",
+        starts_at=datetime(2026, 5, 4, 15, 30, tzinfo=UTC),
+        duration_minutes=20,
+        timezone="America/Chicago",
+        appointment_type="Vaccination",
+        reason="Annual boosters",
+        provider="Dr. Lee",
+    ),
+    AppointmentCancelled(appointment_id="appt-1", patient_id="pat-1"),
+    ServiceReminderUpserted(
+        reminder_id="rem-1",
+        patient_id="pat-1",
+        service="Rabies booster",
+        service_code="RAB3",
+        due_on=date(2026, 6, 1),
+    ),
+    ServiceReminderCompleted(reminder_id="rem-1", patient_id="pat-1", reason="booked"),
+    VaccinationRecorded(
+        vaccination_id="vac-1",
+        patient_id="pat-1",
+        name="Rabies (3 year)",
+        given_on=date(2025, 6, 1),
+        expires_on=date(2028, 6, 1),
+        lot="L123",
+        rabies_tag="RT-4471",
+        certificate_number="CERT-99",
+    ),
+    VaccinationRemoved(vaccination_id="vac-1", patient_id="pat-1"),
+    MedicationPrescribed(
+        prescription_id="rx-1",
+        patient_id="pat-1",
+        name="Carprofen 75 mg",
+        dose="1 tablet by mouth twice daily with food",
+        refills_remaining=2,
+        prescribed_on=date(2026, 1, 10),
+    ),
+    ClinicSettingsChanged(
+        appointment_visibility=AppointmentVisibility(hidden_types=["Euthanasia"]),
+        booking_mode="request",
+        live_chat=True,
+        help_text="Call us at 555-0100 during opening hours.",
+        phone="+15555550100",
+    ),
 )
 
 
