@@ -238,9 +238,13 @@ def test_the_pims_reconciliation_cronjob_runs_the_sync_command_with_its_secrets_
     assert container["command"] == ["python", "-m", "petportal_sync", "reconcile"]
     assert container["env"] == [
         {
+            "name": "INTERNAL_API_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": "petportal-internal", "key": "INTERNAL_API_TOKEN"}},
+        },
+        {
             "name": "DATABASE_URL",
             "valueFrom": {"secretKeyRef": {"name": "petportal-sync-db", "key": "DATABASE_URL"}},
-        }
+        },
     ]
     assert {"secretRef": {"name": "petportal-extra"}} in container["envFrom"]
 

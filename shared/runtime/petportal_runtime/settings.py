@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+
+# The well-known credential of service-to-service calls outside production (see `internal.py`).
+DEV_INTERNAL_API_TOKEN = "petportal-dev-internal-token"  # noqa: S105 (public on purpose)
 
 # How much longer than the outbox retention an inbox keeps its records: a row can outlive its
 # retention by one purge interval before it is replayed, and the replayed event can then wait in a
@@ -55,6 +58,11 @@ class ServiceSettings(BaseSettings):
         "(this service's own database) or a `limits` storage URI such as redis://host:6379/0",
     )
     log_level: str = "INFO"
+    internal_api_token: SecretStr = Field(
+        default=SecretStr(DEV_INTERNAL_API_TOKEN),
+        description="bearer credential of service-to-service calls on /internal/ routes; "
+        "production requires a value of its own",
+    )
 
     @property
     def production(self) -> bool:
@@ -74,6 +82,14 @@ class ServiceSettings(BaseSettings):
             raise ValueError(
                 f"INBOX_RETENTION_HOURS must be at least OUTBOX_RETENTION_HOURS + "
                 f"{INBOX_RETENTION_MARGIN_HOURS} ({minimum:g}): a replayed event must still be in the inbox"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _no_dev_internal_token_in_production(self) -> ServiceSettings:
+        if self.production and self.internal_api_token.get_secret_value() == DEV_INTERNAL_API_TOKEN:
+            raise ValueError(
+                "INTERNAL_API_TOKEN must be set to a secret of its own when ENVIRONMENT=production"
             )
         return self
 

@@ -16,6 +16,7 @@ def test_database_url_must_use_the_async_driver() -> None:
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
     monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("INTERNAL_API_TOKEN", "a-secret-of-its-own")
     settings = ServiceSettings()
     assert settings.kafka_bootstrap_servers == "kafka:9092"
     assert settings.production

@@ -80,6 +80,11 @@ its plain env. Used by the Deployment and by the migration Job.
 */}}
 {{- define "petportal.env" -}}
 {{- $values := .values -}}
+- name: INTERNAL_API_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "internalApiToken.secretName is required: the services' shared credential for /internal/ calls" .root.Values.internalApiToken.secretName }}
+      key: {{ .root.Values.internalApiToken.key | default "INTERNAL_API_TOKEN" }}
 {{- if $values.database.enabled }}
 - name: DATABASE_URL
   valueFrom:

@@ -22,6 +22,14 @@ from petportal_runtime.ratelimit import MemoryStorage
 
 pytestmark = pytest.mark.unit
 
+
+@pytest.fixture(autouse=True)
+def _internal_api_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production settings also need the services' shared credential: given here, so each test
+    checks only its own setting."""
+    monkeypatch.setenv("INTERNAL_API_TOKEN", "a-secret-of-its-own")
+
+
 FAST = passwords.ScryptParams(n=2**10)
 
 

@@ -11,6 +11,13 @@ from petportal_notify.settings import NotifySettings
 pytestmark = pytest.mark.unit
 
 
+@pytest.fixture(autouse=True)
+def _internal_api_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production settings also need the services' shared credential: given here, so each test
+    checks only its own setting."""
+    monkeypatch.setenv("INTERNAL_API_TOKEN", "a-secret-of-its-own")
+
+
 def test_signature_is_hmac_sha256_of_the_raw_body() -> None:
     raw = b"From=%2B15550100001&To=%2B15550199999&Body=STOP"
     header = sign("s3cret", raw)

@@ -14,7 +14,7 @@ from petportal_runtime.container import container_of
 from petportal_runtime.edge import validated_per_item
 from petportal_runtime.errors import ErrorAnswer, ErrorStatuses
 from petportal_runtime.text import value_problems
-from petportal_schemas.events import PimsName
+from petportal_schemas.pims import PimsName
 
 from ..bootstrap import Sync, bootstrap
 from ..domain.clinics import Clinic, InvalidApiKey

@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from petportal_runtime.cli import Command
 from petportal_runtime.phone import DEFAULT_REGION, normalise_phone
 from petportal_schemas.envelope import ID_PATTERN
-from petportal_schemas.events import PimsName
+from petportal_schemas.pims import PimsName
 
 from ..bootstrap import bootstrap
 from ..domain.clinics import ClinicExistsError

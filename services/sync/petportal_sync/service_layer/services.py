@@ -10,7 +10,7 @@ from typing import Any, get_args
 
 from petportal_runtime import telemetry
 from petportal_schemas import ClinicRegistered, Envelope
-from petportal_schemas.events import PimsName
+from petportal_schemas.pims import PimsName
 
 from ..domain.apikeys import generate_api_key, hash_api_key, looks_like_api_key
 from ..domain.batch import plan_batch
