@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 import httpx
+import promql_parser
 import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
@@ -58,23 +59,27 @@ REPO = Path(__file__).resolve().parents[2]
 CONSUMER_GROUPS = {f"petportal-{spec.name}" for spec in SERVICES if spec.consumes}
 GRAFANA = REPO / "deploy" / "grafana"
 
-# PromQL words that are not metric names: functions are followed by "(", so only these remain.
-_KEYWORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset"})
-_KEYWORDS |= {"and", "or", "unless", "inf", "nan"}
-_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+# Grafana's variables, replaced by values of the same kind before the query is parsed as PromQL.
+_RANGE_VARIABLES = re.compile(r"\$__(?:rate_)?interval|\$__range")
+_VARIABLES = re.compile(r"\$\{?\w+\}?")
+
+
+def parse_promql(expr: str) -> promql_parser.Expr:
+    """The query parsed by a real PromQL parser (a syntax error raises), Grafana's variables filled in."""
+    text = _RANGE_VARIABLES.sub("5m", expr)
+    text = _VARIABLES.sub(".*", text)  # only left inside label-matcher strings in our queries
+    return promql_parser.parse(text)
 
 
 def metric_names(expr: str) -> set[str]:
     """The metric names a PromQL expression selects."""
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings (label values, regexes)
-    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
-    text = re.sub(r"\[[^\]]*\]", "", text)  # ranges, $__rate_interval
-    text = _GROUPING.sub("", text)  # label lists
-    text = re.sub(r"\$\w+", "", text)  # Grafana variables
-    names = set()
-    for match in re.finditer(r"(?<![\w.])([a-zA-Z_:][\w:]*)(\s*\()?", text):
-        if not match[2] and match[1] not in _KEYWORDS:
-            names.add(match[1])
+    names: set[str] = set()
+
+    def visit(node: promql_parser.Expr) -> None:
+        if isinstance(node, promql_parser.VectorSelector) and node.name:
+            names.add(node.name)
+
+    promql_parser.walk(parse_promql(expr), visit, None)
     return names
 
 
