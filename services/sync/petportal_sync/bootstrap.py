@@ -19,6 +19,7 @@ from petportal_schemas import (
     PatientUpserted,
     ProgramOffered,
     ProgramWithdrawn,
+    records,
     topics,
 )
 
@@ -33,6 +34,7 @@ PUBLISHES: list[type[Event]] = [
     ProgramOffered,
     ProgramWithdrawn,
     ClientEnrolledInProgram,
+    *records.PUBLISHED_BY_SYNC,
 ]
 
 

@@ -213,3 +213,19 @@ class ClinicSettingsChanged(Event):
     address: str | None = Field(default=None, max_length=300)
     website: str | None = Field(default=None, max_length=300)
     changed_at: datetime | None = None
+
+
+# Every event of this module: `sync` publishes them all.
+PUBLISHED_BY_SYNC: tuple[type[Event], ...] = (
+    ClientRemoved,
+    PatientRemoved,
+    PatientDeceased,
+    AppointmentUpserted,
+    AppointmentCancelled,
+    ServiceReminderUpserted,
+    ServiceReminderCompleted,
+    VaccinationRecorded,
+    VaccinationRemoved,
+    MedicationPrescribed,
+    ClinicSettingsChanged,
+)

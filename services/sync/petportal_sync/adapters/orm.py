@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Text
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -45,6 +45,7 @@ class ContactRow(Base, table=True):
     last_name: str = Field(max_length=100)
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=20)
+    version: int | None = Field(default=None, sa_column=Column(BigInteger))  # the PIMS's, see records.Version
     updated_at: datetime = _timestamp()
 
 
@@ -63,6 +64,9 @@ class PatientRow(Base, table=True):
     colour: str | None = Field(default=None, max_length=50)
     weight_kg: float | None = None
     microchip: str | None = Field(default=None, max_length=30)
+    deceased: bool = False
+    deceased_on: date | None = None
+    version: int | None = Field(default=None, sa_column=Column(BigInteger))
     updated_at: datetime = _timestamp()
 
 
@@ -84,6 +88,22 @@ class EnrolmentRow(Base, table=True):
     client_id: str = Field(max_length=64, primary_key=True)
     program_code: str = Field(max_length=40, primary_key=True)
     enrolled_at: datetime = _timestamp()
+
+
+class ClinicalRecordRow(Base, table=True):
+    """Appointments, reminders, vaccinations, medications and the clinic's settings, as last received:
+    one JSON state each, to tell a change from a re-send (domain.batch)."""
+
+    __tablename__ = "clinical_records"
+    __table_args__ = (Index("ix_clinical_records_client", "clinic_id", "client_id"),)
+
+    clinic_id: str = Field(max_length=64, primary_key=True)
+    kind: str = Field(max_length=20, primary_key=True)
+    record_id: str = Field(max_length=64, primary_key=True)
+    client_id: str | None = Field(default=None, max_length=64)
+    state: Any = Field(sa_column=Column(JSONB, nullable=False))
+    version: int | None = Field(default=None, sa_column=Column(BigInteger))
+    updated_at: datetime = _timestamp()
 
 
 class RejectedRecordRow(Base, table=True):

@@ -7,15 +7,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, tuple_
+from sqlalchemy import delete, func, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ..domain.batch import BatchPlan, ClinicData
+from ..domain.batch import BatchPlan, ClinicData, RecordKey, StoredRecord
 from ..domain.clinics import Clinic, ClinicRegistration
 from ..domain.records import Rejection, StoredRejection, record_text
-from .orm import ClinicRow, ContactRow, EnrolmentRow, PatientRow, ProgramRow, RejectedRecordRow
+from .orm import (
+    ClinicalRecordRow,
+    ClinicRow,
+    ContactRow,
+    EnrolmentRow,
+    PatientRow,
+    ProgramRow,
+    RejectedRecordRow,
+)
 
 
 class SyncRepository:
@@ -63,8 +71,24 @@ class SyncRepository:
         patient_ids: Collection[str],
         program_codes: Collection[str],
         enrolments: Collection[tuple[str, str]],
+        records: Collection[RecordKey] = (),
     ) -> ClinicData:
         data = ClinicData()
+        timezone = (
+            await self.session.exec(select(ClinicRow.timezone).where(col(ClinicRow.clinic_id) == clinic_id))
+        ).first()
+        data.timezone = timezone or "UTC"
+        if records:
+            rows = await self.session.exec(
+                select(ClinicalRecordRow).where(
+                    col(ClinicalRecordRow.clinic_id) == clinic_id,
+                    tuple_(col(ClinicalRecordRow.kind), col(ClinicalRecordRow.record_id)).in_(list(records)),
+                )
+            )
+            for record in rows:
+                data.records[(record.kind, record.record_id)] = StoredRecord(
+                    record.client_id, record.state, record.version
+                )
         if client_ids:
             contacts = await self.session.exec(
                 select(ContactRow).where(
@@ -75,6 +99,8 @@ class SyncRepository:
                 data.contacts[contact.client_id] = contact.model_dump(
                     include={"first_name", "last_name", "email", "phone"}
                 )
+                if contact.version is not None:
+                    data.versions[("contact", contact.client_id)] = contact.version
         if patient_ids:
             patients = await self.session.exec(
                 select(PatientRow).where(
@@ -83,8 +109,10 @@ class SyncRepository:
             )
             for patient in patients:
                 data.patients[patient.patient_id] = patient.model_dump(
-                    exclude={"clinic_id", "patient_id", "updated_at"}
+                    exclude={"clinic_id", "patient_id", "updated_at", "version"}
                 )
+                if patient.version is not None:
+                    data.versions[("patient", patient.patient_id)] = patient.version
         if program_codes:
             programs = await self.session.exec(
                 select(ProgramRow).where(
@@ -107,11 +135,54 @@ class SyncRepository:
 
     async def apply(self, clinic_id: str, plan: BatchPlan) -> None:
         now = datetime.now(UTC)
-        await self._upsert(ContactRow, ["clinic_id", "client_id"], "client_id", clinic_id, plan.contacts, now)
+        contacts = {
+            client: {**state, "version": plan.versions.get(("contact", client))}
+            for client, state in plan.contacts.items()
+        }
+        patients = {
+            patient: {**state, "version": plan.versions.get(("patient", patient))}
+            for patient, state in plan.patients.items()
+        }
+        await self._upsert(ContactRow, ["clinic_id", "client_id"], "client_id", clinic_id, contacts, now)
         await self._upsert(ProgramRow, ["clinic_id", "code"], "code", clinic_id, plan.programs, now)
-        await self._upsert(
-            PatientRow, ["clinic_id", "patient_id"], "patient_id", clinic_id, plan.patients, now
-        )
+        await self._upsert(PatientRow, ["clinic_id", "patient_id"], "patient_id", clinic_id, patients, now)
+        if plan.records:
+            stmt = insert(ClinicalRecordRow)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["clinic_id", "kind", "record_id"],
+                set_={name: stmt.excluded[name] for name in ("client_id", "state", "version", "updated_at")},
+            )
+            await self.session.exec(
+                stmt,
+                params=[
+                    {
+                        "clinic_id": clinic_id,
+                        "kind": kind,
+                        "record_id": record_id,
+                        "client_id": record.client_id,
+                        "state": record.state,
+                        "version": record.version,
+                        "updated_at": now,
+                    }
+                    for (kind, record_id), record in plan.records.items()
+                ],
+            )
+        if plan.removed_patients:
+            await self.session.exec(
+                delete(PatientRow).where(
+                    col(PatientRow.clinic_id) == clinic_id,
+                    col(PatientRow.patient_id).in_(plan.removed_patients),
+                )
+            )
+        if plan.removed_contacts:
+            # The client's pets and records go with it, so that a contact the PIMS brings back is
+            # published again in full.
+            for table in (PatientRow, ClinicalRecordRow, EnrolmentRow, ContactRow):
+                await self.session.exec(
+                    delete(table).where(
+                        col(table.clinic_id) == clinic_id, col(table.client_id).in_(plan.removed_contacts)
+                    )
+                )
         if plan.enrolments:
             await self.session.exec(
                 insert(EnrolmentRow).on_conflict_do_nothing(),

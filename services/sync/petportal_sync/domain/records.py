@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -29,6 +30,7 @@ from pydantic import (
 from petportal_runtime.phone import DEFAULT_REGION, normalise_phone
 from petportal_runtime.text import escape_text, value_problems
 from petportal_schemas.envelope import ID_PATTERN
+from petportal_schemas.records import AppointmentVisibility, BookingMode
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -58,6 +60,20 @@ ProgramCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"
 Phone = Annotated[str, AfterValidator(_phone)]
 Email = Annotated[EmailStr, StringConstraints(max_length=254)]
 Weight = Annotated[float, Field(gt=0, lt=2000)]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text300 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Text1000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+# The PIMS's own version of the record: a row version (integer) or its modified-at time. A record
+# older than the one stored changes nothing; without one, the last record sent wins.
+Version = Annotated[int | AwareDatetime | None, Blank]
+
+
+def version_key(version: int | datetime | None) -> int | None:
+    """A version as one comparable integer (a modified-at time in microseconds since the epoch)."""
+    if version is None or isinstance(version, int):
+        return version
+    delta = version.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 class _Record(BaseModel):
@@ -71,6 +87,15 @@ class ContactRecord(_Record):
     last_name: Text100
     email: Annotated[Email | None, Blank] = None
     phone: Annotated[Phone | None, Blank] = None
+    version: Version = None
+
+
+class ContactRemovedRecord(_Record):
+    """The PIMS deleted (or merged away) the contact: the client's portal access and pets go."""
+
+    kind: Literal["contact_removed"]
+    client_id: PimsId
+    version: Version = None
 
 
 class PatientRecord(_Record):
@@ -85,6 +110,90 @@ class PatientRecord(_Record):
     colour: Annotated[Text50 | None, Blank] = None
     weight_kg: Annotated[Weight | None, Blank] = None
     microchip: Annotated[Text30 | None, Blank] = None
+    deceased: bool = False
+    deceased_on: Annotated[date | None, Blank] = None
+    version: Version = None
+
+
+class PatientRemovedRecord(_Record):
+    kind: Literal["patient_removed"]
+    client_id: PimsId
+    patient_id: PimsId
+    version: Version = None
+
+
+class AppointmentRecord(_Record):
+    kind: Literal["appointment"]
+    client_id: PimsId
+    appointment_id: PimsId
+    patient_id: Annotated[PimsId | None, Blank] = None
+    starts_at: AwareDatetime
+    duration_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    appointment_type: Annotated[Text100 | None, Blank] = None
+    reason: Annotated[Text200 | None, Blank] = None
+    provider: Annotated[Text100 | None, Blank] = None
+    status: Literal["scheduled", "confirmed", "checked_in", "completed", "no_show", "cancelled"] = "scheduled"
+    version: Version = None
+
+
+class ReminderRecord(_Record):
+    """A service due for a pet. `booked`, `completed` and `deleted` end it: it is no longer shown or sent."""
+
+    kind: Literal["reminder"]
+    client_id: PimsId
+    reminder_id: PimsId
+    patient_id: PimsId
+    service: Text200
+    service_code: Annotated[Text50 | None, Blank] = None
+    due_on: date
+    status: Literal["due", "booked", "completed", "deleted"] = "due"
+    version: Version = None
+
+
+class VaccinationRecord(_Record):
+    kind: Literal["vaccination"]
+    client_id: PimsId
+    vaccination_id: PimsId
+    patient_id: PimsId
+    name: Text200
+    given_on: date
+    expires_on: Annotated[date | None, Blank] = None
+    lot: Annotated[Text50 | None, Blank] = None
+    manufacturer: Annotated[Text100 | None, Blank] = None
+    rabies_tag: Annotated[Text50 | None, Blank] = None
+    certificate_number: Annotated[Text50 | None, Blank] = None
+    deleted: bool = False
+    version: Version = None
+
+
+class MedicationRecord(_Record):
+    kind: Literal["medication"]
+    client_id: PimsId
+    prescription_id: PimsId
+    patient_id: PimsId
+    name: Text200
+    dose: Annotated[Text200 | None, Blank] = None
+    quantity: Annotated[Text50 | None, Blank] = None
+    refills_remaining: int = Field(default=0, ge=0, le=99)
+    prescribed_on: date
+    expires_on: Annotated[date | None, Blank] = None
+    active: bool = True
+    version: Version = None
+
+
+class ClinicSettingsRecord(_Record):
+    """The clinic's portal settings and public contact details (one per clinic)."""
+
+    kind: Literal["clinic_settings"]
+    appointment_visibility: AppointmentVisibility = Field(default_factory=AppointmentVisibility)
+    booking_mode: BookingMode = "none"
+    live_chat: bool = False
+    help_text: Annotated[Text1000 | None, Blank] = None
+    phone: Annotated[Text30 | None, Blank] = None
+    email: Annotated[Email | None, Blank] = None
+    address: Annotated[Text300 | None, Blank] = None
+    website: Annotated[Text300 | None, Blank] = None
+    version: Version = None
 
 
 class ProgramRecord(_Record):
@@ -101,8 +210,34 @@ class EnrolmentRecord(_Record):
     program_code: ProgramCode
 
 
-PimsRecord = ContactRecord | PatientRecord | ProgramRecord | EnrolmentRecord
-KINDS = ("contact", "patient", "program", "enrolment")
+# Clinical records kept as one JSON state each, keyed by kind and PIMS id (see domain.batch).
+ClinicalRecord = AppointmentRecord | ReminderRecord | VaccinationRecord | MedicationRecord
+PimsRecord = (
+    ContactRecord
+    | ContactRemovedRecord
+    | PatientRecord
+    | PatientRemovedRecord
+    | ProgramRecord
+    | EnrolmentRecord
+    | AppointmentRecord
+    | ReminderRecord
+    | VaccinationRecord
+    | MedicationRecord
+    | ClinicSettingsRecord
+)
+KINDS = (
+    "contact",
+    "contact_removed",
+    "patient",
+    "patient_removed",
+    "program",
+    "enrolment",
+    "appointment",
+    "reminder",
+    "vaccination",
+    "medication",
+    "clinic_settings",
+)
 
 _record_adapter: TypeAdapter[PimsRecord] = TypeAdapter(Annotated[PimsRecord, Field(discriminator="kind")])
 

@@ -13,22 +13,29 @@ from petportal_schemas import ClinicRegistered, Envelope
 from petportal_schemas.pims import PimsName
 
 from ..domain.apikeys import generate_api_key, hash_api_key, looks_like_api_key
-from ..domain.batch import plan_batch
+from ..domain.batch import SETTINGS_KEY, plan_batch, record_key
 from ..domain.clinics import Clinic, ClinicExistsError, ClinicRegistration, InvalidApiKey
 from ..domain.records import (
+    KINDS,
+    AppointmentRecord,
+    ClinicSettingsRecord,
     EnrolmentRecord,
+    MedicationRecord,
     PatientRecord,
+    PatientRemovedRecord,
     PimsRecord,
     ProgramRecord,
     Rejection,
+    ReminderRecord,
     StoredRejection,
+    VaccinationRecord,
     validate_record,
 )
 from .unit_of_work import SyncUnitOfWork
 
 PRODUCER = "sync"
 
-RECORD_KINDS = frozenset({"contact", "patient", "program", "enrolment"})
+RECORD_KINDS = frozenset(KINDS)
 PIMS_NAMES = frozenset(get_args(PimsName))
 _meter = telemetry.meter("sync")
 _accepted_records = _meter.create_counter(
@@ -37,6 +44,9 @@ _accepted_records = _meter.create_counter(
 _rejected_records = _meter.create_counter(
     "petportal_sync_rejected_records", description="PIMS records rejected by validation, by kind and PIMS"
 )
+
+
+_CLINICAL = (AppointmentRecord, ReminderRecord, VaccinationRecord, MedicationRecord)
 
 
 @dataclass(frozen=True)
@@ -114,12 +124,22 @@ async def receive_records(
     async with uow:
         store = uow.repositories.sync
         await store.lock_clinic(clinic_id)
+        clinical = [r for r in records if isinstance(r, _CLINICAL)]
         data = await store.load(
             clinic_id,
-            client_ids={r.client_id for r in records if not isinstance(r, ProgramRecord)},
-            patient_ids={r.patient_id for r in records if isinstance(r, PatientRecord)},
+            client_ids={
+                r.client_id for r in records if not isinstance(r, ProgramRecord | ClinicSettingsRecord)
+            },
+            patient_ids={
+                r.patient_id
+                for r in records
+                if isinstance(r, (PatientRecord, PatientRemovedRecord, *_CLINICAL))
+                and r.patient_id is not None
+            },
             program_codes={r.program_code for r in records if isinstance(r, ProgramRecord | EnrolmentRecord)},
             enrolments={(r.client_id, r.program_code) for r in records if isinstance(r, EnrolmentRecord)},
+            records={record_key(r) for r in clinical}
+            | ({SETTINGS_KEY} if any(isinstance(r, ClinicSettingsRecord) for r in records) else set()),
         )
         plan = await asyncio.to_thread(plan_batch, valid, data)
         await store.apply(clinic_id, plan)

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from petportal_runtime.uow import UnitOfWork
 
-from ..domain.batch import BatchPlan, ClinicData
+from ..domain.batch import BatchPlan, ClinicData, RecordKey
 from ..domain.clinics import Clinic, ClinicRegistration
 from ..domain.records import Rejection, StoredRejection
 
@@ -32,6 +32,7 @@ class SyncStore(Protocol):
         patient_ids: Collection[str],
         program_codes: Collection[str],
         enrolments: Collection[tuple[str, str]],
+        records: Collection[RecordKey] = (),
     ) -> ClinicData:
         """The stored data these records refer to (only that)."""
         ...

@@ -335,3 +335,72 @@ async def test_refused_input_outside_the_records_or_too_big_refuses_the_batch(
         assert response.json()["detail"][0]["loc"][0] == "query"
     assert await count(settings.database_url, "SELECT count(*) FROM contacts") == 0
     assert await count(settings.database_url, "SELECT count(*) FROM rejected_records") == 0
+
+
+async def test_the_whole_clinical_record_is_stored_published_once_and_order_safe(
+    settings: SyncSettings, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clinic_id = f"clinic-{uuid.uuid4().hex[:8]}"
+    auth = {"Authorization": f"Bearer {await new_clinic(settings, capsys, clinic_id)}"}
+    appointment = {
+        "kind": "appointment",
+        "client_id": "c1",
+        "appointment_id": "a1",
+        "patient_id": "p1",
+        "starts_at": "2030-05-04T15:30:00Z",
+        "version": 2,
+    }
+    records = [
+        *GOOD[:2],
+        appointment,
+        {
+            "kind": "reminder",
+            "client_id": "c1",
+            "reminder_id": "r1",
+            "patient_id": "p1",
+            "service": "Rabies",
+            "due_on": "2030-06-01",
+        },
+        {
+            "kind": "vaccination",
+            "client_id": "c1",
+            "vaccination_id": "v1",
+            "patient_id": "p1",
+            "name": "DHPP",
+            "given_on": "2029-06-01",
+        },
+        {
+            "kind": "medication",
+            "client_id": "c1",
+            "prescription_id": "m1",
+            "patient_id": "p1",
+            "name": "Carprofen",
+            "refills_remaining": 1,
+            "prescribed_on": "2030-01-01",
+        },
+        {"kind": "clinic_settings", "booking_mode": "direct", "live_chat": True},
+    ]
+    response = await client.post("/pims/v1/records", json=batch(*records), headers=auth)
+    assert response.json() == {"accepted": 7, "rejected": []}
+    url = settings.database_url
+    assert await count(url, "SELECT count(*) FROM clinical_records") == 5
+    outbox_rows = "SELECT count(*) FROM outbox"
+    before = await count(url, outbox_rows)
+    # The same batch again, and an older version of the appointment: nothing new is published.
+    assert (await client.post("/pims/v1/records", json=batch(*records), headers=auth)).json()["accepted"] == 7
+    older = {**appointment, "version": 1, "reason": "stale"}
+    assert (await client.post("/pims/v1/records", json=batch(older), headers=auth)).json()["accepted"] == 1
+    assert await count(url, outbox_rows) == before
+    # Booked: the reminder ends; the contact leaves with its pets and records.
+    done = {**records[3], "status": "booked"}
+    gone = {"kind": "contact_removed", "client_id": "c1"}
+    assert (await client.post("/pims/v1/records", json=batch(done, gone), headers=auth)).json()[
+        "accepted"
+    ] == 2
+    assert await count(url, "SELECT count(*) FROM clinical_records WHERE client_id = 'c1'") == 0
+    assert await count(url, "SELECT count(*) FROM patients") == 0
+    found = await events_for(settings.kafka_bootstrap_servers, clinic_id, expected=11)
+    assert [envelope.event_type for envelope, _, _ in found][-2:] == [
+        "ServiceReminderCompleted",
+        "ClientRemoved",
+    ]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from petportal_devkit.fakes import FakeUnitOfWork
-from petportal_sync.domain.batch import BatchPlan, ClinicData, State
+from petportal_sync.domain.batch import BatchPlan, ClinicData, RecordKey, State, StoredRecord
 from petportal_sync.domain.clinics import Clinic, ClinicRegistration
 from petportal_sync.domain.records import Rejection, StoredRejection, record_text
 
@@ -23,6 +23,8 @@ class InMemorySync:
     patients: dict[tuple[str, str], State] = field(default_factory=dict)
     programs: dict[tuple[str, str], State] = field(default_factory=dict)
     enrolments: set[tuple[str, str, str]] = field(default_factory=set)
+    records: dict[tuple[str, str, str], StoredRecord] = field(default_factory=dict)
+    versions: dict[tuple[str, str, str], int] = field(default_factory=dict)
     rejected: list[tuple[str, StoredRejection]] = field(default_factory=list)
     locked: list[str] = field(default_factory=list)
 
@@ -49,15 +51,20 @@ class InMemorySync:
         patient_ids: Collection[str],
         program_codes: Collection[str],
         enrolments: Collection[tuple[str, str]],
+        records: Collection[RecordKey] = (),
     ) -> ClinicData:
         def of(stored: dict[tuple[str, str], State], ids: Collection[str]) -> dict[str, State]:
             return {i: dict(stored[(clinic_id, i)]) for i in ids if (clinic_id, i) in stored}
 
+        clinic = self.clinics.get(clinic_id)
         return ClinicData(
             contacts=of(self.contacts, client_ids),
             patients=of(self.patients, patient_ids),
             programs=of(self.programs, program_codes),
             enrolments={e for e in enrolments if (clinic_id, *e) in self.enrolments},
+            records={k: self.records[(clinic_id, *k)] for k in records if (clinic_id, *k) in self.records},
+            versions={(kind, i): v for (c, kind, i), v in self.versions.items() if c == clinic_id},
+            timezone=clinic.timezone if clinic else "UTC",
         )
 
     async def apply(self, clinic_id: str, plan: BatchPlan) -> None:
@@ -69,6 +76,20 @@ class InMemorySync:
             for pims_id, state in states.items():
                 stored[(clinic_id, pims_id)] = dict(state)
         self.enrolments |= {(clinic_id, client, code) for client, code in plan.enrolments}
+        for key, record in plan.records.items():
+            self.records[(clinic_id, *key)] = record
+        for key, version in plan.versions.items():
+            self.versions[(clinic_id, *key)] = version
+        for patient in plan.removed_patients:
+            self.patients.pop((clinic_id, patient), None)
+        for client in plan.removed_contacts:
+            self.contacts.pop((clinic_id, client), None)
+            for key, patient in list(self.patients.items()):
+                if key[0] == clinic_id and patient["client_id"] == client:
+                    del self.patients[key]
+            for key, record in list(self.records.items()):
+                if key[0] == clinic_id and record.client_id == client:
+                    del self.records[key]
 
     async def add_rejections(
         self, clinic_id: str, rejections: Sequence[Rejection], raw_records: Sequence[Any]

@@ -114,7 +114,10 @@ def test_blank_optional_values_are_missing_values() -> None:
 def test_unknown_or_missing_kind_is_rejected(raw: dict[str, Any]) -> None:
     errors = rejection(raw).errors
     assert [e.field for e in errors] == ["kind"]
-    assert "contact, patient, program, enrolment" in errors[0].message
+    assert (
+        "contact, contact_removed, patient, patient_removed, program, enrolment, appointment"
+        in errors[0].message
+    )
 
 
 def test_every_bad_field_is_reported_with_its_name() -> None:
