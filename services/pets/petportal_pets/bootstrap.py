@@ -1,5 +1,6 @@
-"""Wiring: the runtime (PostgreSQL + Kafka), the unit of work on pets' repositories, the
-PatientUpserted consumer. Tests pass their own pieces (a token verifier, a fake unit of work)."""
+"""Wiring: the runtime (PostgreSQL + Kafka), the unit of work on pets' repositories, the consumer of
+sync's patient, clinic and clinical-record events. Tests pass their own pieces (a token verifier, a fake
+unit of work)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,22 @@ from petportal_runtime.broker import bind, on, subscribe_events
 from petportal_runtime.container import Container
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
-from petportal_schemas import PatientUpserted, topics
+from petportal_schemas import (
+    AppointmentCancelled,
+    AppointmentUpserted,
+    ClientRemoved,
+    ClinicRegistered,
+    ClinicSettingsChanged,
+    MedicationPrescribed,
+    PatientDeceased,
+    PatientRemoved,
+    PatientUpserted,
+    ServiceReminderCompleted,
+    ServiceReminderUpserted,
+    VaccinationRecorded,
+    VaccinationRemoved,
+    topics,
+)
 
 from .adapters.repository import sql_repositories
 from .entrypoints import handlers
@@ -44,6 +60,20 @@ def bootstrap(
             settings,
             [topics.SYNC],
             consumer=handlers.CONSUMER,
-            handlers=[on(PatientUpserted, bind(handlers.record_patient, service.unit_of_work))],
+            handlers=[
+                on(PatientUpserted, bind(handlers.record_patient, service.unit_of_work)),
+                on(PatientRemoved, bind(handlers.record_pet_gone, service.unit_of_work)),
+                on(PatientDeceased, bind(handlers.record_pet_gone, service.unit_of_work)),
+                on(ClientRemoved, bind(handlers.record_pet_gone, service.unit_of_work)),
+                on(ClinicRegistered, bind(handlers.record_clinic, service.unit_of_work)),
+                on(ClinicSettingsChanged, bind(handlers.record_clinic, service.unit_of_work)),
+                on(AppointmentUpserted, bind(handlers.record_clinical, service.unit_of_work)),
+                on(AppointmentCancelled, bind(handlers.record_clinical, service.unit_of_work)),
+                on(ServiceReminderUpserted, bind(handlers.record_clinical, service.unit_of_work)),
+                on(ServiceReminderCompleted, bind(handlers.record_clinical, service.unit_of_work)),
+                on(VaccinationRecorded, bind(handlers.record_clinical, service.unit_of_work)),
+                on(VaccinationRemoved, bind(handlers.record_clinical, service.unit_of_work)),
+                on(MedicationPrescribed, bind(handlers.record_clinical, service.unit_of_work)),
+            ],
         )
     return service

@@ -46,6 +46,8 @@ class PetAge(BaseModel):
 
 class Pet(BaseModel):
     patient_id: str
+    clinic_id: str
+    clinic_name: str | None
     name: str
     species: str
     breed: str | None

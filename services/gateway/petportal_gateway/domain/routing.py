@@ -37,6 +37,7 @@ ROUTES: tuple[tuple[re.Pattern[str], Route], ...] = tuple(
         (r"/readyz/?", Route("gateway", "none")),
         (_under("/api/v1/todo"), Route("todo", "parent")),
         (_under("/api/v1/pets"), Route("pets", "parent")),
+        (_under("/api/v1/appointments"), Route("pets", "parent")),
         (_under("/api/v1/conversation"), Route("messaging", "parent")),
         (_under("/api/v1/notifications"), Route("notify", "parent")),
         (_under("/clinic/v1/auth"), Route("identity", "none")),

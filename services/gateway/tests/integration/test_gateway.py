@@ -31,6 +31,8 @@ PETS = {
     "pets": [
         {
             "patient_id": "p-1",
+            "clinic_id": "clinic-1",
+            "clinic_name": None,
             "name": "Rex",
             "species": "canine",
             "breed": None,

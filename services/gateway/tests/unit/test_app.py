@@ -121,6 +121,8 @@ MESSAGE_SENT = {
 }
 PET = {
     "patient_id": "p1",
+    "clinic_id": "clinic-1",
+    "clinic_name": "Happy Paws",
     "name": "Rex",
     "species": "canine",
     "breed": "Labrador",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Column, Date, DateTime, Float, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, Column, Date, DateTime, Float, Index, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -35,4 +37,38 @@ class PetRow(Base, table=True):
     weight_kg: float | None = Field(default=None, sa_column=Column(Float))
     microchip: str | None = Field(default=None, sa_column=Column(String(30)))
     # occurred_at of the event that wrote the row: older events never overwrite newer data.
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # A deceased or removed pet is kept (an older event must not bring it back) but never listed.
+    deceased_on: date | None = Field(default=None, sa_column=Column(Date))
+    gone_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class ClinicRow(Base, table=True):
+    """A clinic as registered in sync (ClinicRegistered) and its portal settings (ClinicSettingsChanged)."""
+
+    __tablename__ = "clinics"
+
+    clinic_id: str = Field(max_length=64, primary_key=True)
+    name: str | None = Field(default=None, sa_column=Column(String(200)))
+    pims: str = Field(default="other", max_length=20)
+    timezone: str = Field(default="UTC", max_length=64)
+    settings: Any = Field(default=None, sa_column=Column(JSONB))
+    registered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    settings_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class PetRecordRow(Base, table=True):
+    """A pet's appointment, reminder, vaccination or medication: the payload of the last event about
+    it, `active` False once it ended (cancelled, done, deleted)."""
+
+    __tablename__ = "pet_records"
+    __table_args__ = (Index("ix_pet_records_client", "clinic_id", "client_id", "kind"),)
+
+    clinic_id: str = Field(max_length=64, primary_key=True)
+    kind: str = Field(max_length=20, primary_key=True)
+    record_id: str = Field(max_length=64, primary_key=True)
+    client_id: str = Field(max_length=64)
+    patient_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    payload: Any = Field(sa_column=Column(JSONB, nullable=False))
+    active: bool = Field(sa_column=Column(Boolean, nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

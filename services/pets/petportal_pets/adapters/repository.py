@@ -1,18 +1,27 @@
-"""Pets in PostgreSQL, in the unit of work's transaction; they leave as domain `Pet`s, never rows."""
+"""pets' tables in PostgreSQL, in the unit of work's transaction; rows leave as domain objects.
+
+Every write is ordered by the event's `occurred_at`: an event older than what a row holds changes
+nothing, so a redelivered or late event never brings back an old state.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import or_, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from petportal_runtime.auth import ClientRef
 from petportal_runtime.db import table_of
+from petportal_schemas import ClinicSettingsChanged
 
-from ..domain import Pet
-from .orm import PetRow
+from ..domain import Clinic, Pet, PetRecord
+from .orm import ClinicRow, PetRecordRow, PetRow
 
 _FIELDS = (
     "client_id",
@@ -25,6 +34,10 @@ _FIELDS = (
     "weight_kg",
     "microchip",
 )
+
+
+def _of_memberships(table: Any, memberships: Collection[ClientRef]) -> Any:
+    return tuple_(table.c.clinic_id, table.c.client_id).in_([(m.clinic_id, m.client_id) for m in memberships])
 
 
 class PetRepository:
@@ -40,43 +53,174 @@ class PetRepository:
             **{f: getattr(pet, f) for f in _FIELDS},
         }
         table = table_of(PetRow)
-        insert_pet = insert(table).values(**values)
+        insert_pet = insert(table).values(**values, gone_at=None)
         stmt = insert_pet.on_conflict_do_update(
             constraint="uq_pets_clinic_patient",
-            set_={f: insert_pet.excluded[f] for f in (*_FIELDS, "updated_at")},
+            set_={f: insert_pet.excluded[f] for f in (*_FIELDS, "updated_at", "gone_at")},
             # Only a newer (or equally new) record replaces the stored one.
             where=table.c.updated_at <= insert_pet.excluded.updated_at,
         ).returning(table.c.id)
         return (await self.session.execute(stmt)).first() is not None
 
-    async def for_client(self, clinic_id: str, client_id: str) -> list[Pet]:
+    async def mark_gone(
+        self, clinic_id: str, client_id: str, patient_id: str | None, at: datetime, deceased_on: date | None
+    ) -> None:
+        """The pet (every pet of the client when `patient_id` is None) leaves the lists: removed from the
+        PIMS, or deceased. A later PatientUpserted (the PIMS brought it back) lists it again."""
+        table = table_of(PetRow)
+        where = [table.c.clinic_id == clinic_id, table.c.client_id == client_id, table.c.updated_at <= at]
+        if patient_id is not None:
+            where.append(table.c.patient_id == patient_id)
+        await self.session.execute(
+            update(table).where(*where).values(gone_at=at, updated_at=at, deceased_on=deceased_on)
+        )
+
+    async def for_clients(self, memberships: Collection[ClientRef]) -> list[Pet]:
+        """The pets of these (clinic, client) memberships still with their families, by name."""
+        table = table_of(PetRow)
         rows = await self.session.exec(
             select(PetRow)
-            .where(PetRow.clinic_id == clinic_id, PetRow.client_id == client_id)
-            .order_by(col(PetRow.name), col(PetRow.patient_id))
+            .where(_of_memberships(table, memberships), col(PetRow.gone_at).is_(None))
+            .order_by(col(PetRow.name), col(PetRow.clinic_id), col(PetRow.patient_id))
         )
         return [_pet(row) for row in rows]
 
-    async def get(self, clinic_id: str, client_id: str, patient_id: str) -> Pet | None:
-        row = (
-            await self.session.exec(
-                select(PetRow).where(
-                    PetRow.clinic_id == clinic_id,
-                    PetRow.client_id == client_id,
-                    PetRow.patient_id == patient_id,
-                )
+    async def find(self, memberships: Collection[ClientRef], patient_id: str) -> list[Pet]:
+        """The pets with this PIMS id among the memberships' (one per clinic at most)."""
+        table = table_of(PetRow)
+        rows = await self.session.exec(
+            select(PetRow).where(
+                _of_memberships(table, memberships),
+                col(PetRow.patient_id) == patient_id,
+                col(PetRow.gone_at).is_(None),
             )
-        ).first()
-        return _pet(row) if row else None
+        )
+        return [_pet(row) for row in rows]
+
+    # Kept for the single-client callers (and the unit tests' fake has the same two).
+    async def for_client(self, clinic_id: str, client_id: str) -> list[Pet]:
+        return await self.for_clients([ClientRef(clinic_id=clinic_id, client_id=client_id)])
+
+    async def get(self, clinic_id: str, client_id: str, patient_id: str) -> Pet | None:
+        found = await self.find([ClientRef(clinic_id=clinic_id, client_id=client_id)], patient_id)
+        return found[0] if found else None
+
+
+class ClinicRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def register(self, clinic_id: str, name: str, pims: str, timezone: str, at: datetime) -> None:
+        table = table_of(ClinicRow)
+        stmt = insert(table).values(
+            clinic_id=clinic_id, name=name, pims=pims, timezone=timezone, registered_at=at
+        )
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["clinic_id"],
+                set_={k: stmt.excluded[k] for k in ("name", "pims", "timezone", "registered_at")},
+                where=or_(table.c.registered_at.is_(None), table.c.registered_at <= at),
+            )
+        )
+
+    async def set_settings(self, clinic_id: str, settings: ClinicSettingsChanged, at: datetime) -> None:
+        table = table_of(ClinicRow)
+        stmt = insert(table).values(
+            clinic_id=clinic_id,
+            pims="other",
+            timezone="UTC",
+            settings=settings.model_dump(mode="json"),
+            settings_at=at,
+        )
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["clinic_id"],
+                set_={"settings": stmt.excluded.settings, "settings_at": stmt.excluded.settings_at},
+                where=or_(table.c.settings_at.is_(None), table.c.settings_at <= at),
+            )
+        )
+
+    async def get_many(self, clinic_ids: Collection[str]) -> dict[str, Clinic]:
+        rows = await self.session.exec(
+            select(ClinicRow).where(col(ClinicRow.clinic_id).in_(list(clinic_ids)))
+        )
+        clinics = {row.clinic_id: _clinic(row) for row in rows}
+        return {clinic_id: clinics.get(clinic_id, Clinic(clinic_id)) for clinic_id in clinic_ids}
+
+
+class PetRecordRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def upsert(
+        self, clinic_id: str, client_id: str, record: PetRecord, at: datetime, *, keep_payload: bool = False
+    ) -> None:
+        """Store the record's latest state; `keep_payload` (an ending: cancelled, done, deleted) only
+        marks a known record inactive. An older event than the stored one changes nothing."""
+        table = table_of(PetRecordRow)
+        stmt = insert(table).values(
+            clinic_id=clinic_id,
+            kind=record.kind,
+            record_id=record.record_id,
+            client_id=client_id,
+            patient_id=record.patient_id,
+            payload=record.payload,
+            active=record.active,
+            updated_at=at,
+        )
+        changed = (
+            ("active", "updated_at")
+            if keep_payload
+            else ("client_id", "patient_id", "payload", "active", "updated_at")
+        )
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["clinic_id", "kind", "record_id"],
+                set_={k: stmt.excluded[k] for k in changed},
+                where=table.c.updated_at <= at,
+            )
+        )
+
+    async def for_pets(
+        self, pets: Sequence[Pet], kinds: Collection[str], *, include_unassigned: bool = False
+    ) -> dict[tuple[str, str], list[PetRecord]]:
+        """The active records of these pets by (clinic_id, patient_id); with `include_unassigned`,
+        the clients' records for no pet in particular too, under (clinic_id, "")."""
+        if not pets:
+            return {}
+        table = table_of(PetRecordRow)
+        clients = {(p.clinic_id, p.client_id) for p in pets}
+        of_pets = tuple_(table.c.clinic_id, table.c.patient_id).in_(
+            [(p.clinic_id, p.patient_id) for p in pets]
+        )
+        where = or_(of_pets, table.c.patient_id.is_(None)) if include_unassigned else of_pets
+        rows = await self.session.exec(
+            select(PetRecordRow).where(
+                tuple_(table.c.clinic_id, table.c.client_id).in_(list(clients)),
+                col(PetRecordRow.kind).in_(list(kinds)),
+                col(PetRecordRow.active).is_(True),
+                where,
+            )
+        )
+        found: dict[tuple[str, str], list[PetRecord]] = {}
+        for row in rows:
+            found.setdefault((row.clinic_id, row.patient_id or ""), []).append(
+                PetRecord(row.kind, row.record_id, row.patient_id, row.payload, row.active)  # type: ignore[arg-type]
+            )
+        return found
 
 
 @dataclass(frozen=True)
 class SqlRepositories:
     pets: PetRepository
+    clinics: ClinicRepository
+    records: PetRecordRepository
 
 
 def sql_repositories(session: AsyncSession) -> SqlRepositories:
-    return SqlRepositories(pets=PetRepository(session))
+    return SqlRepositories(
+        pets=PetRepository(session), clinics=ClinicRepository(session), records=PetRecordRepository(session)
+    )
 
 
 def _pet(row: PetRow) -> Pet:
@@ -86,3 +230,8 @@ def _pet(row: PetRow) -> Pet:
         updated_at=row.updated_at,
         **{f: getattr(row, f) for f in _FIELDS},
     )
+
+
+def _clinic(row: ClinicRow) -> Clinic:
+    settings = ClinicSettingsChanged.model_validate(row.settings) if row.settings else ClinicSettingsChanged()
+    return Clinic(row.clinic_id, row.name, row.pims, row.timezone, settings)

@@ -1,15 +1,58 @@
-"""Use cases: record a pet's signalment from the PIMS; list and show a parent's pets."""
+"""Use cases: record what the PIMS publishes (signalment, clinics, clinical records, removals) and
+show a parent their pets and each pet's records, across every clinic where they are a client."""
 
 from __future__ import annotations
 
-from petportal_runtime.logging import get_logger
-from petportal_schemas import Envelope, PatientUpserted
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date, datetime
 
-from ..domain import Pet
+from petportal_runtime.auth import ClientRef
+from petportal_runtime.logging import get_logger
+from petportal_schemas import (
+    AppointmentCancelled,
+    AppointmentUpserted,
+    ClientRemoved,
+    ClinicRegistered,
+    ClinicSettingsChanged,
+    Envelope,
+    MedicationPrescribed,
+    PatientDeceased,
+    PatientRemoved,
+    PatientUpserted,
+    ServiceReminderCompleted,
+    ServiceReminderUpserted,
+    VaccinationRecorded,
+    VaccinationRemoved,
+)
+from petportal_schemas.pims import Capability
+
+from ..domain import (
+    Appointment,
+    Clinic,
+    Pet,
+    PetRecord,
+    Reminder,
+    current_medications,
+    current_vaccinations,
+    due_reminders,
+    upcoming_appointments,
+)
+from ..domain.records import RecordKind
 from .unit_of_work import PetsUnitOfWork
 
 CONSUMER = "pets"
 log = get_logger(__name__)
+
+ClinicalEvent = (
+    AppointmentUpserted
+    | AppointmentCancelled
+    | ServiceReminderUpserted
+    | ServiceReminderCompleted
+    | VaccinationRecorded
+    | VaccinationRemoved
+    | MedicationPrescribed
+)
 
 
 class PetNotFound(LookupError):
@@ -17,6 +60,24 @@ class PetNotFound(LookupError):
 
     def __init__(self, patient_id: str) -> None:
         super().__init__(f"no pet {patient_id}")
+
+
+class AmbiguousPet(LookupError):
+    """The parent has a pet with this id at more than one clinic: the request must name the clinic."""
+
+    def __init__(self, patient_id: str) -> None:
+        super().__init__(
+            f"pet {patient_id} is at more than one of your clinics: add ?clinic_id= to say which"
+        )
+
+
+@dataclass(frozen=True)
+class PetCard:
+    """A pet with its clinic and what its ID card shows."""
+
+    pet: Pet
+    clinic: Clinic
+    vaccinations: list[VaccinationRecorded]
 
 
 async def record_patient(uow: PetsUnitOfWork, envelope: Envelope, event: PatientUpserted) -> bool:
@@ -47,14 +108,149 @@ async def record_patient(uow: PetsUnitOfWork, envelope: Envelope, event: Patient
     return written
 
 
-async def parent_pets(uow: PetsUnitOfWork, clinic_id: str, client_id: str) -> list[Pet]:
+async def record_pet_gone(
+    uow: PetsUnitOfWork, envelope: Envelope, event: PatientRemoved | PatientDeceased | ClientRemoved
+) -> None:
+    """A removed or deceased pet (or every pet of a removed client) leaves the parent's lists."""
+    if envelope.client_id is None:
+        raise ValueError(f"{event.EVENT_TYPE} without client_id")
+    patient_id = None if isinstance(event, ClientRemoved) else event.patient_id
+    deceased_on = event.deceased_on if isinstance(event, PatientDeceased) else None
     async with uow:
-        return await uow.repositories.pets.for_client(clinic_id, client_id)
+        if await uow.claim(CONSUMER, envelope):
+            await uow.repositories.pets.mark_gone(
+                envelope.clinic_id, envelope.client_id, patient_id, envelope.occurred_at, deceased_on
+            )
 
 
-async def parent_pet(uow: PetsUnitOfWork, clinic_id: str, client_id: str, patient_id: str) -> Pet:
+async def record_clinic(
+    uow: PetsUnitOfWork, envelope: Envelope, event: ClinicRegistered | ClinicSettingsChanged
+) -> None:
     async with uow:
-        pet = await uow.repositories.pets.get(clinic_id, client_id, patient_id)
-    if pet is None:
-        raise PetNotFound(patient_id)
-    return pet
+        if not await uow.claim(CONSUMER, envelope):
+            return
+        if isinstance(event, ClinicRegistered):
+            await uow.repositories.clinics.register(
+                envelope.clinic_id, event.name, event.pims, event.timezone, envelope.occurred_at
+            )
+        else:
+            await uow.repositories.clinics.set_settings(envelope.clinic_id, event, envelope.occurred_at)
+
+
+def pet_record(event: ClinicalEvent) -> tuple[PetRecord, bool]:
+    """The stored record an event makes, and whether it only ends a record (keeping its payload)."""
+    kind: RecordKind
+    match event:
+        case AppointmentUpserted() | AppointmentCancelled():
+            kind, record_id = "appointment", event.appointment_id
+        case ServiceReminderUpserted() | ServiceReminderCompleted():
+            kind, record_id = "reminder", event.reminder_id
+        case VaccinationRecorded() | VaccinationRemoved():
+            kind, record_id = "vaccination", event.vaccination_id
+        case MedicationPrescribed():
+            kind, record_id = "medication", event.prescription_id
+    ending = isinstance(event, AppointmentCancelled | ServiceReminderCompleted | VaccinationRemoved)
+    payload = event.model_dump(mode="json")
+    return PetRecord(kind, record_id, event.patient_id, payload, active=not ending), ending
+
+
+async def record_clinical(uow: PetsUnitOfWork, envelope: Envelope, event: ClinicalEvent) -> None:
+    """An appointment, reminder, vaccination or medication as the PIMS holds it now, once per event;
+    an older event than the stored one changes nothing."""
+    if envelope.client_id is None:
+        raise ValueError(f"{event.EVENT_TYPE} without client_id")
+    record, ending = pet_record(event)
+    async with uow:
+        if await uow.claim(CONSUMER, envelope):
+            await uow.repositories.records.upsert(
+                envelope.clinic_id, envelope.client_id, record, envelope.occurred_at, keep_payload=ending
+            )
+
+
+# --- what the parent sees --------------------------------------------------------------------
+
+
+async def parent_pets(uow: PetsUnitOfWork, memberships: Collection[ClientRef]) -> list[Pet]:
+    """The parent's pets at every clinic where they are a client, each with its clinic's name."""
+    async with uow:
+        pets = await uow.repositories.pets.for_clients(memberships)
+        clinics = await uow.repositories.clinics.get_many({p.clinic_id for p in pets})
+    return [_with_clinic(p, clinics[p.clinic_id]) for p in pets]
+
+
+async def parent_pet(
+    uow: PetsUnitOfWork, memberships: Collection[ClientRef], patient_id: str, clinic_id: str | None = None
+) -> tuple[Pet, Clinic]:
+    """One of the parent's pets and its clinic; `PetNotFound` alike for a missing pet and another
+    parent's; `AmbiguousPet` when the id is at two of their clinics and none was named."""
+    if clinic_id is not None:
+        memberships = [m for m in memberships if m.clinic_id == clinic_id]
+    async with uow:
+        found = await uow.repositories.pets.find(memberships, patient_id) if memberships else []
+        if len(found) > 1:
+            raise AmbiguousPet(patient_id)
+        if not found:
+            raise PetNotFound(patient_id)
+        [pet] = found
+        clinic = (await uow.repositories.clinics.get_many([pet.clinic_id]))[pet.clinic_id]
+    return _with_clinic(pet, clinic), clinic
+
+
+async def _records(uow: PetsUnitOfWork, pet: Pet, kind: RecordKind) -> list[PetRecord]:
+    async with uow:
+        found = await uow.repositories.records.for_pets([pet], [kind])
+    return found.get((pet.clinic_id, pet.patient_id), [])
+
+
+async def pet_appointments(uow: PetsUnitOfWork, pet: Pet, clinic: Clinic, now: datetime) -> list[Appointment]:
+    return upcoming_appointments(await _records(uow, pet, "appointment"), clinic, now)
+
+
+async def pet_reminders(uow: PetsUnitOfWork, pet: Pet, clinic: Clinic, today: date) -> list[Reminder]:
+    """`CapabilityMissing` where the clinic's PIMS sends no reminders: never an empty list that looks
+    like "nothing due"."""
+    clinic.require(Capability.REMINDERS)
+    return due_reminders(await _records(uow, pet, "reminder"), today)
+
+
+async def pet_vaccinations(uow: PetsUnitOfWork, pet: Pet, today: date) -> list[VaccinationRecorded]:
+    return current_vaccinations(await _records(uow, pet, "vaccination"), today)
+
+
+async def pet_medications(uow: PetsUnitOfWork, pet: Pet, today: date) -> list[MedicationPrescribed]:
+    return current_medications(await _records(uow, pet, "medication"), today)
+
+
+async def id_card(uow: PetsUnitOfWork, pet: Pet, clinic: Clinic, today: date) -> PetCard:
+    """`CapabilityMissing` where the clinic's PIMS does not support ID cards."""
+    clinic.require(Capability.ID_CARD)
+    return PetCard(pet, clinic, await pet_vaccinations(uow, pet, today))
+
+
+async def parent_appointments(
+    uow: PetsUnitOfWork, memberships: Collection[ClientRef], now: datetime
+) -> list[tuple[Appointment, Pet | None, Clinic]]:
+    """Upcoming appointments of all the parent's pets at all their clinics, soonest first (those
+    for no pet in particular too), each clinic's visibility rules applied."""
+    async with uow:
+        pets = await uow.repositories.pets.for_clients(memberships)
+        # A client with no listed pet may still have an appointment for no pet in particular.
+        anchors = pets or []
+        records = await uow.repositories.records.for_pets(anchors, ["appointment"], include_unassigned=True)
+        clinics = await uow.repositories.clinics.get_many({m.clinic_id for m in memberships})
+    by_key = {(p.clinic_id, p.patient_id): p for p in pets}
+    shown = []
+    for (clinic_id, patient_id), found in records.items():
+        pet = by_key.get((clinic_id, patient_id))
+        if patient_id and pet is None:
+            continue
+        clinic = clinics[clinic_id]
+        shown += [
+            (a, _with_clinic(pet, clinic) if pet else None, clinic)
+            for a in upcoming_appointments(found, clinic, now)
+        ]
+    return sorted(shown, key=lambda x: (x[0].appointment.starts_at, x[0].appointment.appointment_id))
+
+
+def _with_clinic(pet: Pet, clinic: Clinic) -> Pet:
+    return Pet(**{**pet.__dict__, "clinic_name": clinic.name})

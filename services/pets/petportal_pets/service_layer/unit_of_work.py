@@ -1,12 +1,16 @@
-"""What pets' use cases need of storage: the pets, in a unit of work."""
+"""What pets' use cases need of storage: pets, clinics and the pets' records, in a unit of work."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from datetime import date, datetime
 from typing import Protocol
 
+from petportal_runtime.auth import ClientRef
 from petportal_runtime.uow import UnitOfWork
+from petportal_schemas import ClinicSettingsChanged
 
-from ..domain import Pet
+from ..domain import Clinic, Pet, PetRecord
 
 
 class PetStore(Protocol):
@@ -14,16 +18,48 @@ class PetStore(Protocol):
         """Insert or replace the pet's signalment unless a newer one is stored; True if written."""
         ...
 
-    async def for_client(self, clinic_id: str, client_id: str) -> list[Pet]:
-        """The client's pets, by name then id."""
+    async def mark_gone(
+        self, clinic_id: str, client_id: str, patient_id: str | None, at: datetime, deceased_on: date | None
+    ) -> None:
+        """The pet (all the client's pets when `patient_id` is None) is no longer listed."""
         ...
 
-    async def get(self, clinic_id: str, client_id: str, patient_id: str) -> Pet | None: ...
+    async def for_clients(self, memberships: Collection[ClientRef]) -> list[Pet]:
+        """The listed pets of these memberships, by name."""
+        ...
+
+    async def find(self, memberships: Collection[ClientRef], patient_id: str) -> list[Pet]: ...
+
+
+class ClinicStore(Protocol):
+    async def register(self, clinic_id: str, name: str, pims: str, timezone: str, at: datetime) -> None: ...
+
+    async def set_settings(self, clinic_id: str, settings: ClinicSettingsChanged, at: datetime) -> None: ...
+
+    async def get_many(self, clinic_ids: Collection[str]) -> dict[str, Clinic]:
+        """Each clinic, a default one (no capabilities beyond the common) for a clinic not yet known."""
+        ...
+
+
+class PetRecordStore(Protocol):
+    async def upsert(
+        self, clinic_id: str, client_id: str, record: PetRecord, at: datetime, *, keep_payload: bool = False
+    ) -> None: ...
+
+    async def for_pets(
+        self, pets: Sequence[Pet], kinds: Collection[str], *, include_unassigned: bool = False
+    ) -> dict[tuple[str, str], list[PetRecord]]: ...
 
 
 class PetsRepositories(Protocol):
     @property
     def pets(self) -> PetStore: ...
+
+    @property
+    def clinics(self) -> ClinicStore: ...
+
+    @property
+    def records(self) -> PetRecordStore: ...
 
 
 PetsUnitOfWork = UnitOfWork[PetsRepositories]

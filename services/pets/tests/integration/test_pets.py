@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from pypdf import PdfReader
 from sqlalchemy import text
 
 import petportal_pets
@@ -21,7 +23,17 @@ from petportal_pets.bootstrap import bootstrap
 from petportal_pets.entrypoints.app import create_app
 from petportal_pets.settings import PetsSettings
 from petportal_runtime.migrations import upgrade
-from petportal_schemas import Envelope, Event, PatientUpserted
+from petportal_schemas import (
+    AppointmentUpserted,
+    ClinicRegistered,
+    ClinicSettingsChanged,
+    Envelope,
+    Event,
+    MedicationPrescribed,
+    PatientUpserted,
+    ServiceReminderUpserted,
+    VaccinationRecorded,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +73,7 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[Callable[..., Awaitabl
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
 
-    async def publish(event: Event, clinic_id: str, client_id: str, **kw: Any) -> Envelope:
+    async def publish(event: Event, clinic_id: str, client_id: str | None, **kw: Any) -> Envelope:
         envelope = Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer="test", **kw)
         await producer.send_and_wait(envelope.topic, envelope.to_bytes(), key=envelope.key.encode())
         return envelope
@@ -201,3 +213,100 @@ async def test_query_and_path_text_the_portal_refuses_is_422(
     assert (await http.get("/api/v1/pets?sort=%ED%A0%80", headers=mine)).status_code == 200
     too_big = await http.request("GET", "/api/v1/pets", content=b"x" * 20_000, headers=mine)
     assert too_big.status_code == 413
+
+
+async def test_a_pets_records_and_id_card_arrive_through_kafka_and_only_its_parent_reads_them(
+    pets: tuple[httpx.AsyncClient, Any], producer: Any, signing_key: TokenMinter
+) -> None:
+    http, _ = pets
+    clinic_id, client_id = f"clinic-{uuid.uuid4().hex[:6]}", f"client-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    today = now.date()
+    await producer(
+        ClinicRegistered(name="Maple Vets", pims="avimark", timezone="Europe/London"), clinic_id, None
+    )
+    await producer(ClinicSettingsChanged(phone="+441234567890"), clinic_id, None)
+    await producer(patient("p-1", "Rex", microchip="985112345678901"), clinic_id, client_id)
+    await producer(
+        AppointmentUpserted(
+            appointment_id="a-1", patient_id="p-1", starts_at=now + timedelta(days=2), reason="Exam"
+        ),
+        clinic_id,
+        client_id,
+    )
+    await producer(
+        ServiceReminderUpserted(
+            reminder_id="r-1", patient_id="p-1", service="Rabies", due_on=today - timedelta(days=3)
+        ),
+        clinic_id,
+        client_id,
+    )
+    await producer(
+        VaccinationRecorded(
+            vaccination_id="v-1", patient_id="p-1", name="DHPP", given_on=today - timedelta(days=9)
+        ),
+        clinic_id,
+        client_id,
+    )
+    await producer(
+        MedicationPrescribed(
+            prescription_id="m-1",
+            patient_id="p-1",
+            name="Carprofen",
+            refills_remaining=2,
+            prescribed_on=today,
+        ),
+        clinic_id,
+        client_id,
+    )
+    mine = headers(signing_key, clinic_id, client_id)
+
+    async def get(path: str, auth: dict[str, str] = mine) -> httpx.Response:
+        return await http.get(f"/api/v1/pets/p-1{path}", headers=auth)
+
+    medications = await eventually(
+        lambda: get("/medications"), lambda r: r.status_code == 200 and r.json()["medications"]
+    )
+    assert medications.json()["medications"][0]["refills_remaining"] == 2
+    [appointment] = (await get("/appointments")).json()["appointments"]
+    assert appointment["timezone"] == "Europe/London"
+    assert (await http.get("/api/v1/appointments", headers=mine)).json()["appointments"][0][
+        "pet_name"
+    ] == "Rex"
+    assert [(r["service"], r["overdue"]) for r in (await get("/reminders")).json()["reminders"]] == [
+        ("Rabies", True)
+    ]
+    card = (await get("/id-card")).json()
+    assert (card["clinic"]["name"], card["clinic"]["phone"]) == ("Maple Vets", "+441234567890")
+    assert [v["name"] for v in card["vaccinations"]] == ["DHPP"]
+    pdf = await get("/id-card.pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    text_of_pdf = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "985112345678901" in text_of_pdf
+    assert "DHPP" in text_of_pdf
+
+    # Read-only signalment, and nothing of this pet for another parent, on every pets endpoint.
+    write = await http.patch("/api/v1/pets/p-1", headers=mine, json={"name": "Max"})
+    assert write.status_code == 405
+    assert "practice-management system" in write.json()["detail"]
+    someone_else = headers(signing_key, clinic_id, "intruder")
+    for path in (
+        "",
+        "/appointments",
+        "/reminders",
+        "/vaccinations",
+        "/medications",
+        "/id-card",
+        "/id-card.pdf",
+    ):
+        response = await get(path, someone_else)
+        assert response.status_code == 404, path
+        assert "Rex" not in response.text
+    assert (await http.get("/api/v1/appointments", headers=someone_else)).json() == {"appointments": []}
+
+    # A PIMS without reminders: a clear 409 naming the capability, not an empty list.
+    await producer(
+        ClinicRegistered(name="Maple Vets", pims="ezyvet", timezone="Europe/London"), clinic_id, None
+    )
+    refused = await eventually(lambda: get("/reminders"), lambda r: r.status_code == 409)
+    assert "reminders" in refused.json()["detail"]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 
 import pytest
 
 from petportal_devkit.fakes import FakeUnitOfWork
-from petportal_pets.domain import Pet
+from petportal_pets.domain import Clinic, Pet, PetRecord
+from petportal_runtime.auth import ClientRef
+from petportal_schemas import ClinicSettingsChanged
 
 
 @dataclass
 class InMemoryPets:
     stored: dict[tuple[str, str], Pet] = field(default_factory=dict)
+    gone: set[tuple[str, str]] = field(default_factory=set)
 
     async def upsert(self, pet: Pet) -> bool:
         current = self.stored.get((pet.clinic_id, pet.patient_id))
@@ -24,20 +29,83 @@ class InMemoryPets:
         ):
             return False
         self.stored[(pet.clinic_id, pet.patient_id)] = pet
+        self.gone.discard((pet.clinic_id, pet.patient_id))
         return True
 
-    async def for_client(self, clinic_id: str, client_id: str) -> list[Pet]:
-        mine = [p for p in self.stored.values() if (p.clinic_id, p.client_id) == (clinic_id, client_id)]
-        return sorted(mine, key=lambda p: (p.name, p.patient_id))
+    async def mark_gone(
+        self, clinic_id: str, client_id: str, patient_id: str | None, at: datetime, deceased_on: date | None
+    ) -> None:
+        for key, pet in list(self.stored.items()):
+            mine = (pet.clinic_id, pet.client_id) == (clinic_id, client_id) and patient_id in (
+                None,
+                pet.patient_id,
+            )
+            if mine and (pet.updated_at is None or pet.updated_at <= at):
+                self.gone.add(key)
+                self.stored[key] = replace(pet, updated_at=at)
 
-    async def get(self, clinic_id: str, client_id: str, patient_id: str) -> Pet | None:
-        pet = self.stored.get((clinic_id, patient_id))
-        return pet if pet is not None and pet.client_id == client_id else None
+    async def for_clients(self, memberships: Collection[ClientRef]) -> list[Pet]:
+        pairs = {(m.clinic_id, m.client_id) for m in memberships}
+        mine = [
+            p
+            for key, p in self.stored.items()
+            if (p.clinic_id, p.client_id) in pairs and key not in self.gone
+        ]
+        return sorted(mine, key=lambda p: (p.name, p.clinic_id, p.patient_id))
+
+    async def find(self, memberships: Collection[ClientRef], patient_id: str) -> list[Pet]:
+        return [p for p in await self.for_clients(memberships) if p.patient_id == patient_id]
+
+
+@dataclass
+class InMemoryClinics:
+    clinics: dict[str, Clinic] = field(default_factory=dict)
+
+    async def register(self, clinic_id: str, name: str, pims: str, timezone: str, at: datetime) -> None:
+        current = self.clinics.get(clinic_id, Clinic(clinic_id))
+        self.clinics[clinic_id] = replace(current, name=name, pims=pims, timezone=timezone)
+
+    async def set_settings(self, clinic_id: str, settings: ClinicSettingsChanged, at: datetime) -> None:
+        self.clinics[clinic_id] = replace(self.clinics.get(clinic_id, Clinic(clinic_id)), settings=settings)
+
+    async def get_many(self, clinic_ids: Collection[str]) -> dict[str, Clinic]:
+        return {c: self.clinics.get(c, Clinic(c)) for c in clinic_ids}
+
+
+@dataclass
+class InMemoryRecords:
+    stored: dict[tuple[str, str, str], tuple[str, PetRecord, datetime]] = field(default_factory=dict)
+
+    async def upsert(
+        self, clinic_id: str, client_id: str, record: PetRecord, at: datetime, *, keep_payload: bool = False
+    ) -> None:
+        key = (clinic_id, record.kind, record.record_id)
+        current = self.stored.get(key)
+        if current is not None and current[2] > at:
+            return
+        if keep_payload and current is not None:
+            record = replace(current[1], active=record.active)
+        self.stored[key] = (client_id, record, at)
+
+    async def for_pets(
+        self, pets: Sequence[Pet], kinds: Collection[str], *, include_unassigned: bool = False
+    ) -> dict[tuple[str, str], list[PetRecord]]:
+        wanted = {(p.clinic_id, p.patient_id) for p in pets}
+        clients = {(p.clinic_id, p.client_id) for p in pets}
+        found: dict[tuple[str, str], list[PetRecord]] = {}
+        for (clinic_id, kind, _), (client_id, record, _) in self.stored.items():
+            if kind not in kinds or not record.active or (clinic_id, client_id) not in clients:
+                continue
+            if (clinic_id, record.patient_id) in wanted or (include_unassigned and record.patient_id is None):
+                found.setdefault((clinic_id, record.patient_id or ""), []).append(record)
+        return found
 
 
 @dataclass
 class InMemoryRepositories:
     pets: InMemoryPets = field(default_factory=InMemoryPets)
+    clinics: InMemoryClinics = field(default_factory=InMemoryClinics)
+    records: InMemoryRecords = field(default_factory=InMemoryRecords)
 
 
 @pytest.fixture

@@ -10,11 +10,16 @@ import pytest
 from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_pets.domain import Pet
 from petportal_pets.service_layer import services
+from petportal_runtime.auth import ClientRef
 from petportal_schemas import Envelope, PatientUpserted
 
 pytestmark = pytest.mark.unit
 
 AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def ref(clinic_id: str, client_id: str) -> ClientRef:
+    return ClientRef(clinic_id=clinic_id, client_id=client_id)
 
 
 def _upserted(
@@ -52,7 +57,7 @@ async def test_a_parents_pets_are_listed_by_name(uow: FakeUnitOfWork[Any], repos
         repositories.pets.stored[("clinic-1", patient_id)] = Pet(
             "clinic-1", client_id, patient_id, name, "feline"
         )
-    pets = await services.parent_pets(uow, "clinic-1", "C-1")
+    pets = await services.parent_pets(uow, [ref("clinic-1", "C-1")])
     assert [p.name for p in pets] == ["Ada", "Zoe"]
 
 
@@ -61,7 +66,7 @@ async def test_another_parents_pet_is_not_found_like_a_missing_one(
 ) -> None:
     repositories.pets.stored[("clinic-1", "p-1")] = Pet("clinic-1", "C-2", "p-1", "Ada", "feline")
     with pytest.raises(services.PetNotFound, match="no pet p-1"):
-        await services.parent_pet(uow, "clinic-1", "C-1", "p-1")
+        await services.parent_pet(uow, [ref("clinic-1", "C-1")], "p-1")
     with pytest.raises(services.PetNotFound, match="no pet p-9"):
-        await services.parent_pet(uow, "clinic-1", "C-1", "p-9")
-    assert (await services.parent_pet(uow, "clinic-1", "C-2", "p-1")).name == "Ada"
+        await services.parent_pet(uow, [ref("clinic-1", "C-1")], "p-9")
+    assert (await services.parent_pet(uow, [ref("clinic-1", "C-2")], "p-1"))[0].name == "Ada"
