@@ -68,6 +68,8 @@ def test_failures_and_answers_broken_on_purpose_are_not_checked() -> None:
 def test_path_parameters_match_one_segment() -> None:
     pet = {
         "patient_id": "p-1",
+        "clinic_id": "clinic-1",
+        "clinic_name": None,
         "name": "Rex",
         "species": "canine",
         **dict.fromkeys(("breed", "sex", "date_of_birth", "colour", "weight_kg", "microchip", "age")),

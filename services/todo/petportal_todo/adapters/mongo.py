@@ -3,7 +3,7 @@
 Collections:
 - `parents`: `_id` "clinic_id:client_id", clinic_id, client_id, unread_message_ids (a set),
   sms_opted_out_us / sms_opted_in_us (latest of each, epoch microseconds), enrolled_programs,
-  updated_at.
+  reminders {patient: {reminder: due date as YYYY-MM-DD}} (open service reminders), updated_at.
 - `clinics`: `_id` clinic_id, offered_programs {code: {name, call_to_action}}, updated_at.
 - `inbox`: `_id` event id (unique by construction), event_type, occurred_at, applied_at.
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -228,7 +228,21 @@ def parent_updates(change: ParentChange, applied_at: datetime) -> list[UpdateOne
     }
     if latest:
         update["$max"] = latest
-    ops = [UpdateOne({"_id": change.parent_id}, update, upsert=True)]
+    # Reminders: pets (or the client) gone first, in an operation of their own (it clears a prefix
+    # of the paths set below), then the ended ones unset and the open ones set.
+    gone = (
+        {"reminders": ""}
+        if change.client_gone
+        else {f"reminders.{_key(p)}": "" for p in change.patients_gone}
+    )
+    ops = [UpdateOne({"_id": change.parent_id}, {"$unset": gone})] if gone else []
+    update["$set"] |= {
+        f"reminders.{_key(patient)}.{_key(reminder)}": due.isoformat()
+        for (patient, reminder), due in change.reminders_due.items()
+    }
+    if change.reminders_ended:
+        update["$unset"] = {f"reminders.{_key(p)}.{_key(r)}": "" for p, r in sorted(change.reminders_ended)}
+    ops.append(UpdateOne({"_id": change.parent_id}, update, upsert=True))
     if change.read:
         # A second operation: one update may not both add to and pull from the same array.
         ops.append(
@@ -237,6 +251,15 @@ def parent_updates(change: ParentChange, applied_at: datetime) -> list[UpdateOne
             )
         )
     return ops
+
+
+def _key(pims_id: str) -> str:
+    """A PIMS id as a field name: ids match [A-Za-z0-9._-], and a "." would split the path."""
+    return pims_id.replace(".", "%2E")
+
+
+def _unkey(name: str) -> str:
+    return name.replace("%2E", ".")
 
 
 def clinic_update(change: ClinicChange, applied_at: datetime) -> UpdateOne:
@@ -265,6 +288,11 @@ def parent_view(doc: Document) -> ParentView:
         sms_opted_out_at=from_micros(doc.get("sms_opted_out_us")),
         sms_opted_in_at=from_micros(doc.get("sms_opted_in_us")),
         enrolled_programs=frozenset(doc.get("enrolled_programs", ())),
+        due_reminders=frozenset(
+            (_unkey(patient), _unkey(reminder), date.fromisoformat(due))
+            for patient, reminders in (doc.get("reminders") or {}).items()
+            for reminder, due in (reminders or {}).items()
+        ),
     )
 
 

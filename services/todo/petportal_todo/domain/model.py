@@ -7,15 +7,19 @@ so a clinic-wide change (a program offered to every client) is one write, not a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
-TodoKind = Literal["unread_messages", "sms_opt_in", "program_cta"]
+TodoKind = Literal["unread_messages", "overdue_services", "sms_opt_in", "program_cta"]
 
 # Portal pages the items lead to (the app maps them to screens).
 CONVERSATION_HREF = "/conversation"
 NOTIFICATION_PREFERENCES_HREF = "/notifications/preferences"
 PROGRAM_HREF = "/programs/{code}"
+PETS_HREF = "/pets"
+
+# A service reminder still open: (patient_id, reminder_id, due on).
+DueReminder = tuple[str, str, date]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class ParentView:
     sms_opted_out_at: datetime | None = None
     sms_opted_in_at: datetime | None = None
     enrolled_programs: frozenset[str] = frozenset()
+    # Service reminders neither done nor booked (ServiceReminderUpserted until ...Completed).
+    due_reminders: frozenset[DueReminder] = frozenset()
 
     @property
     def parent_id(self) -> str:
@@ -50,6 +56,9 @@ class ParentView:
     @property
     def unread(self) -> int:
         return len(self.unread_message_ids)
+
+    def overdue(self, today: date) -> int:
+        return sum(1 for _, _, due_on in self.due_reminders if due_on < today)
 
     @property
     def sms_opted_out(self) -> bool:
@@ -92,8 +101,14 @@ def unread_title(count: int) -> str:
     return f"You have {count} unread message{'' if count == 1 else 's'}"
 
 
-def todo_list(parent: ParentView | None, clinic: ClinicView | None) -> TodoList:
-    """The parent's To-Do list, in a stable order: messages, texts, then programs by code.
+def overdue_title(count: int) -> str:
+    return f"{count} service{' is' if count == 1 else 's are'} overdue"
+
+
+def todo_list(parent: ParentView | None, clinic: ClinicView | None, today: date | None = None) -> TodoList:
+    """The parent's To-Do list, in a stable order: messages, overdue services, texts, then programs
+    by code. Overdue services are one item for all the parent's pets (the badge counts things to do,
+    and the pet pages list them), counted on `today` (UTC by default).
 
     A parent the projection has not heard of yet has nothing to do except the clinic's programs.
     """
@@ -102,6 +117,9 @@ def todo_list(parent: ParentView | None, clinic: ClinicView | None) -> TodoList:
         items.append(
             TodoItem("unread_messages", unread_title(parent.unread), CONVERSATION_HREF, count=parent.unread)
         )
+    overdue = parent.overdue(today or datetime.now(UTC).date()) if parent is not None else 0
+    if overdue:
+        items.append(TodoItem("overdue_services", overdue_title(overdue), PETS_HREF, count=overdue))
     if parent is not None and parent.sms_opted_out:
         items.append(TodoItem("sms_opt_in", "Opt into receiving texts", NOTIFICATION_PREFERENCES_HREF))
     enrolled = parent.enrolled_programs if parent is not None else frozenset()

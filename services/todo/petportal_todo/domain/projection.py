@@ -11,16 +11,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from petportal_schemas import (
     ClientEnrolledInProgram,
+    ClientRemoved,
     Envelope,
     Event,
     MessageRead,
     MessageReceived,
+    PatientDeceased,
+    PatientRemoved,
     ProgramOffered,
     ProgramWithdrawn,
+    ServiceReminderCompleted,
+    ServiceReminderUpserted,
     SmsOptedIn,
     SmsOptedOut,
 )
@@ -35,6 +40,11 @@ CONSUMED_EVENTS: tuple[type[Event], ...] = (
     ProgramOffered,
     ProgramWithdrawn,
     ClientEnrolledInProgram,
+    ServiceReminderUpserted,
+    ServiceReminderCompleted,
+    PatientRemoved,
+    PatientDeceased,
+    ClientRemoved,
 )
 
 
@@ -58,6 +68,14 @@ class ParentChange:
     sms_opted_out_at: datetime | None = None
     sms_opted_in_at: datetime | None = None
     enrolled: set[str] = field(default_factory=set)
+    # Service reminders: (patient, reminder) → due date while open; ended ones; pets that left (all
+    # their reminders go); the client removed (every reminder goes). Applied in that order: gone
+    # first, then ended, then due, which is the batch's order because the fold drops what a later
+    # event overrides.
+    reminders_due: dict[tuple[str, str], date] = field(default_factory=dict)
+    reminders_ended: set[tuple[str, str]] = field(default_factory=set)
+    patients_gone: set[str] = field(default_factory=set)
+    client_gone: bool = False
 
     @property
     def parent_id(self) -> str:
@@ -76,6 +94,14 @@ class ParentChange:
             sms_opted_out_at=out_at,
             sms_opted_in_at=in_at,
             enrolled_programs=view.enrolled_programs | self.enrolled,
+            due_reminders=frozenset(
+                {
+                    r
+                    for r in (() if self.client_gone else view.due_reminders)
+                    if r[0] not in self.patients_gone and r[:2] not in self.reminders_ended
+                }
+                | {(patient, reminder, due) for (patient, reminder), due in self.reminders_due.items()}
+            ),
         )
 
 
@@ -178,4 +204,19 @@ def _fold(changes: ProjectionChanges, envelope: Envelope, event: Event) -> str |
         parent.sms_opted_in_at = _later(parent.sms_opted_in_at, envelope.occurred_at)
     elif isinstance(event, ClientEnrolledInProgram):
         parent.enrolled.add(event.program_code)
+    elif isinstance(event, ServiceReminderUpserted):
+        parent.reminders_due[(event.patient_id, event.reminder_id)] = event.due_on
+        parent.reminders_ended.discard((event.patient_id, event.reminder_id))
+    elif isinstance(event, ServiceReminderCompleted):
+        parent.reminders_due.pop((event.patient_id, event.reminder_id), None)
+        parent.reminders_ended.add((event.patient_id, event.reminder_id))
+    elif isinstance(event, PatientRemoved | PatientDeceased):
+        parent.patients_gone.add(event.patient_id)
+        parent.reminders_due = {k: v for k, v in parent.reminders_due.items() if k[0] != event.patient_id}
+        parent.reminders_ended = {k for k in parent.reminders_ended if k[0] != event.patient_id}
+    elif isinstance(event, ClientRemoved):
+        parent.client_gone = True
+        parent.patients_gone.clear()
+        parent.reminders_due.clear()
+        parent.reminders_ended.clear()
     return None

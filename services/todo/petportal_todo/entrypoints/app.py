@@ -19,9 +19,9 @@ class TodoAction(BaseModel):
 
 
 class TodoItemPublic(BaseModel):
-    kind: Literal["unread_messages", "sms_opt_in", "program_cta"]
+    kind: Literal["unread_messages", "overdue_services", "sms_opt_in", "program_cta"]
     title: str
-    count: int | None = Field(default=None, description="only on unread_messages")
+    count: int | None = Field(default=None, description="only on unread_messages and overdue_services")
     action: TodoAction
 
 

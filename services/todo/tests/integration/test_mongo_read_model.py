@@ -98,3 +98,41 @@ async def test_the_parent_and_the_clinic_are_read_together_each_may_be_missing(
     assert clinic is not None
     # another clinic's parent with the same client id, and another clinic: neither leaks in
     assert await read_model.views("c2", "p1") == (None, None)
+
+
+async def test_open_reminders_round_trip_and_leave_with_their_pet_or_client(
+    read_model: MongoReadModel,
+) -> None:
+    from datetime import date
+
+    from petportal_schemas import (
+        ClientRemoved,
+        PatientRemoved,
+        ServiceReminderCompleted,
+        ServiceReminderUpserted,
+    )
+
+    def due(reminder: str, patient: str) -> tuple[Envelope, Event]:
+        return env(
+            ServiceReminderUpserted(
+                reminder_id=reminder, patient_id=patient, service="x", due_on=date(2026, 1, 5)
+            )
+        )
+
+    # Ids with dots (allowed by the PIMS id pattern) are field names here: they must not split paths.
+    await apply_batch(read_model, [due("r.1", "p.1"), due("r2", "p.1"), due("r3", "p2")])
+    await apply_batch(
+        read_model, [env(ServiceReminderCompleted(reminder_id="r2", patient_id="p.1", reason="completed"))]
+    )
+    parent, _ = await read_model.views("c1", "p1")
+    assert parent is not None
+    assert parent.due_reminders == {("p.1", "r.1", date(2026, 1, 5)), ("p2", "r3", date(2026, 1, 5))}
+    # The pet leaves and comes back with a new reminder in the same batch: only the new one is open.
+    await apply_batch(read_model, [env(PatientRemoved(patient_id="p.1", reason="merged")), due("r4", "p.1")])
+    parent, _ = await read_model.views("c1", "p1")
+    assert parent is not None
+    assert {r for _, r, _ in parent.due_reminders} == {"r3", "r4"}
+    await apply_batch(read_model, [env(ClientRemoved(reason="missing_from_snapshot"))])
+    parent, _ = await read_model.views("c1", "p1")
+    assert parent is not None
+    assert parent.due_reminders == frozenset()

@@ -168,3 +168,45 @@ async def test_clinic_program_shows_for_every_parent_until_enrolled_or_withdrawn
 async def test_empty_batch_writes_nothing() -> None:
     model = FakeReadModel(fail_next_write=True)
     assert (await apply_batch(model, [])).events == []
+
+
+def test_a_reminder_leaves_the_list_when_done_booked_or_its_pet_or_client_is_gone() -> None:
+    from datetime import date
+
+    from petportal_schemas import (
+        ClientRemoved,
+        PatientDeceased,
+        ServiceReminderCompleted,
+        ServiceReminderUpserted,
+    )
+    from petportal_todo.domain import ParentView, project
+
+    def wrap(event: Event) -> tuple[Envelope, Event]:
+        return Envelope.wrap(event, clinic_id="c1", client_id="k1", producer="sync"), event
+
+    def due(reminder: str, patient: str = "p1") -> tuple[Envelope, Event]:
+        return wrap(
+            ServiceReminderUpserted(
+                reminder_id=reminder, patient_id=patient, service="x", due_on=date(2026, 1, 1)
+            )
+        )
+
+    def view(*batches: list[tuple[Envelope, Event]]) -> ParentView | None:
+        current = None
+        for batch in batches:
+            current = project(batch).parents["c1:k1"].applied_to(current)
+        return current
+
+    booked = wrap(ServiceReminderCompleted(reminder_id="r1", patient_id="p1", reason="booked"))
+    after = view([due("r1"), due("r2"), due("r3", "p2")], [booked])
+    assert after is not None
+    assert {r for _, r, _ in after.due_reminders} == {"r2", "r3"}
+    same_batch = view([due("r1"), booked, due("r2")])
+    assert same_batch is not None
+    assert {r for _, r, _ in same_batch.due_reminders} == {"r2"}
+    deceased = view([due("r1"), due("r3", "p2")], [wrap(PatientDeceased(patient_id="p1"))])
+    assert deceased is not None
+    assert {r for _, r, _ in deceased.due_reminders} == {"r3"}
+    removed = view([due("r1")], [wrap(ClientRemoved(reason="deleted_in_pims")), due("r9", "p4")])
+    assert removed is not None
+    assert {r for _, r, _ in removed.due_reminders} == {"r9"}

@@ -86,3 +86,19 @@ def test_full_list_is_in_stable_order_and_badge_counts_items() -> None:
     assert [i.kind for i in todo.items] == ["unread_messages", "sms_opt_in", "program_cta"]
     assert todo.items[0].title == "You have 1 unread message"
     assert todo.badge == 3
+
+
+def test_overdue_services_are_one_item_counting_every_pets_overdue_reminders() -> None:
+    from datetime import date
+
+    today = date(2026, 6, 10)
+    due = frozenset({("p1", "r1", date(2026, 6, 1)), ("p2", "r2", date(2026, 6, 9)), ("p1", "r3", today)})
+    todo = todo_list(parent(due_reminders=due, unread_message_ids=frozenset({"m1"})), None, today)
+    assert [(i.kind, i.title, i.count, i.href) for i in todo.items] == [
+        ("unread_messages", "You have 1 unread message", 1, "/conversation"),
+        ("overdue_services", "2 services are overdue", 2, "/pets"),
+    ]
+    assert (
+        todo_list(parent(due_reminders=due), None, date(2026, 6, 2)).items[0].title == "1 service is overdue"
+    )
+    assert todo_list(parent(due_reminders=due), None, date(2026, 6, 1)).badge == 0  # due today is not overdue
