@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -29,6 +29,16 @@ class RecordBatch(BaseModel):
     pims: PimsName
     # Each record is validated on its own (see domain.records); here only the batch's shape.
     records: list[dict[str, Any]] = Field(max_length=MAX_RECORDS)
+
+
+class NativeRecordBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Records in the PIMS's own shapes (docs/pims/<pims>.md); each is mapped and validated on its own.
+    records: list[dict[str, Any]] = Field(max_length=MAX_RECORDS)
+
+
+NativePims = Literal["cornerstone", "avimark", "impromed", "ezyvet", "pulse"]
 
 
 class FieldErrorPublic(BaseModel):
@@ -106,6 +116,10 @@ async def receive_records(
         phone_region=sync.settings.default_phone_region,
         pims=clinic.pims,
     )
+    return _result(result)
+
+
+def _result(result: services.BatchResult) -> BatchResultPublic:
     return BatchResultPublic(
         accepted=result.accepted,
         rejected=[
@@ -117,6 +131,21 @@ async def receive_records(
             for r in result.rejected
         ],
     )
+
+
+@router.post(
+    "/{pims}/records",
+    responses={401: {"description": "bad API key"}, 409: {"description": "not the clinic's PIMS"}},
+)
+@validated_per_item("records")
+async def receive_native_records(
+    pims: NativePims, batch: NativeRecordBatch, clinic: CurrentClinic, sync: SyncDep, uow: UnitOfWork
+) -> BatchResultPublic:
+    """Records in the clinic's PIMS's own shapes; errors name the PIMS's own fields."""
+    result = await services.receive_native_records(
+        uow, clinic, pims, batch.records, phone_region=sync.settings.default_phone_region
+    )
+    return _result(result)
 
 
 @router.get("/rejections", responses={401: {"description": "bad API key"}})
@@ -143,6 +172,7 @@ async def list_rejections(
 
 # Domain errors answered over HTTP, for every route.
 ERRORS: ErrorStatuses = {
+    services.WrongPims: status.HTTP_409_CONFLICT,
     InvalidApiKey: ErrorAnswer(
         status.HTTP_401_UNAUTHORIZED, headers=lambda _: {"WWW-Authenticate": "Bearer"}
     ),

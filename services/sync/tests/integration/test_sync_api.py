@@ -404,3 +404,45 @@ async def test_the_whole_clinical_record_is_stored_published_once_and_order_safe
         "ServiceReminderCompleted",
         "ClientRemoved",
     ]
+
+
+SAMPLES = Path(__file__).resolve().parents[4] / "docs" / "pims" / "samples"
+
+
+@pytest.mark.parametrize("pims", ["avimark", "cornerstone", "ezyvet", "impromed", "pulse"])
+async def test_a_pims_sample_lands_through_its_native_endpoint_once(
+    pims: str, settings: SyncSettings, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clinic_id = f"clinic-{uuid.uuid4().hex[:8]}"
+    args = argparse.Namespace(
+        clinic_id=clinic_id, name="Maple Vets", pims=pims, sms_number="(415) 555-0100", timezone="UTC"
+    )
+    assert await create_clinic(args, settings) == 0
+    auth = {"Authorization": f"Bearer {json.loads(capsys.readouterr().out)['api_key']}"}
+    records = json.loads((SAMPLES / f"{pims}.json").read_text())["records"]
+    patient = records[1]
+    if "table" in patient:  # a row with none of its fields
+        bad = {"table": patient["table"], "row": {}}
+    elif "animal" in patient:
+        bad = {"animal": {**patient["animal"], "name": ""}}
+    else:
+        bad = {**patient, "name": ""}
+    response = await client.post(f"/pims/v1/{pims}/records", json={"records": [*records, bad]}, headers=auth)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == len(records)
+    [rejection] = body["rejected"]
+    assert rejection["index"] == len(records)
+    url = settings.database_url
+    before = await count(url, "SELECT count(*) FROM outbox")
+    assert before >= len(records)  # registration + one event per record
+    again = await client.post(f"/pims/v1/{pims}/records", json={"records": records}, headers=auth)
+    assert again.json() == {"accepted": len(records), "rejected": []}
+    assert await count(url, "SELECT count(*) FROM outbox") == before
+    # The clinic's rejections keep the record as the PIMS sent it.
+    kept = (await client.get("/pims/v1/rejections", headers=auth)).json()["rejections"]
+    assert [r["record"] for r in kept] == [bad]
+    other = "ezyvet" if pims != "ezyvet" else "pulse"
+    wrong = await client.post(f"/pims/v1/{other}/records", json={"records": records}, headers=auth)
+    assert wrong.status_code == 409
+    assert pims in wrong.json()["detail"]
