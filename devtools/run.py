@@ -392,6 +392,19 @@ class Orchestrator:
             tail = _tail(self.logs / f"{svc}.log")
             raise RunError(f"{exc}; .data/logs/{svc}.log ends with:\n{tail}") from exc
 
+    async def scheduled(self, interval: float = 3600) -> None:
+        """What the chart's CronJobs do in production, on a timer here: the PIMS reconciliation (it
+        applies complete snapshots of clinics in their nightly hour) every hour."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                out = (await self.command("sync", "reconcile")).strip()
+            except RunError as exc:
+                say(f"scheduled reconcile failed: {exc}")
+                continue
+            if out:
+                say(f"reconcile: {out}")
+
     # --- demo seed ----------------------------------------------------------------------------------
 
     def _save_demo(self, demo: Mapping[str, Any]) -> None:
@@ -541,6 +554,7 @@ async def run(args: argparse.Namespace) -> int:
             say(f"rebuild todo: {out.splitlines()[-1] if out else 'done'}")
         orch.serve()
         supervising = asyncio.ensure_future(orch.supervise())
+        schedule = asyncio.ensure_future(orch.scheduled())
         try:
             accounts = asyncio.ensure_future(orch.seed_accounts())
             ready = asyncio.ensure_future(orch.wait_ready())
@@ -556,6 +570,7 @@ async def run(args: argparse.Namespace) -> int:
             await supervising
         finally:
             supervising.cancel()
+            schedule.cancel()
         return 0
 
     work = asyncio.ensure_future(main())

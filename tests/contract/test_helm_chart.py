@@ -171,7 +171,7 @@ def test_by_default_every_service_autoscales_and_has_a_disruption_budget() -> No
         assert "replicas" not in by_kind(manifests, "Deployment")[name]["spec"]
     assert autoscalers["petportal-gateway"]["spec"]["minReplicas"] == 2
     assert not by_kind(manifests, "Ingress")
-    assert not by_kind(manifests, "CronJob"), "the PIMS reconciliation is off by default"
+    assert set(by_kind(manifests, "CronJob")) == {"petportal-sync-pims-reconciliation"}  # on by default
 
 
 def test_with_autoscaling_off_the_deployments_keep_their_replicas() -> None:
@@ -232,7 +232,7 @@ def test_the_pims_reconciliation_cronjob_runs_the_sync_command_with_its_secrets_
     assert cronjobs["petportal-todo-todo-rebuild"]["spec"]["suspend"] is True
     cronjob = cronjobs["petportal-sync-pims-reconciliation"]
     assert "suspend" not in cronjob["spec"]
-    assert cronjob["spec"]["schedule"] == "30 2 * * *"
+    assert cronjob["spec"]["schedule"] == "15 * * * *"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     (container,) = _containers(cronjob)
     assert container["command"] == ["python", "-m", "petportal_sync", "reconcile"]

@@ -1,7 +1,7 @@
 from petportal_runtime.cli import run_cli
 
 from .bootstrap import build_runtime
-from .entrypoints.cli import CREATE_CLINIC
+from .entrypoints.cli import CREATE_CLINIC, PURGE_REJECTIONS, RECONCILE, REPLAY_REJECTIONS
 from .settings import SyncSettings
 
 
@@ -10,7 +10,7 @@ def main() -> int:
         service="sync",
         settings=SyncSettings,
         runtime=build_runtime,
-        commands=[CREATE_CLINIC],
+        commands=[CREATE_CLINIC, RECONCILE, REPLAY_REJECTIONS, PURGE_REJECTIONS],
     )
 
 

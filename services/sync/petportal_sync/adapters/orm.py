@@ -116,4 +116,28 @@ class RejectedRecordRow(Base, table=True):
     index: int
     kind: str | None = Field(default=None, max_length=50)
     raw: str = Field(sa_column=Column(Text, nullable=False))  # domain.records.record_text
+    source: str = Field(default="canonical", max_length=20)  # "canonical" or the PIMS of a native record
     errors: Any = Field(sa_column=Column(JSONB, nullable=False))
+
+
+class SnapshotRow(Base, table=True):
+    """A full snapshot of a clinic's contacts and patients, pushed in pages; complete when the
+    connector says how many pages it sent and all arrived; reconciled once removals were applied."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (Index("ix_snapshots_clinic", "clinic_id", "started_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: str = Field(max_length=64)
+    started_at: datetime = _timestamp()
+    pages: int = 0
+    completed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    reconciled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class SnapshotSeenRow(Base, table=True):
+    __tablename__ = "snapshot_seen"
+
+    snapshot_id: uuid.UUID = Field(foreign_key="snapshots.id", primary_key=True)
+    kind: str = Field(max_length=10, primary_key=True)  # contact | patient
+    pims_id: str = Field(max_length=64, primary_key=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, tuple_
+from sqlalchemy import delete, func, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..domain.batch import BatchPlan, ClinicData, RecordKey, StoredRecord
 from ..domain.clinics import Clinic, ClinicRegistration
 from ..domain.records import Rejection, StoredRejection, record_text
+from ..domain.snapshots import Snapshot
 from .orm import (
     ClinicalRecordRow,
     ClinicRow,
@@ -23,6 +25,8 @@ from .orm import (
     PatientRow,
     ProgramRow,
     RejectedRecordRow,
+    SnapshotRow,
+    SnapshotSeenRow,
 )
 
 
@@ -31,6 +35,12 @@ class SyncRepository:
         self.session = session
 
     # --- clinics --------------------------------------------------------------------------------
+
+    async def clinic(self, clinic_id: str) -> Clinic | None:
+        row = (
+            await self.session.exec(select(ClinicRow).where(col(ClinicRow.clinic_id) == clinic_id))
+        ).first()
+        return Clinic(row.clinic_id, row.name, row.pims) if row else None
 
     async def clinic_by_key_hash(self, api_key_hash: str) -> Clinic | None:
         row = (
@@ -216,7 +226,11 @@ class SyncRepository:
     # --- rejections -----------------------------------------------------------------------------
 
     async def add_rejections(
-        self, clinic_id: str, rejections: Sequence[Rejection], raw_records: Sequence[Any]
+        self,
+        clinic_id: str,
+        rejections: Sequence[Rejection],
+        raw_records: Sequence[Any],
+        source: str = "canonical",
     ) -> None:
         if not rejections:
             return
@@ -231,10 +245,35 @@ class SyncRepository:
                     kind=r.kind,
                     raw=record_text(raw_records[r.index]),
                     errors=[{"field": e.field, "message": e.message} for e in r.errors],
+                    source=source,
                 ).model_dump()
                 for r in rejections
             ],
         )
+
+    async def rejections_by_id(
+        self, clinic_id: str, ids: Collection[uuid.UUID] | None
+    ) -> list[StoredRejection]:
+        """The clinic's rejections with these ids (all of them for None), oldest first."""
+        query = select(RejectedRecordRow).where(col(RejectedRecordRow.clinic_id) == clinic_id)
+        if ids is not None:
+            query = query.where(col(RejectedRecordRow.id).in_(list(ids)))
+        rows = await self.session.exec(
+            query.order_by(col(RejectedRecordRow.received_at), col(RejectedRecordRow.index))
+        )
+        return [_rejection(row) for row in rows]
+
+    async def delete_rejections(
+        self, clinic_id: str, ids: Collection[uuid.UUID] | None = None, before: datetime | None = None
+    ) -> int:
+        """Delete the clinic's rejections: these ids, or those received before a time, or all."""
+        stmt = delete(RejectedRecordRow).where(col(RejectedRecordRow.clinic_id) == clinic_id)
+        if ids is not None:
+            stmt = stmt.where(col(RejectedRecordRow.id).in_(list(ids)))
+        if before is not None:
+            stmt = stmt.where(col(RejectedRecordRow.received_at) < before)
+        result = await self.session.exec(stmt)
+        return int(result.rowcount or 0)
 
     async def rejections(self, clinic_id: str, limit: int) -> list[StoredRejection]:
         result = await self.session.exec(
@@ -243,23 +282,121 @@ class SyncRepository:
             .order_by(col(RejectedRecordRow.received_at).desc(), col(RejectedRecordRow.index))
             .limit(limit)
         )
-        return [
-            StoredRejection(
-                id=row.id,
-                received_at=row.received_at,
-                index=row.index,
-                kind=row.kind,
-                raw=row.raw,
-                errors=row.errors,
+        return [_rejection(row) for row in result]
+
+
+class SnapshotRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def start(self, clinic_id: str) -> Snapshot:
+        row = SnapshotRow(clinic_id=clinic_id)
+        self.session.add(row)
+        await self.session.flush()
+        return _snapshot(row)
+
+    async def get(self, clinic_id: str, snapshot_id: uuid.UUID, *, lock: bool = False) -> Snapshot | None:
+        query = select(SnapshotRow).where(
+            col(SnapshotRow.id) == snapshot_id, col(SnapshotRow.clinic_id) == clinic_id
+        )
+        row = (await self.session.exec(query.with_for_update() if lock else query)).first()
+        return _snapshot(row) if row else None
+
+    async def add_page(
+        self, snapshot_id: uuid.UUID, contacts: Collection[str], patients: Collection[str]
+    ) -> None:
+        await self.session.exec(
+            update(SnapshotRow).where(col(SnapshotRow.id) == snapshot_id).values(pages=SnapshotRow.pages + 1)
+        )
+        seen = [("contact", c) for c in contacts] + [("patient", p) for p in patients]
+        if seen:
+            await self.session.exec(
+                insert(SnapshotSeenRow).on_conflict_do_nothing(),
+                params=[{"snapshot_id": snapshot_id, "kind": k, "pims_id": i} for k, i in seen],
             )
-            for row in result
-        ]
+
+    async def complete(self, snapshot_id: uuid.UUID, at: datetime) -> None:
+        await self.session.exec(
+            update(SnapshotRow).where(col(SnapshotRow.id) == snapshot_id).values(completed_at=at)
+        )
+
+    async def to_reconcile(self, clinic_id: str | None) -> list[tuple[Snapshot, str]]:
+        """The newest complete, unreconciled snapshot of each clinic (or of one), with its timezone."""
+        query = (
+            select(SnapshotRow, ClinicRow.timezone)
+            .join(ClinicRow, col(ClinicRow.clinic_id) == col(SnapshotRow.clinic_id))
+            .where(col(SnapshotRow.completed_at).is_not(None), col(SnapshotRow.reconciled_at).is_(None))
+            .order_by(col(SnapshotRow.clinic_id), col(SnapshotRow.completed_at).desc())
+        )
+        if clinic_id is not None:
+            query = query.where(col(SnapshotRow.clinic_id) == clinic_id)
+        newest: dict[str, tuple[Snapshot, str]] = {}
+        for row, timezone in await self.session.exec(query):
+            newest.setdefault(row.clinic_id, (_snapshot(row), timezone))
+        return list(newest.values())
+
+    async def missing(
+        self, clinic_id: str, snapshot_id: uuid.UUID
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        """Contacts, and (client, patient) pairs, that the clinic's data holds and the snapshot did not."""
+        seen = select(SnapshotSeenRow.pims_id).where(col(SnapshotSeenRow.snapshot_id) == snapshot_id)
+        contacts = await self.session.exec(
+            select(ContactRow.client_id).where(
+                col(ContactRow.clinic_id) == clinic_id,
+                col(ContactRow.client_id).not_in(seen.where(col(SnapshotSeenRow.kind) == "contact")),
+            )
+        )
+        patients = await self.session.exec(
+            select(PatientRow.client_id, PatientRow.patient_id).where(
+                col(PatientRow.clinic_id) == clinic_id,
+                col(PatientRow.patient_id).not_in(seen.where(col(SnapshotSeenRow.kind) == "patient")),
+            )
+        )
+        return sorted(contacts), sorted((c, p) for c, p in patients)
+
+    async def finish(self, clinic_id: str, snapshot_id: uuid.UUID, at: datetime) -> None:
+        """Mark it reconciled and drop the clinic's older snapshots (and abandoned ones past expiry)."""
+        await self.session.exec(
+            update(SnapshotRow).where(col(SnapshotRow.id) == snapshot_id).values(reconciled_at=at)
+        )
+        await self.session.exec(
+            delete(SnapshotRow).where(
+                col(SnapshotRow.clinic_id) == clinic_id,
+                col(SnapshotRow.id) != snapshot_id,
+                col(SnapshotRow.started_at) < at,
+            )
+        )
+
+    async def expire(self, before: datetime) -> int:
+        result = await self.session.exec(
+            delete(SnapshotRow).where(
+                col(SnapshotRow.started_at) < before, col(SnapshotRow.completed_at).is_(None)
+            )
+        )
+        return int(result.rowcount or 0)
+
+
+def _snapshot(row: SnapshotRow) -> Snapshot:
+    return Snapshot(row.id, row.clinic_id, row.started_at, row.pages, row.completed_at, row.reconciled_at)
+
+
+def _rejection(row: RejectedRecordRow) -> StoredRejection:
+    return StoredRejection(
+        id=row.id,
+        received_at=row.received_at,
+        index=row.index,
+        kind=row.kind,
+        raw=row.raw,
+        errors=row.errors,
+        source=row.source,
+    )
 
 
 @dataclass(frozen=True)
 class SqlRepositories:
     sync: SyncRepository
+    snapshots: SnapshotRepository
 
 
 def sql_repositories(session: AsyncSession) -> SqlRepositories:
-    return SqlRepositories(sync=SyncRepository(session))
+    return SqlRepositories(sync=SyncRepository(session), snapshots=SnapshotRepository(session))

@@ -265,6 +265,7 @@ class StoredRejection:
     kind: str | None
     raw: str
     errors: list[dict[str, str]]
+    source: str = "canonical"  # or the PIMS whose own shape the record is in
 
 
 def record_kind(raw: Any) -> str | None:

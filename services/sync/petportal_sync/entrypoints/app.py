@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,7 @@ from petportal_schemas.pims import PimsName
 
 from ..bootstrap import Sync, bootstrap
 from ..domain.clinics import Clinic, InvalidApiKey
+from ..domain.snapshots import Snapshot, SnapshotClosed, SnapshotIncomplete, SnapshotNotFound
 from ..service_layer import services
 from ..service_layer.unit_of_work import SyncUnitOfWork
 from ..settings import MAX_RECORDS
@@ -76,6 +78,39 @@ class RejectedRecordPublic(BaseModel):
 
 class RejectionsPublic(BaseModel):
     rejections: list[RejectedRecordPublic]
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[uuid.UUID] | None = Field(
+        default=None,
+        max_length=MAX_RECORDS,
+        description="the rejections to replay; null: all of the clinic's",
+    )
+
+
+class ReplayResultPublic(BaseModel):
+    replayed: int
+    accepted: int
+    rejected: list[RejectionPublic] = Field(description="still bad: kept in quarantine with these reasons")
+
+
+class PurgedPublic(BaseModel):
+    purged: int
+
+
+class SnapshotPublic(BaseModel):
+    snapshot_id: uuid.UUID
+    pages: int
+    started_at: datetime
+    completed_at: datetime | None
+
+
+class SnapshotCompletion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pages: int = Field(ge=1, le=100_000, description="how many pages the connector sent")
 
 
 def _sync(request: Request) -> Sync:
@@ -170,9 +205,120 @@ async def list_rejections(
     )
 
 
+@router.post("/rejections/replay", responses={401: {"description": "bad API key"}, 404: {}})
+async def replay_rejections(
+    request_body: ReplayRequest, clinic: CurrentClinic, sync: SyncDep, uow: UnitOfWork
+) -> ReplayResultPublic:
+    """Replay quarantined records after a fix: the ones that pass now are applied and leave quarantine,
+    the others stay with their new reasons."""
+    result = await services.replay_rejections(
+        uow, clinic, request_body.ids, phone_region=sync.settings.default_phone_region
+    )
+    return ReplayResultPublic(
+        replayed=result.replayed,
+        accepted=result.accepted,
+        rejected=_result(services.BatchResult(result.accepted, result.rejected)).rejected,
+    )
+
+
+@router.delete("/rejections", responses={401: {"description": "bad API key"}})
+async def purge_rejections(
+    clinic: CurrentClinic,
+    uow: UnitOfWork,
+    before: Annotated[datetime | None, Query(description="only those received before this time")] = None,
+) -> PurgedPublic:
+    """Delete the clinic's quarantined records (all, or those received before a time)."""
+    return PurgedPublic(purged=await services.purge_rejections(uow, clinic.clinic_id, before=before))
+
+
+@router.delete("/rejections/{rejection_id}", responses={401: {"description": "bad API key"}, 404: {}})
+async def purge_rejection(rejection_id: uuid.UUID, clinic: CurrentClinic, uow: UnitOfWork) -> PurgedPublic:
+    purged = await services.purge_rejections(uow, clinic.clinic_id, ids=[rejection_id])
+    if not purged:
+        raise services.RejectionNotFound()
+    return PurgedPublic(purged=purged)
+
+
+@router.post(
+    "/snapshots", status_code=status.HTTP_201_CREATED, responses={401: {"description": "bad API key"}}
+)
+async def start_snapshot(clinic: CurrentClinic, uow: UnitOfWork) -> SnapshotPublic:
+    """Start a full snapshot of the clinic's contacts and patients (the nightly reconciliation): send
+    its pages, then complete it with their count. Only a complete snapshot removes anything."""
+    return _snapshot(await services.start_snapshot(uow, clinic.clinic_id))
+
+
+@router.post(
+    "/snapshots/{snapshot_id}/records", responses={401: {"description": "bad API key"}, 404: {}, 409: {}}
+)
+@validated_per_item("records")
+async def snapshot_page(
+    snapshot_id: uuid.UUID, batch: RecordBatch, clinic: CurrentClinic, sync: SyncDep, uow: UnitOfWork
+) -> BatchResultPublic:
+    """One page of a snapshot, canonical records: applied like any batch, its ids remembered."""
+    result = await services.receive_records(
+        uow,
+        clinic.clinic_id,
+        batch.records,
+        phone_region=sync.settings.default_phone_region,
+        pims=clinic.pims,
+        snapshot_id=snapshot_id,
+    )
+    return _result(result)
+
+
+@router.post(
+    "/{pims}/snapshots/{snapshot_id}/records",
+    responses={401: {"description": "bad API key"}, 404: {}, 409: {}},
+)
+@validated_per_item("records")
+async def native_snapshot_page(
+    pims: NativePims,
+    snapshot_id: uuid.UUID,
+    batch: NativeRecordBatch,
+    clinic: CurrentClinic,
+    sync: SyncDep,
+    uow: UnitOfWork,
+) -> BatchResultPublic:
+    """One page of a snapshot in the PIMS's own shapes."""
+    result = await services.receive_native_records(
+        uow,
+        clinic,
+        pims,
+        batch.records,
+        phone_region=sync.settings.default_phone_region,
+        snapshot_id=snapshot_id,
+    )
+    return _result(result)
+
+
+@router.post(
+    "/snapshots/{snapshot_id}/complete", responses={401: {"description": "bad API key"}, 404: {}, 409: {}}
+)
+async def complete_snapshot(
+    snapshot_id: uuid.UUID, completion: SnapshotCompletion, clinic: CurrentClinic, uow: UnitOfWork
+) -> SnapshotPublic:
+    """All pages sent: 409 (and nothing removed) unless exactly that many arrived. The removals are
+    applied by the nightly `reconcile` in the clinic's timezone, or at once by `reconcile --clinic-id`."""
+    return _snapshot(await services.complete_snapshot(uow, clinic.clinic_id, snapshot_id, completion.pages))
+
+
+def _snapshot(snapshot: Snapshot) -> SnapshotPublic:
+    return SnapshotPublic(
+        snapshot_id=snapshot.id,
+        pages=snapshot.pages,
+        started_at=snapshot.started_at,
+        completed_at=snapshot.completed_at,
+    )
+
+
 # Domain errors answered over HTTP, for every route.
 ERRORS: ErrorStatuses = {
     services.WrongPims: status.HTTP_409_CONFLICT,
+    services.RejectionNotFound: status.HTTP_404_NOT_FOUND,
+    SnapshotNotFound: status.HTTP_404_NOT_FOUND,
+    SnapshotClosed: status.HTTP_409_CONFLICT,
+    SnapshotIncomplete: status.HTTP_409_CONFLICT,
     InvalidApiKey: ErrorAnswer(
         status.HTTP_401_UNAUTHORIZED, headers=lambda _: {"WWW-Authenticate": "Bearer"}
     ),

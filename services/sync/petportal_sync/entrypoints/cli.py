@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Annotated, get_args
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
@@ -78,4 +80,119 @@ CREATE_CLINIC = Command(
     help="register a clinic; prints its id and API key (shown once) as JSON",
     run=create_clinic,
     arguments=_arguments,
+)
+
+
+def _clinic_argument(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument("--clinic-id", required=required)
+
+
+async def _with_sync(settings: SyncSettings | None, run: Any) -> int:
+    sync = bootstrap(settings or SyncSettings(), broker=False)
+    try:
+        return int(await run(sync))
+    finally:
+        if sync.runtime.engine is not None:
+            await sync.runtime.engine.dispose()
+
+
+async def reconcile(args: argparse.Namespace, settings: SyncSettings | None = None) -> int:
+    """Apply the removals of complete snapshots: of clinics in their nightly hour, or of one at once."""
+
+    async def run(sync: Any) -> int:
+        done = await services.reconcile(sync.unit_of_work, clinic_id=args.clinic_id)
+        for r in done:
+            print(
+                json.dumps(
+                    {
+                        "clinic_id": r.clinic_id,
+                        "snapshot_id": str(r.snapshot_id),
+                        "contacts_removed": r.contacts_removed,
+                        "patients_removed": r.patients_removed,
+                    }
+                )
+            )
+        if args.clinic_id is not None and not done:
+            print(f"reconcile: no complete snapshot to reconcile for {args.clinic_id}", file=sys.stderr)
+        return 0
+
+    return await _with_sync(settings, run)
+
+
+async def _clinic(sync: Any, clinic_id: str) -> Any:
+    async with sync.unit_of_work() as uow:
+        return await uow.repositories.sync.clinic(clinic_id)
+
+
+async def replay_rejections(args: argparse.Namespace, settings: SyncSettings | None = None) -> int:
+    async def run(sync: Any) -> int:
+        clinic = await _clinic(sync, args.clinic_id)
+        if clinic is None:
+            print(f"replay-rejections: no clinic {args.clinic_id}", file=sys.stderr)
+            return 1
+        ids = [uuid.UUID(i) for i in args.id] if args.id else None
+        try:
+            result = await services.replay_rejections(
+                sync.unit_of_work(), clinic, ids, phone_region=sync.settings.default_phone_region
+            )
+        except services.RejectionNotFound as exc:
+            print(f"replay-rejections: {exc}", file=sys.stderr)
+            return 1
+        print(
+            json.dumps(
+                {
+                    "replayed": result.replayed,
+                    "accepted": result.accepted,
+                    "still_rejected": len(result.rejected),
+                }
+            )
+        )
+        return 0
+
+    return await _with_sync(settings, run)
+
+
+async def purge_rejections(args: argparse.Namespace, settings: SyncSettings | None = None) -> int:
+    async def run(sync: Any) -> int:
+        before = (
+            datetime.now(UTC) - timedelta(days=args.older_than_days)
+            if args.older_than_days is not None
+            else None
+        )
+        purged = await services.purge_rejections(sync.unit_of_work(), args.clinic_id, before=before)
+        print(json.dumps({"purged": purged}))
+        return 0
+
+    return await _with_sync(settings, run)
+
+
+def _replay_arguments(parser: argparse.ArgumentParser) -> None:
+    _clinic_argument(parser)
+    parser.add_argument(
+        "--id", action="append", type=uuid.UUID, help="a rejection to replay (repeatable); default: all"
+    )
+
+
+def _purge_arguments(parser: argparse.ArgumentParser) -> None:
+    _clinic_argument(parser)
+    parser.add_argument("--older-than-days", type=float, default=None, help="only those older; default: all")
+
+
+RECONCILE = Command(
+    name="reconcile",
+    help="apply complete snapshots' removals: clinics in their nightly hour (run hourly), or one now",
+    run=reconcile,
+    arguments=lambda parser: _clinic_argument(parser, required=False),
+)
+REPLAY_REJECTIONS = Command(
+    name="replay-rejections",
+    help="replay a clinic's quarantined records after a fix; those still bad stay with their new reasons",
+    run=replay_rejections,
+    arguments=_replay_arguments,
+)
+PURGE_REJECTIONS = Command(
+    name="purge-rejections",
+    help="delete a clinic's quarantined records",
+    run=purge_rejections,
+    arguments=_purge_arguments,
 )

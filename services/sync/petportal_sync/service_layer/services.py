@@ -4,22 +4,26 @@ list what was rejected. Each takes a unit of work (one transaction) and never a 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import json
+import uuid
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 from petportal_runtime import telemetry
-from petportal_schemas import ClinicRegistered, Envelope
+from petportal_schemas import ClientRemoved, ClinicRegistered, Envelope, PatientRemoved
 from petportal_schemas.pims import PimsName
 
 from ..domain.adapters import ADAPTERS, Adapter, native_field
 from ..domain.apikeys import generate_api_key, hash_api_key, looks_like_api_key
-from ..domain.batch import SETTINGS_KEY, plan_batch, record_key
+from ..domain.batch import SETTINGS_KEY, BatchPlan, plan_batch, record_key
 from ..domain.clinics import Clinic, ClinicExistsError, ClinicRegistration, InvalidApiKey
 from ..domain.records import (
     KINDS,
     AppointmentRecord,
     ClinicSettingsRecord,
+    ContactRecord,
     EnrolmentRecord,
     FieldError,
     MedicationRecord,
@@ -32,6 +36,14 @@ from ..domain.records import (
     StoredRejection,
     VaccinationRecord,
     validate_record,
+)
+from ..domain.snapshots import (
+    SNAPSHOT_EXPIRY,
+    Snapshot,
+    SnapshotClosed,
+    SnapshotIncomplete,
+    SnapshotNotFound,
+    due_for_reconciliation,
 )
 from .unit_of_work import SyncUnitOfWork
 
@@ -145,7 +157,13 @@ def in_native_names(rejection: Rejection, names: dict[str, str]) -> Rejection:
 
 
 async def receive_native_records(
-    uow: SyncUnitOfWork, clinic: Clinic, pims: str, raw_records: Sequence[Any], *, phone_region: str
+    uow: SyncUnitOfWork,
+    clinic: Clinic,
+    pims: str,
+    raw_records: Sequence[Any],
+    *,
+    phone_region: str,
+    snapshot_id: uuid.UUID | None = None,
 ) -> BatchResult:
     """A batch in the PIMS's own shapes (`domain.adapters`): mapped, then applied like any batch."""
     if pims != clinic.pims:
@@ -164,11 +182,12 @@ async def receive_records(
     *,
     phone_region: str,
     pims: str,
+    snapshot_id: uuid.UUID | None = None,
 ) -> BatchResult:
     """Validates each record on its own, applies the valid ones with their events, keeps the rest."""
     # CPU-bound (about 0.2 ms a record): off the event loop, before the first query holds a connection.
     valid, rejected = await asyncio.to_thread(validate_records, raw_records, phone_region)
-    return await _apply(uow, clinic_id, raw_records, valid, rejected, pims=pims)
+    return await _apply(uow, clinic_id, raw_records, valid, rejected, pims=pims, snapshot_id=snapshot_id)
 
 
 async def _apply(
@@ -180,12 +199,29 @@ async def _apply(
     *,
     pims: str,
     names: dict[int, dict[str, str]] | None = None,
+    source: str = "canonical",
+    replacing: Collection[uuid.UUID] | None = None,
+    snapshot_id: uuid.UUID | None = None,
 ) -> BatchResult:
-
     records = [r for _, r in valid]
     async with uow:
         store = uow.repositories.sync
         await store.lock_clinic(clinic_id)
+        if snapshot_id is not None:
+            snapshot = await uow.repositories.snapshots.get(clinic_id, snapshot_id, lock=True)
+            if snapshot is None:
+                raise SnapshotNotFound()
+            if snapshot.completed_at is not None:
+                raise SnapshotClosed()
+            await uow.repositories.snapshots.add_page(
+                snapshot_id,
+                [r.client_id for r in records if isinstance(r, ContactRecord)],
+                [r.patient_id for r in records if isinstance(r, PatientRecord)],
+            )
+        # A replay takes its records out of quarantine in the same transaction; if another replay
+        # already took them, this one applies nothing.
+        if replacing is not None and not await store.delete_rejections(clinic_id, ids=replacing):
+            return BatchResult(accepted=0, rejected=[])
         clinical = [r for r in records if isinstance(r, _CLINICAL)]
         data = await store.load(
             clinic_id,
@@ -214,7 +250,7 @@ async def _apply(
             ]
         )
         rejected = sorted(rejected + plan.rejections, key=lambda r: r.index)
-        await store.add_rejections(clinic_id, rejected, raw_records)
+        await store.add_rejections(clinic_id, rejected, raw_records, source)
     # Only known kinds and PIMS names become labels: a connector must not be able to mint metric series.
     pims_label = pims if pims in PIMS_NAMES else "unknown"
     if plan.accepted:
@@ -229,3 +265,148 @@ async def clinic_rejections(uow: SyncUnitOfWork, clinic_id: str, limit: int) -> 
     """The clinic's rejected records, newest first."""
     async with uow:
         return await uow.repositories.sync.rejections(clinic_id, limit)
+
+
+class RejectionNotFound(LookupError):
+    def __init__(self) -> None:
+        super().__init__("no such rejected record at this clinic")
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    replayed: int
+    accepted: int
+    rejected: list[Rejection]
+
+
+async def replay_rejections(
+    uow: SyncUnitOfWork, clinic: Clinic, ids: Collection[uuid.UUID] | None, *, phone_region: str
+) -> ReplayResult:
+    """Run quarantined records through the batch path again (after a fix in the PIMS or in the portal):
+    those that pass are applied and leave quarantine; those still bad stay, with their new reasons."""
+    async with uow:
+        stored = await uow.repositories.sync.rejections_by_id(clinic.clinic_id, ids)
+    if ids is not None and not stored:
+        raise RejectionNotFound()
+    accepted, rejected = 0, []
+    for source in sorted({r.source for r in stored}):
+        group = [r for r in stored if r.source == source]
+        raws = [json.loads(r.raw) for r in group]
+        if source == "canonical":
+            valid, bad = await asyncio.to_thread(validate_records, raws, phone_region)
+            names = None
+        else:
+            valid, bad, names = await asyncio.to_thread(
+                validate_native_records, ADAPTERS[source], raws, phone_region
+            )
+        result = await _apply(
+            uow,
+            clinic.clinic_id,
+            raws,
+            valid,
+            bad,
+            pims=clinic.pims,
+            names=names,
+            source=source,
+            replacing=[r.id for r in group],
+        )
+        accepted += result.accepted
+        rejected += result.rejected
+    return ReplayResult(replayed=len(stored), accepted=accepted, rejected=rejected)
+
+
+async def purge_rejections(
+    uow: SyncUnitOfWork,
+    clinic_id: str,
+    *,
+    ids: Collection[uuid.UUID] | None = None,
+    before: datetime | None = None,
+) -> int:
+    """Delete quarantined records (these, those received before a time, or all); how many went."""
+    async with uow:
+        return await uow.repositories.sync.delete_rejections(clinic_id, ids=ids, before=before)
+
+
+# --- nightly reconciliation (domain.snapshots) -----------------------------------------------
+
+
+async def start_snapshot(uow: SyncUnitOfWork, clinic_id: str) -> Snapshot:
+    async with uow:
+        return await uow.repositories.snapshots.start(clinic_id)
+
+
+async def complete_snapshot(
+    uow: SyncUnitOfWork, clinic_id: str, snapshot_id: uuid.UUID, pages: int
+) -> Snapshot:
+    """The connector sent `pages` pages: the snapshot is complete only if all of them arrived."""
+    async with uow:
+        snapshots = uow.repositories.snapshots
+        snapshot = await snapshots.get(clinic_id, snapshot_id, lock=True)
+        if snapshot is None:
+            raise SnapshotNotFound()
+        if snapshot.completed_at is not None:
+            raise SnapshotClosed()
+        if snapshot.pages != pages:
+            raise SnapshotIncomplete(pages, snapshot.pages)
+        await snapshots.complete(snapshot_id, datetime.now(UTC))
+        completed = await snapshots.get(clinic_id, snapshot_id)
+    assert completed is not None
+    return completed
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    clinic_id: str
+    snapshot_id: uuid.UUID
+    contacts_removed: int
+    patients_removed: int
+
+
+async def reconcile(
+    uow_factory: Callable[[], SyncUnitOfWork], *, clinic_id: str | None = None, now: datetime | None = None
+) -> list[Reconciliation]:
+    """Apply the removals of each clinic's newest complete snapshot: every clinic whose local time is
+    in its nightly hour, or the one named (at once). Abandoned snapshots past their expiry go."""
+    now = now or datetime.now(UTC)
+    async with (uow := uow_factory()):
+        pending = await uow.repositories.snapshots.to_reconcile(clinic_id)
+        await uow.repositories.snapshots.expire(now - SNAPSHOT_EXPIRY)
+    done = []
+    for snapshot, timezone in pending:
+        if clinic_id is None and not due_for_reconciliation(timezone, now):
+            continue
+        done.append(await _reconcile_one(uow_factory(), snapshot, now))
+    return done
+
+
+async def _reconcile_one(uow: SyncUnitOfWork, snapshot: Snapshot, now: datetime) -> Reconciliation:
+    clinic_id = snapshot.clinic_id
+    async with uow:
+        await uow.repositories.sync.lock_clinic(clinic_id)
+        contacts, patients = await uow.repositories.snapshots.missing(clinic_id, snapshot.id)
+        gone = set(contacts)
+        plan = BatchPlan(
+            removed_contacts=contacts, removed_patients=[p for c, p in patients if c not in gone]
+        )
+        events = [
+            Envelope.wrap(
+                ClientRemoved(reason="missing_from_snapshot"),
+                clinic_id=clinic_id,
+                client_id=c,
+                producer=PRODUCER,
+            )
+            for c in contacts
+        ] + [
+            Envelope.wrap(
+                PatientRemoved(patient_id=p, reason="missing_from_snapshot"),
+                clinic_id=clinic_id,
+                client_id=c,
+                producer=PRODUCER,
+            )
+            for c, p in patients
+            if c not in gone
+        ]
+        await uow.repositories.sync.apply(clinic_id, plan)
+        await uow.publish_all(events)
+        await uow.repositories.snapshots.finish(clinic_id, snapshot.id, now)
+    return Reconciliation(clinic_id, snapshot.id, len(contacts), len(plan.removed_patients))

@@ -3,7 +3,9 @@ of work (with the outbox)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from petportal_runtime.uow import UnitOfWork
@@ -11,9 +13,12 @@ from petportal_runtime.uow import UnitOfWork
 from ..domain.batch import BatchPlan, ClinicData, RecordKey
 from ..domain.clinics import Clinic, ClinicRegistration
 from ..domain.records import Rejection, StoredRejection
+from ..domain.snapshots import Snapshot
 
 
 class SyncStore(Protocol):
+    async def clinic(self, clinic_id: str) -> Clinic | None: ...
+
     async def clinic_by_key_hash(self, api_key_hash: str) -> Clinic | None: ...
 
     async def add_clinic(self, clinic: ClinicRegistration) -> bool:
@@ -40,17 +45,58 @@ class SyncStore(Protocol):
     async def apply(self, clinic_id: str, plan: BatchPlan) -> None: ...
 
     async def add_rejections(
-        self, clinic_id: str, rejections: Sequence[Rejection], raw_records: Sequence[Any]
+        self,
+        clinic_id: str,
+        rejections: Sequence[Rejection],
+        raw_records: Sequence[Any],
+        source: str = "canonical",
     ) -> None: ...
+
+    async def rejections_by_id(
+        self, clinic_id: str, ids: Collection[uuid.UUID] | None
+    ) -> list[StoredRejection]:
+        """These rejections of the clinic (all for None), oldest first."""
+        ...
+
+    async def delete_rejections(
+        self, clinic_id: str, ids: Collection[uuid.UUID] | None = None, before: datetime | None = None
+    ) -> int: ...
 
     async def rejections(self, clinic_id: str, limit: int) -> list[StoredRejection]:
         """The clinic's rejected records, newest first (then by index)."""
         ...
 
 
+class SnapshotStore(Protocol):
+    async def start(self, clinic_id: str) -> Snapshot: ...
+
+    async def get(self, clinic_id: str, snapshot_id: uuid.UUID, *, lock: bool = False) -> Snapshot | None: ...
+
+    async def add_page(
+        self, snapshot_id: uuid.UUID, contacts: Collection[str], patients: Collection[str]
+    ) -> None:
+        """One more page received, and the contact and patient ids it held."""
+        ...
+
+    async def complete(self, snapshot_id: uuid.UUID, at: datetime) -> None: ...
+
+    async def to_reconcile(self, clinic_id: str | None) -> list[tuple[Snapshot, str]]: ...
+
+    async def missing(
+        self, clinic_id: str, snapshot_id: uuid.UUID
+    ) -> tuple[list[str], list[tuple[str, str]]]: ...
+
+    async def finish(self, clinic_id: str, snapshot_id: uuid.UUID, at: datetime) -> None: ...
+
+    async def expire(self, before: datetime) -> int: ...
+
+
 class SyncRepositories(Protocol):
     @property
     def sync(self) -> SyncStore: ...
+
+    @property
+    def snapshots(self) -> SnapshotStore: ...
 
 
 SyncUnitOfWork = UnitOfWork[SyncRepositories]

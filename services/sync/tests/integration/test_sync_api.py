@@ -446,3 +446,98 @@ async def test_a_pims_sample_lands_through_its_native_endpoint_once(
     wrong = await client.post(f"/pims/v1/{other}/records", json={"records": records}, headers=auth)
     assert wrong.status_code == 409
     assert pims in wrong.json()["detail"]
+
+
+async def test_a_complete_snapshot_removes_what_the_pims_no_longer_has_and_a_partial_one_nothing(
+    settings: SyncSettings, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from petportal_sync.entrypoints.cli import reconcile
+
+    clinic_id = f"clinic-{uuid.uuid4().hex[:8]}"
+    auth = {"Authorization": f"Bearer {await new_clinic(settings, capsys, clinic_id)}"}
+
+    def contact(client_id: str, last: str = "Lee") -> dict[str, Any]:
+        return {"kind": "contact", "client_id": client_id, "first_name": "Ann", "last_name": last}
+
+    def pet(client_id: str, patient_id: str) -> dict[str, Any]:
+        return {
+            "kind": "patient",
+            "client_id": client_id,
+            "patient_id": patient_id,
+            "name": "Rex",
+            "species": "Canine",
+        }
+
+    initial = [contact("c1"), pet("c1", "p1"), pet("c1", "p2"), contact("c2"), pet("c2", "p3"), contact("c3")]
+    assert (await client.post("/pims/v1/records", json=batch(*initial), headers=auth)).json()["accepted"] == 6
+
+    async def run_reconcile() -> list[dict[str, Any]]:
+        capsys.readouterr()
+        assert await reconcile(argparse.Namespace(clinic_id=clinic_id), settings) == 0
+        return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    # A snapshot that ends half way (announced 3 pages, sent 1) removes nothing.
+    partial = (await client.post("/pims/v1/snapshots", headers=auth)).json()["snapshot_id"]
+    await client.post(f"/pims/v1/snapshots/{partial}/records", json=batch(contact("c1")), headers=auth)
+    refused = await client.post(f"/pims/v1/snapshots/{partial}/complete", json={"pages": 3}, headers=auth)
+    assert refused.status_code == 409
+    assert await run_reconcile() == []
+    assert await count(settings.database_url, "SELECT count(*) FROM contacts") == 3
+
+    # A full one in two pages: c2 and its pet, and p2, are gone; c1 drifted and is corrected.
+    snapshot = (await client.post("/pims/v1/snapshots", headers=auth)).json()["snapshot_id"]
+    page_1 = await client.post(
+        f"/pims/v1/snapshots/{snapshot}/records",
+        json=batch(contact("c1", "Lee-Smith"), pet("c1", "p1")),
+        headers=auth,
+    )
+    assert page_1.json() == {"accepted": 2, "rejected": []}
+    await client.post(f"/pims/v1/snapshots/{snapshot}/records", json=batch(contact("c3")), headers=auth)
+    done = await client.post(f"/pims/v1/snapshots/{snapshot}/complete", json={"pages": 2}, headers=auth)
+    assert done.status_code == 200, done.text
+    late = await client.post(
+        f"/pims/v1/snapshots/{snapshot}/records", json=batch(contact("c9")), headers=auth
+    )
+    assert late.status_code == 409
+    assert await run_reconcile() == [
+        {"clinic_id": clinic_id, "snapshot_id": snapshot, "contacts_removed": 1, "patients_removed": 1}
+    ]
+    url = settings.database_url
+    assert await count(url, "SELECT count(*) FROM contacts") == 2
+    assert await count(url, "SELECT count(*) FROM patients") == 1
+    assert await count(url, "SELECT count(*) FROM outbox WHERE event_type = 'ClientRemoved'") == 1
+    assert await count(url, "SELECT count(*) FROM outbox WHERE event_type = 'PatientRemoved'") == 1
+    assert (
+        await count(url, "SELECT count(*) FROM outbox WHERE event_type = 'ClientUpserted'") == 4
+    )  # 3 + drift
+    assert await run_reconcile() == []  # reconciled once
+    other = await client.post(
+        "/pims/v1/snapshots/00000000-0000-0000-0000-000000000000/complete", json={"pages": 1}, headers=auth
+    )
+    assert other.status_code == 404
+
+
+async def test_a_rejected_record_replays_after_a_fix_and_one_still_bad_stays_with_its_new_reason(
+    settings: SyncSettings, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clinic_id = f"clinic-{uuid.uuid4().hex[:8]}"
+    auth = {"Authorization": f"Bearer {await new_clinic(settings, capsys, clinic_id)}"}
+    orphan = {"kind": "patient", "client_id": "c7", "patient_id": "p7", "name": "Rex", "species": "Canine"}
+    hopeless = {"kind": "patient", "client_id": "c8", "patient_id": "p8", "name": "", "species": "Canine"}
+    first = await client.post("/pims/v1/records", json=batch(orphan, hopeless), headers=auth)
+    assert [r["errors"][0]["field"] for r in first.json()["rejected"]] == ["client_id", "name"]
+    # The fix: the contact arrives. Replaying everything lands the pet; the other stays, re-checked.
+    contact = {"kind": "contact", "client_id": "c7", "first_name": "Ann", "last_name": "Lee"}
+    await client.post("/pims/v1/records", json=batch(contact), headers=auth)
+    replay = await client.post("/pims/v1/rejections/replay", json={}, headers=auth)
+    assert replay.status_code == 200, replay.text
+    body = replay.json()
+    assert (body["replayed"], body["accepted"]) == (2, 1)
+    kept = (await client.get("/pims/v1/rejections", headers=auth)).json()["rejections"]
+    assert [r["record"] for r in kept] == [hopeless]
+    assert await count(settings.database_url, "SELECT count(*) FROM patients WHERE patient_id = 'p7'") == 1
+    missing = await client.post("/pims/v1/rejections/replay", json={"ids": [str(uuid.uuid4())]}, headers=auth)
+    assert missing.status_code == 404
+    purged = await client.delete(f"/pims/v1/rejections/{kept[0]['id']}", headers=auth)
+    assert purged.json() == {"purged": 1}
+    assert (await client.get("/pims/v1/rejections", headers=auth)).json()["rejections"] == []

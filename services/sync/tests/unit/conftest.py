@@ -92,15 +92,37 @@ class InMemorySync:
                     del self.records[key]
 
     async def add_rejections(
-        self, clinic_id: str, rejections: Sequence[Rejection], raw_records: Sequence[Any]
+        self,
+        clinic_id: str,
+        rejections: Sequence[Rejection],
+        raw_records: Sequence[Any],
+        source: str = "canonical",
     ) -> None:
         now = datetime.now(UTC)
         for r in rejections:
             errors = [{"field": e.field, "message": e.message} for e in r.errors]
             stored = StoredRejection(
-                uuid.uuid4(), now, r.index, r.kind, record_text(raw_records[r.index]), errors
+                uuid.uuid4(), now, r.index, r.kind, record_text(raw_records[r.index]), errors, source
             )
             self.rejected.append((clinic_id, stored))
+
+    async def rejections_by_id(
+        self, clinic_id: str, ids: Collection[uuid.UUID] | None
+    ) -> list[StoredRejection]:
+        return [r for c, r in self.rejected if c == clinic_id and (ids is None or r.id in ids)]
+
+    async def delete_rejections(
+        self, clinic_id: str, ids: Collection[uuid.UUID] | None = None, before: datetime | None = None
+    ) -> int:
+        def doomed(c: str, r: StoredRejection) -> bool:
+            return (
+                c == clinic_id and (ids is None or r.id in ids) and (before is None or r.received_at < before)
+            )
+
+        kept = [(c, r) for c, r in self.rejected if not doomed(c, r)]
+        gone = len(self.rejected) - len(kept)
+        self.rejected = kept
+        return gone
 
     async def rejections(self, clinic_id: str, limit: int) -> list[StoredRejection]:
         mine = [r for c, r in self.rejected if c == clinic_id]
