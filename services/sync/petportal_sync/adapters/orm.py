@@ -32,8 +32,22 @@ class ClinicRow(Base, table=True):
     pims: str = Field(max_length=20)
     sms_number: str | None = Field(default=None, max_length=20)
     timezone: str = Field(default="UTC", max_length=64)
-    api_key_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = _timestamp()
+
+
+class ApiKeyRow(Base, table=True):
+    """A clinic's API key, as its SHA-256 hash; valid until it expires (after a rotation's overlap) or
+    is revoked. `key_id` (the hash's first 12 hex digits) names it without revealing it."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_clinic", "clinic_id"),)
+
+    key_hash: str = Field(max_length=64, primary_key=True)
+    key_id: str = Field(max_length=12)
+    clinic_id: str = Field(max_length=64, foreign_key="clinics.clinic_id")
+    created_at: datetime = _timestamp()
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
 class ContactRow(Base, table=True):

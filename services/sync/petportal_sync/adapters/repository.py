@@ -5,19 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, tuple_, update
+from sqlalchemy import delete, func, or_, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..domain.apikeys import ApiKeyInfo, key_id
 from ..domain.batch import BatchPlan, ClinicData, RecordKey, StoredRecord
 from ..domain.clinics import Clinic, ClinicRegistration
 from ..domain.records import Rejection, StoredRejection, record_text
 from ..domain.snapshots import Snapshot
 from .orm import (
+    ApiKeyRow,
     ClinicalRecordRow,
     ClinicRow,
     ContactRow,
@@ -43,10 +45,54 @@ class SyncRepository:
         return Clinic(row.clinic_id, row.name, row.pims) if row else None
 
     async def clinic_by_key_hash(self, api_key_hash: str) -> Clinic | None:
+        """The clinic of a key that is neither expired nor revoked."""
+        now = datetime.now(UTC)
         row = (
-            await self.session.exec(select(ClinicRow).where(col(ClinicRow.api_key_hash) == api_key_hash))
+            await self.session.exec(
+                select(ClinicRow)
+                .join(ApiKeyRow, col(ApiKeyRow.clinic_id) == col(ClinicRow.clinic_id))
+                .where(
+                    col(ApiKeyRow.key_hash) == api_key_hash,
+                    col(ApiKeyRow.revoked_at).is_(None),
+                    or_(col(ApiKeyRow.expires_at).is_(None), col(ApiKeyRow.expires_at) > now),
+                )
+            )
         ).first()
         return Clinic(row.clinic_id, row.name, row.pims) if row else None
+
+    async def add_api_key(
+        self, clinic_id: str, api_key_hash: str, *, overlap: timedelta | None = None
+    ) -> None:
+        """A new key; with `overlap`, the clinic's other valid keys expire that much later."""
+        now = datetime.now(UTC)
+        if overlap is not None:
+            await self.session.exec(
+                update(ApiKeyRow)
+                .where(
+                    col(ApiKeyRow.clinic_id) == clinic_id,
+                    col(ApiKeyRow.revoked_at).is_(None),
+                    or_(col(ApiKeyRow.expires_at).is_(None), col(ApiKeyRow.expires_at) > now + overlap),
+                )
+                .values(expires_at=now + overlap)
+            )
+        self.session.add(
+            ApiKeyRow(key_hash=api_key_hash, key_id=key_id(api_key_hash), clinic_id=clinic_id, created_at=now)
+        )
+        await self.session.flush()
+
+    async def revoke_api_key(self, clinic_id: str, api_key_id: str) -> bool:
+        result = await self.session.exec(
+            update(ApiKeyRow)
+            .where(col(ApiKeyRow.clinic_id) == clinic_id, col(ApiKeyRow.key_id) == api_key_id)
+            .values(revoked_at=func.coalesce(ApiKeyRow.revoked_at, datetime.now(UTC)))
+        )
+        return bool(result.rowcount)
+
+    async def api_keys(self, clinic_id: str) -> list[ApiKeyInfo]:
+        rows = await self.session.exec(
+            select(ApiKeyRow).where(col(ApiKeyRow.clinic_id) == clinic_id).order_by(col(ApiKeyRow.created_at))
+        )
+        return [ApiKeyInfo(r.key_id, r.created_at, r.expires_at, r.revoked_at) for r in rows]
 
     async def add_clinic(self, clinic: ClinicRegistration) -> bool:
         """False when the clinic id is taken."""
@@ -56,7 +102,6 @@ class SyncRepository:
             pims=clinic.pims,
             sms_number=clinic.sms_number,
             timezone=clinic.timezone,
-            api_key_hash=clinic.api_key_hash,
         )
         stmt = (
             insert(ClinicRow)
@@ -64,7 +109,10 @@ class SyncRepository:
             .on_conflict_do_nothing(index_elements=["clinic_id"])
             .returning(col(ClinicRow.clinic_id))
         )
-        return (await self.session.exec(stmt)).first() is not None
+        if (await self.session.exec(stmt)).first() is None:
+            return False
+        await self.add_api_key(clinic.clinic_id, clinic.api_key_hash)
+        return True
 
     async def lock_clinic(self, clinic_id: str) -> None:
         """Batches of one clinic apply one after another, so change detection sees committed data."""

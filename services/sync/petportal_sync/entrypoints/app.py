@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
+from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +19,7 @@ from petportal_runtime.text import value_problems
 from petportal_schemas.pims import PimsName
 
 from ..bootstrap import Sync, bootstrap
+from ..domain.apikeys import ApiKeyNotFound, hash_api_key, key_id
 from ..domain.clinics import Clinic, InvalidApiKey
 from ..domain.snapshots import Snapshot, SnapshotClosed, SnapshotIncomplete, SnapshotNotFound
 from ..service_layer import services
@@ -105,6 +107,30 @@ class SnapshotPublic(BaseModel):
     pages: int
     started_at: datetime
     completed_at: datetime | None
+
+
+class KeyRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_hours: float = Field(
+        default=24, ge=0, le=24 * 30, description="how long the clinic's other keys keep working"
+    )
+
+
+class NewApiKeyPublic(BaseModel):
+    api_key: str = Field(description="shown once; only its hash is kept")
+    key_id: str
+
+
+class ApiKeyPublic(BaseModel):
+    key_id: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeysPublic(BaseModel):
+    api_keys: list[ApiKeyPublic]
 
 
 class SnapshotCompletion(BaseModel):
@@ -303,6 +329,33 @@ async def complete_snapshot(
     return _snapshot(await services.complete_snapshot(uow, clinic.clinic_id, snapshot_id, completion.pages))
 
 
+@router.post(
+    "/api-keys/rotate", status_code=status.HTTP_201_CREATED, responses={401: {"description": "bad API key"}}
+)
+async def rotate_api_key(rotation: KeyRotation, clinic: CurrentClinic, uow: UnitOfWork) -> NewApiKeyPublic:
+    """A new key for the clinic's connector; its current keys keep working for the overlap."""
+    api_key = await services.rotate_api_key(uow, clinic.clinic_id, timedelta(hours=rotation.overlap_hours))
+    return NewApiKeyPublic(api_key=api_key, key_id=key_id(hash_api_key(api_key)))
+
+
+@router.get("/api-keys", responses={401: {"description": "bad API key"}})
+async def list_api_keys(clinic: CurrentClinic, uow: UnitOfWork) -> ApiKeysPublic:
+    keys = await services.api_keys(uow, clinic.clinic_id)
+    return ApiKeysPublic(api_keys=[ApiKeyPublic(**k.__dict__) for k in keys])
+
+
+@router.delete(
+    "/api-keys/{api_key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={401: {"description": "bad API key"}, 404: {}},
+)
+async def revoke_api_key(
+    api_key_id: Annotated[str, PathParam(pattern=r"^[0-9a-f]{12}$")], clinic: CurrentClinic, uow: UnitOfWork
+) -> None:
+    """The key stops working at once (this very key too, if it is the one sending the request)."""
+    await services.revoke_api_key(uow, clinic.clinic_id, api_key_id)
+
+
 def _snapshot(snapshot: Snapshot) -> SnapshotPublic:
     return SnapshotPublic(
         snapshot_id=snapshot.id,
@@ -317,6 +370,7 @@ ERRORS: ErrorStatuses = {
     services.WrongPims: status.HTTP_409_CONFLICT,
     services.RejectionNotFound: status.HTTP_404_NOT_FOUND,
     SnapshotNotFound: status.HTTP_404_NOT_FOUND,
+    ApiKeyNotFound: status.HTTP_404_NOT_FOUND,
     SnapshotClosed: status.HTTP_409_CONFLICT,
     SnapshotIncomplete: status.HTTP_409_CONFLICT,
     InvalidApiKey: ErrorAnswer(

@@ -18,6 +18,7 @@ from petportal_schemas.envelope import ID_PATTERN
 from petportal_schemas.pims import PimsName
 
 from ..bootstrap import bootstrap
+from ..domain.apikeys import ApiKeyNotFound, hash_api_key, key_id
 from ..domain.clinics import ClinicExistsError
 from ..service_layer import services
 from ..settings import SyncSettings
@@ -195,4 +196,59 @@ PURGE_REJECTIONS = Command(
     help="delete a clinic's quarantined records",
     run=purge_rejections,
     arguments=_purge_arguments,
+)
+
+
+async def rotate_api_key(args: argparse.Namespace, settings: SyncSettings | None = None) -> int:
+    async def run(sync: Any) -> int:
+        try:
+            api_key = await services.rotate_api_key(
+                sync.unit_of_work(), args.clinic_id, timedelta(hours=args.overlap_hours)
+            )
+        except ApiKeyNotFound:
+            print(f"rotate-api-key: no clinic {args.clinic_id}", file=sys.stderr)
+            return 1
+        print(
+            json.dumps(
+                {"clinic_id": args.clinic_id, "api_key": api_key, "key_id": key_id(hash_api_key(api_key))}
+            )
+        )
+        return 0
+
+    return await _with_sync(settings, run)
+
+
+async def revoke_api_key(args: argparse.Namespace, settings: SyncSettings | None = None) -> int:
+    async def run(sync: Any) -> int:
+        try:
+            await services.revoke_api_key(sync.unit_of_work(), args.clinic_id, args.key_id)
+        except ApiKeyNotFound as exc:
+            print(f"revoke-api-key: {exc}", file=sys.stderr)
+            return 1
+        return 0
+
+    return await _with_sync(settings, run)
+
+
+def _rotate_arguments(parser: argparse.ArgumentParser) -> None:
+    _clinic_argument(parser)
+    parser.add_argument("--overlap-hours", type=float, default=24, help="how long the old keys keep working")
+
+
+def _revoke_arguments(parser: argparse.ArgumentParser) -> None:
+    _clinic_argument(parser)
+    parser.add_argument("--key-id", required=True, help="the key's id (GET /pims/v1/api-keys)")
+
+
+ROTATE_API_KEY = Command(
+    name="rotate-api-key",
+    help="a new API key for a clinic (printed once); the old ones keep working for the overlap",
+    run=rotate_api_key,
+    arguments=_rotate_arguments,
+)
+REVOKE_API_KEY = Command(
+    name="revoke-api-key",
+    help="stop one of a clinic's API keys at once",
+    run=revoke_api_key,
+    arguments=_revoke_arguments,
 )

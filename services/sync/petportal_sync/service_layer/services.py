@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 from petportal_runtime import telemetry
@@ -16,7 +16,7 @@ from petportal_schemas import ClientRemoved, ClinicRegistered, Envelope, Patient
 from petportal_schemas.pims import PimsName
 
 from ..domain.adapters import ADAPTERS, Adapter, native_field
-from ..domain.apikeys import generate_api_key, hash_api_key, looks_like_api_key
+from ..domain.apikeys import ApiKeyInfo, ApiKeyNotFound, generate_api_key, hash_api_key, looks_like_api_key
 from ..domain.batch import SETTINGS_KEY, BatchPlan, plan_batch, record_key
 from ..domain.clinics import Clinic, ClinicExistsError, ClinicRegistration, InvalidApiKey
 from ..domain.records import (
@@ -410,3 +410,33 @@ async def _reconcile_one(uow: SyncUnitOfWork, snapshot: Snapshot, now: datetime)
         await uow.publish_all(events)
         await uow.repositories.snapshots.finish(clinic_id, snapshot.id, now)
     return Reconciliation(clinic_id, snapshot.id, len(contacts), len(plan.removed_patients))
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+DEFAULT_KEY_OVERLAP = timedelta(hours=24)
+
+
+async def rotate_api_key(
+    uow: SyncUnitOfWork, clinic_id: str, overlap: timedelta = DEFAULT_KEY_OVERLAP
+) -> str:
+    """A new API key for the clinic (returned once); its other keys keep working for `overlap`, so the
+    connector can switch without a gap."""
+    api_key = generate_api_key()
+    async with uow:
+        if await uow.repositories.sync.clinic(clinic_id) is None:
+            raise ApiKeyNotFound()
+        await uow.repositories.sync.add_api_key(clinic_id, hash_api_key(api_key), overlap=overlap)
+    return api_key
+
+
+async def revoke_api_key(uow: SyncUnitOfWork, clinic_id: str, api_key_id: str) -> None:
+    """The key stops working at once (a leaked key)."""
+    async with uow:
+        if not await uow.repositories.sync.revoke_api_key(clinic_id, api_key_id):
+            raise ApiKeyNotFound()
+
+
+async def api_keys(uow: SyncUnitOfWork, clinic_id: str) -> list[ApiKeyInfo]:
+    async with uow:
+        return await uow.repositories.sync.api_keys(clinic_id)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from petportal_runtime.uow import UnitOfWork
 
+from ..domain.apikeys import ApiKeyInfo
 from ..domain.batch import BatchPlan, ClinicData, RecordKey
 from ..domain.clinics import Clinic, ClinicRegistration
 from ..domain.records import Rejection, StoredRejection
@@ -19,7 +20,19 @@ from ..domain.snapshots import Snapshot
 class SyncStore(Protocol):
     async def clinic(self, clinic_id: str) -> Clinic | None: ...
 
-    async def clinic_by_key_hash(self, api_key_hash: str) -> Clinic | None: ...
+    async def clinic_by_key_hash(self, api_key_hash: str) -> Clinic | None:
+        """The clinic of a key that is neither expired nor revoked."""
+        ...
+
+    async def add_api_key(
+        self, clinic_id: str, api_key_hash: str, *, overlap: timedelta | None = None
+    ) -> None:
+        """A new key; with `overlap`, the clinic's other valid keys expire that much later."""
+        ...
+
+    async def revoke_api_key(self, clinic_id: str, api_key_id: str) -> bool: ...
+
+    async def api_keys(self, clinic_id: str) -> list[ApiKeyInfo]: ...
 
     async def add_clinic(self, clinic: ClinicRegistration) -> bool:
         """False when the clinic id is taken."""

@@ -233,7 +233,8 @@ async def test_create_clinic_stores_only_the_key_hash_and_refuses_duplicates(
     api_key = await new_clinic(settings, capsys, "clinic-dup")
     assert api_key.startswith("ppk_")
     url = settings.database_url
-    assert await count(url, f"SELECT count(*) FROM clinics WHERE api_key_hash LIKE '%{api_key[4:]}%'") == 0
+    assert await count(url, f"SELECT count(*) FROM api_keys WHERE key_hash LIKE '%{api_key[4:]}%'") == 0
+    assert await count(url, "SELECT count(*) FROM api_keys WHERE clinic_id = 'clinic-dup'") == 1
     assert await count(url, "SELECT count(*) FROM outbox WHERE event_type = 'ClinicRegistered'") == 1
     assert await unpublished_outbox(url) == 1  # the running service's relay publishes it
 
@@ -541,3 +542,30 @@ async def test_a_rejected_record_replays_after_a_fix_and_one_still_bad_stays_wit
     purged = await client.delete(f"/pims/v1/rejections/{kept[0]['id']}", headers=auth)
     assert purged.json() == {"purged": 1}
     assert (await client.get("/pims/v1/rejections", headers=auth)).json()["rejections"] == []
+
+
+async def test_a_rotated_key_overlaps_the_old_one_for_a_while_and_a_revoked_key_stops_at_once(
+    settings: SyncSettings, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clinic_id = f"clinic-{uuid.uuid4().hex[:8]}"
+    old = {"Authorization": f"Bearer {await new_clinic(settings, capsys, clinic_id)}"}
+    rotated = await client.post("/pims/v1/api-keys/rotate", json={"overlap_hours": 1}, headers=old)
+    assert rotated.status_code == 201
+    new = {"Authorization": f"Bearer {rotated.json()['api_key']}"}
+    # During the overlap both work.
+    for auth in (old, new):
+        assert (await client.get("/pims/v1/rejections", headers=auth)).status_code == 200
+    keys = (await client.get("/pims/v1/api-keys", headers=new)).json()["api_keys"]
+    assert [k["expires_at"] is not None for k in keys] == [True, False]
+    # A rotation without overlap ends the others at once; a revoked key stops at once.
+    third = (await client.post("/pims/v1/api-keys/rotate", json={"overlap_hours": 0}, headers=new)).json()
+    assert (await client.get("/pims/v1/rejections", headers=new)).status_code == 401
+    assert (await client.get("/pims/v1/rejections", headers=old)).status_code == 401
+    latest = {"Authorization": f"Bearer {third['api_key']}"}
+    gone = await client.delete(f"/pims/v1/api-keys/{third['key_id']}", headers=latest)
+    assert gone.status_code == 204
+    assert (await client.get("/pims/v1/rejections", headers=latest)).status_code == 401
+    assert (
+        await count(settings.database_url, f"SELECT count(*) FROM api_keys WHERE clinic_id = '{clinic_id}'")
+        == 3
+    )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from petportal_devkit.fakes import FakeUnitOfWork
+from petportal_sync.domain.apikeys import ApiKeyInfo, key_id
 from petportal_sync.domain.batch import BatchPlan, ClinicData, RecordKey, State, StoredRecord
 from petportal_sync.domain.clinics import Clinic, ClinicRegistration
 from petportal_sync.domain.records import Rejection, StoredRejection, record_text
@@ -27,18 +28,44 @@ class InMemorySync:
     versions: dict[tuple[str, str, str], int] = field(default_factory=dict)
     rejected: list[tuple[str, StoredRejection]] = field(default_factory=list)
     locked: list[str] = field(default_factory=list)
+    keys: dict[str, tuple[str, ApiKeyInfo]] = field(default_factory=dict)
+
+    async def clinic(self, clinic_id: str) -> Clinic | None:
+        c = self.clinics.get(clinic_id)
+        return Clinic(c.clinic_id, c.name, c.pims) if c else None
 
     async def clinic_by_key_hash(self, api_key_hash: str) -> Clinic | None:
-        for c in self.clinics.values():
-            if c.api_key_hash == api_key_hash:
-                return Clinic(c.clinic_id, c.name, c.pims)
-        return None
+        key = self.keys.get(api_key_hash)
+        if key is None or not key[1].valid(datetime.now(UTC)):
+            return None
+        return await self.clinic(key[0])
 
     async def add_clinic(self, clinic: ClinicRegistration) -> bool:
         if clinic.clinic_id in self.clinics:
             return False
         self.clinics[clinic.clinic_id] = clinic
+        await self.add_api_key(clinic.clinic_id, clinic.api_key_hash)
         return True
+
+    async def add_api_key(
+        self, clinic_id: str, api_key_hash: str, *, overlap: timedelta | None = None
+    ) -> None:
+        now = datetime.now(UTC)
+        if overlap is not None:
+            for key, (owner, info) in list(self.keys.items()):
+                if owner == clinic_id and info.valid(now + overlap):
+                    self.keys[key] = (owner, replace(info, expires_at=now + overlap))
+        self.keys[api_key_hash] = (clinic_id, ApiKeyInfo(key_id(api_key_hash), now, None, None))
+
+    async def revoke_api_key(self, clinic_id: str, api_key_id: str) -> bool:
+        for key, (owner, info) in list(self.keys.items()):
+            if owner == clinic_id and info.key_id == api_key_id:
+                self.keys[key] = (owner, replace(info, revoked_at=info.revoked_at or datetime.now(UTC)))
+                return True
+        return False
+
+    async def api_keys(self, clinic_id: str) -> list[ApiKeyInfo]:
+        return [info for owner, info in self.keys.values() if owner == clinic_id]
 
     async def lock_clinic(self, clinic_id: str) -> None:
         self.locked.append(clinic_id)
