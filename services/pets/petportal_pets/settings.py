@@ -4,7 +4,10 @@ from pydantic import Field
 
 from petportal_runtime.settings import ServiceSettings
 
+from .domain.photos import MAX_PHOTO_BYTES
+
 
 class PetsSettings(ServiceSettings):
     service_name: str = "pets"
-    max_request_body_bytes: int = Field(default=16 * 1024, ge=1024)  # its API takes no body
+    # Its only bodies are pet photos (domain.photos.MAX_PHOTO_BYTES), with room for the request around one.
+    max_request_body_bytes: int = Field(default=MAX_PHOTO_BYTES + 64 * 1024, ge=1024)

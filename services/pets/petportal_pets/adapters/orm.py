@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Float, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, Column, Date, DateTime, Float, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -71,4 +71,19 @@ class PetRecordRow(Base, table=True):
     patient_id: str | None = Field(default=None, sa_column=Column(String(64)))
     payload: Any = Field(sa_column=Column(JSONB, nullable=False))
     active: bool = Field(sa_column=Column(Boolean, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class PetPhotoRow(Base, table=True):
+    """A pet's photo as the portal re-encoded it (domain.photos), and its thumbnail."""
+
+    __tablename__ = "pet_photos"
+
+    clinic_id: str = Field(max_length=64, primary_key=True)
+    patient_id: str = Field(max_length=64, primary_key=True)
+    photo: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    thumbnail: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    width: int
+    height: int
+    etag: str = Field(max_length=32)
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -21,7 +21,8 @@ from petportal_runtime.db import table_of
 from petportal_schemas import ClinicSettingsChanged
 
 from ..domain import Clinic, Pet, PetRecord
-from .orm import ClinicRow, PetRecordRow, PetRow
+from ..domain.photos import Photo
+from .orm import ClinicRow, PetPhotoRow, PetRecordRow, PetRow
 
 _FIELDS = (
     "client_id",
@@ -210,16 +211,71 @@ class PetRecordRepository:
         return found
 
 
+class PhotoRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def put(self, clinic_id: str, patient_id: str, photo: Photo, at: datetime) -> None:
+        table = table_of(PetPhotoRow)
+        values = {
+            "photo": photo.jpeg,
+            "thumbnail": photo.thumbnail,
+            "width": photo.width,
+            "height": photo.height,
+            "etag": photo.etag,
+            "updated_at": at,
+        }
+        stmt = insert(table).values(clinic_id=clinic_id, patient_id=patient_id, **values)
+        await self.session.execute(
+            stmt.on_conflict_do_update(index_elements=["clinic_id", "patient_id"], set_=values)
+        )
+
+    async def get(self, clinic_id: str, patient_id: str, *, thumbnail: bool) -> tuple[bytes, str] | None:
+        table = table_of(PetPhotoRow)
+        column = table.c.thumbnail if thumbnail else table.c.photo
+        row = (
+            await self.session.execute(
+                select(column, table.c.etag).where(
+                    table.c.clinic_id == clinic_id, table.c.patient_id == patient_id
+                )
+            )
+        ).first()
+        return (bytes(row[0]), str(row[1])) if row else None
+
+    async def delete(self, clinic_id: str, patient_id: str) -> bool:
+        table = table_of(PetPhotoRow)
+        result = await self.session.execute(
+            table.delete().where(table.c.clinic_id == clinic_id, table.c.patient_id == patient_id)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def which(self, pets: Sequence[Pet]) -> set[tuple[str, str]]:
+        """(clinic_id, patient_id) of these pets that have a photo."""
+        if not pets:
+            return set()
+        table = table_of(PetPhotoRow)
+        rows = await self.session.execute(
+            select(table.c.clinic_id, table.c.patient_id).where(
+                tuple_(table.c.clinic_id, table.c.patient_id).in_([(p.clinic_id, p.patient_id) for p in pets])
+            )
+        )
+        return {(r[0], r[1]) for r in rows}
+
+
 @dataclass(frozen=True)
 class SqlRepositories:
     pets: PetRepository
     clinics: ClinicRepository
     records: PetRecordRepository
+    photos: PhotoRepository
 
 
 def sql_repositories(session: AsyncSession) -> SqlRepositories:
     return SqlRepositories(
-        pets=PetRepository(session), clinics=ClinicRepository(session), records=PetRecordRepository(session)
+        pets=PetRepository(session),
+        clinics=ClinicRepository(session),
+        records=PetRecordRepository(session),
+        photos=PhotoRepository(session),
     )
 
 

@@ -50,6 +50,7 @@ class Pet:
     # occurred_at of the PatientUpserted that wrote this record: an older event never overwrites it.
     updated_at: datetime | None = None
     clinic_name: str | None = None  # filled in when listed, from the clinic's registration
+    has_photo: bool = False  # filled in when listed
 
     def age(self, today: date) -> Age | None:
         return age_on(self.date_of_birth, today)

@@ -4,7 +4,7 @@ at every clinic where the parent is a client."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
@@ -19,6 +19,7 @@ from petportal_schemas.pims import CapabilityMissing
 from ..adapters.idcard_pdf import render_id_card
 from ..bootstrap import PetsService, bootstrap
 from ..domain import Appointment, Clinic, Pet, Reminder
+from ..domain.photos import PhotoRejected, PhotoTooLarge, PhotoTypeRefused
 from ..service_layer import services
 from ..service_layer.unit_of_work import PetsUnitOfWork
 
@@ -42,11 +43,17 @@ class PetPublic(BaseModel):
     weight_kg: float | None
     microchip: str | None
     age: AgePublic | None = Field(description="null when the date of birth is unknown")
+    photo_url: str | None = Field(
+        default=None, description="the pet's photo (add ?size=thumbnail for lists); null when none is set"
+    )
 
     @classmethod
     def of(cls, pet: Pet, today: date) -> PetPublic:
         age = pet.age(today)
         return cls(
+            photo_url=f"/api/v1/pets/{pet.patient_id}/photo?clinic_id={pet.clinic_id}"
+            if pet.has_photo
+            else None,
             patient_id=pet.patient_id,
             clinic_id=pet.clinic_id,
             clinic_name=pet.clinic_name,
@@ -316,6 +323,58 @@ async def pet_id_card_pdf(found: ParentPet, uow: UnitOfWork) -> Response:
     )
 
 
+_PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
+
+
+@router.put(
+    "/pets/{patient_id}/photo",
+    status_code=status.HTTP_204_NO_CONTENT,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in _PHOTO_TYPES},
+        }
+    },
+    responses={404: {}, 413: {"description": "over 8 MB or 50 megapixels"}, 415: {}, 422: {}},
+)
+async def put_photo(request: Request, found: ParentPet, uow: UnitOfWork) -> Response:
+    """Upload or replace the pet's photo (the image as the body: JPEG, PNG, WebP or HEIC). The portal
+    keeps it re-encoded, without its EXIF data (so without its GPS position); it never goes to the PIMS."""
+    media_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media_type not in _PHOTO_TYPES:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            "send the photo as image/jpeg, image/png, image/webp or image/heic",
+        )
+    photo = await services.set_photo(uow, found[0], await request.body(), datetime.now(UTC))
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"ETag": f'"{photo.etag}"'})
+
+
+@router.get(
+    "/pets/{patient_id}/photo",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, 304: {}, 404: {}},
+)
+async def get_photo(
+    request: Request,
+    found: ParentPet,
+    uow: UnitOfWork,
+    size: Annotated[Literal["full", "thumbnail"], Query()] = "full",
+) -> Response:
+    """The pet's photo as a JPEG (a 320 px thumbnail with ?size=thumbnail)."""
+    data, etag = await services.pet_photo(uow, found[0], thumbnail=size == "thumbnail")
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "private, max-age=300"}
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(data, media_type="image/jpeg", headers=headers)
+
+
+@router.delete("/pets/{patient_id}/photo", status_code=status.HTTP_204_NO_CONTENT, responses={404: {}})
+async def delete_photo(found: ParentPet, uow: UnitOfWork) -> None:
+    """Remove the pet's photo."""
+    await services.remove_photo(uow, found[0])
+
+
 @router.get("/appointments")
 async def parent_appointments(parent: CurrentParent, uow: UnitOfWork) -> AppointmentsPublic:
     """Upcoming appointments of all the parent's pets at all their clinics, soonest first."""
@@ -328,6 +387,10 @@ ERRORS: ErrorStatuses = {
     services.PetNotFound: status.HTTP_404_NOT_FOUND,
     services.AmbiguousPet: status.HTTP_409_CONFLICT,
     CapabilityMissing: status.HTTP_409_CONFLICT,
+    services.PhotoNotFound: status.HTTP_404_NOT_FOUND,
+    PhotoTooLarge: status.HTTP_413_CONTENT_TOO_LARGE,
+    PhotoTypeRefused: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    PhotoRejected: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 

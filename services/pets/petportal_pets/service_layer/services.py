@@ -3,8 +3,9 @@ show a parent their pets and each pet's records, across every clinic where they 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from petportal_runtime.auth import ClientRef
@@ -38,6 +39,7 @@ from ..domain import (
     due_reminders,
     upcoming_appointments,
 )
+from ..domain.photos import Photo, process_photo
 from ..domain.records import RecordKind
 from .unit_of_work import PetsUnitOfWork
 
@@ -60,6 +62,11 @@ class PetNotFound(LookupError):
 
     def __init__(self, patient_id: str) -> None:
         super().__init__(f"no pet {patient_id}")
+
+
+class PhotoNotFound(LookupError):
+    def __init__(self) -> None:
+        super().__init__("this pet has no photo")
 
 
 class AmbiguousPet(LookupError):
@@ -175,7 +182,36 @@ async def parent_pets(uow: PetsUnitOfWork, memberships: Collection[ClientRef]) -
     async with uow:
         pets = await uow.repositories.pets.for_clients(memberships)
         clinics = await uow.repositories.clinics.get_many({p.clinic_id for p in pets})
-    return [_with_clinic(p, clinics[p.clinic_id]) for p in pets]
+        photos = await uow.repositories.photos.which(pets)
+    return [
+        replace(_with_clinic(p, clinics[p.clinic_id]), has_photo=(p.clinic_id, p.patient_id) in photos)
+        for p in pets
+    ]
+
+
+# --- photos (kept by the portal; never published, never sent to the PIMS) -------------------
+
+
+async def set_photo(uow: PetsUnitOfWork, pet: Pet, data: bytes, now: datetime) -> Photo:
+    """Upload or replace the pet's photo; `PhotoRejected` with the reason, nothing stored."""
+    photo = await asyncio.to_thread(process_photo, data)  # CPU: off the event loop
+    async with uow:
+        await uow.repositories.photos.put(pet.clinic_id, pet.patient_id, photo, now)
+    return photo
+
+
+async def pet_photo(uow: PetsUnitOfWork, pet: Pet, *, thumbnail: bool) -> tuple[bytes, str]:
+    async with uow:
+        found = await uow.repositories.photos.get(pet.clinic_id, pet.patient_id, thumbnail=thumbnail)
+    if found is None:
+        raise PhotoNotFound()
+    return found
+
+
+async def remove_photo(uow: PetsUnitOfWork, pet: Pet) -> None:
+    async with uow:
+        if not await uow.repositories.photos.delete(pet.clinic_id, pet.patient_id):
+            raise PhotoNotFound()
 
 
 async def parent_pet(
@@ -253,4 +289,4 @@ async def parent_appointments(
 
 
 def _with_clinic(pet: Pet, clinic: Clinic) -> Pet:
-    return Pet(**{**pet.__dict__, "clinic_name": clinic.name})
+    return replace(pet, clinic_name=clinic.name)

@@ -11,6 +11,7 @@ from petportal_runtime.uow import UnitOfWork
 from petportal_schemas import ClinicSettingsChanged
 
 from ..domain import Clinic, Pet, PetRecord
+from ..domain.photos import Photo
 
 
 class PetStore(Protocol):
@@ -51,6 +52,18 @@ class PetRecordStore(Protocol):
     ) -> dict[tuple[str, str], list[PetRecord]]: ...
 
 
+class PhotoStore(Protocol):
+    async def put(self, clinic_id: str, patient_id: str, photo: Photo, at: datetime) -> None: ...
+
+    async def get(self, clinic_id: str, patient_id: str, *, thumbnail: bool) -> tuple[bytes, str] | None:
+        """(JPEG, etag) of the photo or its thumbnail."""
+        ...
+
+    async def delete(self, clinic_id: str, patient_id: str) -> bool: ...
+
+    async def which(self, pets: Sequence[Pet]) -> set[tuple[str, str]]: ...
+
+
 class PetsRepositories(Protocol):
     @property
     def pets(self) -> PetStore: ...
@@ -60,6 +73,9 @@ class PetsRepositories(Protocol):
 
     @property
     def records(self) -> PetRecordStore: ...
+
+    @property
+    def photos(self) -> PhotoStore: ...
 
 
 PetsUnitOfWork = UnitOfWork[PetsRepositories]

@@ -211,7 +211,7 @@ async def test_query_and_path_text_the_portal_refuses_is_422(
         assert response.status_code == 422, url
         assert response.json()["detail"][0]["loc"] == loc
     assert (await http.get("/api/v1/pets?sort=%ED%A0%80", headers=mine)).status_code == 200
-    too_big = await http.request("GET", "/api/v1/pets", content=b"x" * 20_000, headers=mine)
+    too_big = await http.request("GET", "/api/v1/pets", content=b"x" * (9 * 1024 * 1024), headers=mine)
     assert too_big.status_code == 413
 
 
@@ -310,3 +310,66 @@ async def test_a_pets_records_and_id_card_arrive_through_kafka_and_only_its_pare
     )
     refused = await eventually(lambda: get("/reminders"), lambda r: r.status_code == 409)
     assert "reminders" in refused.json()["detail"]
+
+
+async def test_a_photo_is_uploaded_replaced_and_removed_without_its_gps_and_never_published(
+    pets: tuple[httpx.AsyncClient, Any], producer: Any, signing_key: TokenMinter
+) -> None:
+    from PIL import Image
+
+    http, runtime = pets
+    clinic_id, client_id = f"clinic-{uuid.uuid4().hex[:6]}", f"client-{uuid.uuid4().hex[:8]}"
+    await producer(patient("p-1", "Rex"), clinic_id, client_id)
+    mine = headers(signing_key, clinic_id, client_id)
+    await eventually(lambda: http.get("/api/v1/pets/p-1", headers=mine), lambda r: r.status_code == 200)
+    assert (await http.get("/api/v1/pets/p-1/photo", headers=mine)).status_code == 404
+
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}
+    upload = io.BytesIO()
+    Image.new("RGB", (900, 600), "orange").save(upload, format="JPEG", exif=exif)
+    put = await http.put(
+        "/api/v1/pets/p-1/photo", content=upload.getvalue(), headers={**mine, "content-type": "image/jpeg"}
+    )
+    assert put.status_code == 204, put.text
+    got = await http.get("/api/v1/pets/p-1/photo", headers=mine)
+    assert got.headers["content-type"] == "image/jpeg"
+    assert dict(Image.open(io.BytesIO(got.content)).getexif()) == {}
+    again = await http.get("/api/v1/pets/p-1/photo", headers={**mine, "if-none-match": got.headers["etag"]})
+    assert again.status_code == 304
+    thumb = await http.get("/api/v1/pets/p-1/photo?size=thumbnail", headers=mine)
+    assert max(Image.open(io.BytesIO(thumb.content)).size) == 320
+    [listed] = (await http.get("/api/v1/pets", headers=mine)).json()["pets"]
+    assert listed["photo_url"] == f"/api/v1/pets/p-1/photo?clinic_id={clinic_id}"
+
+    # Bad uploads: refused with the reason, nothing stored; another parent cannot touch it.
+    as_text = await http.put(
+        "/api/v1/pets/p-1/photo", content=b"hello", headers={**mine, "content-type": "text/plain"}
+    )
+    assert as_text.status_code == 415
+    damaged = await http.put(
+        "/api/v1/pets/p-1/photo",
+        content=upload.getvalue()[:500],
+        headers={**mine, "content-type": "image/jpeg"},
+    )
+    assert damaged.status_code == 422
+    assert "damaged" in damaged.json()["detail"]
+    intruder = headers(signing_key, clinic_id, "intruder")
+    for response in (
+        await http.get("/api/v1/pets/p-1/photo", headers=intruder),
+        await http.put(
+            "/api/v1/pets/p-1/photo",
+            content=upload.getvalue(),
+            headers={**intruder, "content-type": "image/jpeg"},
+        ),
+        await http.delete("/api/v1/pets/p-1/photo", headers=intruder),
+    ):
+        assert response.status_code == 404
+    assert (await http.get("/api/v1/pets/p-1/photo", headers=mine)).content == got.content
+
+    # The photo stays in the portal: pets publishes nothing (its outbox is empty), so no event, and no
+    # call to the PIMS, carries it.
+    async with runtime.transaction() as session:
+        assert (await session.execute(text("SELECT count(*) FROM outbox"))).scalar_one() == 0
+    assert (await http.delete("/api/v1/pets/p-1/photo", headers=mine)).status_code == 204
+    assert (await http.get("/api/v1/pets/p-1/photo", headers=mine)).status_code == 404

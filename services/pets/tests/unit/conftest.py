@@ -10,6 +10,7 @@ import pytest
 
 from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_pets.domain import Clinic, Pet, PetRecord
+from petportal_pets.domain.photos import Photo
 from petportal_runtime.auth import ClientRef
 from petportal_schemas import ClinicSettingsChanged
 
@@ -102,10 +103,29 @@ class InMemoryRecords:
 
 
 @dataclass
+class InMemoryPhotos:
+    stored: dict[tuple[str, str], Photo] = field(default_factory=dict)
+
+    async def put(self, clinic_id: str, patient_id: str, photo: Photo, at: datetime) -> None:
+        self.stored[(clinic_id, patient_id)] = photo
+
+    async def get(self, clinic_id: str, patient_id: str, *, thumbnail: bool) -> tuple[bytes, str] | None:
+        photo = self.stored.get((clinic_id, patient_id))
+        return None if photo is None else (photo.thumbnail if thumbnail else photo.jpeg, photo.etag)
+
+    async def delete(self, clinic_id: str, patient_id: str) -> bool:
+        return self.stored.pop((clinic_id, patient_id), None) is not None
+
+    async def which(self, pets: Sequence[Pet]) -> set[tuple[str, str]]:
+        return {(p.clinic_id, p.patient_id) for p in pets} & set(self.stored)
+
+
+@dataclass
 class InMemoryRepositories:
     pets: InMemoryPets = field(default_factory=InMemoryPets)
     clinics: InMemoryClinics = field(default_factory=InMemoryClinics)
     records: InMemoryRecords = field(default_factory=InMemoryRecords)
+    photos: InMemoryPhotos = field(default_factory=InMemoryPhotos)
 
 
 @pytest.fixture
