@@ -141,7 +141,7 @@ class Stack:
 
     # --- the demo clinic, through the same commands and APIs a real clinic uses ---------------------
 
-    def create_clinic(self, clinic_id: str, sms_number: str = CLINIC_NUMBER) -> str:
+    def create_clinic(self, clinic_id: str, sms_number: str = CLINIC_NUMBER, pims: str = "ezyvet") -> str:
         out = self.cli(
             "sync",
             "create-clinic",
@@ -150,7 +150,7 @@ class Stack:
             "--name",
             "E2E Clinic",
             "--pims",
-            "ezyvet",
+            pims,
             "--sms-number",
             sms_number,
         )
@@ -168,11 +168,13 @@ PASSWORD = "correct horse battery staple"
 class Portal:
     """What the portal front end, clinic staff, a PIMS connector and the SMS provider send to the gateway."""
 
-    def __init__(self, stack: Stack, clinic_id: str, sms_number: str = CLINIC_NUMBER) -> None:
+    def __init__(
+        self, stack: Stack, clinic_id: str, sms_number: str = CLINIC_NUMBER, pims: str = "ezyvet"
+    ) -> None:
         self.http = httpx.Client(base_url=stack.gateway, timeout=10)
         self.clinic_id = clinic_id
         self.sms_number = sms_number
-        self.api_key = stack.create_clinic(clinic_id, sms_number)
+        self.api_key = stack.create_clinic(clinic_id, sms_number, pims)
         self.staff_email = f"staff@{clinic_id}.example"
         stack.create_staff(clinic_id, self.staff_email, PASSWORD)
 

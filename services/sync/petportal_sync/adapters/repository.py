@@ -129,7 +129,7 @@ class SyncRepository:
         patient_ids: Collection[str],
         program_codes: Collection[str],
         enrolments: Collection[tuple[str, str]],
-        records: Collection[RecordKey] = (),
+        records: Collection[tuple[RecordKey, str | None]] = (),
     ) -> ClinicData:
         data = ClinicData()
         timezone = (
@@ -137,16 +137,24 @@ class SyncRepository:
         ).first()
         data.timezone = timezone or "UTC"
         if records:
+            # By the clients the records name (an index range each), kinds and ids checked here: a
+            # lookup by (kind, record_id) pairs may be planned as a scan of all the clinic's records.
+            wanted = {key for key, _client in records}
+            clients = {client for _key, client in records if client is not None}
+            of_clients = col(ClinicalRecordRow.client_id).in_(clients)
             rows = await self.session.exec(
                 select(ClinicalRecordRow).where(
                     col(ClinicalRecordRow.clinic_id) == clinic_id,
-                    tuple_(col(ClinicalRecordRow.kind), col(ClinicalRecordRow.record_id)).in_(list(records)),
+                    or_(of_clients, col(ClinicalRecordRow.client_id).is_(None))
+                    if len(clients) < len(records)
+                    else of_clients,
                 )
             )
             for record in rows:
-                data.records[(record.kind, record.record_id)] = StoredRecord(
-                    record.client_id, record.state, record.version
-                )
+                if (record.kind, record.record_id) in wanted:
+                    data.records[(record.kind, record.record_id)] = StoredRecord(
+                        record.client_id, record.state, record.version
+                    )
         if client_ids:
             contacts = await self.session.exec(
                 select(ContactRow).where(

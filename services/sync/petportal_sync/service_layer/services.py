@@ -236,8 +236,10 @@ async def _apply(
             },
             program_codes={r.program_code for r in records if isinstance(r, ProgramRecord | EnrolmentRecord)},
             enrolments={(r.client_id, r.program_code) for r in records if isinstance(r, EnrolmentRecord)},
-            records={record_key(r) for r in clinical}
-            | ({SETTINGS_KEY} if any(isinstance(r, ClinicSettingsRecord) for r in records) else set()),
+            records={(record_key(r), r.client_id) for r in clinical}
+            | (
+                {(SETTINGS_KEY, None)} if any(isinstance(r, ClinicSettingsRecord) for r in records) else set()
+            ),
         )
         plan = await asyncio.to_thread(plan_batch, valid, data)
         if names is not None:

@@ -50,9 +50,9 @@ class SyncStore(Protocol):
         patient_ids: Collection[str],
         program_codes: Collection[str],
         enrolments: Collection[tuple[str, str]],
-        records: Collection[RecordKey] = (),
+        records: Collection[tuple[RecordKey, str | None]] = (),
     ) -> ClinicData:
-        """The stored data these records refer to (only that)."""
+        """The stored data these records refer to (only that); clinical records as (key, client_id)."""
         ...
 
     async def apply(self, clinic_id: str, plan: BatchPlan) -> None: ...

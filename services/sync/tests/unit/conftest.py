@@ -78,7 +78,7 @@ class InMemorySync:
         patient_ids: Collection[str],
         program_codes: Collection[str],
         enrolments: Collection[tuple[str, str]],
-        records: Collection[RecordKey] = (),
+        records: Collection[tuple[RecordKey, str | None]] = (),
     ) -> ClinicData:
         def of(stored: dict[tuple[str, str], State], ids: Collection[str]) -> dict[str, State]:
             return {i: dict(stored[(clinic_id, i)]) for i in ids if (clinic_id, i) in stored}
@@ -89,7 +89,7 @@ class InMemorySync:
             patients=of(self.patients, patient_ids),
             programs=of(self.programs, program_codes),
             enrolments={e for e in enrolments if (clinic_id, *e) in self.enrolments},
-            records={k: self.records[(clinic_id, *k)] for k in records if (clinic_id, *k) in self.records},
+            records={k: self.records[(clinic_id, *k)] for k, _ in records if (clinic_id, *k) in self.records},
             versions={(kind, i): v for (c, kind, i), v in self.versions.items() if c == clinic_id},
             timezone=clinic.timezone if clinic else "UTC",
         )
