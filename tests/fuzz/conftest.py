@@ -27,7 +27,6 @@ import pytest
 import requests
 import schemathesis
 from anyio.from_thread import start_blocking_portal
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
@@ -39,7 +38,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from petportal_devkit.testing import DatabaseFactory, app_client, run_sync
-from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
+from petportal_devkit.tokens import TokenMinter
 from petportal_runtime.migrations import upgrade
 
 EXAMPLES = int(os.environ.get("PETPORTAL_FUZZ_EXAMPLES", "25"))
@@ -56,19 +55,14 @@ class Keys:
     """Signs staff and parent tokens that the service under test accepts (its verifier has the key)."""
 
     def __init__(self) -> None:
-        self._private = Ed25519PrivateKey.generate()
-        self.verifier = TokenVerifier(
-            None, static_jwks={"keys": [public_jwk(self._private.public_key(), KID)]}
-        )
-
-    def _bearer(self, principal: Principal) -> dict[str, str]:
-        return {"Authorization": f"Bearer {sign_token(self._private, KID, principal, timedelta(minutes=30))}"}
+        self._tokens = TokenMinter(kid=KID, ttl=timedelta(minutes=30))
+        self.verifier = self._tokens.verifier
 
     def staff(self) -> dict[str, str]:
-        return self._bearer(Principal(sub="staff-fuzz", role="staff", clinic_id=CLINIC))
+        return self._tokens.staff_headers(CLINIC, sub="staff-fuzz")
 
     def parent(self) -> dict[str, str]:
-        return self._bearer(Principal(sub="acct-fuzz", role="parent", clinic_id=CLINIC, client_id=CLIENT))
+        return self._tokens.parent_headers(CLINIC, CLIENT, sub="acct-fuzz")
 
     def by_path(self, path: str) -> dict[str, str]:
         """Staff credentials for the clinic's routes, the parent's for the portal's."""

@@ -11,21 +11,19 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import petportal_pets
 from petportal_devkit.testing import DatabaseFactory, app_client, eventually
+from petportal_devkit.tokens import TokenMinter
 from petportal_pets.bootstrap import bootstrap as bootstrap_pets
 from petportal_pets.entrypoints.app import create_app as create_pets_app
 from petportal_pets.settings import PetsSettings
-from petportal_runtime.auth import ParentPrincipal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
 from petportal_todo.bootstrap import bootstrap as bootstrap_todo
 from petportal_todo.entrypoints.app import create_app as create_todo_app
@@ -35,7 +33,6 @@ from .stall import StallingProxy, postgres_through, postgres_upstream, tcp
 
 pytestmark = pytest.mark.integration
 
-KID = "outage-test"
 TIMEOUT = 1.0
 # At most two waits of TIMEOUT (a pooled connection's ping, then a new connection), plus slack for a
 # loaded two-core machine.
@@ -44,12 +41,9 @@ BOUND = 2 * TIMEOUT + 3
 
 class Parent:
     def __init__(self) -> None:
-        self.key = Ed25519PrivateKey.generate()
-        self.verifier = TokenVerifier(None, static_jwks={"keys": [public_jwk(self.key.public_key(), KID)]})
-        principal = ParentPrincipal(sub="acct-k1", role="parent", clinic_id="outage-clinic", client_id="k1")
-        self.headers = {
-            "Authorization": f"Bearer {sign_token(self.key, KID, principal, timedelta(minutes=5))}"
-        }
+        tokens = TokenMinter()
+        self.verifier = tokens.verifier
+        self.headers = tokens.parent_headers("outage-clinic", "k1")
 
 
 async def timed(

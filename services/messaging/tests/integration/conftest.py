@@ -6,28 +6,25 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 import petportal_messaging
 from petportal_devkit.testing import app_client, eventually, read_events
+from petportal_devkit.tokens import TokenMinter
 from petportal_messaging.bootstrap import bootstrap
 from petportal_messaging.entrypoints.app import create_app
 from petportal_messaging.settings import MessagingSettings
-from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import ClientUpserted, Envelope, Event, topics
 
 MIGRATIONS = Path(petportal_messaging.__file__).resolve().parent / "migrations"
-KID = "test-key"
 T = TypeVar("T")
 
 
@@ -38,23 +35,13 @@ class Messaging:
     http: httpx.AsyncClient
     kafka: str
     clinic_id: str
-    private_key: Ed25519PrivateKey
+    tokens: TokenMinter
 
     def staff(self, clinic_id: str | None = None) -> dict[str, str]:
-        principal = Principal(
-            sub=f"staff-{uuid.uuid4().hex[:6]}", role="staff", clinic_id=clinic_id or self.clinic_id
-        )
-        return self._header(principal)
+        return self.tokens.staff_headers(clinic_id or self.clinic_id, sub=f"staff-{uuid.uuid4().hex[:6]}")
 
     def parent(self, client_id: str, clinic_id: str | None = None) -> dict[str, str]:
-        principal = Principal(
-            sub=f"acct-{client_id}", role="parent", clinic_id=clinic_id or self.clinic_id, client_id=client_id
-        )
-        return self._header(principal)
-
-    def _header(self, principal: Principal) -> dict[str, str]:
-        token = sign_token(self.private_key, KID, principal, timedelta(minutes=5))
-        return {"Authorization": f"Bearer {token}"}
+        return self.tokens.parent_headers(clinic_id or self.clinic_id, client_id)
 
     async def publish(self, event: Event, client_id: str | None, clinic_id: str | None = None) -> None:
         envelope = Envelope.wrap(
@@ -102,8 +89,8 @@ async def consume(
 async def messaging(make_database: Callable[[str], str], kafka_bootstrap: str) -> AsyncIterator[Messaging]:
     url = make_database("messaging")
     await asyncio.to_thread(upgrade, MIGRATIONS, url)
-    private_key = Ed25519PrivateKey.generate()
-    verifier = TokenVerifier(None, static_jwks={"keys": [public_jwk(private_key.public_key(), KID)]})
+    tokens = TokenMinter()
+    verifier = tokens.verifier
     settings = MessagingSettings(
         environment="test",
         database_url=url,
@@ -114,5 +101,5 @@ async def messaging(make_database: Callable[[str], str], kafka_bootstrap: str) -
     app = create_app(container)
     async with app_client(app, "http://messaging") as http:
         yield Messaging(
-            app, container.runtime, http, kafka_bootstrap, f"clinic-{uuid.uuid4().hex[:8]}", private_key
+            app, container.runtime, http, kafka_bootstrap, f"clinic-{uuid.uuid4().hex[:8]}", tokens
         )

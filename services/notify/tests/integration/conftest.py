@@ -9,29 +9,26 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, text
 
 import petportal_notify
 from petportal_devkit.testing import app_client, eventually, read_events
+from petportal_devkit.tokens import TokenMinter
 from petportal_notify.bootstrap import Notify, bootstrap
 from petportal_notify.entrypoints.app import create_app
 from petportal_notify.entrypoints.webhooks import sign
 from petportal_notify.settings import NotifySettings
-from petportal_runtime.auth import Principal, TokenVerifier, public_jwk, sign_token
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.tables import outbox
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event, topics
 
 MIGRATIONS = Path(petportal_notify.__file__).resolve().parent / "migrations"
-KID = "test-key"
 T = TypeVar("T")
 
 
@@ -45,7 +42,7 @@ class NotifyUnderTest:
     notify: Notify
     http: httpx.AsyncClient
     kafka: str
-    private_key: Ed25519PrivateKey
+    tokens: TokenMinter
     secret: str | None
     clinic_id: str = field(default_factory=lambda: f"clinic-{uuid.uuid4().hex[:8]}")
     clinic_number: str = field(default_factory=random_number)
@@ -53,16 +50,10 @@ class NotifyUnderTest:
     own_phone: str = field(default_factory=random_number)  # k3
 
     def staff(self, clinic_id: str | None = None) -> dict[str, str]:
-        return self._header(Principal(sub="staff-1", role="staff", clinic_id=clinic_id or self.clinic_id))
+        return self.tokens.staff_headers(clinic_id or self.clinic_id)
 
     def parent(self, client_id: str) -> dict[str, str]:
-        return self._header(
-            Principal(sub=f"acct-{client_id}", role="parent", clinic_id=self.clinic_id, client_id=client_id)
-        )
-
-    def _header(self, principal: Principal) -> dict[str, str]:
-        token = sign_token(self.private_key, KID, principal, timedelta(minutes=5))
-        return {"Authorization": f"Bearer {token}"}
+        return self.tokens.parent_headers(self.clinic_id, client_id)
 
     async def publish(self, *envelopes: Envelope) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=self.kafka)
@@ -153,8 +144,8 @@ def running_notify(make_database: Callable[[str], str], kafka_bootstrap: str) ->
     async def run(secret: str | None = None) -> AsyncIterator[NotifyUnderTest]:
         url = make_database("notify")
         await asyncio.to_thread(upgrade, MIGRATIONS, url)
-        private_key = Ed25519PrivateKey.generate()
-        verifier = TokenVerifier(None, static_jwks={"keys": [public_jwk(private_key.public_key(), KID)]})
+        tokens = TokenMinter()
+        verifier = tokens.verifier
         settings = NotifySettings(
             environment="test",
             database_url=url,
@@ -165,7 +156,7 @@ def running_notify(make_database: Callable[[str], str], kafka_bootstrap: str) ->
         notify = bootstrap(settings, token_verifier=verifier)
         app = create_app(notify)
         async with app_client(app, "http://notify") as http:
-            under_test = NotifyUnderTest(notify, http, kafka_bootstrap, private_key, secret)
+            under_test = NotifyUnderTest(notify, http, kafka_bootstrap, tokens, secret)
             await under_test.seed()
             yield under_test
 
