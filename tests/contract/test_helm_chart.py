@@ -31,7 +31,7 @@ PRODUCTION_VALUES = Path(__file__).parent / "helm_values" / "production.yaml"
 KUBERNETES_VERSIONS = ("1.25.0", "1.35.0")
 REQUIRED = ("--set", "config.kafkaBootstrapServers=kafka-bootstrap.kafka:9092")
 Manifest = dict[str, Any]
-SECRET_VARIABLES = frozenset({"DATABASE_URL", "MONGODB_URL", "SMS_WEBHOOK_SECRET"})
+SECRET_VARIABLES = frozenset({"DATABASE_URL", "MONGODB_URL", "TWILIO_AUTH_TOKEN"})
 
 
 @cache

@@ -43,7 +43,7 @@ FORWARDED_REQUEST_HEADERS = (
     "authorization",
     "content-type",
     "accept",
-    "x-petportal-signature",
+    "x-twilio-signature",
     "traceparent",
     "tracestate",
 )

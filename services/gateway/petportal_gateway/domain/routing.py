@@ -8,7 +8,7 @@ from typing import Literal
 
 Upstream = Literal["identity", "pets", "messaging", "todo", "sync", "notify", "gateway"]
 # "none": nothing checked here. /pims and /webhooks are still authenticated, by the upstream
-# (clinic API key in sync, HMAC signature in notify), which holds the secrets.
+# (clinic API key in sync, Twilio's signature in notify), which holds the secrets.
 Auth = Literal["none", "parent", "staff"]
 
 

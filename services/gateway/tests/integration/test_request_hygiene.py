@@ -79,7 +79,7 @@ ATTACKS = {
     "non-ASCII Authorization": (get(b"/pims/v1/rejections", b"Authorization: Bearer \xff\xfe\r\n"), 400),
     "non-ASCII Accept": (get(b"/pims/v1/rejections", b"Accept: text/\xe9\r\n"), 400),
     "non-ASCII signature": (
-        post(b"/webhooks/sms/inbound", b"X-PetPortal-Signature: \xe9\r\n", b"Body=STOP"),
+        post(b"/webhooks/sms/inbound", b"X-Twilio-Signature: \xe9\r\n", b"Body=STOP"),
         400,
     ),
     "non-ASCII Content-Type": (

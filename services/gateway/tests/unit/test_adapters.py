@@ -31,7 +31,7 @@ def test_only_whitelisted_request_headers_are_forwarded_and_the_client_ip_is_our
         "authorization": "Bearer t",
         "content-type": "application/json",
         "accept": "application/json",
-        "x-petportal-signature": "sha256=ab",
+        "x-twilio-signature": "c2lnbmF0dXJl",
         "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         "cookie": "session=secret",
         "connection": "keep-alive",
@@ -43,7 +43,7 @@ def test_only_whitelisted_request_headers_are_forwarded_and_the_client_ip_is_our
         "authorization": "Bearer t",
         "content-type": "application/json",
         "accept": "application/json",
-        "x-petportal-signature": "sha256=ab",
+        "x-twilio-signature": "c2lnbmF0dXJl",
         "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         "x-forwarded-for": "10.0.0.7",
     }

@@ -1,32 +1,28 @@
-"""Inbound SMS webhook: signature check, form parsing and the provider reply document."""
+"""Inbound SMS webhook: Twilio's signature check, form parsing and the TwiML reply document."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Annotated
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from ..domain.replies import response_document
+from ..domain.twilio import signature_valid
 from ..service_layer import services
 from .api import InboundSms
 from .dependencies import NotifyContainer
 
-SIGNATURE_HEADER = "X-PetPortal-Signature"
+SIGNATURE_HEADER = "X-Twilio-Signature"
 
 
-def sign(secret: str, raw_body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
-
-
-def signature_valid(secret: str, raw_body: bytes, header: str | None) -> bool:
-    if not header:
-        return False
-    return hmac.compare_digest(sign(secret, raw_body).encode(), header.strip().encode())
+def signed_url(public_base_url: str, request: Request) -> str:
+    """The URL Twilio requested: the portal's public address (the gateway's, behind a load balancer)
+    with this request's path and query — never the Host this service was reached at."""
+    query = request.url.query
+    return public_base_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
 
 
 router = APIRouter(prefix="/webhooks/sms", tags=["webhooks"])
@@ -65,17 +61,20 @@ async def inbound_sms(
     signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, include_in_schema=False)] = None,
 ) -> Response:
     raw = await request.body()  # at most MAX_REQUEST_BODY_BYTES (the runtime answers 413 beyond)
-    secret = notify.settings.sms_webhook_secret
-    # Unsigned requests are only accepted where no secret is set, which production forbids.
-    if secret and not signature_valid(secret, raw, signature):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="invalid webhook signature")
     try:
-        fields = {k: v[0] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
-        form = InboundSms.model_validate(fields)
+        pairs = parse_qsl(raw.decode(), keep_blank_values=True)
     except UnicodeDecodeError:
         raise RequestValidationError(
             [{"type": "value_error", "loc": ("body",), "msg": "not UTF-8", "input": None}]
         ) from None
+    token = notify.settings.twilio_auth_token
+    # Unsigned requests are only accepted where no auth token is set, which production forbids.
+    url = signed_url(notify.settings.public_base_url, request)
+    if token is not None and not signature_valid(token.get_secret_value(), url, pairs, signature):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="invalid webhook signature")
+    try:
+        fields = dict(reversed(pairs))  # the first value of a repeated field
+        form = InboundSms.model_validate(fields)
     except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]

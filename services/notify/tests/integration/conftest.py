@@ -15,19 +15,22 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
 from sqlalchemy import select, text
+from twilio.request_validator import RequestValidator
 
 import petportal_notify
 from petportal_devkit.testing import app_client, eventually, read_events
 from petportal_devkit.tokens import TokenMinter
 from petportal_notify.bootstrap import Notify, bootstrap
 from petportal_notify.entrypoints.app import create_app
-from petportal_notify.entrypoints.webhooks import sign
 from petportal_notify.settings import NotifySettings
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.tables import outbox
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event, topics
 
+# The portal's public address, which Twilio calls (and signs); the tests reach notify directly.
+PUBLIC_BASE_URL = "https://portal.example.com"
 MIGRATIONS = Path(petportal_notify.__file__).resolve().parent / "migrations"
 T = TypeVar("T")
 
@@ -103,13 +106,16 @@ class NotifyUnderTest:
     async def sms(
         self, body: str, *, from_number: str, to_number: str | None = None, signature: str | None = "auto"
     ) -> httpx.Response:
-        raw = httpx.QueryParams({"From": from_number, "To": to_number or self.clinic_number, "Body": body})
-        content = str(raw).encode()
+        form = {"From": from_number, "To": to_number or self.clinic_number, "Body": body}
+        content = str(httpx.QueryParams(form)).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if signature == "auto" and self.secret:
-            headers["X-PetPortal-Signature"] = sign(self.secret, content)
+            # Signed by Twilio's own library, over the public URL Twilio calls (the gateway's).
+            headers["X-Twilio-Signature"] = RequestValidator(self.secret).compute_signature(
+                PUBLIC_BASE_URL + "/webhooks/sms/inbound", form
+            )
         elif signature not in (None, "auto"):
-            headers["X-PetPortal-Signature"] = signature
+            headers["X-Twilio-Signature"] = signature
         return await self.http.post("/webhooks/sms/inbound", content=content, headers=headers)
 
     async def opted_out(self, client_id: str) -> bool:
@@ -151,7 +157,8 @@ def running_notify(make_database: Callable[[str], str], kafka_bootstrap: str) ->
             database_url=url,
             kafka_bootstrap_servers=kafka_bootstrap,
             kafka_session_timeout_ms=2000,
-            sms_webhook_secret=secret,
+            twilio_auth_token=SecretStr(secret) if secret else None,
+            public_base_url=PUBLIC_BASE_URL,
         )
         notify = bootstrap(settings, token_verifier=verifier)
         app = create_app(notify)

@@ -4,6 +4,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from twilio.request_validator import RequestValidator
 
 from petportal_notify.adapters.sms import LoggingSmsProvider
 from petportal_notify.service_layer.services import SendOutcome, send_sms
@@ -138,12 +139,20 @@ async def test_missing_fields_are_422(notify: NotifyUnderTest) -> None:
     assert response.json()["detail"][0]["loc"] == ["body", "To"]
 
 
-async def test_signature_is_required_when_a_secret_is_configured(running_notify: NotifyFactory) -> None:
-    async with running_notify(secret="webhook-secret") as n:
+async def test_twilios_signature_is_required_when_an_auth_token_is_configured(
+    running_notify: NotifyFactory,
+) -> None:
+    async with running_notify(secret="twilio-auth-token") as n:
         unsigned = await n.sms("STOP", from_number=n.own_phone, signature=None)
         assert unsigned.status_code == 403
-        forged = await n.sms("STOP", from_number=n.own_phone, signature="sha256=" + "0" * 64)
+        forged = await n.sms("STOP", from_number=n.own_phone, signature="c2lnbmVkIGJ5IG5vYm9keQ==")
         assert forged.status_code == 403
+        # Signed over the URL notify was reached at (not the public one Twilio calls): refused too.
+        form = {"From": n.own_phone, "To": n.clinic_number, "Body": "STOP"}
+        internal = RequestValidator("twilio-auth-token").compute_signature(
+            "http://notify/webhooks/sms/inbound", form
+        )
+        assert (await n.sms("STOP", from_number=n.own_phone, signature=internal)).status_code == 403
         assert not await n.opted_out("k3")
         assert await n.outbox_events() == []
 

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr, ValidationError
+from twilio.request_validator import RequestValidator
 
 from petportal_notify.domain.keywords import KeywordAction
 from petportal_notify.domain.replies import reply_text, response_document
-from petportal_notify.entrypoints.webhooks import sign, signature_valid
+from petportal_notify.domain.twilio import signature_valid, twilio_signature
 from petportal_notify.settings import NotifySettings
 
 pytestmark = pytest.mark.unit
@@ -18,15 +21,37 @@ def _internal_api_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTERNAL_API_TOKEN", "a-secret-of-its-own")
 
 
-def test_signature_is_hmac_sha256_of_the_raw_body() -> None:
-    raw = b"From=%2B15550100001&To=%2B15550199999&Body=STOP"
-    header = sign("s3cret", raw)
-    assert header.startswith("sha256=")
-    assert signature_valid("s3cret", raw, header)
-    assert not signature_valid("other", raw, header)
-    assert not signature_valid("s3cret", raw + b"x", header)
-    assert not signature_valid("s3cret", raw, None)
-    assert not signature_valid("s3cret", raw, header.removeprefix("sha256="))
+URL = "https://portal.example.com/webhooks/sms/inbound"
+FORM = {
+    "MessageSid": "SM0123",
+    "From": "+14155550100",
+    "To": "+14155550199",
+    "Body": "Stop please",
+    "NumMedia": "0",
+}
+
+
+def test_the_signature_is_twilios_own() -> None:
+    twilio = RequestValidator("s3cret-token")
+    header = twilio.compute_signature(URL, FORM)
+    assert twilio_signature("s3cret-token", URL, FORM.items()) == header
+    assert signature_valid("s3cret-token", URL, FORM.items(), header)
+    assert not signature_valid("other-token", URL, FORM.items(), header)
+    assert not signature_valid(
+        "s3cret-token", URL.replace("https://portal", "http://notify"), FORM.items(), header
+    )
+    assert not signature_valid("s3cret-token", URL, [*FORM.items(), ("Body2", "x")], header)
+    assert not signature_valid("s3cret-token", URL, FORM.items(), None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=12), st.text(max_size=40), max_size=8),
+    st.text(alphabet="abc/?=&", max_size=20),
+)
+def test_any_form_signs_like_twilios_validator(form: dict[str, str], path: str) -> None:
+    url = "https://portal.example.com/webhooks/sms/" + path
+    assert twilio_signature("tok", url, form.items()) == RequestValidator("tok").compute_signature(url, form)
 
 
 def test_reply_documents() -> None:
@@ -39,8 +64,13 @@ def test_reply_documents() -> None:
     assert response_document(None).endswith("<Response></Response>")
 
 
-def test_production_requires_the_webhook_secret() -> None:
-    with pytest.raises(ValidationError, match="SMS_WEBHOOK_SECRET"):
+def test_production_requires_the_auth_token_and_an_https_public_address() -> None:
+    with pytest.raises(ValidationError, match="TWILIO_AUTH_TOKEN"):
         NotifySettings(environment="production", database_url="postgresql+asyncpg://x/y")
-    assert NotifySettings(environment="production", sms_webhook_secret="s").production
-    assert NotifySettings(environment="development").sms_webhook_secret is None
+    token = SecretStr("s")
+    with pytest.raises(ValidationError, match="PUBLIC_BASE_URL"):
+        NotifySettings(environment="production", twilio_auth_token=token)
+    assert NotifySettings(
+        environment="production", twilio_auth_token=token, public_base_url="https://portal.example.com"
+    ).production
+    assert NotifySettings(environment="development").twilio_auth_token is None
