@@ -40,6 +40,7 @@ from petportal_schemas import (
     ServiceReminderUpserted,
     SmsOptedIn,
     SmsOptedOut,
+    SmsReceived,
     VaccinationRecorded,
     VaccinationRemoved,
 )
@@ -86,6 +87,11 @@ _SAMPLES: tuple[Event, ...] = (
     ProgramWithdrawn(program_code="care-plan"),
     ClientEnrolledInProgram(program_code="care-plan"),
     ClientRemoved(reason="missing_from_snapshot"),
+    SmsReceived(
+        text_id=uuid.UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427"),
+        body="Can I bring Rex in on Friday?",
+        received_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+    ),
     PatientRemoved(patient_id="pat-1", reason="deleted_in_pims"),
     PatientDeceased(patient_id="pat-1", deceased_on=date(2026, 3, 1)),
     AppointmentUpserted(

@@ -10,7 +10,14 @@ from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.container import Container
 from petportal_runtime.service import ServiceRuntime
-from petportal_schemas import ClientMessageSent, ClientUpserted, MessageRead, MessageReceived, topics
+from petportal_schemas import (
+    ClientMessageSent,
+    ClientUpserted,
+    MessageRead,
+    MessageReceived,
+    SmsReceived,
+    topics,
+)
 
 from .adapters.repository import sql_repositories
 from .entrypoints import handlers
@@ -35,9 +42,12 @@ def bootstrap(
     subscribe_events(
         runtime.broker,
         settings,
-        [topics.SYNC],
+        [topics.SYNC, topics.NOTIFY],
         consumer=handlers.CONSUMER,
-        handlers=[on(ClientUpserted, bind(handlers.record_client, messaging.unit_of_work))],
+        handlers=[
+            on(ClientUpserted, bind(handlers.record_client, messaging.unit_of_work)),
+            on(SmsReceived, bind(handlers.receive_client_text, messaging.unit_of_work)),
+        ],
     )
     document_publisher(runtime.broker, topics.MESSAGING, [MessageReceived, MessageRead, ClientMessageSent])
     return messaging

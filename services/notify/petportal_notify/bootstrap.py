@@ -11,7 +11,7 @@ from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.container import Container
 from petportal_runtime.service import ServiceRuntime
-from petportal_schemas import ClientUpserted, ClinicRegistered, SmsOptedIn, SmsOptedOut, topics
+from petportal_schemas import ClientUpserted, ClinicRegistered, SmsOptedIn, SmsOptedOut, SmsReceived, topics
 
 from .adapters.repository import sql_repositories
 from .adapters.sms import make_provider
@@ -51,5 +51,5 @@ def bootstrap(
             on(ClientUpserted, bind(handlers.record_contact, notify.unit_of_work)),
         ],
     )
-    document_publisher(runtime.broker, topics.NOTIFY, [SmsOptedOut, SmsOptedIn])
+    document_publisher(runtime.broker, topics.NOTIFY, [SmsOptedOut, SmsOptedIn, SmsReceived])
     return notify

@@ -27,6 +27,7 @@ from .events import (
     SmsOptedIn,
     SmsOptedOut,
 )
+from .notifications import SmsReceived
 from .pims import CAPABILITIES, Capability, CapabilityMissing, supports
 from .records import (
     AppointmentCancelled,
@@ -69,6 +70,7 @@ __all__ = [
     "ServiceReminderUpserted",
     "SmsOptedIn",
     "SmsOptedOut",
+    "SmsReceived",
     "TraceContext",
     "UnknownEventError",
     "VaccinationRecorded",

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from petportal_schemas import ClientUpserted, Envelope
+from petportal_schemas import ClientUpserted, Envelope, SmsReceived
 
 from ..service_layer import services
 from ..service_layer.services import CONSUMER
 from ..service_layer.unit_of_work import MessagingUnitOfWork
 
-__all__ = ["CONSUMER", "record_client"]
+__all__ = ["CONSUMER", "receive_client_text", "record_client"]
 
 
 async def record_client(
     unit_of_work: Callable[[], MessagingUnitOfWork], envelope: Envelope, event: ClientUpserted
 ) -> None:
     await services.record_client(unit_of_work(), envelope)
+
+
+async def receive_client_text(
+    unit_of_work: Callable[[], MessagingUnitOfWork], envelope: Envelope, event: SmsReceived
+) -> None:
+    await services.receive_client_text(unit_of_work(), envelope, event)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from petportal_schemas import ClientMessageSent, Envelope, MessageRead, MessageReceived
+from petportal_schemas import ClientMessageSent, Envelope, MessageRead, MessageReceived, SmsReceived
 
 from ..domain.model import (
     Conversation,
@@ -122,6 +122,28 @@ async def send_client_message(
             conversation_id=message.conversation_id, message_id=message.id, sent_at=message.sent_at
         )
         await uow.publish(Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER))
+    return message
+
+
+async def receive_client_text(
+    uow: MessagingUnitOfWork, envelope: Envelope, event: SmsReceived
+) -> Message | None:
+    """The client texted the clinic (notify matched their number): the text joins their active
+    conversation (opened if there is none) as their message, once per event, unread for staff."""
+    if envelope.client_id is None:  # pragma: no cover - the envelope rules forbid it
+        return None
+    clinic_id, client_id = envelope.clinic_id, envelope.client_id
+    async with uow:
+        if not await uow.claim(CONSUMER, envelope):
+            return None
+        repo = uow.repositories.messaging
+        # notify only matches numbers of clients sync published, so the client is known (or about to be).
+        await repo.record_client(clinic_id, client_id)
+        message = await _append(repo, clinic_id, client_id, lambda c: c.client_message(event.body))
+        sent = ClientMessageSent(
+            conversation_id=message.conversation_id, message_id=message.id, sent_at=message.sent_at
+        )
+        await uow.publish(Envelope.wrap(sent, clinic_id=clinic_id, client_id=client_id, producer=PRODUCER))
     return message
 
 

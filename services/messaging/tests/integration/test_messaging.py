@@ -511,3 +511,45 @@ async def test_message_bodies_the_portal_refuses_are_client_errors_and_store_not
     assert (await m.http.post(url, json={"body": body}, headers=m.staff())).status_code == 201
     [message] = (await m.http.get("/clinic/v1/clients/k1/conversation", headers=m.staff())).json()["messages"]
     assert message["body"] == body
+
+
+async def test_a_clients_text_joins_their_conversation_once_and_staff_see_it_unread(
+    messaging: Messaging,
+) -> None:
+    import uuid as uuid_module
+    from datetime import UTC, datetime
+
+    from petportal_schemas import SmsReceived
+
+    m = messaging
+    await m.add_client("k1")
+    await send(m, "k1", "Rex is due for his booster")
+    from aiokafka import AIOKafkaProducer
+
+    text = SmsReceived(text_id=uuid_module.uuid4(), body="Can we come Friday?", received_at=datetime.now(UTC))
+    envelope = Envelope.wrap(text, clinic_id=m.clinic_id, client_id="k1", producer="notify")
+    producer = AIOKafkaProducer(bootstrap_servers=m.kafka)
+    await producer.start()
+    try:
+        for _ in range(2):  # the same event delivered twice: appended once
+            await producer.send_and_wait(envelope.topic, envelope.to_bytes(), key=envelope.key.encode())
+    finally:
+        await producer.stop()
+    found = await m.published("ClientMessageSent", 1)
+    assert [envelope.client_id for envelope, _ in found] == ["k1"], [e.event_id for e, _ in found]
+
+    async def conversation(count: int) -> list[tuple[str, str]] | None:
+        body = (await m.http.get("/api/v1/conversation", headers=m.parent("k1"))).json()
+        shown = [(msg["sender"], msg["body"]) for msg in body["messages"]]
+        return shown if len(shown) == count else None
+
+    assert await eventually(lambda: conversation(2)) == [
+        ("staff", "Rex is due for his booster"),
+        ("client", "Can we come Friday?"),
+    ]
+    listed = (await m.http.get("/clinic/v1/conversations", headers=m.staff())).json()["conversations"]
+    assert [(c["client_id"], c["unread_count"]) for c in listed] == [("k1", 1)]
+    # A second text, after a while: still one conversation, and nothing doubled.
+    later = SmsReceived(text_id=uuid_module.uuid4(), body="Or Saturday", received_at=datetime.now(UTC))
+    await m.publish(later, "k1")
+    assert (await eventually(lambda: conversation(3)))[-1] == ("client", "Or Saturday")

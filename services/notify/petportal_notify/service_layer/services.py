@@ -4,13 +4,15 @@ of work (one transaction) and never a session."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from petportal_runtime import telemetry
 from petportal_runtime.logging import get_logger
 from petportal_runtime.phone import InvalidPhoneNumber, normalise_phone
-from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, SmsOptedIn, SmsOptedOut
+from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, SmsOptedIn, SmsOptedOut, SmsReceived
 
 from ..domain.clinics import Clinic
 from ..domain.consent import Consent, ConsentSource, can_send_sms
@@ -119,6 +121,17 @@ async def receive_sms(
             opted_in = keyword.action is KeywordAction.OPT_IN
             for consent in await store.consents_for_update(clinic.clinic_id, client_ids):
                 changed += await _set_sms(uow, consent, opted_in, "sms_keyword", keyword.word)
+        if keyword is None and body.strip():
+            # An ordinary text from a client: it goes to their conversation (messaging appends it).
+            received = SmsReceived(text_id=uuid.uuid4(), body=body[:1600], received_at=datetime.now(UTC))
+            await uow.publish_all(
+                [
+                    Envelope.wrap(
+                        received, clinic_id=clinic.clinic_id, client_id=client_id, producer=PRODUCER
+                    )
+                    for client_id in client_ids
+                ]
+            )
         await store.log_inbound(
             clinic_id=clinic.clinic_id,
             from_number=sender or from_number[:32],

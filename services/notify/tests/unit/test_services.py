@@ -12,7 +12,7 @@ from petportal_notify.domain.clinics import Clinic, SmsNumberTaken
 from petportal_notify.domain.consent import Consent
 from petportal_notify.service_layer import services
 from petportal_notify.service_layer.services import SendOutcome, send_sms
-from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, SmsOptedIn, SmsOptedOut
+from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, SmsOptedIn, SmsOptedOut, SmsReceived
 
 pytestmark = pytest.mark.unit
 
@@ -115,15 +115,32 @@ async def test_start_opts_a_client_back_in(uow: FakeUnitOfWork[Any], clinic: Any
     assert event.keyword == "UNSTOP"
 
 
-async def test_help_and_ordinary_texts_change_nothing_but_are_logged(
+async def test_help_and_ordinary_texts_change_no_consent_and_are_logged(
     uow: FakeUnitOfWork[Any], clinic: Any
 ) -> None:
     help_reply = await sms(uow, "help")
-    ordinary = await sms(uow, "please stop by")
+    assert uow.published == []
+    ordinary = await sms(uow, "please stop by", sender=OWN_PHONE)
     assert "Reply STOP to unsubscribe" in (help_reply.reply or "")
     assert (ordinary.reply, ordinary.changed_clients) == (None, 0)
-    assert uow.published == []
     assert [(t.keyword, t.body) for t in clinic.inbound] == [("HELP", "help"), (None, "please stop by")]
+    # The ordinary text goes to the sender's conversation (messaging appends it).
+    [received] = uow.published
+    event = received.event()
+    assert isinstance(event, SmsReceived)
+    assert (received.client_id, event.body) == ("k3", "please stop by")
+
+
+async def test_a_text_from_a_shared_number_goes_to_each_client_and_a_strangers_to_no_one(
+    uow: FakeUnitOfWork[Any], clinic: Any
+) -> None:
+    await sms(uow, "Is Rex ready?", sender=SHARED_PHONE)
+    assert sorted(e.client_id or "" for e in uow.published) == ["k1", "k2"]
+    uow.published.clear()
+    stranger = await sms(uow, "Is Rex ready?", sender="+14155550199")
+    assert stranger.reply is None
+    assert uow.published == []
+    assert clinic.inbound[-1].matched_clients == 0  # kept for staff, unmatched
 
 
 async def test_a_stranger_gets_the_same_reply_and_nothing_changes(

@@ -100,6 +100,12 @@ async def test_patients_become_the_parents_pets(
     pets: tuple[httpx.AsyncClient, Any], producer: Any, signing_key: TokenMinter
 ) -> None:
     http, runtime = pets
+    sent: list[Envelope] = []
+
+    async def send(event: Event, clinic: str, client: str, **kw: Any) -> Envelope:
+        sent.append(envelope := await producer(event, clinic, client, **kw))
+        return envelope
+
     clinic_id, client_id, other_client = (
         "clinic-p",
         f"client-{uuid.uuid4().hex[:8]}",
@@ -109,7 +115,7 @@ async def test_patients_become_the_parents_pets(
     assert (await http.get("/api/v1/pets", headers=mine)).json() == {"pets": []}
 
     born = datetime.now(UTC).date().replace(day=1) - timedelta(days=800)
-    first = await producer(
+    first = await send(
         patient(
             "p-1",
             "Rex",
@@ -123,8 +129,8 @@ async def test_patients_become_the_parents_pets(
         clinic_id,
         client_id,
     )
-    await producer(patient("p-2", "Bella"), clinic_id, client_id)
-    await producer(patient("p-9", "Not yours"), clinic_id, other_client)
+    await send(patient("p-2", "Bella"), clinic_id, client_id)
+    await send(patient("p-9", "Not yours"), clinic_id, other_client)
 
     async def names() -> list[str]:
         return [p["name"] for p in (await http.get("/api/v1/pets", headers=mine)).json()["pets"]]
@@ -147,18 +153,25 @@ async def test_patients_become_the_parents_pets(
     assert (await http.get("/api/v1/pets")).status_code == 401
 
     # An update renames; a stale update (older occurred_at) arriving later is ignored.
-    await producer(patient("p-1", "Rex II"), clinic_id, client_id)
-    await producer(
+    await send(patient("p-1", "Rex II"), clinic_id, client_id)
+    await send(
         patient("p-1", "Old Rex"), clinic_id, client_id, occurred_at=first.occurred_at - timedelta(hours=1)
     )
-    await producer(patient("p-3", "Marker"), clinic_id, client_id)
+    await send(patient("p-3", "Marker"), clinic_id, client_id)
     assert await eventually(names, lambda n: n == ["Bella", "Marker", "Rex II"])
 
     async with runtime.transaction() as session:
+        # Other tests' events share the broker (and pets consumes clinics too): count this clinic's.
         claimed = (
-            await session.execute(text("SELECT count(*) FROM inbox WHERE consumer = 'pets'"))
+            await session.execute(
+                text("SELECT count(*) FROM inbox WHERE consumer = 'pets' AND event_id = ANY(:ids)"),
+                {"ids": [e.event_id for e in sent]},
+            )
         ).scalar_one()
-        rows = (await session.execute(text("SELECT count(*) FROM pets"))).scalar_one()
+        rows = (
+            await session.execute(text("SELECT count(*) FROM pets WHERE clinic_id = :c"), {"c": clinic_id})
+        ).scalar_one()
+    assert len(sent) == 6
     assert claimed == 6
     assert rows == 4
 
