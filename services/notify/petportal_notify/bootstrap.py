@@ -17,6 +17,7 @@ from .adapters.repository import sql_repositories
 from .adapters.sms import make_provider
 from .domain.sms import SmsProvider
 from .entrypoints import handlers
+from .service_layer import services
 from .service_layer.unit_of_work import NotifyRepositories, NotifyUnitOfWork
 from .settings import NotifySettings
 
@@ -52,4 +53,5 @@ def bootstrap(
         ],
     )
     document_publisher(runtime.broker, topics.NOTIFY, [SmsOptedOut, SmsOptedIn, SmsReceived])
+    services.count_from_zero()
     return notify

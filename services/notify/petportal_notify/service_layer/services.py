@@ -82,12 +82,30 @@ async def _set_sms(
     await uow.publish(
         Envelope.wrap(event, clinic_id=consent.clinic_id, client_id=consent.client_id, producer=PRODUCER)
     )
+    _consent_changes.add(1, {"change": "opt_in" if opted_in else "opt_out", "source": source})
     return True
 
 
-_sends = telemetry.meter("notify").create_counter(
+_meter = telemetry.meter("notify")
+_sends = _meter.create_counter(
     "petportal_notify_sends", description="messages handed to a provider, by channel"
 )
+_consent_changes = _meter.create_counter(
+    "petportal_sms_consent_changes", description="SMS opt-outs and opt-ins applied, by change and source"
+)
+_inbound = _meter.create_counter(
+    "petportal_sms_inbound", description="texts to clinic numbers: keyword, from a client, or unmatched"
+)
+
+
+def count_from_zero() -> None:
+    """Export the SMS series at 0 once the runtime's metrics are set up (bootstrap calls it), so the
+    first opt-out is an increase rather than a series that appears at 1."""
+    for change in ("opt_out", "opt_in"):
+        for source in ("sms_keyword", "portal", "staff"):
+            _consent_changes.add(0, {"change": change, "source": source})
+    for kind in ("keyword", "client", "unmatched"):
+        _inbound.add(0, {"kind": kind})
 
 
 @dataclass(frozen=True)
@@ -146,6 +164,7 @@ async def receive_sms(
         matched_clients=len(client_ids),
         changed_clients=changed,
     )
+    _inbound.add(1, {"kind": "keyword" if keyword else "client" if client_ids else "unmatched"})
     reply = reply_text(keyword.action, clinic.name) if keyword else None
     return InboundResult(reply=reply, changed_clients=changed)
 
