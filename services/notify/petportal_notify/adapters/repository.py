@@ -15,7 +15,7 @@ from petportal_runtime.db import table_of
 
 from ..domain.clinics import Clinic, SmsNumberTaken
 from ..domain.consent import Consent
-from ..domain.sms import SmsRecipient
+from ..domain.sms import InboundText, SmsRecipient
 from .orm import ClinicRow, ConsentRow, ContactRow, InboundSmsRow
 
 clinics = table_of(ClinicRow)
@@ -137,6 +137,16 @@ class NotifyRepository:
                 matched_clients=matched_clients,
             )
         )
+
+    async def inbound_texts(self, clinic_id: str, *, unmatched_only: bool, limit: int) -> list[InboundText]:
+        query = select(inbound_sms).where(inbound_sms.c.clinic_id == clinic_id)
+        if unmatched_only:
+            query = query.where(inbound_sms.c.matched_clients == 0)
+        rows = await self.session.execute(query.order_by(inbound_sms.c.id.desc()).limit(limit))
+        return [
+            InboundText(r.id, r.from_number, r.body, r.keyword, r.matched_clients, r.received_at)
+            for r in rows
+        ]
 
     async def recipient(self, clinic_id: str, client_id: str) -> SmsRecipient | None:
         query = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from .consent import Consent
@@ -19,3 +20,15 @@ class SmsRecipient:
 
 class SmsProvider(Protocol):
     async def send(self, *, from_number: str, to_number: str, body: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class InboundText:
+    """A text to a clinic's number as kept for staff (texts from unknown numbers are never dropped)."""
+
+    id: int
+    from_number: str
+    body: str
+    keyword: str | None
+    matched_clients: int
+    received_at: datetime

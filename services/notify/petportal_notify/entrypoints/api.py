@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from petportal_runtime.text import Text
@@ -37,3 +39,16 @@ class InboundSms(BaseModel):
     from_number: Text = Field(alias="From", min_length=1, max_length=64)
     to_number: Text = Field(alias="To", min_length=1, max_length=64)
     body: Text = Field(alias="Body", max_length=1600)
+
+
+class InboundTextPublic(BaseModel):
+    id: int
+    from_number: str
+    body: str
+    keyword: str | None
+    matched_clients: int = Field(description="0: from a number on none of the clinic's contacts")
+    received_at: datetime
+
+
+class InboundTextsPublic(BaseModel):
+    texts: list[InboundTextPublic]

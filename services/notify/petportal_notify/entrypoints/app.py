@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Path, status
+from fastapi import APIRouter, FastAPI, Path, Query, status
 
 from petportal_runtime.auth import CurrentParent, CurrentStaff
 from petportal_runtime.errors import ErrorStatuses
@@ -13,7 +13,7 @@ from petportal_schemas.envelope import ID_PATTERN
 from ..bootstrap import Notify, bootstrap
 from ..service_layer import services
 from . import webhooks
-from .api import PreferencesPublic, PreferencesUpdate, SmsStatusPublic
+from .api import InboundTextPublic, InboundTextsPublic, PreferencesPublic, PreferencesUpdate, SmsStatusPublic
 from .dependencies import UnitOfWork
 
 ClientId = Annotated[str, Path(pattern=ID_PATTERN, description="the client's id in the clinic's PIMS")]
@@ -47,6 +47,21 @@ async def put_preferences(me: CurrentParent, update: PreferencesUpdate, uow: Uni
 async def sms_status(client_id: ClientId, staff: CurrentStaff, uow: UnitOfWork) -> SmsStatusPublic:
     consent = await services.sms_status(uow, staff.clinic_id, client_id)
     return SmsStatusPublic(sms_opt_out_indicator=consent.sms_opt_out_indicator)
+
+
+@clinic.get("/inbound-texts")
+async def inbound_texts(
+    staff: CurrentStaff,
+    uow: UnitOfWork,
+    unmatched: Annotated[
+        bool, Query(description="only texts from numbers on none of the clinic's contacts")
+    ] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> InboundTextsPublic:
+    """Texts to the clinic's numbers, newest first: a text from an unknown number is never dropped, and
+    this is where staff read it."""
+    texts = await services.inbound_texts(uow, staff.clinic_id, unmatched_only=unmatched, limit=limit)
+    return InboundTextsPublic(texts=[InboundTextPublic(**t.__dict__) for t in texts])
 
 
 # Domain errors answered over HTTP, for every route.

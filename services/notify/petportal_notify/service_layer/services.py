@@ -18,7 +18,7 @@ from ..domain.clinics import Clinic
 from ..domain.consent import Consent, ConsentSource, can_send_sms
 from ..domain.keywords import KeywordAction, classify
 from ..domain.replies import reply_text
-from ..domain.sms import SmsProvider
+from ..domain.sms import InboundText, SmsProvider
 from .unit_of_work import NotifyUnitOfWork
 
 CONSUMER = "notify"
@@ -167,6 +167,17 @@ async def receive_sms(
     _inbound.add(1, {"kind": "keyword" if keyword else "client" if client_ids else "unmatched"})
     reply = reply_text(keyword.action, clinic.name) if keyword else None
     return InboundResult(reply=reply, changed_clients=changed)
+
+
+async def inbound_texts(
+    uow: NotifyUnitOfWork, clinic_id: str, *, unmatched_only: bool, limit: int
+) -> list[InboundText]:
+    """Texts to the clinic's numbers for staff: those from unknown numbers reach no conversation, so
+    this is where staff read them."""
+    async with uow:
+        return await uow.repositories.notify.inbound_texts(
+            clinic_id, unmatched_only=unmatched_only, limit=limit
+        )
 
 
 async def preferences(uow: NotifyUnitOfWork, clinic_id: str, client_id: str) -> Consent:

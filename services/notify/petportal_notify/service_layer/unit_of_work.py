@@ -10,7 +10,7 @@ from petportal_runtime.uow import UnitOfWork
 
 from ..domain.clinics import Clinic
 from ..domain.consent import Consent
-from ..domain.sms import SmsRecipient
+from ..domain.sms import InboundText, SmsRecipient
 
 
 class NotifyStore(Protocol):
@@ -44,6 +44,10 @@ class NotifyStore(Protocol):
     async def log_inbound(
         self, *, clinic_id: str, from_number: str, body: str, keyword: str | None, matched_clients: int
     ) -> None: ...
+
+    async def inbound_texts(self, clinic_id: str, *, unmatched_only: bool, limit: int) -> list[InboundText]:
+        """The clinic's inbound texts, newest first (only those from unknown numbers if asked)."""
+        ...
 
     async def recipient(self, clinic_id: str, client_id: str) -> SmsRecipient | None:
         """Who a text to the client goes to and from, with their consent; None for an unknown client."""

@@ -205,3 +205,22 @@ async def test_webhook_fields_the_portal_refuses_are_client_errors_and_change_no
         assert response.status_code == 422, body
         assert response.json()["detail"][0]["loc"] == ["body", "sms_opted_in"]
     assert await n.outbox_events() == []
+
+
+async def test_a_text_from_an_unknown_number_is_kept_for_staff(notify: NotifyUnderTest) -> None:
+    n = notify
+    stranger = "+14155550142"
+    assert (await n.sms("Is this the vet? My cat is sick", from_number=stranger)).text.endswith(
+        "<Response></Response>"
+    )
+    assert (await n.sms("please call me", from_number=n.own_phone)).status_code == 200
+    unmatched = await n.http.get("/clinic/v1/inbound-texts?unmatched=true", headers=n.staff())
+    assert unmatched.status_code == 200
+    assert [(t["from_number"], t["body"], t["matched_clients"]) for t in unmatched.json()["texts"]] == [
+        (stranger, "Is this the vet? My cat is sick", 0)
+    ]
+    everything = (await n.http.get("/clinic/v1/inbound-texts", headers=n.staff())).json()["texts"]
+    assert [t["body"] for t in everything] == ["please call me", "Is this the vet? My cat is sick"]
+    other_clinic = await n.http.get("/clinic/v1/inbound-texts", headers=n.staff("another-clinic"))
+    assert other_clinic.json()["texts"] == []
+    assert (await n.http.get("/clinic/v1/inbound-texts", headers=n.parent("k3"))).status_code == 403
