@@ -102,7 +102,10 @@ async def test_ordinary_message_is_accepted_and_recorded(notify: NotifyUnderTest
     assert response.status_code == 200
     assert response.text.endswith("<Response></Response>")
     assert not await n.opted_out("k3")
-    assert await n.outbox_events() == []
+    # Not a keyword: no consent event, and the text goes to k3's conversation.
+    [received] = await n.outbox_events()
+    assert (received.event_type, received.client_id) == ("SmsReceived", "k3")
+    assert received.payload["body"] == "Please stop by at 5, Rex is limping"
     recorded = await n.scalar(
         "SELECT count(*) FROM inbound_sms WHERE clinic_id = :c AND keyword IS NULL AND matched_clients = 1",
         c=n.clinic_id,
