@@ -16,6 +16,14 @@ from .stack import Portal, Stack, wait_for
 pytestmark = pytest.mark.e2e
 
 SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "pims" / "samples"
+# Each clinic its own texting number: a clinic number belongs to one clinic (others use CLINIC_NUMBER).
+SMS_NUMBERS = {
+    "avimark": "+15005550011",
+    "cornerstone": "+15005550012",
+    "ezyvet": "+15005550013",
+    "impromed": "+15005550014",
+    "pulse": "+15005550015",
+}
 CLIENT_IDS = {
     "ezyvet": "1001",
     "cornerstone": "C1001",
@@ -38,7 +46,7 @@ def _push(portal: Portal, pims: str, records: list[dict[str, Any]]) -> dict[str,
 
 @pytest.mark.parametrize("pims", sorted(CLIENT_IDS))
 def test_a_pims_sample_reaches_the_parents_pet_pages_through_the_gateway(stack: Stack, pims: str) -> None:
-    portal = Portal(stack, f"e2e-{pims}", pims=pims)
+    portal = Portal(stack, f"e2e-{pims}", sms_number=SMS_NUMBERS[pims], pims=pims)
     records = json.loads((SAMPLES / f"{pims}.json").read_text())["records"]
     assert _push(portal, pims, records) == {"accepted": len(records), "rejected": []}
     parent = portal.parent_token(CLIENT_IDS[pims])
@@ -76,7 +84,7 @@ def _text(pdf: bytes) -> str:
 
 
 def test_an_overdue_reminder_is_on_the_todo_list_until_the_pims_says_it_is_booked(stack: Stack) -> None:
-    portal = Portal(stack, "e2e-overdue", pims="cornerstone")
+    portal = Portal(stack, "e2e-overdue", sms_number="+15005550016", pims="cornerstone")
     records = json.loads((SAMPLES / "cornerstone.json").read_text())["records"]
     reminder = next(r for r in records if r["table"] == "Reminder")
     overdue = {"table": "Reminder", "row": {**reminder["row"], "DueDate": "2020-01-01"}}

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_parents_sms_lands_in_their_conversation_and_staff_see_it(stack: Stack) -> None:
-    portal = Portal(stack, "e2e-sms")
+    portal = Portal(stack, "e2e-sms", sms_number="+15005550017")  # a clinic number is one clinic's
     phone = "+15005550177"
     assert portal.push(contact("C-7", phone))["accepted"] == 1
     parent = portal.parent_token("C-7")  # identity has the contact: so has notify, soon
