@@ -1,30 +1,76 @@
-"""Wiring: the runtime, the unit of work on notify's repositories, the consumers, the SMS provider and
-what is published. Tests pass their own pieces (a token verifier, a fake unit of work, an SMS
-provider)."""
+"""Wiring: the runtime, the unit of work on notify's repositories, the consumers, the delivery
+channels and their dispatcher, and what is published. Tests pass their own pieces (a token verifier, a
+fake unit of work, providers)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 
 from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.container import Container
-from petportal_runtime.service import ServiceRuntime
-from petportal_schemas import ClientUpserted, ClinicRegistered, SmsOptedIn, SmsOptedOut, SmsReceived, topics
+from petportal_runtime.service import BackgroundTask, ServiceRuntime
+from petportal_schemas import (
+    AppointmentCancelled,
+    AppointmentUpserted,
+    ClientUpserted,
+    ClinicRegistered,
+    ClinicSettingsChanged,
+    MessageRead,
+    MessageReceived,
+    PatientUpserted,
+    ReminderSent,
+    ServiceReminderCompleted,
+    ServiceReminderUpserted,
+    SmsOptedIn,
+    SmsOptedOut,
+    SmsReceived,
+    topics,
+)
 
+from .adapters.channels import SmtpEmail, TwilioSms
 from .adapters.repository import sql_repositories
-from .adapters.sms import make_provider
-from .domain.sms import SmsProvider
+from .domain.delivery import Channel, Provider
 from .entrypoints import handlers
-from .service_layer import services
+from .service_layer import deliveries, services
 from .service_layer.unit_of_work import NotifyRepositories, NotifyUnitOfWork
 from .settings import NotifySettings
 
 
 @dataclass
 class Notify(Container[NotifySettings, NotifyRepositories]):
-    sms_provider: SmsProvider
+    providers: Mapping[Channel, Provider]
+    dispatcher: deliveries.Dispatcher
+
+
+def make_providers(settings: NotifySettings) -> dict[Channel, Provider]:
+    """SMTP and Twilio's API as the settings name them (`make run`'s local sinks outside production)."""
+    smtp = settings.smtp()
+    api_base, account_sid = settings.twilio_api()
+    return {
+        "email": SmtpEmail(
+            host=smtp.host,
+            port=smtp.port,
+            mail_from=settings.mail_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            start_tls=smtp.security == "starttls",
+            use_tls=smtp.security == "tls",
+            timeout=settings.send_timeout_seconds,
+        ),
+        "sms": TwilioSms(
+            api_base=api_base,
+            account_sid=account_sid,
+            auth_token=settings.twilio_send_token,
+            status_callback=f"{settings.public_base_url}/webhooks/sms/status",
+            timeout=settings.send_timeout_seconds,
+            connections=settings.send_concurrency,
+        ),
+    }
 
 
 def bootstrap(
@@ -32,26 +78,68 @@ def bootstrap(
     *,
     token_verifier: TokenVerifier | None = None,
     unit_of_work: Callable[[], NotifyUnitOfWork] | None = None,
-    sms_provider: SmsProvider | None = None,
+    providers: Mapping[Channel, Provider] | None = None,
+    dispatch: bool = True,
 ) -> Notify:
+    """`dispatch=False` leaves sending to the caller (`dispatcher.dispatch_once()`, in tests)."""
     settings = settings or NotifySettings()
     runtime = ServiceRuntime(settings, token_verifier=token_verifier)
-    notify = Notify(
-        settings,
-        runtime,
-        unit_of_work or (lambda: runtime.unit_of_work(sql_repositories)),
-        sms_provider or make_provider(settings.sms_provider),
+    uow = unit_of_work or (lambda: runtime.unit_of_work(sql_repositories))
+    providers = providers if providers is not None else make_providers(settings)
+    base = settings.public_base_url.rstrip("/")
+    dispatcher = deliveries.Dispatcher(
+        uow,
+        providers,
+        link=lambda clinic_id: f"{base}/c/{clinic_id}",
+        retry=settings.retry_policy(),
+        batch=settings.dispatch_batch,
+        concurrency=settings.send_concurrency,
+        send_timeout=settings.send_timeout_seconds,
+        interval=settings.dispatch_interval_seconds,
     )
+    notify = Notify(settings, runtime, uow, providers, dispatcher)
+    policy = settings.reminder_policy()
+    batch = timedelta(seconds=settings.notification_batch_seconds)
     subscribe_events(
         runtime.broker,
         settings,
-        [topics.SYNC],
+        [topics.SYNC, topics.MESSAGING],
         consumer=handlers.CONSUMER,
         handlers=[
-            on(ClinicRegistered, bind(handlers.register_clinic, notify.unit_of_work)),
-            on(ClientUpserted, bind(handlers.record_contact, notify.unit_of_work)),
+            on(ClinicRegistered, bind(handlers.register_clinic, uow)),
+            on(ClientUpserted, bind(handlers.record_contact, uow)),
+            on(PatientUpserted, bind(handlers.applying(services.record_patient), uow)),
+            on(ClinicSettingsChanged, bind(handlers.applying(services.clinic_settings), uow)),
+            on(
+                ServiceReminderUpserted,
+                bind(handlers.applying(partial(deliveries.service_reminder, policy=policy)), uow),
+            ),
+            on(ServiceReminderCompleted, bind(handlers.applying(deliveries.service_reminder_closed), uow)),
+            on(
+                AppointmentUpserted,
+                bind(handlers.applying(partial(deliveries.appointment, policy=policy)), uow),
+            ),
+            on(AppointmentCancelled, bind(handlers.applying(deliveries.appointment_cancelled), uow)),
+            on(
+                MessageReceived,
+                bind(handlers.applying(partial(deliveries.new_message, batch=batch)), uow),
+            ),
+            on(MessageRead, bind(handlers.applying(deliveries.messages_read), uow)),
         ],
     )
-    document_publisher(runtime.broker, topics.NOTIFY, [SmsOptedOut, SmsOptedIn, SmsReceived])
+    document_publisher(runtime.broker, topics.NOTIFY, [SmsOptedOut, SmsOptedIn, SmsReceived, ReminderSent])
+    if dispatch:
+        runtime.background.append(dispatcher.run)
+    runtime.background.append(_closing(providers))
     services.count_from_zero()
+    deliveries.count_from_zero()
     return notify
+
+
+def _closing(providers: Mapping[Channel, Provider]) -> BackgroundTask:
+    async def close_on_stop(stop: asyncio.Event) -> None:
+        await stop.wait()
+        for provider in providers.values():
+            await provider.close()
+
+    return close_on_stop

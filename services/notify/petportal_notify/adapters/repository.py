@@ -9,19 +9,22 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import func
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from petportal_runtime.db import table_of
 
 from ..domain.clinics import Clinic, SmsNumberTaken
 from ..domain.consent import Consent
-from ..domain.sms import InboundText, SmsRecipient
-from .orm import ClinicRow, ConsentRow, ContactRow, InboundSmsRow
+from ..domain.sms import InboundText
+from .deliveries import DeliveryRepository
+from .orm import ClinicRow, ConsentRow, ContactRow, InboundSmsRow, PatientRow
 
 clinics = table_of(ClinicRow)
 contacts = table_of(ContactRow)
 consents = table_of(ConsentRow)
 inbound_sms = table_of(InboundSmsRow)
+patients = table_of(PatientRow)
 
 
 def _consent(row: Any) -> Consent:
@@ -41,7 +44,10 @@ class NotifyRepository:
 
     async def upsert_clinic(self, clinic: Clinic) -> None:
         stmt = pg_insert(clinics).values(
-            clinic_id=clinic.clinic_id, name=clinic.name, sms_number=clinic.sms_number
+            clinic_id=clinic.clinic_id,
+            name=clinic.name,
+            sms_number=clinic.sms_number,
+            timezone=clinic.timezone,
         )
         try:
             await self.session.execute(
@@ -50,6 +56,7 @@ class NotifyRepository:
                     set_={
                         "name": stmt.excluded.name,
                         "sms_number": stmt.excluded.sms_number,
+                        "timezone": stmt.excluded.timezone,
                         "updated_at": stmt.excluded.updated_at,
                     },
                 )
@@ -60,14 +67,41 @@ class NotifyRepository:
 
     async def clinic_by_number(self, sms_number: str) -> Clinic | None:
         row = (await self.session.execute(select(clinics).where(clinics.c.sms_number == sms_number))).first()
-        return Clinic(row.clinic_id, row.name, row.sms_number) if row else None
+        return Clinic(row.clinic_id, row.name, row.sms_number, row.timezone) if row else None
 
-    async def upsert_contact(self, clinic_id: str, client_id: str, phone: str | None) -> None:
-        stmt = pg_insert(contacts).values(clinic_id=clinic_id, client_id=client_id, phone=phone)
+    async def clinic(self, clinic_id: str) -> Clinic | None:
+        row = (await self.session.execute(select(clinics).where(clinics.c.clinic_id == clinic_id))).first()
+        return Clinic(row.clinic_id, row.name, row.sms_number, row.timezone) if row else None
+
+    async def update_clinic_profile(
+        self, clinic_id: str, *, help_text: str | None, phone: str | None
+    ) -> None:
+        await self.session.execute(
+            update(clinics)
+            .where(clinics.c.clinic_id == clinic_id)
+            .values(help_text=help_text, phone=phone, updated_at=func.now())
+        )
+
+    async def upsert_contact(
+        self, clinic_id: str, client_id: str, phone: str | None, email: str | None = None
+    ) -> None:
+        stmt = pg_insert(contacts).values(clinic_id=clinic_id, client_id=client_id, phone=phone, email=email)
         await self.session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["clinic_id", "client_id"],
-                set_={"phone": stmt.excluded.phone, "updated_at": stmt.excluded.updated_at},
+                set_={
+                    "phone": stmt.excluded.phone,
+                    "email": stmt.excluded.email,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            )
+        )
+
+    async def upsert_patient(self, clinic_id: str, patient_id: str, name: str) -> None:
+        stmt = pg_insert(patients).values(clinic_id=clinic_id, patient_id=patient_id, name=name)
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["clinic_id", "patient_id"], set_={"name": stmt.excluded.name}
             )
         )
 
@@ -148,23 +182,6 @@ class NotifyRepository:
             for r in rows
         ]
 
-    async def recipient(self, clinic_id: str, client_id: str) -> SmsRecipient | None:
-        query = (
-            select(contacts.c.phone, clinics.c.sms_number)
-            .select_from(contacts.outerjoin(clinics, clinics.c.clinic_id == contacts.c.clinic_id))
-            .where(contacts.c.clinic_id == clinic_id, contacts.c.client_id == client_id)
-        )
-        row = (await self.session.execute(query)).first()
-        if row is None:
-            return None
-        return SmsRecipient(
-            clinic_id=clinic_id,
-            client_id=client_id,
-            from_number=row.sms_number,
-            to_number=row.phone,
-            consent=await self.consent(clinic_id, client_id),
-        )
-
     @staticmethod
     def _values(consent: Consent) -> dict[str, Any]:
         return {
@@ -180,7 +197,8 @@ class NotifyRepository:
 @dataclass(frozen=True)
 class SqlRepositories:
     notify: NotifyRepository
+    deliveries: DeliveryRepository
 
 
 def sql_repositories(session: AsyncSession) -> SqlRepositories:
-    return SqlRepositories(notify=NotifyRepository(session))
+    return SqlRepositories(notify=NotifyRepository(session), deliveries=DeliveryRepository(session))

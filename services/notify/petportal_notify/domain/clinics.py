@@ -10,6 +10,7 @@ class Clinic:
     clinic_id: str
     name: str
     sms_number: str | None
+    timezone: str = "UTC"
 
 
 class SmsNumberTaken(Exception):

@@ -45,8 +45,3 @@ class Consent:
         self.source = source
         self.updated_at = at or now()
         return True
-
-
-def can_send_sms(consent: Consent | None) -> bool:
-    """No SMS without a consent record that is opted in."""
-    return consent is not None and consent.sms_opted_in

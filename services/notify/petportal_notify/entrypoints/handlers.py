@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from petportal_runtime.broker import PermanentEventError
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope
@@ -12,7 +13,21 @@ from ..service_layer import services
 from ..service_layer.services import CONSUMER
 from ..service_layer.unit_of_work import NotifyUnitOfWork
 
-__all__ = ["CONSUMER", "record_contact", "register_clinic"]
+__all__ = ["CONSUMER", "applying", "record_contact", "register_clinic"]
+
+E = TypeVar("E")
+UnitsOfWork = Callable[[], NotifyUnitOfWork]
+
+
+def applying(
+    use_case: Callable[[NotifyUnitOfWork, Envelope, E], Awaitable[bool]],
+) -> Callable[[UnitsOfWork, Envelope, E], Awaitable[None]]:
+    """A handler running `use_case` on a new unit of work (it claims the event in its transaction)."""
+
+    async def handle(unit_of_work: UnitsOfWork, envelope: Envelope, event: E) -> None:
+        await use_case(unit_of_work(), envelope, event)
+
+    return handle
 
 
 async def register_clinic(

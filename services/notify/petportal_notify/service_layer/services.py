@@ -7,18 +7,26 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from petportal_runtime import telemetry
 from petportal_runtime.logging import get_logger
 from petportal_runtime.phone import InvalidPhoneNumber, normalise_phone
-from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, SmsOptedIn, SmsOptedOut, SmsReceived
+from petportal_schemas import (
+    ClientUpserted,
+    ClinicRegistered,
+    ClinicSettingsChanged,
+    Envelope,
+    PatientUpserted,
+    SmsOptedIn,
+    SmsOptedOut,
+    SmsReceived,
+)
 
 from ..domain.clinics import Clinic
-from ..domain.consent import Consent, ConsentSource, can_send_sms
+from ..domain.consent import Consent, ConsentSource
 from ..domain.keywords import KeywordAction, classify
 from ..domain.replies import reply_text
-from ..domain.sms import InboundText, SmsProvider
+from ..domain.sms import InboundText
 from .unit_of_work import NotifyUnitOfWork
 
 CONSUMER = "notify"
@@ -45,7 +53,9 @@ async def register_clinic(uow: NotifyUnitOfWork, envelope: Envelope, event: Clin
     async with uow:
         if not await uow.claim(CONSUMER, envelope):
             return False
-        await uow.repositories.notify.upsert_clinic(Clinic(envelope.clinic_id, event.name, event.sms_number))
+        await uow.repositories.notify.upsert_clinic(
+            Clinic(envelope.clinic_id, event.name, event.sms_number, event.timezone)
+        )
     return True
 
 
@@ -57,7 +67,7 @@ async def record_contact(uow: NotifyUnitOfWork, envelope: Envelope, event: Clien
         if not await uow.claim(CONSUMER, envelope):
             return False
         store = uow.repositories.notify
-        await store.upsert_contact(envelope.clinic_id, envelope.client_id, event.phone)
+        await store.upsert_contact(envelope.clinic_id, envelope.client_id, event.phone, event.email)
         await store.ensure_consent(Consent(clinic_id=envelope.clinic_id, client_id=envelope.client_id))
     return True
 
@@ -87,9 +97,6 @@ async def _set_sms(
 
 
 _meter = telemetry.meter("notify")
-_sends = _meter.create_counter(
-    "petportal_notify_sends", description="messages handed to a provider, by channel"
-)
 _consent_changes = _meter.create_counter(
     "petportal_sms_consent_changes", description="SMS opt-outs and opt-ins applied, by change and source"
 )
@@ -106,6 +113,26 @@ def count_from_zero() -> None:
             _consent_changes.add(0, {"change": change, "source": source})
     for kind in ("keyword", "client", "unmatched"):
         _inbound.add(0, {"kind": kind})
+
+
+async def record_patient(uow: NotifyUnitOfWork, envelope: Envelope, event: PatientUpserted) -> bool:
+    """Keep the pet's name (only that), for reminders."""
+    async with uow:
+        if not await uow.claim(CONSUMER, envelope):
+            return False
+        await uow.repositories.notify.upsert_patient(envelope.clinic_id, event.patient_id, event.name)
+    return True
+
+
+async def clinic_settings(uow: NotifyUnitOfWork, envelope: Envelope, event: ClinicSettingsChanged) -> bool:
+    """The clinic's help text and phone, for the footer of what it sends."""
+    async with uow:
+        if not await uow.claim(CONSUMER, envelope):
+            return False
+        await uow.repositories.notify.update_clinic_profile(
+            envelope.clinic_id, help_text=event.help_text, phone=event.phone
+        )
+    return True
 
 
 @dataclass(frozen=True)
@@ -208,31 +235,3 @@ async def sms_status(uow: NotifyUnitOfWork, clinic_id: str, client_id: str) -> C
             raise UnknownClient(client_id)
         consent = await store.consent(clinic_id, client_id)
     return consent or Consent(clinic_id=clinic_id, client_id=client_id)
-
-
-# --- sending ------------------------------------------------------------------------------------
-
-
-class SendOutcome(StrEnum):
-    SENT = "sent"
-    UNKNOWN_CLIENT = "unknown_client"
-    NO_NUMBER = "no_number"
-    NOT_CONSENTED = "not_consented"
-
-
-async def send_sms(
-    uow: NotifyUnitOfWork, provider: SmsProvider, *, clinic_id: str, client_id: str, body: str
-) -> SendOutcome:
-    """Text a client through the provider; never to a client who has not consented (opted out). The
-    provider is called after the unit of work ends (no transaction held open on a carrier)."""
-    async with uow:
-        recipient = await uow.repositories.notify.recipient(clinic_id, client_id)
-    if recipient is None:
-        return SendOutcome.UNKNOWN_CLIENT
-    if not can_send_sms(recipient.consent):
-        return SendOutcome.NOT_CONSENTED
-    if not recipient.to_number or not recipient.from_number:
-        return SendOutcome.NO_NUMBER
-    await provider.send(from_number=recipient.from_number, to_number=recipient.to_number, body=body)
-    _sends.add(1, {"channel": "sms"})
-    return SendOutcome.SENT

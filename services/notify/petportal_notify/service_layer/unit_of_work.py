@@ -3,14 +3,17 @@ of work (with the outbox and the inbox)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from petportal_runtime.uow import UnitOfWork
 
 from ..domain.clinics import Clinic
 from ..domain.consent import Consent
-from ..domain.sms import InboundText, SmsRecipient
+from ..domain.delivery import ClinicProfile, Contact, Delivery, Status, Template
+from ..domain.sms import InboundText
 
 
 class NotifyStore(Protocol):
@@ -20,7 +23,17 @@ class NotifyStore(Protocol):
 
     async def clinic_by_number(self, sms_number: str) -> Clinic | None: ...
 
-    async def upsert_contact(self, clinic_id: str, client_id: str, phone: str | None) -> None: ...
+    async def clinic(self, clinic_id: str) -> Clinic | None: ...
+
+    async def update_clinic_profile(
+        self, clinic_id: str, *, help_text: str | None, phone: str | None
+    ) -> None: ...
+
+    async def upsert_contact(
+        self, clinic_id: str, client_id: str, phone: str | None, email: str | None = None
+    ) -> None: ...
+
+    async def upsert_patient(self, clinic_id: str, patient_id: str, name: str) -> None: ...
 
     async def contact_exists(self, clinic_id: str, client_id: str) -> bool: ...
 
@@ -49,14 +62,73 @@ class NotifyStore(Protocol):
         """The clinic's inbound texts, newest first (only those from unknown numbers if asked)."""
         ...
 
-    async def recipient(self, clinic_id: str, client_id: str) -> SmsRecipient | None:
-        """Who a text to the client goes to and from, with their consent; None for an unknown client."""
+
+@dataclass(frozen=True)
+class Claimed:
+    """A due delivery as the dispatcher claimed it: with where and whether the client may be reached
+    (None: not a contact of the clinic), the clinic, and the pet's name for reminders."""
+
+    delivery: Delivery
+    contact: Contact | None
+    clinic: ClinicProfile | None
+    pet_name: str | None = None
+
+
+class DeliveryStore(Protocol):
+    async def contact(self, clinic_id: str, client_id: str) -> Contact | None: ...
+
+    async def add(self, delivery: Delivery) -> Delivery:
+        """Insert unless a delivery has its key; the stored one either way."""
         ...
+
+    async def add_to_batch(self, delivery: Delivery) -> None:
+        """Queue a new-messages notification, or count one more message in the open one."""
+        ...
+
+    async def cancel(
+        self,
+        clinic_id: str,
+        *,
+        subject: tuple[str, str] | None = None,
+        client_id: str | None = None,
+        template: Template | None = None,
+        keep: Iterable[str] = (),
+        reason: str,
+    ) -> int: ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Claimed]:
+        """Due queued deliveries, locked for this unit of work, with their client's consent locked
+        against a concurrent change."""
+        ...
+
+    async def mark_sending(self, ids: Sequence[int], lease_until: datetime) -> None: ...
+
+    async def finish(
+        self,
+        delivery_id: int,
+        status: Status,
+        *,
+        reason: str | None = None,
+        provider_id: str | None = None,
+        not_before: datetime | None = None,
+        clear_params: bool = False,
+    ) -> None: ...
+
+    async def expire_leases(self, now: datetime) -> list[Delivery]: ...
+
+    async def provider_status(self, provider_id: str, status: Status, reason: str | None) -> bool: ...
+
+    async def list(
+        self, clinic_id: str, *, status: Status | None, client_id: str | None, limit: int
+    ) -> list[Delivery]: ...
 
 
 class NotifyRepositories(Protocol):
     @property
     def notify(self) -> NotifyStore: ...
+
+    @property
+    def deliveries(self) -> DeliveryStore: ...
 
 
 NotifyUnitOfWork = UnitOfWork[NotifyRepositories]

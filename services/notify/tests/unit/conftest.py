@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import pytest
 
 from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_notify.domain.clinics import Clinic, SmsNumberTaken
 from petportal_notify.domain.consent import Consent
-from petportal_notify.domain.sms import SmsRecipient
+from petportal_notify.domain.delivery import ClinicProfile, Contact, Delivery, Status, Template
+from petportal_notify.service_layer.unit_of_work import Claimed
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class InMemoryNotify:
     phones: dict[tuple[str, str], str | None] = field(default_factory=dict)
     consents: dict[tuple[str, str], Consent] = field(default_factory=dict)
     inbound: list[InboundText] = field(default_factory=list)
+    emails: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    pets: dict[tuple[str, str], str] = field(default_factory=dict)
+    profiles: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
     async def upsert_clinic(self, clinic: Clinic) -> None:
         # The unique index on sms_number.
@@ -42,8 +47,22 @@ class InMemoryNotify:
     async def clinic_by_number(self, sms_number: str) -> Clinic | None:
         return next((c for c in self.clinics.values() if c.sms_number == sms_number), None)
 
-    async def upsert_contact(self, clinic_id: str, client_id: str, phone: str | None) -> None:
+    async def clinic(self, clinic_id: str) -> Clinic | None:
+        return self.clinics.get(clinic_id)
+
+    async def update_clinic_profile(
+        self, clinic_id: str, *, help_text: str | None, phone: str | None
+    ) -> None:
+        self.profiles[clinic_id] = (help_text, phone)
+
+    async def upsert_contact(
+        self, clinic_id: str, client_id: str, phone: str | None, email: str | None = None
+    ) -> None:
         self.phones[(clinic_id, client_id)] = phone
+        self.emails[(clinic_id, client_id)] = email
+
+    async def upsert_patient(self, clinic_id: str, patient_id: str, name: str) -> None:
+        self.pets[(clinic_id, patient_id)] = name
 
     async def contact_exists(self, clinic_id: str, client_id: str) -> bool:
         return (clinic_id, client_id) in self.phones
@@ -71,22 +90,151 @@ class InMemoryNotify:
     ) -> None:
         self.inbound.append(InboundText(clinic_id, from_number, body, keyword, matched_clients))
 
-    async def recipient(self, clinic_id: str, client_id: str) -> SmsRecipient | None:
-        if (clinic_id, client_id) not in self.phones:
+
+@dataclass
+class InMemoryDeliveries:
+    """The deliveries table in memory, reading contacts and consents from `notify`'s dicts."""
+
+    notify: InMemoryNotify
+    rows: dict[str, Delivery] = field(default_factory=dict)  # by key
+    sending_until: dict[int, datetime] = field(default_factory=dict)
+
+    async def contact(self, clinic_id: str, client_id: str) -> Contact | None:
+        who = (clinic_id, client_id)
+        if who not in self.notify.phones:
             return None
-        clinic = self.clinics.get(clinic_id)
-        return SmsRecipient(
-            clinic_id=clinic_id,
-            client_id=client_id,
-            from_number=clinic.sms_number if clinic else None,
-            to_number=self.phones[(clinic_id, client_id)],
-            consent=await self.consent(clinic_id, client_id),
+        consent = self.notify.consents.get(who)
+        return Contact(
+            self.notify.emails.get(who),
+            self.notify.phones[who],
+            email_opted_in=bool(consent and consent.email_opted_in),
+            sms_opted_in=bool(consent and consent.sms_opted_in),
         )
+
+    async def add(self, delivery: Delivery) -> Delivery:
+        if delivery.key not in self.rows:
+            self.rows[delivery.key] = replace(delivery, id=len(self.rows) + 1)
+        return replace(self.rows[delivery.key])
+
+    async def add_to_batch(self, delivery: Delivery) -> None:
+        for row in self.rows.values():
+            if (row.clinic_id, row.client_id, row.channel, row.template, row.status) == (
+                delivery.clinic_id,
+                delivery.client_id,
+                delivery.channel,
+                Template.NEW_MESSAGES,
+                Status.QUEUED,
+            ):
+                row.params["count"] = int(row.params.get("count", 1)) + 1
+                return
+        await self.add(delivery)
+
+    async def cancel(
+        self,
+        clinic_id: str,
+        *,
+        subject: tuple[str, str] | None = None,
+        client_id: str | None = None,
+        template: Template | None = None,
+        keep: Iterable[str] = (),
+        reason: str,
+    ) -> int:
+        kept = set(keep)
+        n = 0
+        for row in self.rows.values():
+            if (
+                row.clinic_id == clinic_id
+                and row.status is Status.QUEUED
+                and (subject is None or (row.subject_kind, row.subject_id) == subject)
+                and (client_id is None or row.client_id == client_id)
+                and (template is None or row.template is template)
+                and row.key not in kept
+            ):
+                row.status, row.reason = Status.CANCELLED, reason
+                n += 1
+        return n
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Claimed]:
+        due = sorted(
+            (r for r in self.rows.values() if r.status is Status.QUEUED and r.not_before <= now),
+            key=lambda r: r.not_before,
+        )[:limit]
+        out = []
+        for row in due:
+            clinic = self.notify.clinics.get(row.clinic_id)
+            help_text, phone = self.notify.profiles.get(row.clinic_id, (None, None))
+            profile = (
+                ClinicProfile(
+                    clinic.clinic_id, clinic.name, clinic.sms_number, clinic.timezone, help_text, phone
+                )
+                if clinic
+                else None
+            )
+            pet = self.notify.pets.get((row.clinic_id, row.patient_id or ""))
+            out.append(Claimed(replace(row), await self.contact(row.clinic_id, row.client_id), profile, pet))
+        return out
+
+    def _by_id(self, delivery_id: int) -> Delivery:
+        return next(r for r in self.rows.values() if r.id == delivery_id)
+
+    async def mark_sending(self, ids: Sequence[int], lease_until: datetime) -> None:
+        for delivery_id in ids:
+            row = self._by_id(delivery_id)
+            row.status, row.attempts = Status.SENDING, row.attempts + 1
+            self.sending_until[delivery_id] = lease_until
+
+    async def finish(
+        self,
+        delivery_id: int,
+        status: Status,
+        *,
+        reason: str | None = None,
+        provider_id: str | None = None,
+        not_before: datetime | None = None,
+        clear_params: bool = False,
+    ) -> None:
+        row = self._by_id(delivery_id)
+        row.status, row.reason = status, reason
+        row.provider_id = provider_id or row.provider_id
+        row.not_before = not_before or row.not_before
+        if clear_params:
+            row.params = {}
+        self.sending_until.pop(delivery_id, None)
+
+    async def expire_leases(self, now: datetime) -> list[Delivery]:
+        lost = [self._by_id(i) for i, until in self.sending_until.items() if until < now]
+        for row in lost:
+            assert row.id is not None
+            await self.finish(row.id, Status.UNKNOWN, reason="dispatcher_lost")
+        return lost
+
+    async def provider_status(self, provider_id: str, status: Status, reason: str | None) -> bool:
+        for row in self.rows.values():
+            if row.provider_id == provider_id and row.status is Status.SENT:
+                row.status, row.reason = status, reason
+                return True
+        return False
+
+    async def list(
+        self, clinic_id: str, *, status: Status | None, client_id: str | None, limit: int
+    ) -> list[Delivery]:
+        found = [
+            r
+            for r in self.rows.values()
+            if r.clinic_id == clinic_id
+            and (status is None or r.status is status)
+            and (client_id is None or r.client_id == client_id)
+        ]
+        return sorted(found, key=lambda r: r.id or 0, reverse=True)[:limit]
 
 
 @dataclass
 class InMemoryRepositories:
     notify: InMemoryNotify = field(default_factory=InMemoryNotify)
+    deliveries: InMemoryDeliveries = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deliveries = InMemoryDeliveries(self.notify)
 
 
 @pytest.fixture

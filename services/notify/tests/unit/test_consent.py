@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from petportal_notify.domain.consent import Consent, can_send_sms
+from petportal_notify.domain.consent import Consent
 
 pytestmark = pytest.mark.unit
 
@@ -24,11 +24,3 @@ def test_email_consent_is_independent_of_sms() -> None:
     assert consent.set_email(False, "portal") is True
     assert consent.sms_opted_in
     assert consent.set_email(False, "portal") is False
-
-
-def test_can_send_sms_only_when_opted_in() -> None:
-    consent = Consent(clinic_id="c", client_id="k")
-    assert can_send_sms(consent)
-    consent.set_sms(False, "sms_keyword")
-    assert not can_send_sms(consent)
-    assert not can_send_sms(None)

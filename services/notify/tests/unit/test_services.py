@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -11,7 +10,6 @@ from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_notify.domain.clinics import Clinic, SmsNumberTaken
 from petportal_notify.domain.consent import Consent
 from petportal_notify.service_layer import services
-from petportal_notify.service_layer.services import SendOutcome, send_sms
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, SmsOptedIn, SmsOptedOut, SmsReceived
 
 pytestmark = pytest.mark.unit
@@ -197,56 +195,3 @@ async def test_staff_see_the_opt_out_indicator_of_a_known_client_only(
 
 
 # --- sending ------------------------------------------------------------------------------------
-
-
-@dataclass
-class FakeProvider:
-    sent: list[tuple[str, str, str]] = field(default_factory=list)
-
-    async def send(self, *, from_number: str, to_number: str, body: str) -> None:
-        self.sent.append((from_number, to_number, body))
-
-
-def contact(repositories: Any, consent: Consent | None, to: str | None = "+15550100001") -> None:
-    store = repositories.notify
-    store.clinics["c"] = Clinic("c", "Happy Paws", "+15550199999")
-    store.phones[("c", "k")] = to
-    if consent is not None:
-        store.consents[("c", "k")] = consent
-
-
-async def test_send_sms_goes_out_to_an_opted_in_client(uow: FakeUnitOfWork[Any], repositories: Any) -> None:
-    provider = FakeProvider()
-    contact(repositories, Consent(clinic_id="c", client_id="k"))
-    outcome = await send_sms(uow, provider, clinic_id="c", client_id="k", body="Rex is due")
-    assert outcome is SendOutcome.SENT
-    assert provider.sent == [("+15550199999", "+15550100001", "Rex is due")]
-
-
-async def test_send_sms_never_texts_an_opted_out_client(uow: FakeUnitOfWork[Any], repositories: Any) -> None:
-    consent = Consent(clinic_id="c", client_id="k")
-    consent.set_sms(False, "sms_keyword")
-    provider = FakeProvider()
-    contact(repositories, consent)
-    outcome = await send_sms(uow, provider, clinic_id="c", client_id="k", body="Rex is due")
-    assert outcome is SendOutcome.NOT_CONSENTED
-    assert provider.sent == []
-
-
-@pytest.mark.parametrize(
-    ("recipient", "expected"),
-    [
-        (None, SendOutcome.UNKNOWN_CLIENT),
-        ({"consent": None}, SendOutcome.NOT_CONSENTED),
-        ({"consent": Consent(clinic_id="c", client_id="k"), "to": None}, SendOutcome.NO_NUMBER),
-    ],
-)
-async def test_send_sms_skips_without_recipient_consent_or_number(
-    uow: FakeUnitOfWork[Any], repositories: Any, recipient: dict[str, Any] | None, expected: SendOutcome
-) -> None:
-    if recipient is not None:
-        contact(repositories, **recipient)
-    provider = FakeProvider()
-    outcome = await send_sms(uow, provider, clinic_id="c", client_id="k", body="x")
-    assert outcome is expected
-    assert provider.sent == []

@@ -64,13 +64,28 @@ def test_reply_documents() -> None:
     assert response_document(None).endswith("<Response></Response>")
 
 
-def test_production_requires_the_auth_token_and_an_https_public_address() -> None:
-    with pytest.raises(ValidationError, match="TWILIO_AUTH_TOKEN"):
+def test_production_requires_twilio_smtp_and_an_https_public_address() -> None:
+    with pytest.raises(ValidationError, match="TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID, SMTP_HOST"):
         NotifySettings(environment="production", database_url="postgresql+asyncpg://x/y")
-    token = SecretStr("s")
+    given = {
+        "twilio_auth_token": SecretStr("s"),
+        "twilio_account_sid": "AC" + "1" * 32,
+        "smtp_host": "smtp.example.com",
+    }
     with pytest.raises(ValidationError, match="PUBLIC_BASE_URL"):
-        NotifySettings(environment="production", twilio_auth_token=token)
-    assert NotifySettings(
-        environment="production", twilio_auth_token=token, public_base_url="https://portal.example.com"
-    ).production
-    assert NotifySettings(environment="development").twilio_auth_token is None
+        NotifySettings(environment="production", **given)
+    https = "https://portal.example.com"
+    with pytest.raises(ValidationError, match="SMTP_SECURITY=none"):
+        NotifySettings(environment="production", public_base_url=https, smtp_security="none", **given)
+    production = NotifySettings(environment="production", public_base_url=https, **given)
+    assert (production.smtp().port, production.smtp().security) == (587, "starttls")
+    assert production.twilio_api() == ("https://api.twilio.com", "AC" + "1" * 32)
+    # Outside production, the local sinks `make run` starts.
+    development = NotifySettings(environment="development")
+    assert development.twilio_auth_token is None
+    assert (development.smtp().host, development.smtp().port, development.smtp().security) == (
+        "127.0.0.1",
+        1025,
+        "none",
+    )
+    assert development.twilio_api()[0] == "http://127.0.0.1:8026"

@@ -1,0 +1,103 @@
+"""What each message says, per channel, filled in with the clinic's name, help text and portal link.
+
+Texts stay short (one or two SMS segments) and every recurring text says how to stop (CTIA);
+emails say where to turn them off. Values are substituted, never evaluated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from string import Template as _T
+from typing import Any
+
+from .delivery import Channel, ClinicProfile, Template
+from .schedule import zone
+
+STOP_LINE = "Reply STOP to opt out."
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None  # email only
+    body: str
+
+
+_SMS: dict[Template, str] = {
+    Template.SIGN_IN_CODE: "$clinic_name: your sign-in code is $code. It expires in $minutes minutes. "
+    "Don't share it. $link",
+    Template.NEW_MESSAGES: "$clinic_name: you have $messages. Read and reply: $portal_link $stop",
+    Template.SERVICE_REMINDER: "$clinic_name: $pet's $service is due $due. Book or view: $portal_link $stop",
+    Template.APPOINTMENT_REMINDER: "$clinic_name: $pet has an appointment $when. Details: $portal_link $stop",
+}
+
+_SUBJECT: dict[Template, str] = {
+    Template.SIGN_IN_CODE: "Your $clinic_name sign-in code: $code",
+    Template.NEW_MESSAGES: "$clinic_name: you have $messages",
+    Template.SERVICE_REMINDER: "$pet's $service is due $due",
+    Template.APPOINTMENT_REMINDER: "Appointment reminder: $pet, $when",
+}
+
+_EMAIL: dict[Template, str] = {
+    Template.SIGN_IN_CODE: "Your sign-in code for $clinic_name's pet portal is:\n\n    $code\n\n"
+    "It expires in $minutes minutes. Or sign in with this link:\n$link\n\n"
+    "If you did not ask to sign in, ignore this email; nobody can sign in without the code.",
+    Template.NEW_MESSAGES: "You have $messages from $clinic_name.\n\n"
+    "Read and reply in the portal:\n$portal_link",
+    Template.SERVICE_REMINDER: "$pet's $service is due $due.\n\nBook or see $pet's records in the portal:\n"
+    "$portal_link",
+    Template.APPOINTMENT_REMINDER: "This is a reminder that $pet has an appointment at $clinic_name "
+    "$when.\n\n"
+    "See the details in the portal:\n$portal_link",
+}
+
+
+def _day(value: date) -> str:
+    return f"on {value:%a} {value.day} {value:%b %Y}"
+
+
+def _moment(value: datetime, timezone: str) -> str:
+    local = value.astimezone(zone(timezone))
+    return f"on {local:%a} {local.day} {local:%b} at {local:%H:%M}"
+
+
+def values(
+    template: Template, clinic: ClinicProfile, params: dict[str, Any], portal_link: str
+) -> dict[str, str]:
+    """Everything a template may name, as text."""
+    count = int(params.get("count", 1))
+    out = {
+        "clinic_name": clinic.name,
+        "portal_link": portal_link,
+        "stop": STOP_LINE,
+        "pet": str(params.get("pet_name") or "Your pet"),
+        "messages": "1 new message" if count == 1 else f"{count} new messages",
+        "code": str(params.get("code", "")),
+        "minutes": str(params.get("minutes", 10)),
+        "link": str(params.get("link", portal_link)),
+        "service": str(params.get("service", "care")),
+        "due": "",
+        "when": "",
+    }
+    if template is Template.SERVICE_REMINDER and params.get("due_on"):
+        out["due"] = _day(date.fromisoformat(str(params["due_on"])))
+    if template is Template.APPOINTMENT_REMINDER and params.get("starts_at"):
+        out["when"] = _moment(datetime.fromisoformat(str(params["starts_at"])), clinic.timezone)
+    return out
+
+
+def render(
+    template: Template, channel: Channel, clinic: ClinicProfile, params: dict[str, Any], portal_link: str
+) -> Rendered:
+    fill = values(template, clinic, params, portal_link)
+    if channel == "sms":
+        return Rendered(None, " ".join(_T(_SMS[template]).safe_substitute(fill).split()))
+    footer = [f"\n\n-- \n{clinic.name}"]
+    if clinic.help_text:
+        footer.append(clinic.help_text)
+    if clinic.phone:
+        footer.append(clinic.phone)
+    if template is not Template.SIGN_IN_CODE:
+        footer.append(f"To stop these emails, turn email notifications off in the portal: {portal_link}")
+    body = _T(_EMAIL[template]).safe_substitute(fill) + "\n".join(footer) + "\n"
+    return Rendered(_T(_SUBJECT[template]).safe_substitute(fill), body)
