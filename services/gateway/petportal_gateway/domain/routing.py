@@ -45,6 +45,7 @@ ROUTES: tuple[tuple[re.Pattern[str], Route], ...] = tuple(
         (_under("/clinic/v1/conversations"), Route("messaging", "staff")),
         (rf"{_CLIENT}/sms-status/?", Route("notify", "staff")),
         (_under("/clinic/v1/inbound-texts"), Route("notify", "staff")),
+        (_under("/clinic/v1/deliveries"), Route("notify", "staff")),
         (_under("/pims/v1"), Route("sync", "none")),
         (_under("/webhooks/sms"), Route("notify", "none")),
     )
