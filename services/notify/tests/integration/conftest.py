@@ -20,11 +20,13 @@ from sqlalchemy import select, text
 from twilio.request_validator import RequestValidator
 
 import petportal_notify
-from petportal_devkit.testing import app_client, eventually, read_events
+from petportal_devkit.sinks import DevMailbox, create_sms_sink
+from petportal_devkit.testing import app_client, eventually, read_events, serve
 from petportal_devkit.tokens import TokenMinter
 from petportal_notify.bootstrap import Notify, bootstrap
 from petportal_notify.entrypoints.app import create_app
-from petportal_notify.settings import NotifySettings
+from petportal_notify.settings import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN, NotifySettings
+from petportal_runtime.internal import internal_headers
 from petportal_runtime.migrations import upgrade
 from petportal_runtime.tables import outbox
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, Event, topics
@@ -51,6 +53,7 @@ class NotifyUnderTest:
     clinic_number: str = field(default_factory=random_number)
     shared_phone: str = field(default_factory=random_number)  # k1 and k2 (one household)
     own_phone: str = field(default_factory=random_number)  # k3
+    url: str = ""
 
     def staff(self, clinic_id: str | None = None) -> dict[str, str]:
         return self.tokens.staff_headers(clinic_id or self.clinic_id)
@@ -103,6 +106,27 @@ class NotifyUnderTest:
         async with self.notify.runtime.transaction() as session:
             return [Envelope.from_bytes(r.value) for r in (await session.execute(query)).all()]
 
+    async def send_sign_in_code(self, client_id: str, channel: str = "sms") -> Any:
+        """Ask for a delivery as identity does, then run one dispatch round; the delivery."""
+        response = await self.http.post(
+            "/internal/v1/deliveries",
+            json={
+                "key": f"sign-in-{uuid.uuid4().hex}",
+                "clinic_id": self.clinic_id,
+                "client_id": client_id,
+                "channel": channel,
+                "template": "sign_in_code",
+                "params": {"code": "123456", "link": f"{PUBLIC_BASE_URL}/sign-in/link#token=t"},
+            },
+            headers=internal_headers(self.notify.settings),
+        )
+        assert response.status_code == 202, response.text
+        await self.notify.dispatcher.dispatch_once()
+        found = await self.http.get(
+            "/clinic/v1/deliveries", params={"client_id": client_id}, headers=self.staff()
+        )
+        return next(d for d in found.json()["deliveries"] if d["id"] == response.json()["id"])
+
     async def sms(
         self, body: str, *, from_number: str, to_number: str | None = None, signature: str | None = "auto"
     ) -> httpx.Response:
@@ -144,11 +168,37 @@ async def consume(
 NotifyFactory = Callable[..., Any]
 
 
+@dataclass
+class Sinks:
+    """The real SMTP server (a Maildir) and the server speaking Twilio's Messages API."""
+
+    mailbox: DevMailbox
+    sms_app: Any
+    sms_url: str
+    token: str
+
+    def texts(self, to: str | None = None) -> list[dict[str, Any]]:
+        return [m for m in self.sms_app.state.messages if to is None or m["to"] == to]
+
+
 @pytest.fixture
-def running_notify(make_database: Callable[[str], str], kafka_bootstrap: str) -> NotifyFactory:
+async def sinks(tmp_path: Path) -> AsyncIterator[Sinks]:
+    token = DEV_TWILIO_AUTH_TOKEN  # what notify sends with when no auth token is configured
+    app = create_sms_sink(tmp_path / "sms.jsonl", account_sid=DEV_TWILIO_ACCOUNT_SID, auth_token=token)
+    with DevMailbox(tmp_path / "mail") as mailbox:
+        async with serve(app) as url:
+            yield Sinks(mailbox, app, url, token)
+
+
+@pytest.fixture
+def running_notify(make_database: Callable[[str], str], kafka_bootstrap: str, sinks: Sinks) -> NotifyFactory:
     @asynccontextmanager
-    async def run(secret: str | None = None) -> AsyncIterator[NotifyUnderTest]:
-        url = make_database("notify")
+    async def run(
+        secret: str | None = None, *, database: str | None = None, seed: bool = True, **options: Any
+    ) -> AsyncIterator[NotifyUnderTest]:
+        """`database`: another notify on the same database (a restart). `options`: settings."""
+        dispatch = bool(options.pop("dispatch", False))
+        url = database or make_database("notify")
         await asyncio.to_thread(upgrade, MIGRATIONS, url)
         tokens = TokenMinter()
         verifier = tokens.verifier
@@ -159,12 +209,19 @@ def running_notify(make_database: Callable[[str], str], kafka_bootstrap: str) ->
             kafka_session_timeout_ms=2000,
             twilio_auth_token=SecretStr(secret) if secret else None,
             public_base_url=PUBLIC_BASE_URL,
+            smtp_port=sinks.mailbox.port,
+            twilio_api_base=sinks.sms_url,
+            **options,
         )
-        notify = bootstrap(settings, token_verifier=verifier)
+        # The tests send by calling the dispatcher themselves, unless they ask for its loop.
+        notify = bootstrap(settings, token_verifier=verifier, dispatch=dispatch)
         app = create_app(notify)
         async with app_client(app, "http://notify") as http:
-            under_test = NotifyUnderTest(notify, http, kafka_bootstrap, tokens, secret)
-            await under_test.seed()
+            under_test = NotifyUnderTest(
+                notify, http, kafka_bootstrap, tokens, secret or sinks.token, url=url
+            )
+            if seed:
+                await under_test.seed()
             yield under_test
 
     return run

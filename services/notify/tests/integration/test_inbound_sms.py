@@ -6,11 +6,9 @@ from urllib.parse import quote
 import pytest
 from twilio.request_validator import RequestValidator
 
-from petportal_notify.adapters.sms import LoggingSmsProvider
-from petportal_notify.service_layer.services import SendOutcome, send_sms
 from petportal_schemas import SmsOptedIn, SmsOptedOut
 
-from .conftest import NotifyFactory, NotifyUnderTest
+from .conftest import NotifyFactory, NotifyUnderTest, Sinks
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +21,7 @@ def national(e164: str) -> str:
     return f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
 
 
-async def test_stop_opts_out_every_client_with_that_phone_once(notify: NotifyUnderTest) -> None:
+async def test_stop_opts_out_every_client_with_that_phone_once(notify: NotifyUnderTest, sinks: Sinks) -> None:
     n = notify
     response = await n.sms(
         "  Stop ", from_number=national(n.shared_phone), to_number=national(n.clinic_number)
@@ -51,18 +49,12 @@ async def test_stop_opts_out_every_client_with_that_phone_once(notify: NotifyUnd
         assert isinstance(event, SmsOptedOut)
         assert (event.source, event.keyword, envelope.producer) == ("sms_keyword", "STOP", "notify")
 
-    outcome = await send_sms(
-        n.notify.unit_of_work(),
-        (provider := LoggingSmsProvider()),
-        clinic_id=n.clinic_id,
-        client_id="k1",
-        body="x",
-    )
-    assert outcome is SendOutcome.NOT_CONSENTED
-    assert provider.sent == 0
+    delivery = await n.send_sign_in_code("k1")
+    assert (delivery["status"], delivery["reason"]) == ("suppressed", "opted_out")
+    assert sinks.texts(n.shared_phone) == []
 
 
-async def test_start_opts_back_in(notify: NotifyUnderTest) -> None:
+async def test_start_opts_back_in(notify: NotifyUnderTest, sinks: Sinks) -> None:
     n = notify
     await n.sms("STOP", from_number=n.own_phone)
     assert await n.opted_out("k3")
@@ -79,12 +71,11 @@ async def test_start_opts_back_in(notify: NotifyUnderTest) -> None:
     assert isinstance(event, SmsOptedIn)
     assert (envelope.client_id, event.source, event.keyword) == ("k3", "sms_keyword", "UNSTOP")
 
-    provider = LoggingSmsProvider()
-    outcome = await send_sms(
-        n.notify.unit_of_work(), provider, clinic_id=n.clinic_id, client_id="k3", body="x"
-    )
-    assert outcome is SendOutcome.SENT
-    assert provider.sent == 1
+    delivery = await n.send_sign_in_code("k3")
+    assert delivery["status"] == "sent"
+    [text] = sinks.texts(n.own_phone)
+    assert text["from"] == n.clinic_number
+    assert "123456" in text["body"]
 
 
 async def test_help_replies_without_changing_anything(notify: NotifyUnderTest) -> None:
