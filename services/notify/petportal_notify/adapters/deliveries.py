@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, text, tuple_, update
+from sqlalchemy import Integer, and_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql import func
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -102,10 +102,10 @@ class DeliveryRepository:
             index_elements=["clinic_id", "client_id", "channel"],
             index_where=text("status = 'queued' AND template = 'new_messages'"),
             set_={
-                "params": func.jsonb_set(
-                    deliveries.c.params,
-                    "{count}",
-                    func.to_jsonb(func.coalesce(deliveries.c.params["count"].as_integer(), 1) + 1),
+                "params": deliveries.c.params.op("||")(
+                    func.jsonb_build_object(
+                        "count", func.coalesce(deliveries.c.params["count"].astext.cast(Integer), 1) + 1
+                    )
                 ),
                 "updated_at": func.now(),
             },

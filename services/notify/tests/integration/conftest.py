@@ -95,6 +95,10 @@ class NotifyUnderTest:
 
         await eventually(applied)
 
+    async def rows(self, sql: str, **params: Any) -> list[Any]:
+        async with self.notify.runtime.transaction() as session:
+            return list((await session.execute(text(sql), params)).all())
+
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.notify.runtime.transaction() as session:
             return (await session.execute(text(sql), params)).scalar_one()
