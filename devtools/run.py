@@ -7,7 +7,10 @@
 2. Topics and databases are created if missing; every database is migrated and, with the memory-only
    broker, every service's outbox is replayed so a restart loses nothing (both in this process).
 3. Every service is served on its port (docs/architecture.md); logs go to `.data/logs/<svc>.log`. A
-   service that crashes is restarted with backoff; one that keeps crashing stops the whole run.
+   service that crashes is restarted with backoff; one that keeps crashing stops the whole run. Beside
+   them, the local delivery sinks: a real SMTP server on :1025 keeping every mail in `.data/dev/mail`
+   (a Maildir) and a server speaking Twilio's Messages API on :8026 keeping every text in
+   `.data/dev/sms.jsonl`; notify sends to them.
 4. Once all `/readyz` answer 200, the demo clinic is seeded once (state in `.data/demo.json`).
 5. How long each phase took is printed, so a slow start is visible.
 
@@ -50,6 +53,9 @@ HOST = "127.0.0.1"
 GATEWAY_METRICS_PORT = 9080
 KAFKA_PORT = 19092
 MONGO_PORT = 27117
+# The local delivery sinks (petportal_devkit.sinks): notify's SMTP server and Twilio API outside production.
+SMTP_PORT = 1025
+SMS_API_PORT = 8026
 
 CLINIC_ID = "demo-clinic"
 CLIENT_ID = "C-1001"
@@ -125,6 +131,7 @@ Demo clinic {CLINIC_ID} (texts from {CLINIC_SMS_NUMBER}):
   staff   {STAFF_EMAIL} / {demo.get("staff_password", "?")}
   parent  {CLIENT_ID} Alex Rivera, {PARENT_PHONE}
 Logs: .data/logs/<service>.log · demo credentials: .data/demo.json · Ctrl-C stops everything.
+Sent mail: .data/dev/mail (a Maildir: `mutt -f .data/dev/mail`) · sent texts: .data/dev/sms.jsonl
 
 Try it:
 
@@ -189,6 +196,8 @@ class Orchestrator:
         self.mongo_port = MONGO_PORT + port_offset
         self.gateway = f"http://{HOST}:{self.ports['gateway']}"
         self.metrics_port = GATEWAY_METRICS_PORT + port_offset
+        self.smtp_port = SMTP_PORT + port_offset
+        self.sms_api_port = SMS_API_PORT + port_offset
         self.data = data_dir
         self.logs = data_dir / "logs"
         self.ready_timeout = ready_timeout
@@ -264,6 +273,9 @@ class Orchestrator:
             },
         }
         common.pop("DATABASE_URL", None)
+        common["SMTP_PORT"] = str(self.smtp_port)
+        common["TWILIO_API_BASE"] = f"http://{HOST}:{self.sms_api_port}"
+        common["PUBLIC_BASE_URL"] = self.gateway
         if self.local_broker:
             # Tansu makes a consumer wait half the session timeout to join its group; 6 s keeps
             # start-up short without risking spurious rebalances on a busy laptop.
@@ -350,10 +362,34 @@ class Orchestrator:
             raise RunError(f"not installed: {', '.join(missing)} (run `make venv`)")
 
     def serve(self) -> None:
-        ports = {**self.ports, "gateway metrics": self.metrics_port}
+        ports = {
+            **self.ports,
+            "gateway metrics": self.metrics_port,
+            "smtp sink": self.smtp_port,
+            "sms sink": self.sms_api_port,
+        }
         busy = [f"{svc}:{port}" for svc, port in ports.items() if _port_busy(port)]
         if busy:
             raise RunError(f"ports already in use: {', '.join(busy)} (another `make run`?)")
+        self._log("sinks").flush()
+        self.supervisor.spawn(
+            "sinks",
+            [
+                sys.executable,
+                "-m",
+                "petportal_devkit.sinks",
+                "--data-dir",
+                str(self.data / "dev"),
+                "--smtp-port",
+                str(self.smtp_port),
+                "--sms-port",
+                str(self.sms_api_port),
+            ],
+            env=self.supervisor.tagged({**os.environ, "PYTHONUNBUFFERED": "1"}),
+            log_file=self.logs / "sinks.log",
+            cwd=REPO,
+            restart=RestartPolicy(),
+        )
         for svc, port in self.ports.items():
             self._log(svc).flush()
             self.supervisor.spawn(

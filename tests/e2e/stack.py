@@ -44,6 +44,7 @@ class Stack:
         self.kafka = LocalKafka(log_file=self.logs / "kafka.log")
         self.ports = {spec.name: free_port() for spec in SERVICES}
         self.metrics_port = free_port()  # the gateway's
+        self.smtp_port, self.sms_api_port = free_port(), free_port()  # the delivery sinks
         self.databases = {spec.name: f"e2e_{self.suffix}_{spec.name}" for spec in DATABASE_SERVICES}
         self.supervisor = Supervisor()
         self.base_env = {
@@ -55,6 +56,10 @@ class Stack:
             # (tested on its own in the gateway's tests) would otherwise answer 429 to later tests.
             "RATE_LIMIT_PER_MINUTE": "1000000",
             "MONGODB_URL": mongo_url,
+            "SMTP_PORT": str(self.smtp_port),
+            # A burst of staff messages within 3 s is one notification (60 s by default).
+            "NOTIFICATION_BATCH_SECONDS": "3",
+            "TWILIO_API_BASE": f"http://127.0.0.1:{self.sms_api_port}",
             "MONGODB_DATABASE": f"e2e_{self.suffix}_todo",
             "DEV_KEY_DIR": str(workdir / "keys"),
             "PYTHONUNBUFFERED": "1",
@@ -103,6 +108,22 @@ class Stack:
                 }
             )
         )
+        self.supervisor.spawn(
+            "sinks",
+            [
+                sys.executable,
+                "-m",
+                "petportal_devkit.sinks",
+                "--data-dir",
+                str(self.workdir / "sinks"),
+                "--smtp-port",
+                str(self.smtp_port),
+                "--sms-port",
+                str(self.sms_api_port),
+            ],
+            env=self.supervisor.tagged(self.base_env),
+            log_file=self.logs / "sinks.log",
+        )
         for spec in SERVICES:
             self.serve(spec.name)
         deadline = time.monotonic() + 90
@@ -131,6 +152,20 @@ class Stack:
         assert child.proc is not None
         child.proc.send_signal(signal.SIGKILL)
         child.proc.wait(10)
+
+    def mail(self) -> list[Any]:
+        """Every mail the SMTP sink took, oldest first."""
+        from petportal_devkit.sinks import DevMailbox
+
+        path = self.workdir / "sinks" / "mail"
+        return DevMailbox.read(path) if path.exists() else []
+
+    def texts(self) -> list[dict[str, Any]]:
+        """Every text the SMS sink took, oldest first."""
+        path = self.workdir / "sinks" / "sms.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def log_tail(self, svc: str, chars: int = 4000) -> str:
         path = self.logs / f"{svc}.log"

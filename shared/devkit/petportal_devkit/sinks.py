@@ -75,6 +75,7 @@ class DevMailbox:
 
     def __init__(self, path: Path, port: int = 0) -> None:
         self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.box = mailbox.Maildir(path, create=True)
         self.port = port or free_port()
         self._controller = Controller(_Keep(self.box), hostname="127.0.0.1", port=self.port)
@@ -94,7 +95,12 @@ class DevMailbox:
 
     def messages(self) -> list[EmailMessage]:
         """Every mail, oldest first."""
-        box = mailbox.Maildir(self.path, create=False)
+        return self.read(self.path)
+
+    @staticmethod
+    def read(path: Path) -> list[EmailMessage]:
+        """Every mail in the Maildir at `path` (another process's, too), oldest first."""
+        box = mailbox.Maildir(path, create=False)
         found = []
         for key in box.keys():  # noqa: SIM118 - iterating a Maildir yields messages, not keys
             raw = box.get_bytes(key)

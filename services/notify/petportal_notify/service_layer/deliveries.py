@@ -333,7 +333,7 @@ class Dispatcher:
     async def dispatch_once(self, at: datetime | None = None) -> int:
         """One round; how many deliveries it claimed."""
         at = at or now()
-        lease = timedelta(seconds=self.send_timeout * 4 + 60)
+        lease = timedelta(seconds=self.send_timeout * 4 + 120)
         uow = self.unit_of_work()
         async with uow:
             store = uow.repositories.deliveries
@@ -358,8 +358,10 @@ class Dispatcher:
         async def attempt(message: Outgoing) -> str | ProviderError:
             async with limit:
                 try:
+                    # The providers time out on their own (and know whether it was sent); this is the
+                    # backstop for one that hangs anyway.
                     return await asyncio.wait_for(
-                        self.providers[message.channel].send(message), self.send_timeout
+                        self.providers[message.channel].send(message), self.send_timeout * 2 + 5
                     )
                 except ProviderError as exc:
                     return exc

@@ -295,3 +295,30 @@ async def _dispatch_until_done(n: NotifyUnderTest) -> None:
     dispatcher: deliveries.Dispatcher = n.notify.dispatcher
     while await dispatcher.dispatch_once():
         pass
+
+
+async def test_a_provider_that_is_not_listening_is_worth_another_attempt() -> None:
+    from petportal_devkit.devinfra import free_port
+    from petportal_notify.adapters.channels import SmtpEmail, TwilioSms
+    from petportal_notify.domain.delivery import Outgoing, ProviderError
+
+    message = Outgoing(1, "email", "ada@example.com", None, "subject", "body")
+    closed = free_port()
+    for provider in (
+        SmtpEmail(host="127.0.0.1", port=closed, mail_from="no-reply@example.com", timeout=5),
+        TwilioSms(
+            api_base=f"http://127.0.0.1:{closed}",
+            account_sid="AC" + "0" * 32,
+            auth_token="t",
+            status_callback=None,
+        ),
+    ):
+        with pytest.raises(ProviderError) as refused:
+            await provider.send(
+                Outgoing(1, "sms", "+14155550101", "+14155550100", None, "body")
+                if isinstance(provider, TwilioSms)
+                else message
+            )
+        assert refused.value.retryable
+        assert not refused.value.outcome_unknown
+        await provider.close()
