@@ -15,7 +15,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from . import badge_latency, gateway_rps, pims_freshness, startup, sync_ingest, todo_throughput
+from . import (
+    badge_latency,
+    gateway_rps,
+    pims_freshness,
+    reminder_fanout,
+    startup,
+    sync_ingest,
+    todo_throughput,
+)
 from .infra import Infra
 from .report import RESULTS_DIR, BenchResult, format_table, machine_info, write_result
 
@@ -41,7 +49,16 @@ def _benchmark(module: Any) -> Benchmark:
 BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in map(
-        _benchmark, (todo_throughput, badge_latency, startup, gateway_rps, sync_ingest, pims_freshness)
+        _benchmark,
+        (
+            todo_throughput,
+            badge_latency,
+            startup,
+            gateway_rps,
+            sync_ingest,
+            pims_freshness,
+            reminder_fanout,
+        ),
     )
 }
 

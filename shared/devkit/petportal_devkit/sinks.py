@@ -262,6 +262,10 @@ def create_sms_sink(store: Path, *, account_sid: str, auth_token: str) -> FastAP
                 return message
         return _error(404, 20404, f"The requested resource {uri(message_sid)} was not found")
 
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
     @app.post("/_sink/fail")
     async def fail(request: Request) -> dict[str, int]:
         spec = await request.json()
