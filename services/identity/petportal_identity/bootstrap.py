@@ -3,23 +3,29 @@ token issuer, sign-in limits. Tests pass their own pieces (a token verifier, a f
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from limits.aio.storage import Storage
+
 from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, on, subscribe_events
 from petportal_runtime.container import Container
+from petportal_runtime.internal import internal_headers
 from petportal_runtime.ratelimit import rate_limit_storage
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import ClientUpserted, ClinicRegistered, ReminderSent, topics
 
 from .adapters.keystore import load_signing_key
+from .adapters.notify_client import NotifyCodes
 from .adapters.ratelimit import SignInLimits
 from .adapters.repository import sql_repositories
 from .entrypoints import handlers
 from .service_layer.services import TokenIssuer
+from .service_layer.sign_in import SendCode, SignInPolicy
 from .service_layer.unit_of_work import IdentityRepositories, IdentityUnitOfWork
 from .settings import IdentitySettings
 
@@ -28,16 +34,37 @@ from .settings import IdentitySettings
 class Identity(Container[IdentitySettings, IdentityRepositories]):
     tokens: TokenIssuer
     limiter: SignInLimits
+    parent_limiter: SignInLimits
+    sign_in: SignInPolicy
+    send_code: SendCode
 
 
 def build_runtime(settings: ServiceSettings, token_verifier: TokenVerifier | None = None) -> ServiceRuntime:
     return ServiceRuntime(settings, token_verifier=token_verifier)
 
 
-def sign_in_limits(runtime: ServiceRuntime, settings: IdentitySettings) -> SignInLimits:
-    """In the storage RATE_LIMIT_STORAGE_URL names (identity's own database by default)."""
-    storage = rate_limit_storage(runtime)
-    return SignInLimits(storage, settings.login_rate_limit_per_email, settings.login_rate_limit_per_ip)
+def sign_in_limits(storage: Storage, settings: IdentitySettings) -> tuple[SignInLimits, SignInLimits]:
+    """Staff's and parents', in the storage RATE_LIMIT_STORAGE_URL names (identity's own database by
+    default)."""
+    staff = SignInLimits(storage, settings.login_rate_limit_per_email, settings.login_rate_limit_per_ip)
+    parents = SignInLimits(
+        storage,
+        settings.parent_sign_in_rate_limit_per_identifier,
+        settings.parent_sign_in_rate_limit_per_ip,
+        namespace="parent-sign-in",
+    )
+    return staff, parents
+
+
+def _notify_codes(runtime: ServiceRuntime, settings: IdentitySettings) -> SendCode:
+    codes = NotifyCodes(settings.notify_url, internal_headers(settings))
+
+    async def close_on_stop(stop: asyncio.Event) -> None:
+        await stop.wait()
+        await codes.close()
+
+    runtime.background.append(close_on_stop)
+    return codes.send
 
 
 def bootstrap(
@@ -46,11 +73,14 @@ def bootstrap(
     token_verifier: TokenVerifier | None = None,
     unit_of_work: Callable[[], IdentityUnitOfWork] | None = None,
     consumers: bool = True,
+    send_code: SendCode | None = None,
 ) -> Identity:
+    """`send_code`: how sign-in codes go out (by default, notify's delivery API in the background)."""
     settings = settings or IdentitySettings()
     key = load_signing_key(settings)
     # identity verifies the tokens it signs with its own key: no JWKS round trip to itself.
     runtime = build_runtime(settings, token_verifier or TokenVerifier(None, static_jwks=key.jwks()))
+    staff_limits, parent_limits = sign_in_limits(rate_limit_storage(runtime), settings)
     identity = Identity(
         settings,
         runtime,
@@ -60,7 +90,17 @@ def bootstrap(
             parent_ttl=timedelta(seconds=settings.parent_token_ttl_seconds),
             staff_ttl=timedelta(seconds=settings.staff_token_ttl_seconds),
         ),
-        limiter=sign_in_limits(runtime, settings),
+        limiter=staff_limits,
+        parent_limiter=parent_limits,
+        sign_in=SignInPolicy(
+            pepper=settings.token_hash_key.get_secret_value().encode(),
+            code_ttl_seconds=settings.sign_in_code_ttl_seconds,
+            max_attempts=settings.sign_in_max_attempts,
+            refresh_ttl_seconds=settings.refresh_token_ttl_days * 86_400,
+            portal_url=settings.portal_public_url,
+            phone_region=settings.default_phone_region,
+        ),
+        send_code=send_code or _notify_codes(runtime, settings),
     )
     if consumers:
         subscribe_events(

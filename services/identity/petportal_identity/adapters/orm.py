@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -65,3 +66,36 @@ class ClinicRow(Base, table=True):
     clinic_id: str = Field(max_length=64, primary_key=True)
     name: str = Field(max_length=200)
     registered_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class SignInChallengeRow(Base, table=True):
+    """One passwordless sign-in request: digests only (identifier, code, link), who it may sign in."""
+
+    __tablename__ = "sign_in_challenges"
+
+    id: uuid.UUID = Field(primary_key=True)
+    identifier_digest: str = Field(max_length=64, index=True)
+    kind: str = Field(sa_column=Column(String(10), nullable=False))
+    clients: list[dict[str, str]] = Field(sa_column=Column(JSONB, nullable=False))
+    code_digest: str = Field(max_length=64)
+    link_digest: str = Field(max_length=64, unique=True)
+    attempts: int = Field(default=0)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    link_used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class RefreshTokenRow(Base, table=True):
+    """A refresh token by digest; a family is every token rotated from one sign-in."""
+
+    __tablename__ = "refresh_tokens"
+
+    digest: str = Field(max_length=64, primary_key=True)
+    family_id: uuid.UUID = Field(index=True)
+    person: str = Field(max_length=64, index=True)
+    clients: list[dict[str, str]] = Field(sa_column=Column(JSONB, nullable=False))
+    selected_clinic_id: str = Field(max_length=64)
+    selected_client_id: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

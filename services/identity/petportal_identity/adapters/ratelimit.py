@@ -8,10 +8,14 @@ from petportal_runtime.ratelimit import RateLimiter
 
 
 class SignInLimits:
-    def __init__(self, storage: Storage, per_email: str, per_ip: str) -> None:
+    def __init__(
+        self, storage: Storage, per_email: str, per_ip: str, *, namespace: str = "staff-sign-in"
+    ) -> None:
+        """`namespace` keeps the staff counts apart from the parents' (`parent-sign-in`), which count
+        per identifier digest instead of per email."""
         self.storage = storage
-        self.per_ip = RateLimiter(storage, per_ip, namespace="staff-sign-in-ip")
-        self.per_email = RateLimiter(storage, per_email, namespace="staff-sign-in-email")
+        self.per_ip = RateLimiter(storage, per_ip, namespace=f"{namespace}-ip")
+        self.per_email = RateLimiter(storage, per_email, namespace=f"{namespace}-email")
 
     async def hit(self, email: str, ip: str) -> int | None:
         """Counts one attempt; None when allowed, else the seconds to wait before retrying. `email`

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..domain.model import AccountOrigin, Contact, StaffUser
 from .orm import ClinicRow, ContactRow, ParentAccount, StaffUserRow
+from .sign_in import SignInRepository
 
 
 class IdentityRepository:
@@ -115,7 +116,8 @@ def _staff(row: StaffUserRow) -> StaffUser:
 @dataclass(frozen=True)
 class SqlRepositories:
     identity: IdentityRepository
+    sign_in: SignInRepository
 
 
 def sql_repositories(session: AsyncSession) -> SqlRepositories:
-    return SqlRepositories(identity=IdentityRepository(session))
+    return SqlRepositories(identity=IdentityRepository(session), sign_in=SignInRepository(session))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request, status
@@ -15,7 +16,9 @@ from petportal_schemas.envelope import ID_PATTERN
 
 from ..bootstrap import Identity, bootstrap
 from ..domain.model import INVALID_CREDENTIALS
+from ..domain.sign_in import InvalidIdentifier
 from ..service_layer import services
+from ..service_layer import sign_in as sign_in_service
 from ..service_layer.services import IssuedToken
 from ..service_layer.unit_of_work import IdentityUnitOfWork
 
@@ -110,6 +113,151 @@ async def dev_token(body: DevTokenRequest, identity: IdentityDep, uow: UnitOfWor
     return TokenResponse.of(await services.dev_token(uow, identity.tokens, body.clinic_id, body.client_id))
 
 
+sign_in = APIRouter(prefix="/api/v1/auth", tags=["sign-in"])
+
+SENT = (
+    "If this email address or mobile number is on file at your clinic, we have sent it a sign-in code "
+    "and link. Nothing arrived? Check the address, or ask your clinic which one they have for you. "
+    "If you texted STOP to your clinic, text START to get codes by text again, or use your email."
+)
+
+
+class SignInRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    identifier: Text = Field(
+        min_length=3, max_length=254, description="the email or mobile number your clinic has for you"
+    )
+    clinic_id: PimsId | None = Field(default=None, description="from a clinic's own sign-in link or QR code")
+
+
+class SignInStarted(BaseModel):
+    challenge_id: uuid.UUID
+    message: str = SENT
+
+
+class CodeVerification(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    challenge_id: uuid.UUID
+    code: str = Field(pattern=r"^[0-9]{6}$")
+    clinic_id: PimsId | None = None
+
+
+class LinkVerification(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
+    clinic_id: PimsId | None = None
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
+    clinic_id: PimsId | None = Field(default=None, description="switch to another of your clinics")
+
+
+class ClinicMembership(BaseModel):
+    clinic_id: str
+    client_id: str
+
+
+class Session(TokenResponse):
+    refresh_token: str
+    clinic_id: str = Field(description="the clinic the access token acts at")
+    clients: list[ClinicMembership] = Field(description="every clinic where you are a client")
+
+    @classmethod
+    def of_session(cls, signed: sign_in_service.SignedIn) -> Session:
+        return cls(
+            access_token=signed.access.access_token,
+            expires_in=signed.access.expires_in,
+            refresh_token=signed.refresh_token,
+            clinic_id=signed.selected.clinic_id,
+            clients=[ClinicMembership(clinic_id=c.clinic_id, client_id=c.client_id) for c in signed.clients],
+        )
+
+
+def _client_ip(request: Request) -> str:
+    # uvicorn resolves X-Forwarded-For from trusted proxies (the gateway) into request.client.
+    return request.client.host if request.client else "unknown"
+
+
+@sign_in.post(
+    "/sign-in",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        422: {"description": "not an email or phone number"},
+        429: {"description": "too many requests"},
+    },
+)
+async def start_sign_in(
+    body: SignInRequest, request: Request, identity: IdentityDep, uow: UnitOfWork
+) -> SignInStarted:
+    """Send a one-time code and link to the email or mobile number on the parent's contact record. The
+    answer is the same whether or not anyone has that identifier."""
+    challenge = await sign_in_service.request_code(
+        uow,
+        identity.parent_limiter,
+        identity.sign_in,
+        identity.send_code,
+        identifier=body.identifier,
+        clinic_id=body.clinic_id,
+        client_ip=_client_ip(request),
+    )
+    return SignInStarted(challenge_id=challenge)
+
+
+@sign_in.post(
+    "/sign-in/verify",
+    responses={
+        400: {"description": "wrong, expired or used code"},
+        429: {"description": "too many wrong codes"},
+    },
+)
+async def verify_code(body: CodeVerification, identity: IdentityDep, uow: UnitOfWork) -> Session:
+    signed = await sign_in_service.verify_code(
+        uow,
+        identity.tokens,
+        identity.sign_in,
+        challenge_id=body.challenge_id,
+        code=body.code,
+        clinic_id=body.clinic_id,
+    )
+    return Session.of_session(signed)
+
+
+@sign_in.post("/sign-in/link", responses={400: {"description": "expired or used link"}})
+async def verify_link(body: LinkVerification, identity: IdentityDep, uow: UnitOfWork) -> Session:
+    """The magic link's token (from the URL fragment): signs in once."""
+    signed = await sign_in_service.verify_link(
+        uow, identity.tokens, identity.sign_in, token=body.token, clinic_id=body.clinic_id
+    )
+    return Session.of_session(signed)
+
+
+@sign_in.post("/refresh", responses={401: {"description": "sign in again"}})
+async def refresh(body: RefreshRequest, identity: IdentityDep, uow: UnitOfWork) -> Session:
+    """A new access token and a new refresh token; the one given is spent (given again, it ends the
+    session)."""
+    signed = await sign_in_service.refresh(
+        uow, identity.tokens, identity.sign_in, refresh_token=body.refresh_token, clinic_id=body.clinic_id
+    )
+    return Session.of_session(signed)
+
+
+@sign_in.post("/sign-out", status_code=status.HTTP_204_NO_CONTENT)
+async def sign_out(body: RefreshRequest, identity: IdentityDep, uow: UnitOfWork) -> None:
+    await sign_in_service.sign_out(uow, identity.sign_in, refresh_token=body.refresh_token)
+
+
+@sign_in.post("/sign-out-everywhere", status_code=status.HTTP_204_NO_CONTENT)
+async def sign_out_everywhere(parent: CurrentParent, uow: UnitOfWork) -> None:
+    """Ends every session of the signed-in person, on every device."""
+    await sign_in_service.sign_out_everywhere(uow, person=parent.sub)
+
+
 account = APIRouter(prefix="/api/v1", tags=["parent"])
 
 
@@ -133,12 +281,19 @@ ERRORS: ErrorStatuses = {
     services.AmbiguousStaffError: status.HTTP_409_CONFLICT,
     services.TooManySignInAttempts: ErrorAnswer(status.HTTP_429_TOO_MANY_REQUESTS, headers=_retry_after),
     services.UnknownClient: status.HTTP_404_NOT_FOUND,
+    InvalidIdentifier: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    sign_in_service.InvalidCode: status.HTTP_400_BAD_REQUEST,
+    sign_in_service.CodeLocked: status.HTTP_429_TOO_MANY_REQUESTS,
+    sign_in_service.InvalidRefreshToken: ErrorAnswer(
+        status.HTTP_401_UNAUTHORIZED, headers=lambda _: {"WWW-Authenticate": "Bearer"}
+    ),
+    sign_in_service.NotYourClinic: status.HTTP_403_FORBIDDEN,
 }
 
 
 def create_app(container: Identity | None = None) -> FastAPI:
     container = container or bootstrap()
-    routers = [keys, staff, account]
+    routers = [keys, staff, sign_in, account]
     if container.settings.dev_token_endpoint_enabled:
         routers.append(dev)
     app = container.runtime.create_app(title="Pet Portal identity", routers=routers, errors=ERRORS)

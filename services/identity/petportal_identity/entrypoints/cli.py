@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from petportal_runtime.cli import Command
-from petportal_runtime.ratelimit import MemoryStorage
+from petportal_runtime.ratelimit import MemoryStorage, rate_limit_storage
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas.envelope import ID_PATTERN
 
@@ -74,7 +74,7 @@ CREATE_STAFF = Command(
 async def _sign_in_limits(settings: IdentitySettings) -> AsyncIterator[tuple[ServiceRuntime, SignInLimits]]:
     runtime = ServiceRuntime(settings, broker=False)
     try:
-        yield runtime, sign_in_limits(runtime, settings)
+        yield runtime, sign_in_limits(rate_limit_storage(runtime), settings)[0]
     finally:
         if runtime.engine is not None:
             await runtime.engine.dispose()

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from petportal_runtime.auth import ParentPrincipal, StaffPrincipal, sign_token
+from petportal_runtime.auth import ClientRef, ParentPrincipal, StaffPrincipal, sign_token
 from petportal_schemas import Envelope
 
 from ..domain import passwords
@@ -63,6 +63,18 @@ class TokenIssuer:
     def parent(self, account_id: uuid.UUID, clinic_id: str, client_id: str) -> IssuedToken:
         principal = ParentPrincipal(
             sub=str(account_id), role="parent", clinic_id=clinic_id, client_id=client_id
+        )
+        token = sign_token(self.key.private_key, self.key.kid, principal, self.parent_ttl)
+        return IssuedToken(token, int(self.parent_ttl.total_seconds()))
+
+    def person(self, person: str, selected: ClientRef, clients: list[ClientRef]) -> IssuedToken:
+        """A signed-in parent's token: acting at `selected`, a client at every one of `clients`."""
+        principal = ParentPrincipal(
+            sub=person,
+            role="parent",
+            clinic_id=selected.clinic_id,
+            client_id=selected.client_id,
+            clients=tuple(clients),
         )
         token = sign_token(self.key.private_key, self.key.kid, principal, self.parent_ttl)
         return IssuedToken(token, int(self.parent_ttl.total_seconds()))

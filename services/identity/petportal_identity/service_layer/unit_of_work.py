@@ -7,9 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Protocol
 
+from petportal_runtime.auth import ClientRef
 from petportal_runtime.uow import UnitOfWork
 
 from ..domain.model import AccountOrigin, Contact, StaffUser
+from ..domain.sign_in import Challenge, Identifier, RefreshToken
 
 
 class IdentityStore(Protocol):
@@ -36,19 +38,50 @@ class IdentityStore(Protocol):
     async def upsert_clinic(self, clinic_id: str, name: str, occurred_at: datetime) -> None: ...
 
 
+class SignInStore(Protocol):
+    async def clients_with(self, identifier: Identifier, clinic_id: str | None) -> list[ClientRef]:
+        """Every (clinic, client) whose contact record has this email or phone, in a stable order."""
+        ...
+
+    async def still_clients(self, refs: list[ClientRef]) -> list[ClientRef]: ...
+
+    async def add_challenge(self, challenge: Challenge) -> None: ...
+
+    async def challenge_for_update(
+        self, *, challenge_id: uuid.UUID | None = None, link_digest: str | None = None
+    ) -> Challenge | None: ...
+
+    async def save_challenge(self, challenge: Challenge) -> None: ...
+
+    async def add_refresh_token(self, token: RefreshToken) -> None: ...
+
+    async def refresh_token_for_update(self, digest: str) -> RefreshToken | None: ...
+
+    async def mark_used(self, digest: str, at: datetime) -> None: ...
+
+    async def revoke(
+        self, at: datetime, *, family_id: uuid.UUID | None = None, person: str | None = None
+    ) -> int:
+        """Revoke the live tokens of a family or of a person; how many."""
+        ...
+
+
 class IdentityRepositories(Protocol):
     @property
     def identity(self) -> IdentityStore: ...
+
+    @property
+    def sign_in(self) -> SignInStore: ...
 
 
 IdentityUnitOfWork = UnitOfWork[IdentityRepositories]
 
 
 class SignInLimiter(Protocol):
-    async def hit(self, email: str, ip: str) -> int | None:
+    async def hit(self, key: str, ip: str) -> int | None:
         """Counts one attempt; None when allowed, else the seconds to wait before retrying."""
         ...
 
-    async def unlock(self, email: str) -> None:
+    async def unlock(self, key: str) -> None:
         """Forgets the email's failed attempts."""
         ...

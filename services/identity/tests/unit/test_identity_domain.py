@@ -25,9 +25,11 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture(autouse=True)
 def _internal_api_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Production settings also need the services' shared credential: given here, so each test
-    checks only its own setting."""
+    """Production settings also need the services' shared credential, the token hash key and an https
+    portal: given here, so each test checks only its own setting."""
     monkeypatch.setenv("INTERNAL_API_TOKEN", "a-secret-of-its-own")
+    monkeypatch.setenv("TOKEN_HASH_KEY", "k" * 32)
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com")
 
 
 FAST = passwords.ScryptParams(n=2**10)
@@ -90,6 +92,16 @@ def test_production_refuses_the_dev_token_endpoint() -> None:
         IdentitySettings(environment="production", dev_token_endpoint_enabled=True)
     assert IdentitySettings(environment="development", dev_token_endpoint_enabled=True)
     assert IdentitySettings(environment="production").dev_token_endpoint_enabled is False
+
+
+def test_production_requires_a_token_hash_key_and_an_https_portal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKEN_HASH_KEY")
+    with pytest.raises(ValidationError, match="TOKEN_HASH_KEY"):
+        IdentitySettings(environment="production")
+    with pytest.raises(ValidationError, match="TOKEN_HASH_KEY"):
+        IdentitySettings(environment="production", token_hash_key="short")
+    with pytest.raises(ValidationError, match="PORTAL_PUBLIC_URL"):
+        IdentitySettings(environment="production", token_hash_key="k" * 32, portal_public_url="http://x")
 
 
 def test_dev_token_endpoint_setting_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

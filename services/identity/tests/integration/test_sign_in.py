@@ -1,0 +1,249 @@
+"""Passwordless sign-in against a real PostgreSQL and Kafka: codes by email and by phone (in another
+format than stored), one person at two clinics, enumeration-safe answers, the lock after five wrong
+codes, single-use links, refresh-token rotation with reuse detection, sign-out everywhere.
+
+Codes are handed to a recorder in place of notify; what it receives is checked against notify's own
+OpenAPI (the request schema of `POST /internal/v1/deliveries`)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from aiokafka import AIOKafkaProducer
+from jsonschema.validators import Draft202012Validator
+
+import petportal_identity
+from petportal_devkit.contracts import openapi_snapshot
+from petportal_devkit.testing import DatabaseFactory, app_client, eventually
+from petportal_identity.bootstrap import bootstrap
+from petportal_identity.entrypoints.app import SENT, create_app
+from petportal_identity.settings import IdentitySettings
+from petportal_runtime.auth import ClientRef
+from petportal_runtime.migrations import upgrade
+from petportal_schemas import ClientUpserted, Envelope
+
+pytestmark = pytest.mark.integration
+
+MIGRATIONS = Path(petportal_identity.__file__).parent / "migrations"
+
+
+def _delivery_request_schema() -> Draft202012Validator:
+    document = openapi_snapshot("notify")
+    body = document["paths"]["/internal/v1/deliveries"]["post"]["requestBody"]["content"]["application/json"]
+    return Draft202012Validator({**body["schema"], "components": document["components"]})
+
+
+@dataclass
+class Outbox:
+    """What identity handed to notify, as notify's delivery API would receive it."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    schema: Draft202012Validator = field(default_factory=_delivery_request_schema)
+
+    async def send(
+        self, key: str, client: ClientRef, channel: str, code: str, link: str, minutes: int
+    ) -> None:
+        request = {
+            "key": key,
+            "clinic_id": client.clinic_id,
+            "client_id": client.client_id,
+            "channel": channel,
+            "template": "sign_in_code",
+            "params": {"code": code, "link": link, "minutes": minutes},
+        }
+        self.schema.validate(request)
+        self.sent.append(request)
+
+
+@dataclass
+class Harness:
+    http: httpx.AsyncClient
+    outbox: Outbox
+    settings: IdentitySettings
+    clinic_a: str = field(default_factory=lambda: f"clinic-{uuid.uuid4().hex[:8]}")
+    clinic_b: str = field(default_factory=lambda: f"clinic-{uuid.uuid4().hex[:8]}")
+    email: str = field(default_factory=lambda: f"ann.{uuid.uuid4().hex[:6]}@example.com")
+    phone: str = field(default_factory=lambda: f"+1415{uuid.uuid4().int % 8_000_000 + 2_000_000:07d}")
+
+    async def start(self, identifier: str, clinic_id: str | None = None) -> httpx.Response:
+        body: dict[str, Any] = {"identifier": identifier}
+        if clinic_id:
+            body["clinic_id"] = clinic_id
+        return await self.http.post("/api/v1/auth/sign-in", json=body)
+
+    async def code_for(self, response: httpx.Response) -> tuple[str, str]:
+        assert response.status_code == 202, response.text
+        await asyncio.sleep(0)
+        sent = self.outbox.sent[-1]
+        return response.json()["challenge_id"], sent["params"]["code"]
+
+    async def verify(self, challenge_id: str, code: str, **extra: Any) -> httpx.Response:
+        return await self.http.post(
+            "/api/v1/auth/sign-in/verify", json={"challenge_id": challenge_id, "code": code, **extra}
+        )
+
+
+@pytest.fixture
+async def harness(
+    make_database: DatabaseFactory, kafka_bootstrap: str, tmp_path: Path
+) -> AsyncIterator[Harness]:
+    url = make_database("identity")
+    await asyncio.to_thread(upgrade, MIGRATIONS, url)
+    settings = IdentitySettings(
+        environment="test",
+        database_url=url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_session_timeout_ms=2000,
+        dev_key_dir=tmp_path / "keys",
+        portal_public_url="https://portal.example.com",
+    )
+    outbox = Outbox()
+    app = create_app(bootstrap(settings, send_code=outbox.send))
+    async with app_client(app, "http://identity") as http:
+        h = Harness(http, outbox, settings)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            for clinic_id, client_id, email, phone in (
+                (h.clinic_a, "A-1", h.email.upper(), h.phone),  # the PIMS kept capitals
+                (h.clinic_b, "B-7", h.email, None),
+            ):
+                event = ClientUpserted(first_name="Ann", last_name="Lee", email=email, phone=phone)
+                envelope = Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer="sync")
+                await producer.send_and_wait(envelope.topic, envelope.to_bytes(), key=envelope.key.encode())
+        finally:
+            await producer.stop()
+
+        # Wait for the contacts through the sign-in itself (this app has no dev-token endpoint).
+        async def applied() -> bool:
+            response = await h.start(h.email)
+            return response.status_code == 202 and len(outbox.sent) > 0
+
+        assert await eventually(applied)
+        outbox.sent.clear()
+        yield h
+
+
+async def test_an_email_on_two_clinics_signs_in_once_and_sees_both(harness: Harness) -> None:
+    h = harness
+    challenge, code = await h.code_for(await h.start(f"  {h.email.title()} "))
+    [sent] = h.outbox.sent
+    assert (sent["channel"], sent["clinic_id"]) == ("email", min(h.clinic_a, h.clinic_b))
+    assert sent["params"]["link"].startswith("https://portal.example.com/sign-in/link#token=")
+    response = await h.verify(challenge, code)
+    assert response.status_code == 200, response.text
+    session = response.json()
+    assert sorted(c["clinic_id"] for c in session["clients"]) == sorted([h.clinic_a, h.clinic_b])
+    claims = jwt.decode(session["access_token"], options={"verify_signature": False})
+    assert claims["role"] == "parent"
+    assert {(c["clinic_id"], c["client_id"]) for c in claims["clients"]} == {
+        (h.clinic_a, "A-1"),
+        (h.clinic_b, "B-7"),
+    }
+    # The same code again: spent.
+    assert (await h.verify(challenge, code)).status_code == 400
+
+
+async def test_a_phone_number_in_another_format_than_stored(harness: Harness) -> None:
+    h = harness
+    national = f"({h.phone[2:5]}) {h.phone[5:8]}-{h.phone[8:]}"
+    challenge, code = await h.code_for(await h.start(national))
+    assert h.outbox.sent[-1]["channel"] == "sms"
+    session = (await h.verify(challenge, code)).json()
+    assert [c["clinic_id"] for c in session["clients"]] == [h.clinic_a]
+
+
+async def test_known_and_unknown_identifiers_get_the_same_answer(harness: Harness) -> None:
+    h = harness
+    known = await h.start(h.email)
+    unknown = await h.start("nobody@example.com")
+    assert known.status_code == unknown.status_code == 202
+    assert known.json().keys() == unknown.json().keys()
+    assert known.json()["message"] == unknown.json()["message"] == SENT
+    await asyncio.sleep(0)
+    assert len(h.outbox.sent) == 1  # only the known one was sent anything
+    # No code ever works for the unknown one, and it answers like a wrong code.
+    assert (await h.verify(unknown.json()["challenge_id"], "000000")).status_code == 400
+    assert (await h.verify(str(uuid.uuid4()), "000000")).status_code == 400
+    # Malformed identifiers are refused as such.
+    for bad in ("not an identifier", "12", "a@b", "+1 000"):
+        assert (await h.start(bad)).status_code == 422, bad
+
+
+async def test_five_wrong_codes_lock_the_challenge(harness: Harness) -> None:
+    h = harness
+    challenge, code = await h.code_for(await h.start(h.email))
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    answers = [(await h.verify(challenge, wrong)).status_code for _ in range(5)]
+    assert answers == [400, 400, 400, 400, 429]
+    assert (await h.verify(challenge, code)).status_code == 429  # locked, even with the right code
+
+
+async def test_requests_are_limited_per_identifier(harness: Harness) -> None:
+    h = harness
+    answers = [(await h.start(h.phone)).status_code for _ in range(6)]
+    assert answers == [202] * 5 + [429]
+
+
+async def test_the_magic_link_signs_in_once(harness: Harness) -> None:
+    h = harness
+    await h.code_for(await h.start(h.email, clinic_id=h.clinic_b))
+    token = h.outbox.sent[-1]["params"]["link"].split("#token=")[1]
+    first = await h.http.post("/api/v1/auth/sign-in/link", json={"token": token})
+    assert first.status_code == 200, first.text
+    assert [c["clinic_id"] for c in first.json()["clients"]] == [h.clinic_b]  # the clinic's own link
+    again = await h.http.post("/api/v1/auth/sign-in/link", json={"token": token})
+    assert again.status_code == 400
+
+
+async def test_refresh_rotates_and_a_reused_token_ends_the_session(harness: Harness) -> None:
+    h = harness
+    challenge, code = await h.code_for(await h.start(h.email))
+    first = (await h.verify(challenge, code)).json()
+    other = h.clinic_b if first["clinic_id"] == h.clinic_a else h.clinic_a
+    second = await h.http.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"], "clinic_id": other}
+    )
+    assert second.status_code == 200, second.text
+    assert second.json()["clinic_id"] == other
+    assert second.json()["refresh_token"] != first["refresh_token"]
+    # The spent token presented again (a thief's copy): refused, and the whole family is revoked.
+    reused = await h.http.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert reused.status_code == 401
+    after = await h.http.post("/api/v1/auth/refresh", json={"refresh_token": second.json()["refresh_token"]})
+    assert after.status_code == 401
+
+
+async def test_sign_out_and_sign_out_everywhere(harness: Harness) -> None:
+    h = harness
+    sessions = []
+    for _ in range(2):  # two devices
+        challenge, code = await h.code_for(await h.start(h.email))
+        sessions.append((await h.verify(challenge, code)).json())
+    out = await h.http.post("/api/v1/auth/sign-out", json={"refresh_token": sessions[0]["refresh_token"]})
+    assert out.status_code == 204
+    assert (
+        await h.http.post("/api/v1/auth/refresh", json={"refresh_token": sessions[0]["refresh_token"]})
+    ).status_code == 401
+    everywhere = await h.http.post(
+        "/api/v1/auth/sign-out-everywhere", headers={"authorization": f"Bearer {sessions[1]['access_token']}"}
+    )
+    assert everywhere.status_code == 204
+    assert (
+        await h.http.post("/api/v1/auth/refresh", json={"refresh_token": sessions[1]["refresh_token"]})
+    ).status_code == 401
+
+
+async def test_a_clinic_the_person_is_not_a_client_of_is_refused(harness: Harness) -> None:
+    h = harness
+    challenge, code = await h.code_for(await h.start(h.phone))
+    response = await h.verify(challenge, code, clinic_id=h.clinic_b)  # the phone is only on clinic A's record
+    assert response.status_code == 403
