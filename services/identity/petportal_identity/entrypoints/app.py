@@ -281,7 +281,7 @@ ERRORS: ErrorStatuses = {
     services.AmbiguousStaffError: status.HTTP_409_CONFLICT,
     services.TooManySignInAttempts: ErrorAnswer(status.HTTP_429_TOO_MANY_REQUESTS, headers=_retry_after),
     services.UnknownClient: status.HTTP_404_NOT_FOUND,
-    InvalidIdentifier: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    InvalidIdentifier: status.HTTP_422_UNPROCESSABLE_CONTENT,
     sign_in_service.InvalidCode: status.HTTP_400_BAD_REQUEST,
     sign_in_service.CodeLocked: status.HTTP_429_TOO_MANY_REQUESTS,
     sign_in_service.InvalidRefreshToken: ErrorAnswer(
