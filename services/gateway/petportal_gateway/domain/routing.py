@@ -41,6 +41,7 @@ ROUTES: tuple[tuple[re.Pattern[str], Route], ...] = tuple(
         (_under("/api/v1/conversation"), Route("messaging", "parent")),
         (_under("/api/v1/notifications"), Route("notify", "parent")),
         (_under("/clinic/v1/auth"), Route("identity", "none")),
+        (_under("/clinic/v1/sign-in-link"), Route("identity", "staff")),
         (rf"{_CLIENT}/(?:messages|conversation)(?:/.*)?", Route("messaging", "staff")),
         (_under("/clinic/v1/conversations"), Route("messaging", "staff")),
         (rf"{_CLIENT}/sms-status/?", Route("notify", "staff")),

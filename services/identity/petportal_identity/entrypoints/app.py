@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from petportal_runtime.auth import CurrentParent
+from petportal_runtime.auth import CurrentParent, CurrentStaff
 from petportal_runtime.container import container_of
 from petportal_runtime.errors import ErrorAnswer, ErrorStatuses
 from petportal_runtime.text import Text
@@ -16,6 +17,7 @@ from petportal_schemas.envelope import ID_PATTERN
 
 from ..bootstrap import Identity, bootstrap
 from ..domain.model import INVALID_CREDENTIALS
+from ..domain.qr import qr_code
 from ..domain.sign_in import InvalidIdentifier
 from ..service_layer import services
 from ..service_layer import sign_in as sign_in_service
@@ -258,6 +260,46 @@ async def sign_out_everywhere(parent: CurrentParent, uow: UnitOfWork) -> None:
     await sign_in_service.sign_out_everywhere(uow, person=parent.sub)
 
 
+clinic_link = APIRouter(prefix="/clinic/v1/sign-in-link", tags=["clinic"])
+
+
+class ClinicLink(BaseModel):
+    url: str = Field(description="opens the portal's sign-in for this clinic")
+    qr_png: str
+    qr_svg: str
+
+
+def _clinic_url(identity: Identity, clinic_id: str) -> str:
+    return f"{identity.settings.portal_public_url.rstrip('/')}/c/{clinic_id}"
+
+
+@clinic_link.get("")
+async def get_clinic_link(staff: CurrentStaff, identity: IdentityDep) -> ClinicLink:
+    """The clinic's own sign-in link, and where its QR code is (to print for the front desk)."""
+    base = "/clinic/v1/sign-in-link"
+    return ClinicLink(
+        url=_clinic_url(identity, staff.clinic_id), qr_png=f"{base}/qr.png", qr_svg=f"{base}/qr.svg"
+    )
+
+
+@clinic_link.get(
+    "/qr.{kind}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}, "description": "the QR code"}},
+)
+async def get_clinic_qr(
+    kind: Annotated[Literal["png", "svg"], PathParam()], staff: CurrentStaff, identity: IdentityDep
+) -> Response:
+    """The clinic's sign-in link as a QR code (error correction M, a 4-module quiet zone)."""
+    image = qr_code(_clinic_url(identity, staff.clinic_id), kind)
+    media_type = "image/png" if kind == "png" else "image/svg+xml"
+    return Response(
+        image,
+        media_type=media_type,
+        headers={"Content-Disposition": f'inline; filename="sign-in-{staff.clinic_id}.{kind}"'},
+    )
+
+
 account = APIRouter(prefix="/api/v1", tags=["parent"])
 
 
@@ -293,7 +335,7 @@ ERRORS: ErrorStatuses = {
 
 def create_app(container: Identity | None = None) -> FastAPI:
     container = container or bootstrap()
-    routers = [keys, staff, sign_in, account]
+    routers = [keys, staff, sign_in, clinic_link, account]
     if container.settings.dev_token_endpoint_enabled:
         routers.append(dev)
     app = container.runtime.create_app(title="Pet Portal identity", routers=routers, errors=ERRORS)

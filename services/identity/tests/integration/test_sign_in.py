@@ -8,6 +8,7 @@ OpenAPI (the request schema of `POST /internal/v1/deliveries`)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,13 +18,16 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import zxingcpp
 from aiokafka import AIOKafkaProducer
 from jsonschema.validators import Draft202012Validator
+from PIL import Image
 
 import petportal_identity
 from petportal_devkit.contracts import openapi_snapshot
 from petportal_devkit.testing import DatabaseFactory, app_client, eventually
-from petportal_identity.bootstrap import bootstrap
+from petportal_identity.bootstrap import Identity, bootstrap
+from petportal_identity.domain.model import StaffUser
 from petportal_identity.entrypoints.app import SENT, create_app
 from petportal_identity.settings import IdentitySettings
 from petportal_runtime.auth import ClientRef
@@ -68,6 +72,7 @@ class Harness:
     http: httpx.AsyncClient
     outbox: Outbox
     settings: IdentitySettings
+    identity: Identity
     clinic_a: str = field(default_factory=lambda: f"clinic-{uuid.uuid4().hex[:8]}")
     clinic_b: str = field(default_factory=lambda: f"clinic-{uuid.uuid4().hex[:8]}")
     email: str = field(default_factory=lambda: f"ann.{uuid.uuid4().hex[:6]}@example.com")
@@ -106,9 +111,10 @@ async def harness(
         portal_public_url="https://portal.example.com",
     )
     outbox = Outbox()
-    app = create_app(bootstrap(settings, send_code=outbox.send))
+    identity = bootstrap(settings, send_code=outbox.send)
+    app = create_app(identity)
     async with app_client(app, "http://identity") as http:
-        h = Harness(http, outbox, settings)
+        h = Harness(http, outbox, settings, identity)
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
         await producer.start()
         try:
@@ -247,3 +253,59 @@ async def test_a_clinic_the_person_is_not_a_client_of_is_refused(harness: Harnes
     challenge, code = await h.code_for(await h.start(h.phone))
     response = await h.verify(challenge, code, clinic_id=h.clinic_b)  # the phone is only on clinic A's record
     assert response.status_code == 403
+
+
+async def test_staff_get_their_clinics_sign_in_link_and_its_qr_code(harness: Harness) -> None:
+    h = harness
+    staff = h.identity.tokens.staff(
+        StaffUser(clinic_id=h.clinic_a, email="front@desk.example", password_hash="-")
+    )
+    headers = {"authorization": f"Bearer {staff.access_token}"}
+    link = await h.http.get("/clinic/v1/sign-in-link", headers=headers)
+    assert link.status_code == 200, link.text
+    url = link.json()["url"]
+    assert url == f"https://portal.example.com/c/{h.clinic_a}"
+    png = await h.http.get("/clinic/v1/sign-in-link/qr.png", headers=headers)
+    assert png.headers["content-type"] == "image/png"
+    [decoded] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
+    assert decoded.text == url
+    svg = await h.http.get("/clinic/v1/sign-in-link/qr.svg", headers=headers)
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert svg.text.startswith("<?xml")
+    # Rendered and decoded again: the SVG holds the same link.
+    png_of_svg = segno_svg_to_png(svg.content)
+    assert [r.text for r in zxingcpp.read_barcodes(png_of_svg)] == [url]
+    assert (await h.http.get("/clinic/v1/sign-in-link/qr.gif", headers=headers)).status_code == 422
+    parent = (await h.verify(*await h.code_for(await h.start(h.email)))).json()["access_token"]
+    refused = await h.http.get("/clinic/v1/sign-in-link", headers={"authorization": f"Bearer {parent}"})
+    assert refused.status_code == 403
+
+
+def segno_svg_to_png(svg: bytes) -> Image.Image:
+    """Draw the SVG's one path (moves and horizontal strokes, as segno writes it) onto an image, so a
+    QR decoder can read what the SVG shows."""
+    import re
+
+    text = svg.decode()
+    scale = float(re.search(r"scale\(([\d.]+)\)", text).group(1))  # type: ignore[union-attr]
+    width = int(float(re.search(r'width="([\d.]+)"', text).group(1)))  # type: ignore[union-attr]
+    path = re.search(r' d="([^"]+)"', text).group(1)  # type: ignore[union-attr]
+    image = Image.new("L", (width, width), 255)
+    x = y = 0.0
+    for command, a, b in re.findall(r"([MmHhVv])(-?[\d.]+)(?:\s+(-?[\d.]+))?", path):
+        if command in "Mm":
+            dx, dy = float(a), float(b or 0)
+            x, y = (dx, dy) if command == "M" else (x + dx, y + dy)
+        elif command in "Hh":
+            end = float(a) if command == "H" else x + float(a)
+            box = (
+                int(min(x, end) * scale),
+                int((y - 0.5) * scale),
+                int(max(x, end) * scale),
+                int((y + 0.5) * scale),
+            )
+            image.paste(0, box)
+            x = end
+        else:
+            y = float(a) if command == "V" else y + float(a)
+    return image
