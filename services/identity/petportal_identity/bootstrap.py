@@ -19,10 +19,11 @@ from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import ClientUpserted, ClinicRegistered, ReminderSent, topics
 
-from .adapters.keystore import load_signing_key
+from .adapters.keystore import load_key_set
 from .adapters.notify_client import NotifyCodes
 from .adapters.ratelimit import SignInLimits
 from .adapters.repository import sql_repositories
+from .domain.keys import KeySet
 from .entrypoints import handlers
 from .service_layer.services import TokenIssuer
 from .service_layer.sign_in import SendCode, SignInPolicy
@@ -33,6 +34,7 @@ from .settings import IdentitySettings
 @dataclass
 class Identity(Container[IdentitySettings, IdentityRepositories]):
     tokens: TokenIssuer
+    keys: KeySet
     limiter: SignInLimits
     parent_limiter: SignInLimits
     sign_in: SignInPolicy
@@ -77,9 +79,10 @@ def bootstrap(
 ) -> Identity:
     """`send_code`: how sign-in codes go out (by default, notify's delivery API in the background)."""
     settings = settings or IdentitySettings()
-    key = load_signing_key(settings)
+    keys = load_key_set(settings)
+    key = keys.current
     # identity verifies the tokens it signs with its own key: no JWKS round trip to itself.
-    runtime = build_runtime(settings, token_verifier or TokenVerifier(None, static_jwks=key.jwks()))
+    runtime = build_runtime(settings, token_verifier or TokenVerifier(None, static_jwks=keys.jwks()))
     staff_limits, parent_limits = sign_in_limits(rate_limit_storage(runtime), settings)
     identity = Identity(
         settings,
@@ -90,6 +93,7 @@ def bootstrap(
             parent_ttl=timedelta(seconds=settings.parent_token_ttl_seconds),
             staff_ttl=timedelta(seconds=settings.staff_token_ttl_seconds),
         ),
+        keys=keys,
         limiter=staff_limits,
         parent_limiter=parent_limits,
         sign_in=SignInPolicy(

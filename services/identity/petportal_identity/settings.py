@@ -18,6 +18,9 @@ class IdentitySettings(ServiceSettings):
     # PEM (PKCS#8) Ed25519 private key. Required in production; generated under dev_key_dir otherwise.
     signing_key_file: Path | None = None
     dev_key_dir: Path = Path(".data/keys")
+    # During a key rotation: the previous keys (PEM, public or private), still published in the JWKS so
+    # the tokens they signed verify until they expire. Signing always uses SIGNING_KEY_FILE.
+    previous_signing_key_files: list[Path] = Field(default_factory=list)
     # Issues parent tokens for any known client without a sign-in: development and demos only.
     dev_token_endpoint_enabled: bool = False
     parent_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from petportal_runtime.logging import get_logger
 
-from ..domain.keys import SigningKey
+from ..domain.keys import KeySet, SigningKey, public_key_from_pem
 from ..settings import IdentitySettings
 
 log = get_logger(__name__)
@@ -17,6 +17,17 @@ DEV_KEY_NAME = "identity-ed25519.pem"
 
 class SigningKeyError(RuntimeError):
     pass
+
+
+def load_key_set(settings: IdentitySettings) -> KeySet:
+    """The signing key and the previous keys of PREVIOUS_SIGNING_KEY_FILES (published, not used)."""
+    previous = []
+    for path in settings.previous_signing_key_files:
+        try:
+            previous.append(public_key_from_pem(path.read_bytes()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise SigningKeyError(f"cannot load a PREVIOUS_SIGNING_KEY_FILES key: {exc}") from exc
+    return KeySet(load_signing_key(settings), tuple(previous))
 
 
 def load_signing_key(settings: IdentitySettings) -> SigningKey:

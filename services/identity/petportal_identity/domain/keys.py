@@ -50,3 +50,32 @@ class SigningKey:
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError("the signing key must be an Ed25519 private key")
         return cls(key)
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """The key that signs, and the previous ones still published during a rotation's overlap (their
+    tokens verify until they expire; nothing new is signed with them)."""
+
+    current: SigningKey
+    previous: tuple[Ed25519PublicKey, ...] = ()
+
+    def jwks(self) -> dict[str, Any]:
+        keys = [public_jwk(self.current.public_key, self.current.kid)]
+        seen = {self.current.kid}
+        for public in self.previous:
+            kid = key_id(public)
+            if kid not in seen:
+                seen.add(kid)
+                keys.append(public_jwk(public, kid))
+        return {"keys": keys}
+
+
+def public_key_from_pem(pem: bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key from a PEM file holding the public key or the (old) private key."""
+    if b"PRIVATE KEY" in pem:
+        return SigningKey.from_pem(pem).public_key
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("a previous signing key must be an Ed25519 key")
+    return key

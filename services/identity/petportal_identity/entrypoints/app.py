@@ -79,7 +79,7 @@ keys = APIRouter(tags=["keys"])
 
 @keys.get("/.well-known/jwks.json")
 async def jwks(identity: IdentityDep) -> dict[str, Any]:
-    return identity.tokens.key.jwks()
+    return identity.keys.jwks()
 
 
 staff = APIRouter(prefix="/clinic/v1/auth", tags=["staff"])

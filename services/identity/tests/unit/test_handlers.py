@@ -13,7 +13,7 @@ from faststream.kafka import TestKafkaBroker
 from petportal_devkit.consumers import DeadLetter, publish_envelope, record_dead_letters
 from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_identity import bootstrap as identity_bootstrap
-from petportal_identity.domain.keys import SigningKey
+from petportal_identity.domain.keys import KeySet, SigningKey
 from petportal_identity.domain.model import Contact
 from petportal_identity.settings import IdentitySettings
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, ReminderSent, topics
@@ -47,7 +47,7 @@ class Identity:
 async def identity(
     monkeypatch: pytest.MonkeyPatch, uow: FakeUnitOfWork[Any], repositories: Any
 ) -> AsyncIterator[Identity]:
-    monkeypatch.setattr(identity_bootstrap, "load_signing_key", lambda _: SigningKey.generate())
+    monkeypatch.setattr(identity_bootstrap, "load_key_set", lambda _: KeySet(SigningKey.generate()))
     settings = IdentitySettings(environment="test", database_url="postgresql+asyncpg://unit@127.0.0.1:1/unit")
     runtime = identity_bootstrap.bootstrap(settings, unit_of_work=lambda: uow).runtime
     under_test = Identity(runtime.broker, uow, record_dead_letters(runtime.broker), repositories.identity)

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from pydantic import ValidationError
 
-from petportal_identity.adapters.keystore import DEV_KEY_NAME, SigningKeyError, load_signing_key
+from petportal_identity.adapters.keystore import DEV_KEY_NAME, SigningKeyError, load_key_set, load_signing_key
 from petportal_identity.adapters.ratelimit import SignInLimits
 from petportal_identity.domain import passwords
 from petportal_identity.domain.keys import SigningKey, key_id
@@ -185,3 +185,37 @@ async def test_unlock_staff_says_a_lock_in_process_memory_cannot_be_cleared_from
 
 def test_emails_are_compared_lower_cased() -> None:
     assert normalise_email("  Vet@Clinic.EXAMPLE ") == "vet@clinic.example"
+
+
+async def test_a_rotation_publishes_the_previous_key_until_it_is_dropped(tmp_path: Path) -> None:
+    old, new = SigningKey.generate(), SigningKey.generate()
+    (tmp_path / "old.pem").write_bytes(old.to_pem())
+    (tmp_path / "new.pem").write_bytes(new.to_pem())
+    public_only = tmp_path / "old-public.pem"
+    public_only.write_bytes(
+        old.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    user = StaffUser(clinic_id="c1", email="a@b.example", password_hash="-")
+    old_token = TokenIssuer(old, timedelta(hours=1), timedelta(hours=1)).staff(user).access_token
+    for previous in (tmp_path / "old.pem", public_only):
+        settings = IdentitySettings(
+            signing_key_file=tmp_path / "new.pem", previous_signing_key_files=[previous]
+        )
+        keys = load_key_set(settings)
+        assert keys.current.kid == new.kid  # signs with the new one only
+        assert [k["kid"] for k in keys.jwks()["keys"]] == [new.kid, old.kid]
+        during = TokenVerifier(None, static_jwks=keys.jwks())
+        assert (await during.verify(old_token)).clinic_id == "c1"
+    after = TokenVerifier(
+        None, static_jwks=load_key_set(IdentitySettings(signing_key_file=tmp_path / "new.pem")).jwks()
+    )
+    with pytest.raises(InvalidToken):
+        await after.verify(old_token)
+    with pytest.raises(SigningKeyError):
+        load_key_set(
+            IdentitySettings(
+                signing_key_file=tmp_path / "new.pem", previous_signing_key_files=[tmp_path / "none.pem"]
+            )
+        )
