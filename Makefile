@@ -15,10 +15,10 @@ PYPROJECTS := $(wildcard $(addsuffix /pyproject.toml,$(PACKAGE_DIRS)))
 STAMP := $(VENV)/.petportal-installed
 SERVICE_PACKAGES := $(patsubst %/__init__.py,%,$(wildcard services/*/petportal_*/__init__.py))
 
-.PHONY: help venv helm run test lint typecheck bench lock schemas clean-data
+.PHONY: help venv web browser helm run test lint typecheck bench lock schemas clean-data
 
 help:
-	@echo "make venv | helm | run [ARGS=--infra-only] | test | lint | typecheck | bench | lock | schemas | clean-data"
+	@echo "make venv | web | browser | helm | run [ARGS=--infra-only] | test | lint | typecheck | bench | lock | schemas | clean-data"
 
 venv: $(STAMP)
 
@@ -41,10 +41,29 @@ helm: $(VENV)/bin/helm
 $(VENV)/bin/helm: tests/tools/install_helm.py | $(STAMP)
 	$(PY) tests/tools/install_helm.py
 
-run: venv
+# The web portal (web/): `npm ci` from the committed lock, then a production build into web/dist,
+# which the gateway serves (WEB_DIR). Rebuilt when its sources, its lock or an OpenAPI snapshot change.
+WEB_SOURCES := $(shell find web/src web/scripts -type f -not -path '*/generated/*' 2>/dev/null) \
+	web/index.html web/vite.config.ts web/tsconfig.json $(wildcard tests/contract/snapshots/openapi/*.json)
+web: web/dist/index.html
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+
+# Headless Chromium for the browser tests: Debian's package (browser downloads do not work here).
+browser:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+run: venv web
 	$(PY) devtools/run.py $(ARGS)
 
-test: venv helm lint typecheck
+test: venv web browser helm lint typecheck
 	$(PY) devtools/run_tests.py $(ARGS)
 
 lint: venv

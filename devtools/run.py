@@ -61,6 +61,7 @@ CLINIC_ID = "demo-clinic"
 CLIENT_ID = "C-1001"
 STAFF_EMAIL = "staff@demo-clinic.example"
 CLINIC_SMS_NUMBER = "+15005550006"
+DEMO_EMAIL = "alex@example.com"
 PARENT_PHONE = "+15005550100"
 DEMO_RECORDS: dict[str, Any] = {
     "pims": "ezyvet",
@@ -126,7 +127,8 @@ def walkthrough(demo: Mapping[str, Any], gateway: str) -> str:
     last_message = 'python3 -c \'import json,sys; print(json.load(sys.stdin)["messages"][-1]["message_id"])\''
     json_h = "-H 'content-type: application/json'"
     return f"""
-Pet Portal is running: gateway {g}  (OpenAPI of each service: http://{HOST}:<port>/docs)
+Pet Portal is running: open {g} in a browser (sign in with {DEMO_EMAIL} or {PARENT_PHONE};
+the code arrives in .data/dev/mail or .data/dev/sms.jsonl). OpenAPI of each service: http://{HOST}:<port>/docs
 Demo clinic {CLINIC_ID} (texts from {CLINIC_SMS_NUMBER}):
   staff   {STAFF_EMAIL} / {demo.get("staff_password", "?")}
   parent  {CLIENT_ID} Alex Rivera, {PARENT_PHONE}
@@ -286,6 +288,9 @@ class Orchestrator:
             self.env[spec.name]["DATABASE_URL"] = url
             self.database_urls[spec] = url
         self.env["gateway"]["METRICS_PORT"] = str(self.metrics_port)
+        # The web portal, built by `make run` (make web): served by the gateway at /.
+        if (REPO / "web" / "dist" / "index.html").is_file():
+            self.env["gateway"]["WEB_DIR"] = str(REPO / "web" / "dist")
         self.phases.done("infrastructure")
 
     @property

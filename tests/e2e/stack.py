@@ -32,6 +32,7 @@ from petportal_devkit.testing import run_sync, wait_for
 from petportal_runtime.catalog import DATABASE_SERVICES, SERVICES
 
 CLINIC_NUMBER = "+15005550006"
+WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"  # built by `make test` (make web)
 
 
 class Stack:
@@ -81,6 +82,8 @@ class Stack:
             env["DATABASE_URL"] = database_url(self.postgres_server_url, self.databases[svc])
         if svc == "gateway":
             env["METRICS_PORT"] = str(self.metrics_port)
+            if WEB_DIST.joinpath("index.html").is_file():
+                env["WEB_DIR"] = str(WEB_DIST)
         return self.supervisor.tagged(env)
 
     def cli(self, svc: str, *args: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, field_validator
 
 from petportal_runtime.settings import ServiceSettings
@@ -23,6 +25,9 @@ class GatewaySettings(ServiceSettings):
     upstream_max_connections: int = Field(default=200, ge=1, le=10_000)
     rate_limit_per_minute: int = Field(default=300, ge=1, description="requests per client IP per minute")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    web_dir: Path | None = Field(
+        default=None, description="the built web portal (web/dist): served on the same origin as the API"
+    )
     # The gateway's port is public: its metrics are only ever served on this one.
     metrics_port: int = Field(default=9080, ge=1, le=65535)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPBearer
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -89,6 +90,9 @@ async def proxy(request: Request) -> Response:
     path: str = request.scope["path"]
     route = resolve(path)
     if route is None:
+        web_dir = _gateway(request).settings.web_dir
+        if web_dir is not None and request.method in ("GET", "HEAD") and (page := web_file(web_dir, path)):
+            return page
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="not found")
     if route.upstream == "gateway":  # a path the gateway answers itself
         if path.endswith("/"):
@@ -114,6 +118,34 @@ async def proxy(request: Request) -> Response:
     response = Response(content=upstream.content, status_code=upstream.status_code)
     response.raw_headers += [(n.encode("latin-1"), v.encode("latin-1")) for n, v in upstream.headers]
     return response
+
+
+# The web portal's pages: its own files only, from its own origin (no inline scripts or styles).
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; script-src 'self'; "
+    "style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+API_PREFIXES = ("/api/", "/clinic/", "/pims/", "/webhooks/", "/internal/")
+
+
+def web_file(web_dir: Path, path: str) -> Response | None:
+    """A file of the built portal (hashed assets cached for a year, the rest revalidated), or its
+    index.html for the portal's own routes (/pets/…); None for API paths and missing files."""
+    if path.startswith(API_PREFIXES):
+        return None
+    root = web_dir.resolve()
+    relative = path.lstrip("/")
+    candidate = (root / relative).resolve()
+    if relative and candidate.is_relative_to(root) and candidate.is_file():
+        immutable = relative.startswith("assets/")
+        cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
+        return FileResponse(candidate, headers={"Cache-Control": cache, **PAGE_HEADERS})
+    if "." in relative.rsplit("/", 1)[-1] or not (root / "index.html").is_file():
+        return None  # a file that is not there
+    return FileResponse(root / "index.html", headers={"Cache-Control": "no-cache", **PAGE_HEADERS})
 
 
 class ProxyRoute(Route):

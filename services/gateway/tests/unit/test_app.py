@@ -387,3 +387,28 @@ async def test_home_reads_todo_and_pets_tolerantly_of_fields_it_does_not_know(
 
     assert response.status_code == 200
     assert (response.json()["todo"], response.json()["pets"]) == (TODO, [PET])
+
+
+async def test_the_web_portal_is_served_on_the_api_origin(tmp_path: Any) -> None:
+    web = tmp_path / "dist"
+    (web / "assets").mkdir(parents=True)
+    (web / "index.html").write_text("<!doctype html><title>Pet Portal</title>")
+    (web / "assets" / "index-abc123.js").write_text("console.log(1)")
+    (tmp_path / "secret.txt").write_text("not for the web")
+    app = create_app(SETTINGS.model_copy(update={"web_dir": web}), send=FakeNetwork())
+    async with app_client(app, "http://gateway") as client:
+        for page in ("/", "/pets/P-1", "/sign-in/link", "/c/demo-clinic"):
+            response = await client.get(page)
+            assert response.status_code == 200, page
+            assert "Pet Portal" in response.text
+            assert response.headers["cache-control"] == "no-cache"
+            assert "script-src 'self'" in response.headers["content-security-policy"]
+        asset = await client.get("/assets/index-abc123.js")
+        assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert (await client.get("/assets/missing.js")).status_code == 404
+        assert (await client.get("/secret.txt")).status_code == 404
+        assert (await client.get("/%2e%2e/secret.txt")).status_code in (400, 404)
+        # API paths are never the portal's page, even unknown ones.
+        unknown = await client.get("/api/v1/nothing-here")
+        assert (unknown.status_code, unknown.headers["content-type"]) == (404, "application/json")
+        assert (await client.post("/pets/P-1")).status_code == 404

@@ -1,0 +1,69 @@
+import { useEffect, useState } from "preact/hooks";
+import { api, currentSession, problem, setSession, type Schemas } from "../api";
+import { navigate } from "../router";
+import { changed } from "./Layout";
+
+export function Account() {
+  const [account, setAccount] = useState<Schemas["AccountPublic"] | null>(null);
+  const [prefs, setPrefs] = useState<Schemas["PreferencesPublic"] | null>(null);
+  const [status, setStatus] = useState("");
+  const [error, setError] = useState("");
+  useEffect(() => {
+    api.GET("/api/v1/account").then(({ data, error }) => (data ? setAccount(data) : setError(problem(error))));
+    api.GET("/api/v1/notifications/preferences").then(({ data }) => data && setPrefs(data));
+  }, []);
+
+  async function save(next: Schemas["PreferencesPublic"]) {
+    setPrefs(next);
+    const { data, error } = await api.PUT("/api/v1/notifications/preferences", { body: next });
+    if (!data) return setError(problem(error, "Your choice was not saved. Please try again."));
+    setPrefs(data);
+    setStatus("Saved.");
+    changed();
+  }
+
+  async function signOut(everywhere: boolean) {
+    const session = currentSession();
+    if (everywhere) await api.POST("/api/v1/auth/sign-out-everywhere");
+    else if (session) await api.POST("/api/v1/auth/sign-out", { body: { refresh_token: session.refresh_token } });
+    setSession(null);
+    navigate("/", true);
+  }
+
+  return (
+    <>
+      <h1>Account</h1>
+      {error && <p class="error" role="alert">{error}</p>}
+      {account && (
+        <>
+          <dl class="facts">
+            <div><dt>Name</dt><dd>{account.first_name} {account.last_name}</dd></div>
+            <div><dt>Email</dt><dd>{account.email ?? "—"}</dd></div>
+            <div><dt>Mobile</dt><dd>{account.phone ?? "—"}</dd></div>
+          </dl>
+          <p class="hint">Your clinic keeps these details. To change them, contact your clinic.</p>
+        </>
+      )}
+      <h2 id="notifications">Notifications</h2>
+      {prefs && (
+        <fieldset aria-labelledby="notifications">
+          <label class="switch">
+            <input type="checkbox" checked={prefs.email_opted_in} onChange={(e) => save({ ...prefs, email_opted_in: (e.target as HTMLInputElement).checked })} />
+            Email me about messages and reminders
+          </label>
+          <label class="switch">
+            <input type="checkbox" checked={prefs.sms_opted_in} onChange={(e) => save({ ...prefs, sms_opted_in: (e.target as HTMLInputElement).checked })} />
+            Text me about messages and reminders
+          </label>
+          {!prefs.sms_opted_in && <p class="hint">Texts are off. You can also text START to your clinic to turn them back on.</p>}
+        </fieldset>
+      )}
+      <p role="status">{status}</p>
+      <h2>Sign out</h2>
+      <div class="actions">
+        <button type="button" onClick={() => signOut(false)}>Sign out</button>
+        <button type="button" class="secondary" onClick={() => signOut(true)}>Sign out on every device</button>
+      </div>
+    </>
+  );
+}

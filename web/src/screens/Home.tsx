@@ -1,0 +1,64 @@
+import { useEffect, useState } from "preact/hooks";
+import { api, problem, type Schemas } from "../api";
+
+// Where a To-Do item's action leads in this app; items for screens not built yet are shown without a link.
+const SCREENS = ["/conversation", "/notifications/preferences", "/pets", "/account"];
+
+export function Home() {
+  const [home, setHome] = useState<Schemas["HomeScreen"] | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    const load = async () => {
+      const { data, error } = await api.GET("/api/v1/home");
+      if (data) setHome(data);
+      else setError(problem(error, "Your home screen could not be loaded. Please try again."));
+    };
+    load();
+    window.addEventListener("petportal:changed", load);
+    return () => window.removeEventListener("petportal:changed", load);
+  }, []);
+
+  if (error) return <p class="error" role="alert">{error}</p>;
+  if (!home) return <p role="status">Loading…</p>;
+  const { todo, upcoming_appointments, get_help } = home;
+  return (
+    <>
+      <h1>To-Do <span class="count" aria-label={`${todo.badge} items`}>{todo.badge}</span></h1>
+      {todo.items.length === 0 ? (
+        <p class="empty">You're all caught up.</p>
+      ) : (
+        <ul class="cards" aria-label="To-Do">
+          {todo.items.map((item) => (
+            <li class="card">
+              {SCREENS.includes(item.action.href) ? <a href={item.action.href}>{item.title}</a> : <span>{item.title}</span>}
+            </li>
+          ))}
+        </ul>
+      )}
+      <h2>Upcoming appointments</h2>
+      {upcoming_appointments.length === 0 ? (
+        <p class="empty">No upcoming appointments.</p>
+      ) : (
+        <ul class="cards">
+          {upcoming_appointments.map((a) => (
+            <li class="card">
+              <strong>{a.pet_name ?? "Appointment"}</strong>
+              <span>{a.local_start}</span>
+              {a.reason && <span>{a.reason}</span>}
+            </li>
+          ))}
+        </ul>
+      )}
+      <h2>Get help now</h2>
+      <ul class="cards">
+        {get_help
+          .filter((option) => SCREENS.includes(option.href))
+          .map((option) => (
+            <li class="card">
+              <a href={option.href}>{option.kind === "talk_to_staff" ? "Message your clinic" : option.kind}</a>
+            </li>
+          ))}
+      </ul>
+    </>
+  );
+}

@@ -1,0 +1,110 @@
+import { useEffect, useState } from "preact/hooks";
+import { api, problem, setSession } from "../api";
+import { navigate } from "../router";
+
+export function SignIn({ clinicId }: { clinicId?: string }) {
+  const [identifier, setIdentifier] = useState("");
+  const [challenge, setChallenge] = useState<string | null>(null);
+  const [message, setMessage] = useState("");
+  const [code, setCode] = useState("");
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+
+  async function start(event: Event) {
+    event.preventDefault();
+    setBusy(true);
+    setError("");
+    const { data, error } = await api.POST("/api/v1/auth/sign-in", {
+      body: { identifier, ...(clinicId ? { clinic_id: clinicId } : {}) },
+    });
+    setBusy(false);
+    if (!data) return setError(problem(error, "Enter the email address or mobile number your clinic has for you."));
+    setChallenge(data.challenge_id);
+    setMessage(data.message);
+  }
+
+  async function verify(event: Event) {
+    event.preventDefault();
+    if (!challenge) return;
+    setBusy(true);
+    setError("");
+    const { data, error } = await api.POST("/api/v1/auth/sign-in/verify", {
+      body: { challenge_id: challenge, code: code.trim() },
+    });
+    setBusy(false);
+    if (!data) return setError(problem(error, "That code did not work. Check it, or ask for a new one."));
+    setSession(data);
+    navigate("/", true);
+  }
+
+  return (
+    <main class="sign-in" id="main">
+      <h1>Pet Portal</h1>
+      <p class="lead">Your pets' records, reminders and a direct line to your clinic.</p>
+      {!challenge ? (
+        <form onSubmit={start}>
+          <label for="identifier">Email or mobile number</label>
+          <input
+            id="identifier"
+            name="identifier"
+            autoComplete="username"
+            required
+            value={identifier}
+            onInput={(e) => setIdentifier((e.target as HTMLInputElement).value)}
+          />
+          <p class="hint">Use the one your clinic has for you. We'll send you a sign-in code.</p>
+          <button type="submit" disabled={busy}>Send me a code</button>
+        </form>
+      ) : (
+        <form onSubmit={verify}>
+          <p role="status">{message}</p>
+          <label for="code">6-digit code</label>
+          <input
+            id="code"
+            name="code"
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            pattern="[0-9]{6}"
+            maxLength={6}
+            required
+            value={code}
+            onInput={(e) => setCode((e.target as HTMLInputElement).value)}
+          />
+          <button type="submit" disabled={busy}>Sign in</button>
+          <button type="button" class="link" onClick={() => { setChallenge(null); setCode(""); }}>
+            Use another email or number
+          </button>
+        </form>
+      )}
+      {error && <p class="error" role="alert">{error}</p>}
+    </main>
+  );
+}
+
+/** The magic link: its token is in the URL fragment (never sent to a server log). */
+export function SignInLink() {
+  const [error, setError] = useState("");
+  useEffect(() => {
+    const token = new URLSearchParams(location.hash.slice(1)).get("token");
+    history.replaceState(null, "", "/sign-in/link");
+    if (!token) return setError("This link is incomplete.");
+    api.POST("/api/v1/auth/sign-in/link", { body: { token } }).then(({ data, error }) => {
+      if (!data) return setError(problem(error, "This link has expired or was already used."));
+      setSession(data);
+      navigate("/", true);
+    });
+  }, []);
+  return (
+    <main class="sign-in" id="main">
+      <h1>Pet Portal</h1>
+      {error ? (
+        <>
+          <p class="error" role="alert">{error}</p>
+          <a class="button" href="/">Sign in with a code instead</a>
+        </>
+      ) : (
+        <p role="status">Signing you in…</p>
+      )}
+    </main>
+  );
+}
