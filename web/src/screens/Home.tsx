@@ -15,7 +15,11 @@ export function Home() {
     };
     load();
     window.addEventListener("petportal:changed", load);
-    return () => window.removeEventListener("petportal:changed", load);
+    window.addEventListener("petportal:todo", load);
+    return () => {
+      window.removeEventListener("petportal:changed", load);
+      window.removeEventListener("petportal:todo", load);
+    };
   }, []);
 
   if (error) return <p class="error" role="alert">{error}</p>;
@@ -23,7 +27,7 @@ export function Home() {
   const { todo, upcoming_appointments, get_help } = home;
   return (
     <>
-      <h1>To-Do <span class="count" aria-label={`${todo.badge} items`}>{todo.badge}</span></h1>
+      <h1>To-Do {todo.badge > 0 && <span class="count" aria-label={`${todo.badge} items`}>{todo.badge}</span>}</h1>
       {todo.items.length === 0 ? (
         <p class="empty">You're all caught up.</p>
       ) : (

@@ -15,9 +15,14 @@ export function useBadge(): number {
   const [badge, setBadge] = useState(0);
   useEffect(() => {
     let stopped = false;
+    let last: number | null = null;
     const load = async () => {
       const { data } = await api.GET("/api/v1/todo");
-      if (data && !stopped) setBadge(data.badge);
+      if (!data || stopped) return;
+      setBadge(data.badge);
+      // The list changed under the open screen (a new message, an opt-out): let it reload.
+      if (last !== null && data.badge !== last) window.dispatchEvent(new Event("petportal:todo"));
+      last = data.badge;
     };
     load();
     const timer = setInterval(load, 10_000);
