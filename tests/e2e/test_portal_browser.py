@@ -1,11 +1,12 @@
 """The web portal in a real Chromium (Debian's, driven by Playwright) against the running system: a
 parent signs in with the code from the local mailbox, sees the badge go up when the clinic writes and
-down once they read it, downloads the ID card PDF, turns texts off and sees the To-Do item. axe-core
-finds no serious or critical violation on any screen; each screen is saved, phone-sized, to
-docs/screenshots/."""
+down once they read it, uploads a photo of their pet, downloads the ID card PDF, turns texts off and
+sees the To-Do item. axe-core finds no serious or critical violation on any screen; each screen is
+saved, phone-sized, to docs/screenshots/."""
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from .stack import WEB_DIST, Portal, Stack, contact, wait_for
@@ -120,6 +122,14 @@ def test_a_parent_uses_the_portal_in_a_browser(stack: Stack, browser: Browser) -
         page.get_by_role("link", name="Waffles").click()
         expect(page.get_by_role("heading", name="Waffles")).to_be_visible()
         expect(page.get_by_text("985000000000777")).to_be_visible()
+        photo = Image.new("RGB", (640, 480), (200, 120, 40))
+        jpeg = io.BytesIO()
+        photo.save(jpeg, "JPEG")
+        page.locator("input[type=file]").set_input_files(
+            files=[{"name": "waffles.jpg", "mimeType": "image/jpeg", "buffer": jpeg.getvalue()}]
+        )
+        expect(page.get_by_text("Photo saved.")).to_be_visible()
+        expect(page.get_by_role("img", name="Photo of Waffles")).to_be_visible()
         accessible(page, "pet")
         with page.expect_download() as download:
             page.get_by_role("button", name="Download ID card (PDF)").click()

@@ -97,3 +97,18 @@ export async function download(path: string, filename: string): Promise<void> {
   link.click();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/** An image that needs the access token (pet photos), as an object URL for an <img>. */
+export async function imageUrl(path: string): Promise<string | null> {
+  const response = await fetch(path, { headers: session ? { authorization: `Bearer ${session.access_token}` } : {} });
+  return response.ok ? URL.createObjectURL(await response.blob()) : null;
+}
+
+/** Send a file as the request body (a pet photo), with the access token. */
+export async function putFile(path: string, file: File): Promise<Response> {
+  return fetch(path, {
+    method: "PUT",
+    body: file,
+    headers: { "content-type": file.type || "application/octet-stream", ...(session ? { authorization: `Bearer ${session.access_token}` } : {}) },
+  });
+}

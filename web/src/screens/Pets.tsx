@@ -1,5 +1,23 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, download, problem, type Schemas } from "../api";
+import { api, download, imageUrl, problem, putFile, type Schemas } from "../api";
+
+function Photo({ url, name, size }: { url: string | null | undefined; name: string; size: "thumbnail" | "full" }) {
+  const [src, setSrc] = useState<string | null>(null);
+  useEffect(() => {
+    let revoked: string | null = null;
+    if (url) {
+      imageUrl(`${url}${url.includes("?") ? "&" : "?"}size=${size}`).then((objectUrl) => {
+        revoked = objectUrl;
+        setSrc(objectUrl);
+      });
+    } else setSrc(null);
+    return () => {
+      if (revoked) URL.revokeObjectURL(revoked);
+    };
+  }, [url, size]);
+  if (!src) return <div class={`photo ${size} none`} aria-hidden="true">{name.slice(0, 1)}</div>;
+  return <img class={`photo ${size}`} src={src} alt={`Photo of ${name}`} />;
+}
 
 export function Pets() {
   const [pets, setPets] = useState<Schemas["PetPublic"][] | null>(null);
@@ -18,7 +36,8 @@ export function Pets() {
       {pets.length === 0 && <p class="empty">Your clinic has no pets on file for you yet.</p>}
       <ul class="cards">
         {pets.map((pet) => (
-          <li class="card">
+          <li class="card pet">
+            <Photo url={pet.photo_url} name={pet.name} size="thumbnail" />
             <a href={`/pets/${encodeURIComponent(pet.patient_id)}`}>{pet.name}</a>
             <span>{[pet.species, pet.breed, pet.age?.text].filter(Boolean).join(" · ")}</span>
           </li>
@@ -33,12 +52,16 @@ export function Pet({ patientId }: { patientId: string }) {
   const [vaccinations, setVaccinations] = useState<Schemas["VaccinationPublic"][]>([]);
   const [reminders, setReminders] = useState<Schemas["ReminderPublic"][]>([]);
   const [error, setError] = useState("");
-  useEffect(() => {
-    const params = { params: { path: { patient_id: patientId } } };
-    api.GET("/api/v1/pets/{patient_id}", params).then(({ data, error }) => {
+  const [photoVersion, setPhotoVersion] = useState(0);
+  const [photoStatus, setPhotoStatus] = useState("");
+  const loadPet = () =>
+    api.GET("/api/v1/pets/{patient_id}", { params: { path: { patient_id: patientId } } }).then(({ data, error }) => {
       if (data) setPet(data);
       else setError(problem(error, "This pet could not be found."));
     });
+  useEffect(() => {
+    const params = { params: { path: { patient_id: patientId } } };
+    loadPet();
     api.GET("/api/v1/pets/{patient_id}/vaccinations", params).then(({ data }) => data && setVaccinations(data.vaccinations));
     api.GET("/api/v1/pets/{patient_id}/reminders", params).then(({ data }) => data && setReminders(data.reminders));
   }, [patientId]);
@@ -55,10 +78,44 @@ export function Pet({ patientId }: { patientId: string }) {
     ["Weight", pet.weight_kg ? `${pet.weight_kg} kg` : null],
     ["Microchip", pet.microchip],
   ];
+  const photoPath = `/api/v1/pets/${encodeURIComponent(pet.patient_id)}/photo`;
+  async function upload(event: Event) {
+    const input = event.target as HTMLInputElement;
+    const file = input.files?.[0];
+    input.value = "";
+    if (!file) return;
+    setPhotoStatus("Uploading…");
+    const response = await putFile(photoPath, file);
+    if (response.ok) {
+      setPhotoStatus("Photo saved.");
+      setPhotoVersion((v) => v + 1);
+      await loadPet();
+    } else {
+      const reasons: Record<number, string> = {
+        413: "That photo is too large (8 MB at most).",
+        415: "That file is not a photo we can use (JPEG, PNG, WebP or HEIC).",
+      };
+      setPhotoStatus(reasons[response.status] ?? "The photo could not be saved. Please try another one.");
+    }
+  }
+  async function removePhoto() {
+    const { response } = await api.DELETE("/api/v1/pets/{patient_id}/photo", { params: { path: { patient_id: pet!.patient_id } } });
+    setPhotoStatus(response.ok ? "Photo removed." : "The photo could not be removed.");
+    await loadPet();
+  }
   return (
     <>
       <p><a href="/pets">← Pets</a></p>
       <h1>{pet.name}</h1>
+      <Photo key={photoVersion} url={pet.photo_url} name={pet.name} size="full" />
+      <div class="actions">
+        <label class="button">
+          {pet.photo_url ? "Replace photo" : "Add a photo"}
+          <input class="visually-hidden" type="file" accept="image/*" capture="environment" onChange={upload} />
+        </label>
+        {pet.photo_url && <button type="button" class="secondary" onClick={removePhoto}>Remove photo</button>}
+      </div>
+      <p role="status">{photoStatus}</p>
       <dl class="facts">
         {rows.filter(([, value]) => value).map(([label, value]) => (
           <div><dt>{label}</dt><dd>{value}</dd></div>

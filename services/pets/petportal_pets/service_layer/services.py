@@ -229,7 +229,9 @@ async def parent_pet(
             raise PetNotFound(patient_id)
         [pet] = found
         clinic = (await uow.repositories.clinics.get_many([pet.clinic_id]))[pet.clinic_id]
-    return _with_clinic(pet, clinic), clinic
+        photos = await uow.repositories.photos.which([pet])
+    has_photo = (pet.clinic_id, pet.patient_id) in photos
+    return replace(_with_clinic(pet, clinic), has_photo=has_photo), clinic
 
 
 async def _records(uow: PetsUnitOfWork, pet: Pet, kind: RecordKind) -> list[PetRecord]:

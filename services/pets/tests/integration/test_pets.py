@@ -354,6 +354,9 @@ async def test_a_photo_is_uploaded_replaced_and_removed_without_its_gps_and_neve
     assert max(Image.open(io.BytesIO(thumb.content)).size) == 320
     [listed] = (await http.get("/api/v1/pets", headers=mine)).json()["pets"]
     assert listed["photo_url"] == f"/api/v1/pets/p-1/photo?clinic_id={clinic_id}"
+    # The pet's own page says so too (it did not: the portal showed "Add a photo" after an upload).
+    one = (await http.get("/api/v1/pets/p-1", headers=mine)).json()
+    assert one["photo_url"] == listed["photo_url"]
 
     # Bad uploads: refused with the reason, nothing stored; another parent cannot touch it.
     as_text = await http.put(
