@@ -24,7 +24,8 @@ from .stack import wait_for
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-PORTS = (*(spec.port for spec in SERVICES), 9080, 19092, 27117)
+# The services, the gateway's metrics, Kafka, MongoDB and the delivery sinks (SMTP, the SMS API).
+PORTS = (*(spec.port for spec in SERVICES), 9080, 19092, 27117, 1025, 8026)
 READY_WITHIN = 150  # seconds; a restart takes about 10 s on an idle 2-core machine
 STOP_WITHIN = 60
 
