@@ -1,8 +1,8 @@
 """The web portal in a real Chromium (Debian's, driven by Playwright) against the running system: a
 parent signs in with the code from the local mailbox, sees the badge go up when the clinic writes and
-down once they read it, uploads a photo of their pet, downloads the ID card PDF, turns texts off and
-sees the To-Do item. axe-core finds no serious or critical violation on any screen; each screen is
-saved, phone-sized, to docs/screenshots/."""
+down once they read it, replies, uploads a photo of their pet, downloads the ID card PDF, turns texts
+off and sees the To-Do item; the clinic reads the reply and answers from its console. axe-core finds
+no serious or critical violation on any screen; each screen is saved to docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from .stack import WEB_DIST, Portal, Stack, contact, wait_for
+from .stack import PASSWORD, WEB_DIST, Portal, Stack, contact, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "docs" / "screenshots"
 AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
 
 
 def chromium() -> str:
@@ -116,6 +117,31 @@ def test_a_parent_uses_the_portal_in_a_browser(stack: Stack, browser: Browser) -
         page.get_by_role("textbox", name="Message").fill("Can we come on Friday?")
         page.get_by_role("button", name="Send").click()
         expect(page.get_by_text("Can we come on Friday?")).to_be_visible()
+
+        # The clinic answers from its console, in another browser session.
+        console = browser.new_context(viewport=DESKTOP, base_url=stack.gateway, bypass_csp=True)
+        try:
+            clinic = console.new_page()
+            clinic.goto("/console")
+            clinic.get_by_label("Email").fill(portal.staff_email)
+            clinic.get_by_label("Password").fill(PASSWORD)
+            clinic.get_by_role("button", name="Sign in").click()
+            expect(clinic.get_by_role("heading", name="Conversations")).to_be_visible()
+            expect(clinic.get_by_label("1 unread")).to_be_visible(timeout=30_000)
+            accessible(clinic, "console-conversations")
+            clinic.get_by_role("link", name="Client C-W").click()
+            expect(clinic.get_by_text("Can we come on Friday?")).to_be_visible()
+            expect(clinic.get_by_text("Receives texts")).to_be_visible()
+            clinic.get_by_role("textbox", name="Reply").fill("Yes, Friday at 10:00 works.")
+            clinic.get_by_role("button", name="Send").click()
+            expect(clinic.get_by_text("Yes, Friday at 10:00 works.")).to_be_visible()
+            accessible(clinic, "console-conversation")
+            clinic.get_by_role("link", name="Sign-in link and QR code").click()
+            expect(clinic.get_by_role("img", name=re.compile("QR code for"))).to_be_visible()
+            accessible(clinic, "console-qr")
+        finally:
+            console.close()
+        expect(page.get_by_text("Yes, Friday at 10:00 works.")).to_be_visible(timeout=30_000)
 
         # The pet page and its ID card.
         page.get_by_role("link", name="Pets").click()

@@ -1,6 +1,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { currentSession, onSession } from "./api";
+import { Console } from "./console/Console";
 import { onLinkClick, usePath } from "./router";
 import { Account } from "./screens/Account";
 import { Conversation } from "./screens/Conversation";
@@ -15,6 +16,7 @@ function App() {
   const [session, setSession] = useState(currentSession());
   useEffect(() => onSession(() => setSession(currentSession())), []);
 
+  if (path === "/console" || path.startsWith("/console/")) return <Console path={path} />;
   if (path === "/sign-in/link") return <SignInLink />;
   const clinic = path.match(/^\/c\/([A-Za-z0-9._:-]+)\/?$/);
   if (!session) return <SignIn clinicId={clinic ? clinic[1] : undefined} />;

@@ -1,0 +1,184 @@
+import { useEffect, useState } from "preact/hooks";
+import { problem, type Schemas } from "../api";
+import { navigate } from "../router";
+import { setStaffSession, staffApi, staffImage, staffSession } from "./staff";
+
+export function Console({ path }: { path: string }) {
+  const [signedIn, setSignedIn] = useState(staffSession() !== null);
+  useEffect(() => {
+    const update = () => setSignedIn(staffSession() !== null);
+    window.addEventListener("petportal:staff", update);
+    return () => window.removeEventListener("petportal:staff", update);
+  }, []);
+  if (!signedIn) return <StaffSignIn />;
+  const conversation = path.match(/^\/console\/conversations\/([0-9a-f-]+)$/);
+  let screen;
+  if (conversation) screen = <ConversationScreen conversationId={conversation[1]} />;
+  else if (path === "/console/sign-in-link") screen = <ClinicLink />;
+  else screen = <Conversations />;
+  return (
+    <div class="shell console">
+      <a class="skip" href="#main">Skip to content</a>
+      <header>
+        <span class="brand">Clinic console</span>
+        <button type="button" class="secondary small" onClick={() => setStaffSession(null)}>Sign out</button>
+      </header>
+      <nav aria-label="Console">
+        <a href="/console" aria-current={!path.startsWith("/console/sign-in-link") ? "page" : undefined}>Conversations</a>
+        <a href="/console/sign-in-link" aria-current={path.startsWith("/console/sign-in-link") ? "page" : undefined}>Sign-in link and QR code</a>
+      </nav>
+      <main id="main">{screen}</main>
+    </div>
+  );
+}
+
+function StaffSignIn() {
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState("");
+  async function submit(event: Event) {
+    event.preventDefault();
+    setError("");
+    const { data, error } = await staffApi.POST("/clinic/v1/auth/token", { body: { email, password } });
+    if (!data) return setError(problem(error, "Those details did not work."));
+    setStaffSession({ access_token: data.access_token, expires_at: Date.now() + data.expires_in * 1000 });
+    navigate("/console", true);
+  }
+  return (
+    <main class="sign-in" id="main">
+      <h1>Clinic console</h1>
+      <form onSubmit={submit}>
+        <label for="staff-email">Email</label>
+        <input id="staff-email" type="email" autoComplete="username" required value={email}
+          onInput={(e) => setEmail((e.target as HTMLInputElement).value)} />
+        <label for="staff-password">Password</label>
+        <input id="staff-password" type="password" autoComplete="current-password" required value={password}
+          onInput={(e) => setPassword((e.target as HTMLInputElement).value)} />
+        <button type="submit">Sign in</button>
+      </form>
+      {error && <p class="error" role="alert">{error}</p>}
+    </main>
+  );
+}
+
+function Conversations() {
+  const [page, setPage] = useState<Schemas["ConversationList"] | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    const load = () =>
+      staffApi.GET("/clinic/v1/conversations").then(({ data, error }) => (data ? setPage(data) : setError(problem(error))));
+    load();
+    const timer = setInterval(load, 10_000);
+    return () => clearInterval(timer);
+  }, []);
+  if (error) return <p class="error" role="alert">{error}</p>;
+  if (!page) return <p role="status">Loading…</p>;
+  return (
+    <>
+      <h1>Conversations</h1>
+      {page.conversations.length === 0 && <p class="empty">No conversations yet.</p>}
+      <ul class="cards">
+        {page.conversations.map((c) => (
+          <li class="card">
+            <a href={`/console/conversations/${c.conversation_id}`}>Client {c.client_id}</a>
+            {c.unread_count > 0 && <span class="count" aria-label={`${c.unread_count} unread`}>{c.unread_count}</span>}
+            <span>{c.status === "closed" ? "closed" : "open"} · {new Date(c.last_activity_at).toLocaleString()}</span>
+          </li>
+        ))}
+      </ul>
+    </>
+  );
+}
+
+function ConversationScreen({ conversationId }: { conversationId: string }) {
+  const [detail, setDetail] = useState<Schemas["ConversationDetail"] | null>(null);
+  const [sms, setSms] = useState<Schemas["SmsStatusPublic"] | null>(null);
+  const [draft, setDraft] = useState("");
+  const [error, setError] = useState("");
+  const params = { params: { path: { conversation_id: conversationId } } };
+
+  async function load() {
+    const { data, error } = await staffApi.GET("/clinic/v1/conversations/{conversation_id}", params);
+    if (!data) return setError(problem(error, "This conversation could not be found."));
+    setDetail(data);
+    const newestFromClient = data.messages.find((m) => m.sender === "client");
+    if (data.unread_count > 0 && newestFromClient) {
+      await staffApi.POST("/clinic/v1/conversations/{conversation_id}/read", { ...params, body: { up_to: newestFromClient.message_id } });
+    }
+  }
+  useEffect(() => {
+    load();
+    const timer = setInterval(load, 5_000);
+    return () => clearInterval(timer);
+  }, [conversationId]);
+  useEffect(() => {
+    if (!detail) return;
+    staffApi.GET("/clinic/v1/clients/{client_id}/sms-status", { params: { path: { client_id: detail.client_id } } })
+      .then(({ data }) => data && setSms(data));
+  }, [detail?.client_id]);
+
+  async function reply(event: Event) {
+    event.preventDefault();
+    if (!detail || !draft.trim()) return;
+    const { error } = await staffApi.POST("/clinic/v1/clients/{client_id}/messages", {
+      params: { path: { client_id: detail.client_id } },
+      body: { body: draft.trim() },
+    });
+    if (error) return setError(problem(error, "The message was not sent."));
+    setDraft("");
+    await load();
+  }
+
+  if (error) return <p class="error" role="alert">{error}</p>;
+  if (!detail) return <p role="status">Loading…</p>;
+  return (
+    <>
+      <p><a href="/console">← Conversations</a></p>
+      <h1>Client {detail.client_id}</h1>
+      {sms && (
+        <p class={sms.sms_opt_out_indicator ? "error" : "hint"}>
+          {sms.sms_opt_out_indicator ? "Opted out of texts (SMS opt-out indicator on)" : "Receives texts"}
+        </p>
+      )}
+      <ol class="messages" aria-label="Messages">
+        {[...detail.messages].reverse().map((m) => (
+          <li class={m.sender === "staff" ? "mine" : "theirs"}>
+            <span class="visually-hidden">{m.sender === "staff" ? "Clinic" : "Client"}: </span>
+            {m.body}
+            <time dateTime={m.sent_at}>{new Date(m.sent_at).toLocaleString()}</time>
+          </li>
+        ))}
+      </ol>
+      <form class="reply" onSubmit={reply}>
+        <label for="staff-reply" class="visually-hidden">Reply</label>
+        <textarea id="staff-reply" rows={2} maxLength={5000} placeholder="Write a reply" value={draft}
+          onInput={(e) => setDraft((e.target as HTMLTextAreaElement).value)} />
+        <button type="submit">Send</button>
+      </form>
+    </>
+  );
+}
+
+function ClinicLink() {
+  const [link, setLink] = useState<Schemas["ClinicLink"] | null>(null);
+  const [qr, setQr] = useState<string | null>(null);
+  useEffect(() => {
+    staffApi.GET("/clinic/v1/sign-in-link").then(({ data }) => {
+      if (!data) return;
+      setLink(data);
+      staffImage(data.qr_svg).then(setQr);
+    });
+  }, []);
+  if (!link) return <p role="status">Loading…</p>;
+  return (
+    <>
+      <h1>Your clinic's sign-in link</h1>
+      <p>Clients who open it (or scan the code) sign in to your clinic's portal.</p>
+      <p><a href={link.url}>{link.url}</a></p>
+      {qr && <img class="qr" src={qr} alt={`QR code for ${link.url}`} />}
+      <div class="actions">
+        <button type="button" onClick={() => window.print()}>Print</button>
+      </div>
+    </>
+  );
+}

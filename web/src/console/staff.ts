@@ -1,0 +1,45 @@
+// The clinic console's session: a staff token (8 h, from email and password), kept apart from a
+// parent's session in the same browser.
+import createClient, { type Middleware } from "openapi-fetch";
+import type { paths } from "../generated/api";
+
+const KEY = "petportal.staff";
+
+export type StaffSession = { access_token: string; expires_at: number };
+
+export function staffSession(): StaffSession | null {
+  try {
+    const raw = localStorage.getItem(KEY);
+    const session = raw ? (JSON.parse(raw) as StaffSession) : null;
+    return session && session.expires_at > Date.now() ? session : null;
+  } catch {
+    return null;
+  }
+}
+
+export function setStaffSession(session: StaffSession | null): void {
+  if (session) localStorage.setItem(KEY, JSON.stringify(session));
+  else localStorage.removeItem(KEY);
+  window.dispatchEvent(new Event("petportal:staff"));
+}
+
+const auth: Middleware = {
+  onRequest({ request }) {
+    const session = staffSession();
+    if (session) request.headers.set("authorization", `Bearer ${session.access_token}`);
+    return request;
+  },
+  onResponse({ response }) {
+    if (response.status === 401) setStaffSession(null);
+    return response;
+  },
+};
+
+export const staffApi = createClient<paths>({ baseUrl: "" });
+staffApi.use(auth);
+
+export async function staffImage(path: string): Promise<string | null> {
+  const session = staffSession();
+  const response = await fetch(path, { headers: session ? { authorization: `Bearer ${session.access_token}` } : {} });
+  return response.ok ? URL.createObjectURL(await response.blob()) : null;
+}
