@@ -1,8 +1,9 @@
 """The web portal in a real Chromium (Debian's, driven by Playwright) against the running system: a
 parent signs in with the code from the local mailbox, sees the badge go up when the clinic writes and
-down once they read it, replies, uploads a photo of their pet, downloads the ID card PDF, turns texts
-off and sees the To-Do item; the clinic reads the reply and answers from its console. axe-core finds
-no serious or critical violation on any screen; each screen is saved to docs/screenshots/."""
+down once they read it, replies with a photo, uploads a photo of their pet, downloads the ID card
+PDF, turns texts off and sees the To-Do item; the clinic reads the reply and answers from its
+console. axe-core finds no serious or critical violation on any screen; each screen is saved to
+docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
 from .stack import PASSWORD, WEB_DIST, Portal, Stack, contact, wait_for
 
@@ -43,6 +44,13 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
+
+
+def jpeg_file(name: str) -> FilePayload:
+    photo = Image.new("RGB", (640, 480), (200, 120, 40))
+    jpeg = io.BytesIO()
+    photo.save(jpeg, "JPEG")
+    return {"name": name, "mimeType": "image/jpeg", "buffer": jpeg.getvalue()}
 
 
 def accessible(page: Page, screen: str) -> None:
@@ -115,8 +123,11 @@ def test_a_parent_uses_the_portal_in_a_browser(stack: Stack, browser: Browser) -
         accessible(page, "conversation")
         expect(badge).to_have_count(0, timeout=30_000)
         page.get_by_role("textbox", name="Message").fill("Can we come on Friday?")
-        page.get_by_role("button", name="Send").click()
+        page.get_by_role("button", name="Send", exact=True).click()
         expect(page.get_by_text("Can we come on Friday?")).to_be_visible()
+        page.get_by_role("textbox", name="Message").fill("Her paw")
+        page.locator("input[type=file]").set_input_files(files=[jpeg_file("paw.jpg")])
+        expect(page.get_by_role("img", name="Photo in the message")).to_be_visible()
 
         # The clinic answers from its console, in another browser session.
         console = browser.new_context(viewport=DESKTOP, base_url=stack.gateway, bypass_csp=True)
@@ -127,13 +138,14 @@ def test_a_parent_uses_the_portal_in_a_browser(stack: Stack, browser: Browser) -
             clinic.get_by_label("Password").fill(PASSWORD)
             clinic.get_by_role("button", name="Sign in").click()
             expect(clinic.get_by_role("heading", name="Conversations")).to_be_visible()
-            expect(clinic.get_by_label("1 unread")).to_be_visible(timeout=30_000)
+            expect(clinic.get_by_label("2 unread")).to_be_visible(timeout=30_000)  # the reply and the photo
             accessible(clinic, "console-conversations")
             clinic.get_by_role("link", name="Client C-W").click()
             expect(clinic.get_by_text("Can we come on Friday?")).to_be_visible()
             expect(clinic.get_by_text("Receives texts")).to_be_visible()
+            expect(clinic.get_by_role("img", name="Photo in the message")).to_be_visible()
             clinic.get_by_role("textbox", name="Reply").fill("Yes, Friday at 10:00 works.")
-            clinic.get_by_role("button", name="Send").click()
+            clinic.get_by_role("button", name="Send", exact=True).click()
             expect(clinic.get_by_text("Yes, Friday at 10:00 works.")).to_be_visible()
             accessible(clinic, "console-conversation")
             clinic.get_by_role("link", name="Sign-in link and QR code").click()
@@ -148,12 +160,7 @@ def test_a_parent_uses_the_portal_in_a_browser(stack: Stack, browser: Browser) -
         page.get_by_role("link", name="Waffles").click()
         expect(page.get_by_role("heading", name="Waffles")).to_be_visible()
         expect(page.get_by_text("985000000000777")).to_be_visible()
-        photo = Image.new("RGB", (640, 480), (200, 120, 40))
-        jpeg = io.BytesIO()
-        photo.save(jpeg, "JPEG")
-        page.locator("input[type=file]").set_input_files(
-            files=[{"name": "waffles.jpg", "mimeType": "image/jpeg", "buffer": jpeg.getvalue()}]
-        )
+        page.locator("input[type=file]").set_input_files(files=[jpeg_file("waffles.jpg")])
         expect(page.get_by_text("Photo saved.")).to_be_visible()
         expect(page.get_by_role("img", name="Photo of Waffles")).to_be_visible()
         accessible(page, "pet")

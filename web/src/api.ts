@@ -104,10 +104,10 @@ export async function imageUrl(path: string): Promise<string | null> {
   return response.ok ? URL.createObjectURL(await response.blob()) : null;
 }
 
-/** Send a file as the request body (a pet photo), with the access token. */
-export async function putFile(path: string, file: File): Promise<Response> {
+/** Send a file as the request body (a pet photo, a photo in a message), with the access token. */
+export async function putFile(path: string, file: File, method: "PUT" | "POST" = "PUT"): Promise<Response> {
   return fetch(path, {
-    method: "PUT",
+    method,
     body: file,
     headers: { "content-type": file.type || "application/octet-stream", ...(session ? { authorization: `Bearer ${session.access_token}` } : {}) },
   });

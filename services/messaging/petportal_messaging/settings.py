@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from petportal_runtime.photos import MAX_PHOTO_BYTES
 from petportal_runtime.settings import ServiceSettings
 
 
 class MessagingSettings(ServiceSettings):
     service_name: str = "messaging"
-    # A 5000-character message, every character written as a JSON escape pair, fits.
-    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A photo sent in a message is at most MAX_PHOTO_BYTES (a text message is far smaller).
+    max_request_body_bytes: int = Field(default=MAX_PHOTO_BYTES + 64 * 1024, ge=1024)

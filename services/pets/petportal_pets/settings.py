@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from petportal_runtime.photos import MAX_PHOTO_BYTES
 from petportal_runtime.settings import ServiceSettings
-
-from .domain.photos import MAX_PHOTO_BYTES
 
 
 class PetsSettings(ServiceSettings):

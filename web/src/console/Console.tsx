@@ -136,8 +136,10 @@ function ConversationScreen({ conversationId }: { conversationId: string }) {
       <p><a href="/console">← Conversations</a></p>
       <h1>Client {detail.client_id}</h1>
       {sms && (
-        <p class={sms.sms_opt_out_indicator ? "error" : "hint"}>
+        <p class={sms.sms_opt_out_indicator || sms.email_opt_out_indicator ? "error" : "hint"}>
           {sms.sms_opt_out_indicator ? "Opted out of texts (SMS opt-out indicator on)" : "Receives texts"}
+          {" · "}
+          {sms.email_opt_out_indicator ? "Email notifications off" : "Receives email"}
         </p>
       )}
       <ol class="messages" aria-label="Messages">
@@ -145,6 +147,7 @@ function ConversationScreen({ conversationId }: { conversationId: string }) {
           <li class={m.sender === "staff" ? "mine" : "theirs"}>
             <span class="visually-hidden">{m.sender === "staff" ? "Clinic" : "Client"}: </span>
             {m.body}
+            {m.has_photo && <StaffPhoto conversationId={conversationId} messageId={m.message_id} />}
             <time dateTime={m.sent_at}>{new Date(m.sent_at).toLocaleString()}</time>
           </li>
         ))}
@@ -157,6 +160,14 @@ function ConversationScreen({ conversationId }: { conversationId: string }) {
       </form>
     </>
   );
+}
+
+function StaffPhoto({ conversationId, messageId }: { conversationId: string; messageId: string }) {
+  const [src, setSrc] = useState<string | null>(null);
+  useEffect(() => {
+    staffImage(`/clinic/v1/conversations/${conversationId}/messages/${messageId}/photo?size=thumbnail`).then(setSrc);
+  }, [messageId]);
+  return src ? <img class="message-photo" src={src} alt="Photo in the message" /> : null;
 }
 
 function ClinicLink() {

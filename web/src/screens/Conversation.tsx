@@ -1,9 +1,24 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, problem, type Schemas } from "../api";
+import { api, imageUrl, problem, putFile, type Schemas } from "../api";
 import { changed } from "./Layout";
 
 // New messages appear by polling every 5 s while the screen is open (docs/frontend.md: why not SSE).
 const POLL_MS = 5_000;
+
+function MessagePhoto({ messageId }: { messageId: string }) {
+  const [src, setSrc] = useState<string | null>(null);
+  useEffect(() => {
+    let url: string | null = null;
+    imageUrl(`/api/v1/conversation/messages/${messageId}/photo?size=thumbnail`).then((u) => {
+      url = u;
+      setSrc(u);
+    });
+    return () => {
+      if (url) URL.revokeObjectURL(url);
+    };
+  }, [messageId]);
+  return src ? <img class="message-photo" src={src} alt="Photo in the message" /> : null;
+}
 
 export function Conversation() {
   const [messages, setMessages] = useState<Schemas["MessagePublic"][] | null>(null);
@@ -41,6 +56,20 @@ export function Conversation() {
     await load();
   }
 
+  async function sendPhoto(event: Event) {
+    const input = event.target as HTMLInputElement;
+    const file = input.files?.[0];
+    input.value = "";
+    if (!file) return;
+    const caption = draft.trim();
+    const response = await putFile(`/api/v1/conversation/messages/photo?caption=${encodeURIComponent(caption)}`, file, "POST");
+    if (!response.ok) {
+      return setError(response.status === 413 ? "That photo is too large (8 MB at most)." : "That photo could not be sent. Try a JPEG, PNG or HEIC photo.");
+    }
+    setDraft("");
+    await load();
+  }
+
   return (
     <>
       <h1>Your clinic</h1>
@@ -52,6 +81,7 @@ export function Conversation() {
             <li class={m.sender === "client" ? "mine" : "theirs"}>
               <span class="visually-hidden">{m.sender === "client" ? "You" : "Clinic"}: </span>
               {m.body}
+              {m.has_photo && <MessagePhoto messageId={m.message_id} />}
               <time dateTime={m.sent_at}>{new Date(m.sent_at).toLocaleString()}</time>
             </li>
           ))}
@@ -63,6 +93,10 @@ export function Conversation() {
           onInput={(e) => setDraft((e.target as HTMLTextAreaElement).value)} />
         <button type="submit">Send</button>
       </form>
+      <label class="button secondary-label">
+        Send a photo
+        <input class="visually-hidden" type="file" accept="image/*" onChange={sendPhoto} />
+      </label>
     </>
   );
 }

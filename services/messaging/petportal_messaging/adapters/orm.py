@@ -5,7 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, String, Text, Uuid, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -81,3 +94,19 @@ class MessageRow(Base, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False))
     sent_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     read_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    has_photo: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default="false"))
+
+
+class MessagePhotoRow(Base, table=True):
+    """The image attached to a message, as the portal re-encoded it (no EXIF), and its thumbnail."""
+
+    __tablename__ = "message_photos"
+
+    message_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    )
+    jpeg: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    thumbnail: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    etag: str = Field(sa_column=Column(String(32), nullable=False))
+    width: int = Field(sa_column=Column(Integer, nullable=False))
+    height: int = Field(sa_column=Column(Integer, nullable=False))

@@ -12,9 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from petportal_runtime.db import table_of
+from petportal_runtime.photos import Photo
 
 from ..domain.model import Conversation, ConversationStatus, ConversationSummary, Message, Page, Sender
-from .orm import ClientRow, ConversationRow, MessageRow
+from .orm import ClientRow, ConversationRow, MessagePhotoRow, MessageRow
 
 ONE_ACTIVE_INDEX = "uq_conversations_one_active"
 
@@ -22,6 +23,7 @@ ONE_ACTIVE_INDEX = "uq_conversations_one_active"
 client_table = table_of(ClientRow)
 conversation_table = table_of(ConversationRow)
 message_table = table_of(MessageRow)
+photo_table = table_of(MessagePhotoRow)
 
 
 def _conversation(row: ConversationRow) -> Conversation:
@@ -45,6 +47,7 @@ def _message(row: MessageRow) -> Message:
         id=row.id,
         sent_at=row.sent_at,
         read_at=row.read_at,
+        has_photo=row.has_photo,
     )
 
 
@@ -203,9 +206,32 @@ class MessagingRepository:
                 body=message.body,
                 sent_at=message.sent_at,
                 read_at=message.read_at,
+                has_photo=message.has_photo,
             )
         )
         await self.session.flush()
+
+    async def add_photo(self, message_id: uuid.UUID, photo: Photo) -> None:
+        self.session.add(
+            MessagePhotoRow(
+                message_id=message_id,
+                jpeg=photo.jpeg,
+                thumbnail=photo.thumbnail,
+                etag=photo.etag,
+                width=photo.width,
+                height=photo.height,
+            )
+        )
+        await self.session.flush()
+
+    async def photo(self, message_id: uuid.UUID, *, thumbnail: bool) -> tuple[bytes, str] | None:
+        column = photo_table.c.thumbnail if thumbnail else photo_table.c.jpeg
+        row = (
+            await self.session.execute(
+                select(column, photo_table.c.etag).where(photo_table.c.message_id == message_id)
+            )
+        ).first()
+        return (bytes(row[0]), f"{row[1]}{'-t' if thumbnail else ''}") if row else None
 
     async def messages(self, conversation_id: uuid.UUID) -> list[Message]:
         t = message_table.c

@@ -70,6 +70,7 @@ class Message:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     sent_at: datetime = field(default_factory=now)
     read_at: datetime | None = None
+    has_photo: bool = False  # an image is attached (re-encoded, kept by messaging)
 
     def __post_init__(self) -> None:
         validate_body(self.body)

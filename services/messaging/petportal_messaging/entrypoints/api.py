@@ -47,6 +47,10 @@ class MessagePublic(BaseModel):
     body: str
     sent_at: datetime
     read_at: datetime | None
+    has_photo: bool = Field(
+        default=False,
+        description="a photo is attached: GET …/messages/{message_id}/photo (?size=thumbnail)",
+    )
 
     @classmethod
     def of(cls, message: Message) -> MessagePublic:
@@ -56,6 +60,7 @@ class MessagePublic(BaseModel):
             body=message.body,
             sent_at=message.sent_at,
             read_at=message.read_at,
+            has_photo=message.has_photo,
         )
 
 

@@ -4,13 +4,21 @@ registered in `create_app` (ERRORS)."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
 
 from petportal_runtime.auth import CurrentParent, CurrentStaff
 from petportal_runtime.container import container_of
 from petportal_runtime.errors import ErrorStatuses
+from petportal_runtime.photo_http import (
+    JPEG_ANSWER,
+    PHOTO_ERRORS,
+    UPLOAD_BODY,
+    UPLOAD_ERRORS,
+    jpeg_response,
+    uploaded_photo,
+)
 from petportal_schemas.envelope import ID_PATTERN
 
 from ..bootstrap import Messaging, bootstrap
@@ -18,10 +26,12 @@ from ..domain.model import (
     MAX_OFFSET,
     MAX_PAGE_SIZE,
     ConversationNotFound,
+    InvalidMessage,
     Message,
     MessageNotFound,
     Page,
     UnknownClient,
+    validate_body,
 )
 from ..service_layer import services
 from ..service_layer.services import ConversationView
@@ -63,7 +73,24 @@ ERRORS: ErrorStatuses = {
     UnknownClient: status.HTTP_404_NOT_FOUND,
     MessageNotFound: status.HTTP_404_NOT_FOUND,
     ConversationNotFound: status.HTTP_404_NOT_FOUND,
+    services.PhotoNotFound: status.HTTP_404_NOT_FOUND,
+    **PHOTO_ERRORS,
 }
+
+Caption = Annotated[
+    str,
+    Query(max_length=500, description="a few words with the photo (the message's text)"),
+]
+Size = Annotated[Literal["full", "thumbnail"], Query(description="a 320 px thumbnail, or the photo")]
+MessageId = Annotated[uuid.UUID, Path(description="a message with a photo")]
+
+
+def _caption(caption: str) -> str:
+    text = caption.strip()
+    try:
+        return validate_body(text) if text else "Photo"
+    except InvalidMessage as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
 def _receipt(read: list[Message]) -> ReadReceipt:
@@ -94,6 +121,49 @@ async def send_message(
     return MessageSent(
         message_id=message.id, conversation_id=message.conversation_id, sent_at=message.sent_at
     )
+
+
+@clinic.post(
+    "/clients/{client_id}/messages/photo",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=UPLOAD_BODY,
+    responses={404: {"description": "the client is unknown at this clinic"}, **UPLOAD_ERRORS},
+)
+async def send_photo(
+    request: Request, client_id: ClientId, staff: CurrentStaff, uow: UnitOfWork, caption: Caption = ""
+) -> MessageSent:
+    """A photo to the client (the image as the body), kept re-encoded without its EXIF data."""
+    text = _caption(caption)
+    photo = await uploaded_photo(request)
+    message = await services.send_staff_message(
+        uow, clinic_id=staff.clinic_id, client_id=client_id, staff_user_id=staff.sub, body=text, photo=photo
+    )
+    return MessageSent(
+        message_id=message.id, conversation_id=message.conversation_id, sent_at=message.sent_at
+    )
+
+
+@clinic.get(
+    "/conversations/{conversation_id}/messages/{message_id}/photo",
+    response_class=Response,
+    responses={**JPEG_ANSWER, 404: {}},
+)
+async def clinic_photo(
+    request: Request,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    staff: CurrentStaff,
+    uow: UnitOfWork,
+    size: Size = "full",
+) -> Response:
+    data, etag = await services.clinic_photo(
+        uow,
+        clinic_id=staff.clinic_id,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        thumbnail=size == "thumbnail",
+    )
+    return jpeg_response(request, data, etag)
 
 
 @clinic.get(
@@ -191,6 +261,43 @@ async def reply(payload: MessageCreate, me: CurrentParent, uow: UnitOfWork) -> M
     return MessageSent(
         message_id=message.id, conversation_id=message.conversation_id, sent_at=message.sent_at
     )
+
+
+@parent.post(
+    "/conversation/messages/photo",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=UPLOAD_BODY,
+    responses={404: {"description": "the client is not (yet) known to messaging"}, **UPLOAD_ERRORS},
+)
+async def send_my_photo(
+    request: Request, me: CurrentParent, uow: UnitOfWork, caption: Caption = ""
+) -> MessageSent:
+    """The parent sends the clinic a photo (the image as the body: JPEG, PNG, WebP or HEIC), kept
+    re-encoded without its EXIF data (so without its GPS position)."""
+    text = _caption(caption)
+    photo = await uploaded_photo(request)
+    message = await services.send_client_message(
+        uow, clinic_id=me.clinic_id, client_id=me.client_id, body=text, photo=photo
+    )
+    return MessageSent(
+        message_id=message.id, conversation_id=message.conversation_id, sent_at=message.sent_at
+    )
+
+
+@parent.get(
+    "/conversation/messages/{message_id}/photo", response_class=Response, responses={**JPEG_ANSWER, 404: {}}
+)
+async def my_photo(
+    request: Request, message_id: MessageId, me: CurrentParent, uow: UnitOfWork, size: Size = "full"
+) -> Response:
+    data, etag = await services.parent_photo(
+        uow,
+        clinic_id=me.clinic_id,
+        client_id=me.client_id,
+        message_id=message_id,
+        thumbnail=size == "thumbnail",
+    )
+    return jpeg_response(request, data, etag)
 
 
 def create_app(container: Messaging | None = None) -> FastAPI:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from petportal_runtime.photos import Photo
 from petportal_schemas import ClientMessageSent, Envelope, MessageRead, MessageReceived, SmsReceived
 
 from ..domain.model import (
@@ -93,14 +94,29 @@ async def _append(
     raise RuntimeError("the conversation kept closing")  # pragma: no cover - closed in a tight loop
 
 
+def _with_photo(message: Message, photo: Photo | None) -> Message:
+    return replace(message, has_photo=True) if photo is not None else message
+
+
 async def send_staff_message(
-    uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str, staff_user_id: str, body: str
+    uow: MessagingUnitOfWork,
+    *,
+    clinic_id: str,
+    client_id: str,
+    staff_user_id: str,
+    body: str,
+    photo: Photo | None = None,
 ) -> Message:
+    """A staff message (with a photo, already re-encoded) → MessageReceived, unread for the parent."""
     async with uow:
         repo = uow.repositories.messaging
         if not await repo.client_exists(clinic_id, client_id):
             raise UnknownClient(client_id)
-        message = await _append(repo, clinic_id, client_id, lambda c: c.staff_message(staff_user_id, body))
+        message = await _append(
+            repo, clinic_id, client_id, lambda c: _with_photo(c.staff_message(staff_user_id, body), photo)
+        )
+        if photo is not None:
+            await repo.add_photo(message.id, photo)
         event = MessageReceived(
             conversation_id=message.conversation_id, message_id=message.id, sent_at=message.sent_at
         )
@@ -109,15 +125,20 @@ async def send_staff_message(
 
 
 async def send_client_message(
-    uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str, body: str
+    uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str, body: str, photo: Photo | None = None
 ) -> Message:
-    """The parent replies in the portal: appended to their active conversation (opened if there is
-    none). Publishes ClientMessageSent, never MessageReceived: it is not unread for the parent."""
+    """The parent replies in the portal (with a photo, already re-encoded): appended to their active
+    conversation (opened if there is none). Publishes ClientMessageSent, never MessageReceived: it is
+    not unread for the parent."""
     async with uow:
         repo = uow.repositories.messaging
         if not await repo.client_exists(clinic_id, client_id):
             raise UnknownClient(client_id)
-        message = await _append(repo, clinic_id, client_id, lambda c: c.client_message(body))
+        message = await _append(
+            repo, clinic_id, client_id, lambda c: _with_photo(c.client_message(body), photo)
+        )
+        if photo is not None:
+            await repo.add_photo(message.id, photo)
         event = ClientMessageSent(
             conversation_id=message.conversation_id, message_id=message.id, sent_at=message.sent_at
         )
@@ -275,3 +296,45 @@ async def close_conversation(
             conversation.close()
             conversation = await repo.close_conversation(conversation)
         return ConversationSummary(conversation, await repo.unread_by_staff(conversation.id))
+
+
+class PhotoNotFound(LookupError):
+    def __init__(self) -> None:
+        super().__init__("no such photo")
+
+
+async def parent_photo(
+    uow: MessagingUnitOfWork, *, clinic_id: str, client_id: str, message_id: uuid.UUID, thumbnail: bool
+) -> tuple[bytes, str]:
+    """A photo in one of the parent's conversations; `PhotoNotFound` alike for another's and none."""
+    async with uow:
+        repo = uow.repositories.messaging
+        if await repo.client_message(clinic_id, client_id, message_id) is None:
+            raise PhotoNotFound()
+        found = await repo.photo(message_id, thumbnail=thumbnail)
+    if found is None:
+        raise PhotoNotFound()
+    return found
+
+
+async def clinic_photo(
+    uow: MessagingUnitOfWork,
+    *,
+    clinic_id: str,
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    thumbnail: bool,
+) -> tuple[bytes, str]:
+    """A photo in one of the clinic's conversations; `PhotoNotFound` otherwise."""
+    async with uow:
+        repo = uow.repositories.messaging
+        conversation = await repo.clinic_conversation(clinic_id, conversation_id)
+        message = (
+            await repo.client_message(clinic_id, conversation.client_id, message_id) if conversation else None
+        )
+        if message is None or message.conversation_id != conversation_id:
+            raise PhotoNotFound()
+        found = await repo.photo(message_id, thumbnail=thumbnail)
+    if found is None:
+        raise PhotoNotFound()
+    return found

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Protocol
 
+from petportal_runtime.photos import Photo
 from petportal_runtime.uow import UnitOfWork
 
 from ..domain.model import Conversation, ConversationSummary, Message, Page, Sender
@@ -34,6 +35,12 @@ class MessagingStore(ConversationStore, Protocol):
         ...
 
     async def add_message(self, message: Message) -> None: ...
+
+    async def add_photo(self, message_id: uuid.UUID, photo: Photo) -> None: ...
+
+    async def photo(self, message_id: uuid.UUID, *, thumbnail: bool) -> tuple[bytes, str] | None:
+        """The JPEG (or its thumbnail) and its ETag; None when the message has no photo."""
+        ...
 
     async def messages(self, conversation_id: uuid.UUID) -> list[Message]:
         """The conversation's messages, oldest first."""

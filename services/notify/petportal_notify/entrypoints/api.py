@@ -32,6 +32,7 @@ class PreferencesPublic(BaseModel):
 
 class SmsStatusPublic(BaseModel):
     sms_opt_out_indicator: bool
+    email_opt_out_indicator: bool = Field(description="the client turned email notifications off")
 
 
 class InboundSms(BaseModel):

@@ -59,7 +59,10 @@ async def put_preferences(me: CurrentParent, update: PreferencesUpdate, uow: Uni
 )
 async def sms_status(client_id: ClientId, staff: CurrentStaff, uow: UnitOfWork) -> SmsStatusPublic:
     consent = await services.sms_status(uow, staff.clinic_id, client_id)
-    return SmsStatusPublic(sms_opt_out_indicator=consent.sms_opt_out_indicator)
+    return SmsStatusPublic(
+        sms_opt_out_indicator=consent.sms_opt_out_indicator,
+        email_opt_out_indicator=not consent.email_opted_in,
+    )
 
 
 @clinic.get("/inbound-texts")

@@ -27,6 +27,9 @@ async def test_parent_changes_preferences_and_sms_changes_are_published(notify: 
     assert response.json() == {"sms_opted_in": False, "email_opted_in": False}
     assert (await n.http.get(URL, headers=me)).json() == {"sms_opted_in": False, "email_opted_in": False}
     assert len(await n.outbox_events("SmsOptedOut")) == 1
+    # Staff see both indicators on the client.
+    status = (await n.http.get("/clinic/v1/clients/k1/sms-status", headers=n.staff())).json()
+    assert status == {"sms_opt_out_indicator": True, "email_opt_out_indicator": True}
 
     await n.http.put(URL, json={"sms_opted_in": True, "email_opted_in": False}, headers=me)
     events = await n.outbox_events()

@@ -18,10 +18,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from petportal_runtime.auth import ClientRef
 from petportal_runtime.db import table_of
+from petportal_runtime.photos import Photo
 from petportal_schemas import ClinicSettingsChanged
 
 from ..domain import Clinic, Pet, PetRecord
-from ..domain.photos import Photo
 from .orm import ClinicRow, PetPhotoRow, PetRecordRow, PetRow
 
 _FIELDS = (

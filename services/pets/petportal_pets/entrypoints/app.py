@@ -12,6 +12,14 @@ from pydantic import BaseModel, Field
 from petportal_runtime.auth import CurrentParent
 from petportal_runtime.container import container_of
 from petportal_runtime.errors import ErrorStatuses
+from petportal_runtime.photo_http import (
+    JPEG_ANSWER,
+    PHOTO_ERRORS,
+    UPLOAD_BODY,
+    UPLOAD_ERRORS,
+    jpeg_response,
+    photo_body,
+)
 from petportal_schemas import MedicationPrescribed, VaccinationRecorded
 from petportal_schemas.envelope import ID_PATTERN
 from petportal_schemas.pims import CapabilityMissing
@@ -19,7 +27,6 @@ from petportal_schemas.pims import CapabilityMissing
 from ..adapters.idcard_pdf import render_id_card
 from ..bootstrap import PetsService, bootstrap
 from ..domain import Appointment, Clinic, Pet, Reminder
-from ..domain.photos import PhotoRejected, PhotoTooLarge, PhotoTypeRefused
 from ..service_layer import services
 from ..service_layer.unit_of_work import PetsUnitOfWork
 
@@ -323,38 +330,20 @@ async def pet_id_card_pdf(found: ParentPet, uow: UnitOfWork) -> Response:
     )
 
 
-_PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
-
-
 @router.put(
     "/pets/{patient_id}/photo",
     status_code=status.HTTP_204_NO_CONTENT,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in _PHOTO_TYPES},
-        }
-    },
-    responses={404: {}, 413: {"description": "over 8 MB or 50 megapixels"}, 415: {}, 422: {}},
+    openapi_extra=UPLOAD_BODY,
+    responses={404: {}, **UPLOAD_ERRORS},
 )
 async def put_photo(request: Request, found: ParentPet, uow: UnitOfWork) -> Response:
     """Upload or replace the pet's photo (the image as the body: JPEG, PNG, WebP or HEIC). The portal
     keeps it re-encoded, without its EXIF data (so without its GPS position); it never goes to the PIMS."""
-    media_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-    if media_type not in _PHOTO_TYPES:
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            "send the photo as image/jpeg, image/png, image/webp or image/heic",
-        )
-    photo = await services.set_photo(uow, found[0], await request.body(), datetime.now(UTC))
+    photo = await services.set_photo(uow, found[0], await photo_body(request), datetime.now(UTC))
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"ETag": f'"{photo.etag}"'})
 
 
-@router.get(
-    "/pets/{patient_id}/photo",
-    response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, 304: {}, 404: {}},
-)
+@router.get("/pets/{patient_id}/photo", response_class=Response, responses={**JPEG_ANSWER, 404: {}})
 async def get_photo(
     request: Request,
     found: ParentPet,
@@ -363,10 +352,7 @@ async def get_photo(
 ) -> Response:
     """The pet's photo as a JPEG (a 320 px thumbnail with ?size=thumbnail)."""
     data, etag = await services.pet_photo(uow, found[0], thumbnail=size == "thumbnail")
-    headers = {"ETag": f'"{etag}"', "Cache-Control": "private, max-age=300"}
-    if request.headers.get("if-none-match") == headers["ETag"]:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(data, media_type="image/jpeg", headers=headers)
+    return jpeg_response(request, data, etag)
 
 
 @router.delete("/pets/{patient_id}/photo", status_code=status.HTTP_204_NO_CONTENT, responses={404: {}})
@@ -388,9 +374,7 @@ ERRORS: ErrorStatuses = {
     services.AmbiguousPet: status.HTTP_409_CONFLICT,
     CapabilityMissing: status.HTTP_409_CONFLICT,
     services.PhotoNotFound: status.HTTP_404_NOT_FOUND,
-    PhotoTooLarge: status.HTTP_413_CONTENT_TOO_LARGE,
-    PhotoTypeRefused: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-    PhotoRejected: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    **PHOTO_ERRORS,
 }
 
 

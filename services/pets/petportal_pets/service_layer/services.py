@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 from petportal_runtime.auth import ClientRef
 from petportal_runtime.logging import get_logger
+from petportal_runtime.photos import Photo, process_photo
 from petportal_schemas import (
     AppointmentCancelled,
     AppointmentUpserted,
@@ -39,7 +40,6 @@ from ..domain import (
     due_reminders,
     upcoming_appointments,
 )
-from ..domain.photos import Photo, process_photo
 from ..domain.records import RecordKind
 from .unit_of_work import PetsUnitOfWork
 

@@ -7,11 +7,11 @@ from datetime import date, datetime
 from typing import Protocol
 
 from petportal_runtime.auth import ClientRef
+from petportal_runtime.photos import Photo
 from petportal_runtime.uow import UnitOfWork
 from petportal_schemas import ClinicSettingsChanged
 
 from ..domain import Clinic, Pet, PetRecord
-from ..domain.photos import Photo
 
 
 class PetStore(Protocol):

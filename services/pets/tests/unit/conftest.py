@@ -10,8 +10,8 @@ import pytest
 
 from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_pets.domain import Clinic, Pet, PetRecord
-from petportal_pets.domain.photos import Photo
 from petportal_runtime.auth import ClientRef
+from petportal_runtime.photos import Photo
 from petportal_schemas import ClinicSettingsChanged
 
 

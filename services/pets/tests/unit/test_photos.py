@@ -10,7 +10,7 @@ import pillow_heif
 import pytest
 from PIL import Image
 
-from petportal_pets.domain.photos import (
+from petportal_runtime.photos import (
     MAX_PHOTO_BYTES,
     PhotoRejected,
     PhotoTooLarge,

@@ -1,4 +1,5 @@
-"""Pet photos: what a parent may upload, and what is kept of it (no I/O).
+"""Photos (pets' photos, images attached to messages): what may be uploaded, and what is kept of it
+(no I/O).
 
 Every upload is decoded and drawn again: the stored JPEG holds pixels only — no EXIF (so no GPS
 position, camera or time), no ICC trickery, no polyglot payload — at most 2048 px on its long side,
