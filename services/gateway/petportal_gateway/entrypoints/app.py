@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
@@ -25,6 +29,7 @@ from ..adapters.upstreams import (
 )
 from ..bootstrap import Gateway, bootstrap
 from ..domain.home import HomeScreen
+from ..domain.openapi import merge
 from ..domain.requests import RejectedRequest, check_headers, check_target
 from ..domain.routing import Auth, resolve
 from ..service_layer.home import compose_home
@@ -148,6 +153,47 @@ def web_file(web_dir: Path, path: str) -> Response | None:
     return FileResponse(root / "index.html", headers={"Cache-Control": "no-cache", **PAGE_HEADERS})
 
 
+class OpenApiDocuments:
+    """Merges the services' documents on request; each is kept for a minute, and the last good copy
+    of a service's stands in while that service is down (none yet: 503)."""
+
+    TTL = 60.0
+
+    def __init__(self, app: FastAPI, gateway: Gateway) -> None:
+        self.app = app
+        self.gateway = gateway
+        self._documents: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def _document(self, service: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        cached = self._documents.get(service)
+        if cached and now - cached[0] < self.TTL:
+            return cached[1]
+        try:
+            answer = await self.gateway.upstreams.forward(
+                service, "GET", b"/openapi.json", {"accept": "application/json"}
+            )
+            if answer.status_code == 200:
+                document: dict[str, Any] = json.loads(answer.content)
+                self._documents[service] = (now, document)
+                return document
+        except (UpstreamUnavailable, UpstreamTimeout, ValueError):
+            pass
+        return cached[1] if cached else None
+
+    async def answer(self) -> Response:
+        services = [name for name in self.gateway.settings.upstream_urls()]
+        found = await asyncio.gather(*(self._document(name) for name in services))
+        missing = [name for name, document in zip(services, found, strict=True) if document is None]
+        if missing:
+            raise UpstreamUnavailable(missing[0])
+        documents = {name: document for name, document in zip(services, found, strict=True) if document}
+        merged, clashes = merge(self.app.openapi(), documents)
+        if clashes:
+            log.warning("OpenAPI schema names clash", clashes=clashes)
+        return JSONResponse(merged, headers={"Cache-Control": "public, max-age=60"})
+
+
 class ProxyRoute(Route):
     """The catch-all: every path and method the gateway does not answer itself goes to `proxy`.
 
@@ -250,6 +296,11 @@ def create_app(
         on_shutdown=[gateway.upstreams.close],
     )
     app.state.gateway = gateway
+    # /openapi.json is the merged document of every route the gateway serves (FastAPI's own has only
+    # the gateway's few).
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != "/openapi.json"]
+    documents = OpenApiDocuments(app, gateway)
+    app.add_api_route("/openapi.json", documents.answer, methods=["GET"], include_in_schema=False)
     # After create_app, so the catch-all comes after /healthz, /readyz and /api/v1/home.
     app.router.routes.append(ProxyRoute())
     app.add_exception_handler(UpstreamUnavailable, _unavailable)

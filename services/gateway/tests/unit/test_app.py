@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client import generate_latest
 
-from petportal_devkit.contracts import is_checked, upstream_answer
+from petportal_devkit.contracts import is_checked, openapi_snapshot, upstream_answer
 from petportal_devkit.testing import app_client
 from petportal_gateway.adapters.upstreams import (
     AttemptNotConnected,
@@ -23,6 +23,7 @@ from petportal_gateway.adapters.upstreams import (
     UpstreamRequest,
     UpstreamResponse,
 )
+from petportal_gateway.domain.openapi import forwarded_to, merge
 from petportal_gateway.entrypoints.app import create_app
 from petportal_gateway.settings import GatewaySettings
 from petportal_runtime.auth import TokenVerifier
@@ -412,3 +413,68 @@ async def test_the_web_portal_is_served_on_the_api_origin(tmp_path: Any) -> None
         unknown = await client.get("/api/v1/nothing-here")
         assert (unknown.status_code, unknown.headers["content-type"]) == (404, "application/json")
         assert (await client.post("/pets/P-1")).status_code == 404
+
+
+def serves_its_document(service: str) -> Handler:
+    """The service's answer to GET /openapi.json: its committed OpenAPI document (the contract itself)."""
+
+    def handler(seen: Seen) -> UpstreamResponse:
+        assert (seen.method, seen.url.path) == ("GET", "/openapi.json")
+        return UpstreamResponse(
+            200, [("content-type", "application/json")], json.dumps(openapi_snapshot(service)).encode()
+        )
+
+    handler.checked = True  # type: ignore[attr-defined]
+    return handler
+
+
+async def test_the_gateway_publishes_one_document_of_every_route_it_serves() -> None:
+    network = FakeNetwork()
+    hosts = {name: httpx.URL(url) for name, url in SETTINGS.upstream_urls().items()}
+    for name, url in hosts.items():
+        network.handlers[f"{url.host}:{url.port}"] = serves_its_document(name)
+    app = create_app(SETTINGS, send=network)
+    async with app_client(app, "http://gateway") as client:
+        response = await client.get("/openapi.json")
+        assert response.status_code == 200, response.text
+        document = response.json()
+        # A second request within the minute is answered from the copies.
+        seen = len(network.seen)
+        assert (await client.get("/openapi.json")).json() == document
+        assert len(network.seen) == seen
+    paths = document["paths"]
+    # The gateway's own, and each service's public routes; nothing internal, nothing not forwarded.
+    expected = (
+        "/api/v1/home",
+        "/api/v1/pets/{patient_id}",
+        "/api/v1/auth/sign-in",
+        "/clinic/v1/deliveries",
+        "/pims/v1/records",
+        "/webhooks/sms/inbound",
+        "/api/v1/conversation/messages/photo",
+    )
+    for path in expected:
+        assert path in paths, path
+    assert not [p for p in paths if p.startswith("/internal/")]
+    assert "/.well-known/jwks.json" not in paths
+    for service in hosts:
+        public = [p for p in openapi_snapshot(service)["paths"] if forwarded_to(p) == service]
+        assert public, service
+        assert set(public) <= set(paths), service
+    # Every $ref resolves in the merged document.
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(document)))
+    assert refs <= set(document["components"]["schemas"]), refs - set(document["components"]["schemas"])
+
+
+async def test_the_document_is_a_fast_503_while_a_service_never_answered() -> None:
+    network = FakeNetwork()  # nobody answers
+    app = create_app(SETTINGS, send=network)
+    async with app_client(app, "http://gateway") as client:
+        assert (await client.get("/openapi.json")).status_code == 503
+
+
+def test_the_committed_documents_merge_without_clashes() -> None:
+    own = {"openapi": "3.1.0", "info": {"title": "gateway", "version": "1"}, "paths": {}}
+    documents = {name: openapi_snapshot(name) for name in SETTINGS.upstream_urls()}
+    _, clashes = merge(own, documents)
+    assert clashes == []
