@@ -17,7 +17,7 @@ from petportal_runtime.internal import internal_headers
 from petportal_runtime.ratelimit import rate_limit_storage
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
-from petportal_schemas import ClientUpserted, ClinicRegistered, ReminderSent, topics
+from petportal_schemas import ClientRemoved, ClientUpserted, ClinicRegistered, ReminderSent, topics
 
 from .adapters.keystore import load_key_set
 from .adapters.notify_client import NotifyCodes
@@ -114,6 +114,7 @@ def bootstrap(
             consumer=handlers.CONSUMER,
             handlers=[
                 on(ClientUpserted, bind(handlers.record_contact, identity.unit_of_work)),
+                on(ClientRemoved, bind(handlers.forget_contact, identity.unit_of_work)),
                 on(ClinicRegistered, bind(handlers.record_clinic, identity.unit_of_work)),
                 on(ReminderSent, bind(handlers.open_account_after_reminder, identity.unit_of_work)),
             ],

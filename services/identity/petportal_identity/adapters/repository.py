@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -100,6 +101,13 @@ class IdentityRepository:
             )
         ).one()
         return account.id
+
+    async def remove_contact(self, clinic_id: str, client_id: str) -> None:
+        await self.session.exec(
+            delete(ContactRow).where(
+                col(ContactRow.clinic_id) == clinic_id, col(ContactRow.client_id) == client_id
+            )
+        )
 
     # --- clinics --------------------------------------------------------------------------------
 

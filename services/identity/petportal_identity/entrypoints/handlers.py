@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from petportal_runtime.broker import PermanentEventError
-from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, ReminderSent
+from petportal_schemas import ClientRemoved, ClientUpserted, ClinicRegistered, Envelope, ReminderSent
 
 from ..domain.model import Contact
 from ..service_layer import services
 from ..service_layer.services import CONSUMER
 from ..service_layer.unit_of_work import IdentityUnitOfWork
 
-__all__ = ["CONSUMER", "open_account_after_reminder", "record_clinic", "record_contact"]
+__all__ = ["CONSUMER", "forget_contact", "open_account_after_reminder", "record_clinic", "record_contact"]
 
 UnitsOfWork = Callable[[], IdentityUnitOfWork]
 
@@ -43,3 +43,9 @@ async def open_account_after_reminder(
 
 async def record_clinic(unit_of_work: UnitsOfWork, envelope: Envelope, event: ClinicRegistered) -> None:
     await services.record_clinic(unit_of_work(), envelope, event.name)
+
+
+async def forget_contact(unit_of_work: UnitsOfWork, envelope: Envelope, event: ClientRemoved) -> None:
+    """The PIMS no longer has the client: their identifier no longer signs in there, and their
+    sessions lose that clinic at the next refresh (sessions with no clinic left end)."""
+    await services.forget_contact(unit_of_work(), envelope, _client_id(envelope))

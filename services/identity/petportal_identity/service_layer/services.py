@@ -196,6 +196,15 @@ async def record_contact(uow: IdentityUnitOfWork, envelope: Envelope, contact: C
     return True
 
 
+async def forget_contact(uow: IdentityUnitOfWork, envelope: Envelope, client_id: str) -> bool:
+    """Drop the clinic's contact record of the client, once per event."""
+    async with uow:
+        if not await uow.claim(CONSUMER, envelope):
+            return False
+        await uow.repositories.identity.remove_contact(envelope.clinic_id, client_id)
+    return True
+
+
 async def open_account(
     uow: IdentityUnitOfWork, envelope: Envelope, client_id: str, origin: AccountOrigin
 ) -> bool:

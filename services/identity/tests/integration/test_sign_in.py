@@ -32,7 +32,7 @@ from petportal_identity.entrypoints.app import SENT, create_app
 from petportal_identity.settings import IdentitySettings
 from petportal_runtime.auth import ClientRef
 from petportal_runtime.migrations import upgrade
-from petportal_schemas import ClientUpserted, Envelope
+from petportal_schemas import ClientRemoved, ClientUpserted, Envelope
 
 pytestmark = pytest.mark.integration
 
@@ -309,3 +309,30 @@ def segno_svg_to_png(svg: bytes) -> Image.Image:
         else:
             y = float(a) if command == "V" else y + float(a)
     return image
+
+
+async def test_a_contact_the_pims_removed_no_longer_signs_in_and_loses_its_session(
+    harness: Harness, kafka_bootstrap: str
+) -> None:
+    h = harness
+    challenge, code = await h.code_for(await h.start(h.phone))  # only on clinic A's record
+    session = (await h.verify(challenge, code)).json()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        removed = Envelope.wrap(
+            ClientRemoved(reason="deleted_in_pims"), clinic_id=h.clinic_a, client_id="A-1", producer="sync"
+        )
+        await producer.send_and_wait(removed.topic, removed.to_bytes(), key=removed.key.encode())
+    finally:
+        await producer.stop()
+
+    async def ended() -> bool:
+        answer = await h.http.post("/api/v1/auth/refresh", json={"refresh_token": session["refresh_token"]})
+        return answer.status_code == 401
+
+    assert await eventually(ended)
+    sent = len(h.outbox.sent)
+    await h.start(h.phone)
+    await asyncio.sleep(0)
+    assert len(h.outbox.sent) == sent  # nobody to send a code to any more

@@ -44,6 +44,9 @@ class InMemoryIdentity:
         stored = self.contacts.get((clinic_id, client_id))
         return stored[0] if stored else None
 
+    async def remove_contact(self, clinic_id: str, client_id: str) -> None:
+        self.contacts.pop((clinic_id, client_id), None)
+
     async def ensure_account(self, clinic_id: str, client_id: str, origin: AccountOrigin) -> uuid.UUID:
         return self.accounts.setdefault((clinic_id, client_id), (uuid.uuid4(), origin))[0]
 

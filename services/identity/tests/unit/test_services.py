@@ -15,7 +15,7 @@ from petportal_identity.domain.model import Contact, StaffUser
 from petportal_identity.service_layer import services
 from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.ratelimit import MemoryStorage
-from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, ReminderSent
+from petportal_schemas import ClientRemoved, ClientUpserted, ClinicRegistered, Envelope, ReminderSent
 
 pytestmark = pytest.mark.unit
 
@@ -183,6 +183,16 @@ async def test_a_contact_is_recorded_once_and_an_older_one_does_not_overwrite_it
     assert await services.record_contact(uow, older, Contact("clinic-1", "C-1", "Old", "Name", None, None))
     assert repositories.identity.contacts[("clinic-1", "C-1")] == (ADA, AT)
     assert uow.claimed == {("identity", envelope.event_id), ("identity", older.event_id)}
+
+
+async def test_a_contact_the_pims_removed_is_forgotten_once(
+    uow: FakeUnitOfWork[Any], repositories: Any
+) -> None:
+    await services.record_contact(uow, _envelope(ClientUpserted(first_name="Ada", last_name="Lovelace")), ADA)
+    removed = _envelope(ClientRemoved(reason="deleted_in_pims"))
+    assert await services.forget_contact(uow, removed, "C-1")
+    assert not await services.forget_contact(uow, removed, "C-1")
+    assert ("clinic-1", "C-1") not in repositories.identity.contacts
 
 
 async def test_a_reminder_opens_the_clients_account_once(uow: FakeUnitOfWork[Any], repositories: Any) -> None:
