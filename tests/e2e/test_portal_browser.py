@@ -27,6 +27,16 @@ SCREENSHOTS = REPO / "docs" / "screenshots"
 AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
+# Loopback only: no background calls home (this machine's network refuses them, slowly).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium() -> str:
@@ -39,7 +49,7 @@ def chromium() -> str:
 def browser() -> Iterator[Browser]:
     assert (WEB_DIST / "index.html").is_file(), "the portal is not built: `make web` (make test runs it)"
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:
