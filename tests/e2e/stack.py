@@ -182,7 +182,9 @@ class Stack:
 
     # --- the demo clinic, through the same commands and APIs a real clinic uses ---------------------
 
-    def create_clinic(self, clinic_id: str, sms_number: str = CLINIC_NUMBER, pims: str = "ezyvet") -> str:
+    def create_clinic(
+        self, clinic_id: str, sms_number: str = CLINIC_NUMBER, pims: str = "ezyvet", timezone: str = "UTC"
+    ) -> str:
         out = self.cli(
             "sync",
             "create-clinic",
@@ -194,6 +196,8 @@ class Stack:
             pims,
             "--sms-number",
             sms_number,
+            "--timezone",
+            timezone,
         )
         return str(json.loads(out.strip().splitlines()[-1])["api_key"])
 
@@ -210,12 +214,17 @@ class Portal:
     """What the portal front end, clinic staff, a PIMS connector and the SMS provider send to the gateway."""
 
     def __init__(
-        self, stack: Stack, clinic_id: str, sms_number: str = CLINIC_NUMBER, pims: str = "ezyvet"
+        self,
+        stack: Stack,
+        clinic_id: str,
+        sms_number: str = CLINIC_NUMBER,
+        pims: str = "ezyvet",
+        timezone: str = "UTC",
     ) -> None:
         self.http = httpx.Client(base_url=stack.gateway, timeout=10)
         self.clinic_id = clinic_id
         self.sms_number = sms_number
-        self.api_key = stack.create_clinic(clinic_id, sms_number, pims)
+        self.api_key = stack.create_clinic(clinic_id, sms_number, pims, timezone)
         self.staff_email = f"staff@{clinic_id}.example"
         stack.create_staff(clinic_id, self.staff_email, PASSWORD)
 

@@ -5,7 +5,7 @@ fake unit of work, providers)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -13,6 +13,7 @@ from functools import partial
 from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.container import Container
+from petportal_runtime.internal import internal_headers
 from petportal_runtime.service import BackgroundTask, ServiceRuntime
 from petportal_schemas import (
     AppointmentCancelled,
@@ -33,6 +34,7 @@ from petportal_schemas import (
 )
 
 from .adapters.channels import SmtpEmail, TwilioSms
+from .adapters.identity_links import IdentityLinks
 from .adapters.repository import sql_repositories
 from .domain.delivery import Channel, Provider
 from .entrypoints import handlers
@@ -80,8 +82,10 @@ def bootstrap(
     unit_of_work: Callable[[], NotifyUnitOfWork] | None = None,
     providers: Mapping[Channel, Provider] | None = None,
     dispatch: bool = True,
+    reminder_links: Callable[[str, str], Awaitable[str | None]] | None = None,
 ) -> Notify:
-    """`dispatch=False` leaves sending to the caller (`dispatcher.dispatch_once()`, in tests)."""
+    """`dispatch=False` leaves sending to the caller (`dispatcher.dispatch_once()`, in tests);
+    `reminder_links` gives a reminder's sign-in link (by default identity's internal API)."""
     settings = settings or NotifySettings()
     runtime = ServiceRuntime(settings, token_verifier=token_verifier)
     uow = unit_of_work or (lambda: runtime.unit_of_work(sql_repositories))
@@ -96,6 +100,7 @@ def bootstrap(
         concurrency=settings.send_concurrency,
         send_timeout=settings.send_timeout_seconds,
         interval=settings.dispatch_interval_seconds,
+        reminder_link=reminder_links or _identity_links(runtime, settings),
     )
     notify = Notify(settings, runtime, uow, providers, dispatcher)
     policy = settings.reminder_policy()
@@ -134,6 +139,19 @@ def bootstrap(
     services.count_from_zero()
     deliveries.count_from_zero()
     return notify
+
+
+def _identity_links(
+    runtime: ServiceRuntime, settings: NotifySettings
+) -> Callable[[str, str], Awaitable[str | None]]:
+    links = IdentityLinks(settings.identity_url, internal_headers(settings))
+
+    async def close_on_stop(stop: asyncio.Event) -> None:
+        await stop.wait()
+        await links.close()
+
+    runtime.background.append(close_on_stop)
+    return links.link
 
 
 def _closing(providers: Mapping[Channel, Provider]) -> BackgroundTask:

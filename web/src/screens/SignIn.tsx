@@ -2,8 +2,15 @@ import { useEffect, useState } from "preact/hooks";
 import { api, problem, setSession } from "../api";
 import { navigate } from "../router";
 
+const PREFILL = "petportal.prefill";
+
 export function SignIn({ clinicId }: { clinicId?: string }) {
-  const [identifier, setIdentifier] = useState("");
+  // A spent reminder link leaves the identifier on the clinic's record to start from.
+  const [identifier, setIdentifier] = useState(() => {
+    const prefill = sessionStorage.getItem(PREFILL) ?? "";
+    sessionStorage.removeItem(PREFILL);
+    return prefill;
+  });
   const [challenge, setChallenge] = useState<string | null>(null);
   const [message, setMessage] = useState("");
   const [code, setCode] = useState("");
@@ -88,10 +95,18 @@ export function SignInLink() {
     const token = new URLSearchParams(location.hash.slice(1)).get("token");
     history.replaceState(null, "", "/sign-in/link");
     if (!token) return setError("This link is incomplete.");
-    api.POST("/api/v1/auth/sign-in/link", { body: { token } }).then(({ data, error }) => {
-      if (!data) return setError(problem(error, "This link has expired or was already used."));
-      setSession(data);
-      navigate("/", true);
+    api.POST("/api/v1/auth/sign-in/link", { body: { token } }).then(async ({ data, error }) => {
+      if (data) {
+        setSession(data);
+        return navigate("/", true);
+      }
+      // A reminder link works once; after that it opens its clinic's sign-in, filled in.
+      const prefill = await api.POST("/api/v1/auth/sign-in/link/prefill", { body: { token } });
+      if (prefill.data) {
+        if (prefill.data.identifier) sessionStorage.setItem(PREFILL, prefill.data.identifier);
+        return navigate(`/c/${encodeURIComponent(prefill.data.clinic_id)}`, true);
+      }
+      setError(problem(error, "This link has expired or was already used."));
     });
   }, []);
   return (

@@ -83,6 +83,8 @@ class SignInChallengeRow(Base, table=True):
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
     used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     link_used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    # A reminder link's: the identifier on the contact record, pre-filled once the link is spent.
+    prefill: str | None = Field(default=None, max_length=254)
 
 
 class RefreshTokenRow(Base, table=True):

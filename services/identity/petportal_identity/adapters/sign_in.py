@@ -40,6 +40,7 @@ def _challenge(row: Any) -> Challenge:
         attempts=row.attempts,
         used_at=row.used_at,
         link_used_at=row.link_used_at,
+        prefill=row.prefill,
     )
 
 
@@ -95,8 +96,15 @@ class SignInRepository:
                 link_digest=challenge.link_digest,
                 attempts=challenge.attempts,
                 expires_at=challenge.expires_at,
+                prefill=challenge.prefill,
             )
         )
+
+    async def challenge_by_link(self, link_digest: str) -> Challenge | None:
+        row = (
+            await self.session.execute(select(challenges).where(challenges.c.link_digest == link_digest))
+        ).first()
+        return _challenge(row) if row else None
 
     async def challenge_for_update(
         self, *, challenge_id: uuid.UUID | None = None, link_digest: str | None = None

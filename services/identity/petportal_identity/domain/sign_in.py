@@ -89,6 +89,7 @@ class Challenge:
     attempts: int = 0
     used_at: datetime | None = None
     link_used_at: datetime | None = None
+    prefill: str | None = None  # a reminder link's identifier, shown once the link is spent
 
     def try_code(self, code_digest: str, now: datetime, max_attempts: int) -> Attempt:
         """Counts the attempt (even a right code after the lock is refused)."""

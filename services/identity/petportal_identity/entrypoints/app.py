@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from petportal_runtime.auth import CurrentParent, CurrentStaff
 from petportal_runtime.container import container_of
 from petportal_runtime.errors import ErrorAnswer, ErrorStatuses
+from petportal_runtime.internal import PREFIX as INTERNAL_PREFIX
+from petportal_runtime.internal import InternalCaller
 from petportal_runtime.text import Text
 from petportal_schemas.envelope import ID_PATTERN
 
@@ -239,6 +241,49 @@ async def verify_link(body: LinkVerification, identity: IdentityDep, uow: UnitOf
     return Session.of_session(signed)
 
 
+class PrefillPublic(BaseModel):
+    identifier: str | None = Field(description="the email or number on the contact record, to pre-fill")
+    clinic_id: str
+
+
+@sign_in.post("/sign-in/link/prefill", responses={400: {"description": "not a reminder link"}})
+async def link_prefill(body: LinkVerification, identity: IdentityDep, uow: UnitOfWork) -> PrefillPublic:
+    """A reminder link that was already used (or has expired) still opens its clinic's sign-in with
+    the identifier filled in."""
+    found = await sign_in_service.link_prefill(uow, identity.sign_in, token=body.token)
+    return PrefillPublic(identifier=found.identifier, clinic_id=found.clinic_id)
+
+
+internal = APIRouter(prefix=f"{INTERNAL_PREFIX}/v1", tags=["internal"])
+
+
+class ReminderLinkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    clinic_id: PimsId
+    client_id: PimsId
+    ttl_days: int = Field(default=14, ge=1, le=60)
+
+
+class ReminderLink(BaseModel):
+    url: str
+
+
+@internal.post(
+    "/reminder-links",
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {"description": "unknown client"}},
+)
+async def new_reminder_link(
+    _caller: InternalCaller, body: ReminderLinkRequest, identity: IdentityDep, uow: UnitOfWork
+) -> ReminderLink:
+    """A sign-in link for one client, for a reminder notify sends (signs in once, then pre-fills)."""
+    url = await sign_in_service.reminder_link(
+        uow, identity.sign_in, clinic_id=body.clinic_id, client_id=body.client_id, ttl_days=body.ttl_days
+    )
+    return ReminderLink(url=url)
+
+
 @sign_in.post("/refresh", responses={401: {"description": "sign in again"}})
 async def refresh(body: RefreshRequest, identity: IdentityDep, uow: UnitOfWork) -> Session:
     """A new access token and a new refresh token; the one given is spent (given again, it ends the
@@ -335,7 +380,7 @@ ERRORS: ErrorStatuses = {
 
 def create_app(container: Identity | None = None) -> FastAPI:
     container = container or bootstrap()
-    routers = [keys, staff, sign_in, clinic_link, account]
+    routers = [keys, staff, sign_in, clinic_link, account, internal]
     if container.settings.dev_token_endpoint_enabled:
         routers.append(dev)
     app = container.runtime.create_app(title="Pet Portal identity", routers=routers, errors=ERRORS)

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from petportal_runtime.auth import ClientRef
 from petportal_runtime.logging import get_logger
@@ -32,7 +33,7 @@ from ..domain.sign_in import (
     new_code,
     new_secret,
 )
-from .services import IssuedToken, TokenIssuer, TooManySignInAttempts
+from .services import IssuedToken, TokenIssuer, TooManySignInAttempts, UnknownClient
 from .unit_of_work import IdentityUnitOfWork, SignInLimiter
 
 log = get_logger(__name__)
@@ -262,3 +263,46 @@ async def sign_out_everywhere(uow: IdentityUnitOfWork, *, person: str) -> int:
     """Ends every session of the person (the access tokens already issued expire on their own)."""
     async with uow:
         return await uow.repositories.sign_in.revoke(now(), person=person)
+
+
+@dataclass(frozen=True)
+class Prefill:
+    identifier: str | None
+    clinic_id: str
+
+
+async def reminder_link(
+    uow: IdentityUnitOfWork, policy: SignInPolicy, *, clinic_id: str, client_id: str, ttl_days: int
+) -> str:
+    """A link for a reminder (notify asks for it; no secret is shared): it signs this one client in,
+    once, until it expires; spent, it only pre-fills their identifier. `UnknownClient` otherwise."""
+    async with uow:
+        contact = await uow.repositories.identity.contact(clinic_id, client_id)
+        if contact is None:
+            raise UnknownClient(clinic_id, client_id)
+        identifier = contact.email or contact.phone
+        kind: Literal["email", "phone"] = "email" if contact.email else "phone"
+        person = Identifier(kind, (identifier or f"{clinic_id}/{client_id}").lower()).digest(policy.pepper)
+        secret = new_secret()
+        await uow.repositories.sign_in.add_challenge(
+            Challenge(
+                identifier_digest=person,
+                kind=kind,
+                clients=[ClientRef(clinic_id=clinic_id, client_id=client_id)],
+                code_digest=keyed_hash(policy.pepper, new_secret()),  # no code: the link only
+                link_digest=keyed_hash(policy.pepper, secret),
+                expires_at=expiry(now(), ttl_days * 86_400),
+                prefill=identifier,
+            )
+        )
+    return f"{policy.portal_url.rstrip('/')}/sign-in/link#token={secret}"
+
+
+async def link_prefill(uow: IdentityUnitOfWork, policy: SignInPolicy, *, token: str) -> Prefill:
+    """What a spent (or expired) reminder link pre-fills on the sign-in screen; `InvalidCode` for a
+    link that is not one."""
+    async with uow:
+        challenge = await uow.repositories.sign_in.challenge_by_link(keyed_hash(policy.pepper, token))
+    if challenge is None or not challenge.clients or challenge.prefill is None:
+        raise InvalidCode()
+    return Prefill(challenge.prefill, challenge.clients[0].clinic_id)

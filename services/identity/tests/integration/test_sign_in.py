@@ -31,6 +31,7 @@ from petportal_identity.domain.model import StaffUser
 from petportal_identity.entrypoints.app import SENT, create_app
 from petportal_identity.settings import IdentitySettings
 from petportal_runtime.auth import ClientRef
+from petportal_runtime.internal import internal_headers
 from petportal_runtime.migrations import upgrade
 from petportal_schemas import ClientRemoved, ClientUpserted, Envelope
 
@@ -336,3 +337,28 @@ async def test_a_contact_the_pims_removed_no_longer_signs_in_and_loses_its_sessi
     await h.start(h.phone)
     await asyncio.sleep(0)
     assert len(h.outbox.sent) == sent  # nobody to send a code to any more
+
+
+async def test_a_reminder_link_is_for_services_only_signs_in_once_then_prefills(harness: Harness) -> None:
+    h = harness
+    body = {"clinic_id": h.clinic_b, "client_id": "B-7"}
+    assert (await h.http.post("/internal/v1/reminder-links", json=body)).status_code == 401
+    headers = internal_headers(h.settings)
+    created = await h.http.post("/internal/v1/reminder-links", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    url = created.json()["url"]
+    assert url.startswith("https://portal.example.com/sign-in/link#token=")
+    token = url.split("#token=")[1]
+    first = await h.http.post("/api/v1/auth/sign-in/link", json={"token": token})
+    assert first.status_code == 200, first.text
+    assert first.json()["clients"] == [{"clinic_id": h.clinic_b, "client_id": "B-7"}]  # that client only
+    assert (await h.http.post("/api/v1/auth/sign-in/link", json={"token": token})).status_code == 400
+    prefill = await h.http.post("/api/v1/auth/sign-in/link/prefill", json={"token": token})
+    assert prefill.json() == {"identifier": h.email, "clinic_id": h.clinic_b}
+    assert (
+        await h.http.post("/api/v1/auth/sign-in/link/prefill", json={"token": "x" * 43})
+    ).status_code == 400
+    unknown = await h.http.post(
+        "/internal/v1/reminder-links", json={"clinic_id": h.clinic_b, "client_id": "nobody"}, headers=headers
+    )
+    assert unknown.status_code == 404

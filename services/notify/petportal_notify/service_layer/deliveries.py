@@ -9,8 +9,8 @@ sent (a reminder raises `ReminderSent`), retried later, or given up.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from petportal_runtime import telemetry
@@ -41,7 +41,7 @@ from ..domain.delivery import (
     decide,
 )
 from ..domain.schedule import ReminderPolicy, Slot, appointment_slots, service_slots
-from ..domain.templates import render
+from ..domain.templates import Rendered, render
 from .unit_of_work import Claimed, NotifyUnitOfWork
 
 CONSUMER = "notify"
@@ -310,6 +310,8 @@ class Dispatcher:
     send_timeout: float = 15
     interval: float = 1.0
     mail_sender_name: Callable[[str], str] = lambda clinic_name: clinic_name
+    # A sign-in link for a client's reminder (identity's reminder links); None: the portal's page.
+    reminder_link: Callable[[str, str], Awaitable[str | None]] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:
@@ -357,6 +359,8 @@ class Dispatcher:
 
         async def attempt(message: Outgoing) -> str | ProviderError:
             async with limit:
+                if message.template_link is not None:
+                    message = await self._with_sign_in_link(message)
                 try:
                     # The providers time out on their own (and know whether it was sent); this is the
                     # backstop for one that hangs anyway.
@@ -372,6 +376,26 @@ class Dispatcher:
         await self._record(list(zip((d for d, _ in outgoing), results, strict=True)), at)
         return len(claimed)
 
+    async def _with_sign_in_link(self, message: Outgoing) -> Outgoing:
+        """A reminder links to a sign-in for its client (from identity; the portal's page if identity
+        does not answer: the reminder still goes)."""
+        assert message.template_link is not None
+        delivery, item = message.template_link
+        link = (
+            await self.reminder_link(delivery.clinic_id, delivery.client_id) if self.reminder_link else None
+        )
+        if link is None:
+            return replace(message, template_link=None)
+        rendered = self._render(item, link)
+        return replace(message, subject=rendered.subject, body=rendered.body, template_link=None)
+
+    def _render(self, item: Claimed, link: str) -> Rendered:
+        params = dict(item.delivery.params)
+        if item.pet_name:
+            params["pet_name"] = item.pet_name
+        assert item.clinic is not None
+        return render(item.delivery.template, item.delivery.channel, item.clinic, params, link)
+
     def _prepare(self, item: Claimed) -> Outgoing | tuple[Status, str | None]:
         delivery = item.delivery
         status, reason = decide(delivery, item.contact)
@@ -383,10 +407,7 @@ class Dispatcher:
         assert delivery.id is not None
         if delivery.channel == "sms" and not item.clinic.sms_number:
             return Status.SKIPPED, "no_clinic_number"
-        params = dict(delivery.params)
-        if item.pet_name:
-            params["pet_name"] = item.pet_name
-        text = render(delivery.template, delivery.channel, item.clinic, params, self.link(delivery.clinic_id))
+        text = self._render(item, self.link(delivery.clinic_id))
         address = item.contact.address(delivery.channel)
         assert address is not None
         return Outgoing(
@@ -397,6 +418,7 @@ class Dispatcher:
             subject=text.subject,
             body=text.body,
             sender_name=self.mail_sender_name(item.clinic.name),
+            template_link=(delivery, item) if delivery.template in REMINDERS else None,
         )
 
     async def _record(self, results: list[tuple[Delivery, str | ProviderError]], at: datetime) -> None:

@@ -311,3 +311,30 @@ async def test_status_callbacks_move_a_sent_delivery_forward_once(
     [row] = rows(world)
     assert (row.status, row.reason) == (Status.UNDELIVERED, "twilio_30003")
     assert not await deliveries.provider_status(uow, "SMunknown", "delivered", None)
+
+
+async def test_a_reminder_links_to_a_sign_in_for_its_client_or_to_the_portal(
+    uow: Any, world: Any, email: RecordingProvider, sms: RecordingProvider
+) -> None:
+    asked: list[tuple[str, str]] = []
+
+    async def link(clinic_id: str, client_id: str) -> str | None:
+        asked.append((clinic_id, client_id))
+        return None if client_id == "k2" else f"https://portal.example.com/sign-in/link#token=for-{client_id}"
+
+    dispatcher = deliveries.Dispatcher(
+        lambda: uow,
+        {"email": email, "sms": sms},
+        link=lambda c: f"https://portal.example.com/c/{c}",
+        reminder_link=link,
+    )
+    for client_id in ("k1", "k2"):
+        event = reminder(date(2027, 3, 4), reminder_id=f"r-{client_id}")
+        await deliveries.service_reminder(uow, wrap(event, client_id), event, policy=POLICY, at=NOW)
+    await deliveries.request(uow, sign_in())  # not a reminder: no link asked for
+    await dispatcher.dispatch_once(NOW)
+    bodies = {m.to: m.body for m in sms.sent if "is due" in m.body}
+    assert "https://portal.example.com/sign-in/link#token=for-k1" in bodies["+14155550101"]
+    assert "https://portal.example.com/c/c1" in bodies["+14155550102"]  # identity had none: the portal
+    assert "sign-in/link#token=for-k1" in email.sent[0].body
+    assert sorted(set(asked)) == [("c1", "k1"), ("c1", "k2")]
