@@ -184,9 +184,27 @@ def test_a_parent_uses_the_portal_in_a_browser(stack: Stack, browser: Browser) -
         expect(page.get_by_text("Your clinic keeps these details")).to_be_visible()
         page.get_by_label("Text me about messages and reminders").uncheck()
         expect(page.get_by_text("Saved.")).to_be_visible()
+        page.get_by_label("4").check()
+        page.get_by_label("Anything you would like to tell us (optional)").fill("Booking was easy.")
+        page.get_by_role("button", name="Send feedback").click()
+        expect(page.get_by_text("Thank you! Your clinic will read it.")).to_be_visible()
         accessible(page, "account")
         page.get_by_role("link", name="Home").click()
         expect(page.get_by_text(re.compile("Opt into receiving texts"))).to_be_visible(timeout=30_000)
+
+        # The clinic reads the feedback in its console.
+        console = browser.new_context(viewport=DESKTOP, base_url=stack.gateway)
+        try:
+            clinic = console.new_page()
+            clinic.goto("/console/feedback")
+            clinic.get_by_label("Email").fill(portal.staff_email)
+            clinic.get_by_label("Password").fill(PASSWORD)
+            clinic.get_by_role("button", name="Sign in").click()
+            clinic.get_by_role("link", name="Feedback").click()
+            expect(clinic.get_by_text("Booking was easy.")).to_be_visible()
+            expect(clinic.get_by_label("4 out of 5")).to_be_visible()
+        finally:
+            console.close()
 
         # Signed out, the portal is the sign-in screen again.
         page.get_by_role("link", name="Account").click()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.container import Container
+from petportal_runtime.ratelimit import RateLimiter, rate_limit_storage
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import (
     ClientMessageSent,
@@ -27,7 +28,7 @@ from .settings import MessagingSettings
 
 @dataclass
 class Messaging(Container[MessagingSettings, MessagingRepositories]):
-    pass
+    feedback_limiter: RateLimiter
 
 
 def bootstrap(
@@ -38,7 +39,14 @@ def bootstrap(
 ) -> Messaging:
     settings = settings or MessagingSettings()
     runtime = ServiceRuntime(settings, token_verifier=token_verifier)
-    messaging = Messaging(settings, runtime, unit_of_work or (lambda: runtime.unit_of_work(sql_repositories)))
+    messaging = Messaging(
+        settings,
+        runtime,
+        unit_of_work or (lambda: runtime.unit_of_work(sql_repositories)),
+        feedback_limiter=RateLimiter(
+            rate_limit_storage(runtime), settings.feedback_rate_limit, namespace="feedback"
+        ),
+    )
     subscribe_events(
         runtime.broker,
         settings,

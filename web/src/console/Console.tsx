@@ -15,6 +15,7 @@ export function Console({ path }: { path: string }) {
   let screen;
   if (conversation) screen = <ConversationScreen conversationId={conversation[1]} />;
   else if (path === "/console/sign-in-link") screen = <ClinicLink />;
+  else if (path === "/console/feedback") screen = <FeedbackScreen />;
   else screen = <Conversations />;
   return (
     <div class="shell console">
@@ -24,7 +25,8 @@ export function Console({ path }: { path: string }) {
         <button type="button" class="secondary small" onClick={() => setStaffSession(null)}>Sign out</button>
       </header>
       <nav aria-label="Console">
-        <a href="/console" aria-current={!path.startsWith("/console/sign-in-link") ? "page" : undefined}>Conversations</a>
+        <a href="/console" aria-current={path === "/console" || path.startsWith("/console/conversations") ? "page" : undefined}>Conversations</a>
+        <a href="/console/feedback" aria-current={path === "/console/feedback" ? "page" : undefined}>Feedback</a>
         <a href="/console/sign-in-link" aria-current={path.startsWith("/console/sign-in-link") ? "page" : undefined}>Sign-in link and QR code</a>
       </nav>
       <main id="main">{screen}</main>
@@ -190,6 +192,30 @@ function ClinicLink() {
       <div class="actions">
         <button type="button" onClick={() => window.print()}>Print</button>
       </div>
+    </>
+  );
+}
+
+
+function FeedbackScreen() {
+  const [list, setList] = useState<Schemas["FeedbackList"] | null>(null);
+  useEffect(() => {
+    staffApi.GET("/clinic/v1/feedback").then(({ data }) => data && setList(data));
+  }, []);
+  if (!list) return <p role="status">Loading…</p>;
+  return (
+    <>
+      <h1>Feedback about the portal</h1>
+      {list.feedback.length === 0 && <p class="empty">No feedback yet.</p>}
+      <ul class="cards">
+        {list.feedback.map((f) => (
+          <li class="card">
+            <strong aria-label={`${f.rating} out of 5`}>{"★".repeat(f.rating)}{"☆".repeat(5 - f.rating)}</strong>
+            <span>Client {f.client_id} · {new Date(f.created_at).toLocaleDateString()}</span>
+            {f.text && <span>{f.text}</span>}
+          </li>
+        ))}
+      </ul>
     </>
   );
 }

@@ -59,11 +59,46 @@ export function Account() {
         </fieldset>
       )}
       <p role="status">{status}</p>
+      <Feedback />
       <h2>Sign out</h2>
       <div class="actions">
         <button type="button" onClick={() => signOut(false)}>Sign out</button>
         <button type="button" class="secondary" onClick={() => signOut(true)}>Sign out on every device</button>
       </div>
     </>
+  );
+}
+
+
+function Feedback() {
+  const [rating, setRating] = useState<number | null>(null);
+  const [text, setText] = useState("");
+  const [status, setStatus] = useState("");
+  async function submit(event: Event) {
+    event.preventDefault();
+    if (rating === null) return setStatus("Choose a rating first.");
+    const { data, error } = await api.POST("/api/v1/feedback", { body: { rating, text: text.trim() || null } });
+    if (!data) return setStatus(problem(error, "Your feedback was not sent. Please try again later."));
+    setRating(null);
+    setText("");
+    setStatus("Thank you! Your clinic will read it.");
+  }
+  return (
+    <form onSubmit={submit}>
+      <h2 id="feedback">How is the portal working for you?</h2>
+      <fieldset aria-labelledby="feedback" class="rating">
+        {[1, 2, 3, 4, 5].map((value) => (
+          <label>
+            <input type="radio" name="rating" value={value} checked={rating === value} onChange={() => setRating(value)} />
+            {value}
+            <span class="visually-hidden">{value === 1 ? " (poor)" : value === 5 ? " (excellent)" : ""}</span>
+          </label>
+        ))}
+      </fieldset>
+      <label for="feedback-text">Anything you would like to tell us (optional)</label>
+      <textarea id="feedback-text" rows={3} maxLength={2000} value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} />
+      <button type="submit">Send feedback</button>
+      <p role="status">{status}</p>
+    </form>
   );
 }

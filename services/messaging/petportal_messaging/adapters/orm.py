@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     Uuid,
@@ -110,3 +111,20 @@ class MessagePhotoRow(Base, table=True):
     etag: str = Field(sa_column=Column(String(32), nullable=False))
     width: int = Field(sa_column=Column(Integer, nullable=False))
     height: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class FeedbackRow(Base, table=True):
+    """A parent's rating and words about the portal, for their clinic."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        CheckConstraint("rating BETWEEN 1 AND 5", name="ck_feedback_rating"),
+        Index("ix_feedback_clinic", "clinic_id", "created_at"),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    clinic_id: str = Field(sa_column=Column(String(64), nullable=False))
+    client_id: str = Field(sa_column=Column(String(64), nullable=False))
+    rating: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

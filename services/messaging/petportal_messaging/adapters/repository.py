@@ -14,8 +14,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from petportal_runtime.db import table_of
 from petportal_runtime.photos import Photo
 
-from ..domain.model import Conversation, ConversationStatus, ConversationSummary, Message, Page, Sender
-from .orm import ClientRow, ConversationRow, MessagePhotoRow, MessageRow
+from ..domain.model import (
+    Conversation,
+    ConversationStatus,
+    ConversationSummary,
+    Feedback,
+    Message,
+    Page,
+    Sender,
+)
+from .orm import ClientRow, ConversationRow, FeedbackRow, MessagePhotoRow, MessageRow
 
 ONE_ACTIVE_INDEX = "uq_conversations_one_active"
 
@@ -24,6 +32,7 @@ client_table = table_of(ClientRow)
 conversation_table = table_of(ConversationRow)
 message_table = table_of(MessageRow)
 photo_table = table_of(MessagePhotoRow)
+feedback_table = table_of(FeedbackRow)
 
 
 def _conversation(row: ConversationRow) -> Conversation:
@@ -210,6 +219,29 @@ class MessagingRepository:
             )
         )
         await self.session.flush()
+
+    async def add_feedback(self, feedback: Feedback) -> None:
+        await self.session.execute(
+            insert(feedback_table).values(
+                id=feedback.id,
+                clinic_id=feedback.clinic_id,
+                client_id=feedback.client_id,
+                rating=feedback.rating,
+                text=feedback.text,
+                created_at=feedback.created_at,
+            )
+        )
+
+    async def feedback(self, clinic_id: str, page: Page) -> list[Feedback]:
+        t = feedback_table.c
+        rows = await self.session.execute(
+            select(feedback_table)
+            .where(t.clinic_id == clinic_id)
+            .order_by(t.created_at.desc(), t.id.desc())
+            .limit(page.limit + 1)
+            .offset(page.offset)
+        )
+        return [Feedback(r.clinic_id, r.client_id, r.rating, r.text, r.id, r.created_at) for r in rows]
 
     async def add_photo(self, message_id: uuid.UUID, photo: Photo) -> None:
         self.session.add(

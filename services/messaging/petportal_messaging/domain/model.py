@@ -163,3 +163,21 @@ class Page:
 def chunks(ids: list[uuid.UUID], size: int = MAX_IDS_PER_READ_EVENT) -> list[list[uuid.UUID]]:
     """Read ids split so each MessageRead stays within the contract's bound."""
     return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What a parent thinks of the portal: a rating of 1 to 5 and, if they like, a few words."""
+
+    clinic_id: str
+    client_id: str
+    rating: int
+    text: str | None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    created_at: datetime = field(default_factory=now)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.rating <= 5:
+            raise InvalidMessage("the rating is 1 to 5")
+        if self.text is not None:
+            validate_body(self.text)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from petportal_runtime.text import Text
 
@@ -119,3 +119,23 @@ class ConversationDetail(ConversationLine):
     next_offset: int | None = Field(
         description="the offset of the next page of older messages; null on the last one"
     )
+
+
+class FeedbackCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: StrictInt = Field(ge=1, le=5, description="1 (poor) to 5 (excellent)")
+    text: Annotated[Text | None, Field(max_length=2000)] = None
+
+
+class FeedbackPublic(BaseModel):
+    feedback_id: uuid.UUID
+    client_id: str
+    rating: int
+    text: str | None
+    created_at: datetime
+
+
+class FeedbackList(BaseModel):
+    feedback: list[FeedbackPublic]
+    next_offset: int | None

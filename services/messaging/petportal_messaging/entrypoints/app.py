@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Req
 
 from petportal_runtime.auth import CurrentParent, CurrentStaff
 from petportal_runtime.container import container_of
-from petportal_runtime.errors import ErrorStatuses
+from petportal_runtime.errors import ErrorAnswer, ErrorStatuses
 from petportal_runtime.photo_http import (
     JPEG_ANSWER,
     PHOTO_ERRORS,
@@ -41,6 +41,9 @@ from .api import (
     ConversationLine,
     ConversationList,
     ConversationPublic,
+    FeedbackCreate,
+    FeedbackList,
+    FeedbackPublic,
     MessageCreate,
     MessagePublic,
     MessageSent,
@@ -74,6 +77,9 @@ ERRORS: ErrorStatuses = {
     MessageNotFound: status.HTTP_404_NOT_FOUND,
     ConversationNotFound: status.HTTP_404_NOT_FOUND,
     services.PhotoNotFound: status.HTTP_404_NOT_FOUND,
+    services.TooMuchFeedback: ErrorAnswer(
+        status.HTTP_429_TOO_MANY_REQUESTS, headers=lambda e: {"Retry-After": str(e.retry_after)}
+    ),
     **PHOTO_ERRORS,
 }
 
@@ -298,6 +304,50 @@ async def my_photo(
         thumbnail=size == "thumbnail",
     )
     return jpeg_response(request, data, etag)
+
+
+@parent.post(
+    "/feedback",
+    status_code=status.HTTP_201_CREATED,
+    responses={429: {"description": "enough feedback for today"}},
+)
+async def give_feedback(
+    payload: FeedbackCreate, me: CurrentParent, request: Request, uow: UnitOfWork
+) -> FeedbackPublic:
+    """What the parent thinks of the portal, for their clinic to read."""
+    container: Messaging = container_of(request)
+    text = payload.text.strip() if payload.text and payload.text.strip() else None
+    feedback = await services.give_feedback(
+        uow,
+        container.feedback_limiter,
+        clinic_id=me.clinic_id,
+        client_id=me.client_id,
+        rating=payload.rating,
+        text=text,
+    )
+    return FeedbackPublic(
+        feedback_id=feedback.id,
+        client_id=feedback.client_id,
+        rating=feedback.rating,
+        text=feedback.text,
+        created_at=feedback.created_at,
+    )
+
+
+@clinic.get("/feedback")
+async def read_feedback(staff: CurrentStaff, uow: UnitOfWork, page: Paging) -> FeedbackList:
+    """The clinic's feedback about the portal, newest first."""
+    found = await services.clinic_feedback(uow, clinic_id=staff.clinic_id, page=page)
+    more = len(found) > page.limit
+    return FeedbackList(
+        feedback=[
+            FeedbackPublic(
+                feedback_id=f.id, client_id=f.client_id, rating=f.rating, text=f.text, created_at=f.created_at
+            )
+            for f in found[: page.limit]
+        ],
+        next_offset=page.offset + page.limit if more else None,
+    )
 
 
 def create_app(container: Messaging | None = None) -> FastAPI:

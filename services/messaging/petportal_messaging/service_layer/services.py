@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from petportal_runtime.photos import Photo
 from petportal_schemas import ClientMessageSent, Envelope, MessageRead, MessageReceived, SmsReceived
@@ -13,6 +14,7 @@ from ..domain.model import (
     Conversation,
     ConversationNotFound,
     ConversationSummary,
+    Feedback,
     Message,
     MessageNotFound,
     Page,
@@ -338,3 +340,38 @@ async def clinic_photo(
     if found is None:
         raise PhotoNotFound()
     return found
+
+
+class TooMuchFeedback(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("thank you: you have sent us enough feedback for today")
+        self.retry_after = retry_after
+
+
+class Limiter(Protocol):
+    async def hit(self, key: str) -> int | None: ...
+
+
+async def give_feedback(
+    uow: MessagingUnitOfWork,
+    limiter: Limiter,
+    *,
+    clinic_id: str,
+    client_id: str,
+    rating: int,
+    text: str | None,
+) -> Feedback:
+    """The parent's feedback about the portal, for their clinic; a few a day per parent
+    (`TooMuchFeedback` beyond, counted by every replica)."""
+    feedback = Feedback(clinic_id, client_id, rating, text)
+    retry_after = await limiter.hit(f"{clinic_id}/{client_id}")
+    if retry_after is not None:
+        raise TooMuchFeedback(retry_after)
+    async with uow:
+        await uow.repositories.messaging.add_feedback(feedback)
+    return feedback
+
+
+async def clinic_feedback(uow: MessagingUnitOfWork, *, clinic_id: str, page: Page) -> list[Feedback]:
+    async with uow:
+        return await uow.repositories.messaging.feedback(clinic_id, page)

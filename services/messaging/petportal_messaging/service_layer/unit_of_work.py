@@ -9,7 +9,7 @@ from typing import Protocol
 from petportal_runtime.photos import Photo
 from petportal_runtime.uow import UnitOfWork
 
-from ..domain.model import Conversation, ConversationSummary, Message, Page, Sender
+from ..domain.model import Conversation, ConversationSummary, Feedback, Message, Page, Sender
 
 
 class ConversationStore(Protocol):
@@ -37,6 +37,12 @@ class MessagingStore(ConversationStore, Protocol):
     async def add_message(self, message: Message) -> None: ...
 
     async def add_photo(self, message_id: uuid.UUID, photo: Photo) -> None: ...
+
+    async def add_feedback(self, feedback: Feedback) -> None: ...
+
+    async def feedback(self, clinic_id: str, page: Page) -> list[Feedback]:
+        """The clinic's feedback, newest first, `page.limit + 1` at most from `page.offset`."""
+        ...
 
     async def photo(self, message_id: uuid.UUID, *, thumbnail: bool) -> tuple[bytes, str] | None:
         """The JPEG (or its thumbnail) and its ETag; None when the message has no photo."""

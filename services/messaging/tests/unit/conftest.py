@@ -13,10 +13,12 @@ from petportal_messaging.domain.model import (
     Conversation,
     ConversationStatus,
     ConversationSummary,
+    Feedback,
     Message,
     Page,
     Sender,
 )
+from petportal_runtime.photos import Photo
 
 
 @dataclass
@@ -24,6 +26,22 @@ class InMemoryMessaging:
     clients: list[tuple[str, str]] = field(default_factory=list)
     conversations: list[Conversation] = field(default_factory=list)
     stored_messages: list[Message] = field(default_factory=list)
+    stored_feedback: list[Feedback] = field(default_factory=list)
+    photos: dict[uuid.UUID, Photo] = field(default_factory=dict)
+
+    async def add_feedback(self, feedback: Feedback) -> None:
+        self.stored_feedback.append(feedback)
+
+    async def feedback(self, clinic_id: str, page: Page) -> list[Feedback]:
+        found = [f for f in reversed(self.stored_feedback) if f.clinic_id == clinic_id]
+        return found[page.offset : page.offset + page.limit + 1]
+
+    async def add_photo(self, message_id: uuid.UUID, photo: Photo) -> None:
+        self.photos[message_id] = photo
+
+    async def photo(self, message_id: uuid.UUID, *, thumbnail: bool) -> tuple[bytes, str] | None:
+        found = self.photos.get(message_id)
+        return ((found.thumbnail if thumbnail else found.jpeg), found.etag) if found else None
 
     async def record_client(self, clinic_id: str, client_id: str) -> None:
         if (clinic_id, client_id) not in self.clients:

@@ -19,6 +19,7 @@ from petportal_messaging.domain.model import (
 )
 from petportal_messaging.service_layer import services
 from petportal_messaging.service_layer.services import get_or_open_conversation
+from petportal_runtime.photos import Photo
 from petportal_schemas import ClientMessageSent, ClientUpserted, Envelope, MessageRead, MessageReceived
 
 pytestmark = pytest.mark.unit
@@ -361,3 +362,45 @@ async def test_a_message_racing_a_close_goes_to_a_new_conversation(
     reply = await services.send_client_message(uow, clinic_id="clinic-1", client_id="C-1", body="late")
     assert reply.conversation_id != first.conversation_id
     assert [m.body for m in await store.messages(first.conversation_id)] == ["old thread"]
+
+
+class CountingLimiter:
+    def __init__(self, allowed: int) -> None:
+        self.allowed = allowed
+        self.keys: list[str] = []
+
+    async def hit(self, key: str) -> int | None:
+        self.keys.append(key)
+        return None if len(self.keys) <= self.allowed else 3600
+
+
+async def test_feedback_is_kept_for_the_clinic_and_limited(
+    uow: FakeUnitOfWork[Any], repositories: Any
+) -> None:
+    limiter = CountingLimiter(allowed=1)
+    given = await services.give_feedback(uow, limiter, clinic_id="c1", client_id="k1", rating=5, text="Great")
+    with pytest.raises(services.TooMuchFeedback) as refused:
+        await services.give_feedback(uow, limiter, clinic_id="c1", client_id="k1", rating=4, text=None)
+    assert refused.value.retry_after == 3600
+    assert limiter.keys == ["c1/k1", "c1/k1"]
+    assert await services.clinic_feedback(uow, clinic_id="c1", page=Page(limit=10, offset=0)) == [given]
+    assert await services.clinic_feedback(uow, clinic_id="c2", page=Page(limit=10, offset=0)) == []
+
+
+async def test_a_staff_photo_is_stored_with_its_message(uow: FakeUnitOfWork[Any], repositories: Any) -> None:
+    await repositories.messaging.record_client("c1", "k1")
+    photo = Photo(b"jpeg", b"thumb", 10, 10)
+    message = await services.send_staff_message(
+        uow, clinic_id="c1", client_id="k1", staff_user_id="s1", body="Look", photo=photo
+    )
+    assert message.has_photo
+    assert await services.parent_photo(
+        uow, clinic_id="c1", client_id="k1", message_id=message.id, thumbnail=True
+    ) == (
+        b"thumb",
+        photo.etag,
+    )
+    with pytest.raises(services.PhotoNotFound):
+        await services.parent_photo(
+            uow, clinic_id="c1", client_id="k2", message_id=message.id, thumbnail=False
+        )
