@@ -105,19 +105,26 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class BodySizeLimitMiddleware:
-    """413 once a request body passes `max_bytes`: at once when Content-Length says so, otherwise as
-    soon as the streamed body does (raised from `receive`, which FastAPI's routes pass on as is)."""
+    """413 once a request body passes `max_bytes` (`max_image_bytes` for a body that says it is an
+    image: a photo upload): at once when Content-Length says so, otherwise as soon as the streamed body
+    does (raised from `receive`, which FastAPI's routes pass on as is)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_image_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_image_bytes = max_image_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes
+        if self.max_image_bytes is not None:
+            media_type = (_header(scope, b"content-type") or "").strip().lower()
+            if media_type.startswith("image/"):
+                limit = self.max_image_bytes
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             await self._refuse(scope, receive, send)
             return
         received = 0
@@ -128,7 +135,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise BodyTooLarge()
             return message
 
@@ -236,7 +243,9 @@ async def check_request(request: Request) -> None:
 EDGE_DEPENDENCIES = [Depends(check_request)]
 
 
-def install_edge(app: FastAPI, *, max_body_bytes: int) -> None:
-    """The error formatter and the body size limit; the app is created with EDGE_DEPENDENCIES."""
+def install_edge(app: FastAPI, *, max_body_bytes: int, max_image_body_bytes: int | None = None) -> None:
+    """The error formatter and the body size limits; the app is created with EDGE_DEPENDENCIES."""
     app.add_exception_handler(RequestValidationError, request_validation_error_handler)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=max_body_bytes, max_image_bytes=max_image_body_bytes
+    )

@@ -272,6 +272,10 @@ class ServiceRuntime:
             async def metrics() -> Response:
                 return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-        install_edge(app, max_body_bytes=self.settings.max_request_body_bytes)
+        install_edge(
+            app,
+            max_body_bytes=self.settings.max_request_body_bytes,
+            max_image_body_bytes=self.settings.max_image_body_bytes,
+        )
         app.add_middleware(RequestLogMiddleware)
         return app

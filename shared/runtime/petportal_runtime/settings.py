@@ -46,6 +46,8 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
     # The gateway's own limit; each service sets a lower default for what its API takes.
     max_request_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Services that take photos allow image bodies up to this (other bodies keep the limit above).
+    max_image_body_bytes: int | None = Field(default=None, ge=1024)
     # Longest a relay batch holds the relay lock; a replica stopped mid-batch loses it after this.
     outbox_relay_lock_timeout_seconds: float = Field(default=30, gt=0)
     otel_exporter_otlp_endpoint: str | None = None

@@ -121,3 +121,22 @@ async def test_bad_uploads_get_the_reason_and_store_nothing(
         headers={**m.parent("k1"), "content-type": "image/jpeg"},
     )
     assert caption.status_code == 422
+
+
+async def test_a_photo_over_8_mb_is_413_while_text_bodies_keep_their_small_limit(
+    messaging: Messaging,
+) -> None:
+    m = messaging
+    await m.add_client("k1")
+    huge = await m.http.post(
+        "/api/v1/conversation/messages/photo",
+        content=b"\xff" * (9 * 1024 * 1024),
+        headers={**m.parent("k1"), "content-type": "image/jpeg"},
+    )
+    assert huge.status_code == 413
+    big_json = await m.http.post(
+        "/api/v1/conversation/messages",
+        content=b'{"body": "' + b"x" * 70_000 + b'"}',
+        headers={**m.parent("k1"), "content-type": "application/json"},
+    )
+    assert big_json.status_code == 413
