@@ -5,7 +5,7 @@ fake unit of work, providers)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -82,7 +82,7 @@ def bootstrap(
     unit_of_work: Callable[[], NotifyUnitOfWork] | None = None,
     providers: Mapping[Channel, Provider] | None = None,
     dispatch: bool = True,
-    reminder_links: Callable[[str, str], Awaitable[str | None]] | None = None,
+    reminder_links: deliveries.ReminderLinks | None = None,
 ) -> Notify:
     """`dispatch=False` leaves sending to the caller (`dispatcher.dispatch_once()`, in tests);
     `reminder_links` gives a reminder's sign-in link (by default identity's internal API)."""
@@ -100,7 +100,7 @@ def bootstrap(
         concurrency=settings.send_concurrency,
         send_timeout=settings.send_timeout_seconds,
         interval=settings.dispatch_interval_seconds,
-        reminder_link=reminder_links or _identity_links(runtime, settings),
+        reminder_links=reminder_links or _identity_links(runtime, settings),
     )
     notify = Notify(settings, runtime, uow, providers, dispatcher)
     policy = settings.reminder_policy()
@@ -141,9 +141,7 @@ def bootstrap(
     return notify
 
 
-def _identity_links(
-    runtime: ServiceRuntime, settings: NotifySettings
-) -> Callable[[str, str], Awaitable[str | None]]:
+def _identity_links(runtime: ServiceRuntime, settings: NotifySettings) -> deliveries.ReminderLinks:
     links = IdentityLinks(settings.identity_url, internal_headers(settings))
 
     async def close_on_stop(stop: asyncio.Event) -> None:
@@ -151,7 +149,7 @@ def _identity_links(
         await links.close()
 
     runtime.background.append(close_on_stop)
-    return links.link
+    return links.links
 
 
 def _closing(providers: Mapping[Channel, Provider]) -> BackgroundTask:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from petportal_runtime.auth import CurrentParent, CurrentStaff
+from petportal_runtime.auth import ClientRef, CurrentParent, CurrentStaff
 from petportal_runtime.container import container_of
 from petportal_runtime.errors import ErrorAnswer, ErrorStatuses
 from petportal_runtime.internal import PREFIX as INTERNAL_PREFIX
@@ -257,31 +257,45 @@ async def link_prefill(body: LinkVerification, identity: IdentityDep, uow: UnitO
 internal = APIRouter(prefix=f"{INTERNAL_PREFIX}/v1", tags=["internal"])
 
 
-class ReminderLinkRequest(BaseModel):
+class ClientPair(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     clinic_id: PimsId
     client_id: PimsId
+
+
+class ReminderLinksRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    clients: list[ClientPair] = Field(min_length=1, max_length=1000)
     ttl_days: int = Field(default=14, ge=1, le=60)
 
 
 class ReminderLink(BaseModel):
-    url: str
+    clinic_id: str
+    client_id: str
+    url: str | None = Field(description="null for a client identity does not know")
 
 
-@internal.post(
-    "/reminder-links",
-    status_code=status.HTTP_201_CREATED,
-    responses={404: {"description": "unknown client"}},
-)
-async def new_reminder_link(
-    _caller: InternalCaller, body: ReminderLinkRequest, identity: IdentityDep, uow: UnitOfWork
-) -> ReminderLink:
-    """A sign-in link for one client, for a reminder notify sends (signs in once, then pre-fills)."""
-    url = await sign_in_service.reminder_link(
-        uow, identity.sign_in, clinic_id=body.clinic_id, client_id=body.client_id, ttl_days=body.ttl_days
+class ReminderLinks(BaseModel):
+    links: list[ReminderLink]
+
+
+@internal.post("/reminder-links")
+async def new_reminder_links(
+    _caller: InternalCaller, body: ReminderLinksRequest, identity: IdentityDep, uow: UnitOfWork
+) -> ReminderLinks:
+    """Sign-in links for the reminders notify is sending, one per client (each signs that client in
+    once, then pre-fills); one request for a whole round of reminders."""
+    made = await sign_in_service.reminder_links(
+        uow,
+        identity.sign_in,
+        [ClientRef(clinic_id=c.clinic_id, client_id=c.client_id) for c in body.clients],
+        body.ttl_days,
     )
-    return ReminderLink(url=url)
+    return ReminderLinks(
+        links=[ReminderLink(clinic_id=ref.clinic_id, client_id=ref.client_id, url=url) for ref, url in made]
+    )
 
 
 @sign_in.post("/refresh", responses={401: {"description": "sign in again"}})

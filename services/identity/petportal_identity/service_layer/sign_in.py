@@ -33,7 +33,7 @@ from ..domain.sign_in import (
     new_code,
     new_secret,
 )
-from .services import IssuedToken, TokenIssuer, TooManySignInAttempts, UnknownClient
+from .services import IssuedToken, TokenIssuer, TooManySignInAttempts
 from .unit_of_work import IdentityUnitOfWork, SignInLimiter
 
 log = get_logger(__name__)
@@ -271,31 +271,37 @@ class Prefill:
     clinic_id: str
 
 
-async def reminder_link(
-    uow: IdentityUnitOfWork, policy: SignInPolicy, *, clinic_id: str, client_id: str, ttl_days: int
-) -> str:
-    """A link for a reminder (notify asks for it; no secret is shared): it signs this one client in,
-    once, until it expires; spent, it only pre-fills their identifier. `UnknownClient` otherwise."""
+async def reminder_links(
+    uow: IdentityUnitOfWork, policy: SignInPolicy, clients: list[ClientRef], ttl_days: int
+) -> list[tuple[ClientRef, str | None]]:
+    """Links for reminders (notify asks for them; no secret is shared): each signs its one client in,
+    once, until it expires; spent, it only pre-fills their identifier. None for an unknown client."""
+    made: list[tuple[ClientRef, str | None]] = []
     async with uow:
-        contact = await uow.repositories.identity.contact(clinic_id, client_id)
-        if contact is None:
-            raise UnknownClient(clinic_id, client_id)
-        identifier = contact.email or contact.phone
-        kind: Literal["email", "phone"] = "email" if contact.email else "phone"
-        person = Identifier(kind, (identifier or f"{clinic_id}/{client_id}").lower()).digest(policy.pepper)
-        secret = new_secret()
-        await uow.repositories.sign_in.add_challenge(
-            Challenge(
-                identifier_digest=person,
-                kind=kind,
-                clients=[ClientRef(clinic_id=clinic_id, client_id=client_id)],
-                code_digest=keyed_hash(policy.pepper, new_secret()),  # no code: the link only
-                link_digest=keyed_hash(policy.pepper, secret),
-                expires_at=expiry(now(), ttl_days * 86_400),
-                prefill=identifier,
+        for ref in clients:
+            contact = await uow.repositories.identity.contact(ref.clinic_id, ref.client_id)
+            if contact is None:
+                made.append((ref, None))
+                continue
+            identifier = contact.email or contact.phone
+            kind: Literal["email", "phone"] = "email" if contact.email else "phone"
+            person = Identifier(kind, (identifier or f"{ref.clinic_id}/{ref.client_id}").lower()).digest(
+                policy.pepper
             )
-        )
-    return f"{policy.portal_url.rstrip('/')}/sign-in/link#token={secret}"
+            secret = new_secret()
+            await uow.repositories.sign_in.add_challenge(
+                Challenge(
+                    identifier_digest=person,
+                    kind=kind,
+                    clients=[ref],
+                    code_digest=keyed_hash(policy.pepper, new_secret()),  # no code: the link only
+                    link_digest=keyed_hash(policy.pepper, secret),
+                    expires_at=expiry(now(), ttl_days * 86_400),
+                    prefill=identifier,
+                )
+            )
+            made.append((ref, f"{policy.portal_url.rstrip('/')}/sign-in/link#token={secret}"))
+    return made
 
 
 async def link_prefill(uow: IdentityUnitOfWork, policy: SignInPolicy, *, token: str) -> Prefill:

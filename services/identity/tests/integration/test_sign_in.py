@@ -341,12 +341,19 @@ async def test_a_contact_the_pims_removed_no_longer_signs_in_and_loses_its_sessi
 
 async def test_a_reminder_link_is_for_services_only_signs_in_once_then_prefills(harness: Harness) -> None:
     h = harness
-    body = {"clinic_id": h.clinic_b, "client_id": "B-7"}
+    body = {
+        "clients": [
+            {"clinic_id": h.clinic_b, "client_id": "B-7"},
+            {"clinic_id": h.clinic_b, "client_id": "nobody"},
+        ]
+    }
     assert (await h.http.post("/internal/v1/reminder-links", json=body)).status_code == 401
     headers = internal_headers(h.settings)
     created = await h.http.post("/internal/v1/reminder-links", json=body, headers=headers)
-    assert created.status_code == 201, created.text
-    url = created.json()["url"]
+    assert created.status_code == 200, created.text
+    [known, unknown] = created.json()["links"]
+    assert (unknown["client_id"], unknown["url"]) == ("nobody", None)
+    url = known["url"]
     assert url.startswith("https://portal.example.com/sign-in/link#token=")
     token = url.split("#token=")[1]
     first = await h.http.post("/api/v1/auth/sign-in/link", json={"token": token})
@@ -358,7 +365,3 @@ async def test_a_reminder_link_is_for_services_only_signs_in_once_then_prefills(
     assert (
         await h.http.post("/api/v1/auth/sign-in/link/prefill", json={"token": "x" * 43})
     ).status_code == 400
-    unknown = await h.http.post(
-        "/internal/v1/reminder-links", json={"clinic_id": h.clinic_b, "client_id": "nobody"}, headers=headers
-    )
-    assert unknown.status_code == 404

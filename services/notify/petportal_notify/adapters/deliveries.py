@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from petportal_runtime.db import table_of
 
-from ..domain.delivery import ClinicProfile, Contact, Delivery, Status, Template
+from ..domain.delivery import ClinicProfile, Contact, Delivery, Finish, Status, Template
 from ..service_layer.unit_of_work import Claimed
 from .orm import ClinicRow, ConsentRow, ContactRow, DeliveryRow, PatientRow
 
@@ -223,29 +223,30 @@ class DeliveryRepository:
                 )
             )
 
-    async def finish(
-        self,
-        delivery_id: int,
-        status: Status,
-        *,
-        reason: str | None = None,
-        provider_id: str | None = None,
-        not_before: datetime | None = None,
-        clear_params: bool = False,
-    ) -> None:
-        values: dict[str, Any] = {
-            "status": status.value,
-            "reason": reason,
-            "lease_until": None,
-            "updated_at": func.now(),
-        }
-        if provider_id is not None:
-            values["provider_id"] = provider_id
-        if not_before is not None:
-            values["not_before"] = not_before
-        if clear_params:
-            values["params"] = {}
-        await self.session.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+    async def finish_all(self, finishes: Sequence[Finish]) -> None:
+        if not finishes:
+            return
+        # One statement, executed for every delivery (asyncpg's executemany: one round trip).
+        await self.session.execute(
+            text(
+                "UPDATE deliveries SET status = :status, reason = :reason, lease_until = NULL,"
+                " updated_at = now(), provider_id = COALESCE(:provider_id, provider_id),"
+                " not_before = COALESCE(:not_before, not_before),"
+                " params = CASE WHEN :clear_params THEN '{}'::jsonb ELSE params END"
+                " WHERE id = :delivery_id"
+            ),
+            [
+                {
+                    "delivery_id": f.delivery_id,
+                    "status": f.status.value,
+                    "reason": f.reason,
+                    "provider_id": f.provider_id,
+                    "not_before": f.not_before,
+                    "clear_params": f.clear_params,
+                }
+                for f in finishes
+            ],
+        )
 
     async def expire_leases(self, now: datetime) -> list[Delivery]:
         """Deliveries left `sending` by a dispatcher that died: their outcome is unknown."""

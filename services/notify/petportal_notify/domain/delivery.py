@@ -67,6 +67,18 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Finish:
+    """How an attempt (or a decision not to send) leaves a delivery."""
+
+    delivery_id: int
+    status: Status
+    reason: str | None = None
+    provider_id: str | None = None
+    not_before: datetime | None = None  # the next attempt, for a delivery queued again
+    clear_params: bool = False  # a sign-in code's values go once the delivery has ended
+
+
+@dataclass(frozen=True)
 class Contact:
     """Where a client is reached, and whether they let the clinic reach them there."""
 

@@ -32,6 +32,7 @@ from ..domain.delivery import (
     Channel,
     Contact,
     Delivery,
+    Finish,
     Outgoing,
     Provider,
     ProviderError,
@@ -296,6 +297,10 @@ async def deliveries(
 # --- sending ------------------------------------------------------------------------------------
 
 
+# (clinic, client) pairs → a sign-in link for each it could make (identity's reminder links).
+ReminderLinks = Callable[[Sequence[tuple[str, str]]], Awaitable[dict[tuple[str, str], str]]]
+
+
 @dataclass
 class Dispatcher:
     """Sends due deliveries: claim (and decide) in one transaction, send concurrently outside it,
@@ -311,7 +316,7 @@ class Dispatcher:
     interval: float = 1.0
     mail_sender_name: Callable[[str], str] = lambda clinic_name: clinic_name
     # A sign-in link for a client's reminder (identity's reminder links); None: the portal's page.
-    reminder_link: Callable[[str, str], Awaitable[str | None]] | None = None
+    reminder_links: ReminderLinks | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:
@@ -343,6 +348,7 @@ class Dispatcher:
                 _deliveries.add(1, {"channel": lost.channel, "outcome": "unknown"})
             claimed = await store.claim_due(at, self.batch)
             outgoing: list[tuple[Delivery, Outgoing]] = []
+            not_sent: list[Finish] = []
             for item in claimed:
                 message = self._prepare(item)
                 if isinstance(message, Outgoing):
@@ -350,17 +356,17 @@ class Dispatcher:
                 else:
                     status, reason = message
                     assert item.delivery.id is not None
-                    await store.finish(item.delivery.id, status, reason=reason, clear_params=True)
+                    not_sent.append(Finish(item.delivery.id, status, reason=reason, clear_params=True))
                     _deliveries.add(1, {"channel": item.delivery.channel, "outcome": status.value})
+            await store.finish_all(not_sent)
             await store.mark_sending([d.id for d, _ in outgoing if d.id is not None], at + lease)
         if not outgoing:
             return len(claimed)
+        outgoing = await self._with_sign_in_links(outgoing)
         limit = asyncio.Semaphore(self.concurrency)
 
         async def attempt(message: Outgoing) -> str | ProviderError:
             async with limit:
-                if message.template_link is not None:
-                    message = await self._with_sign_in_link(message)
                 try:
                     # The providers time out on their own (and know whether it was sent); this is the
                     # backstop for one that hangs anyway.
@@ -376,18 +382,23 @@ class Dispatcher:
         await self._record(list(zip((d for d, _ in outgoing), results, strict=True)), at)
         return len(claimed)
 
-    async def _with_sign_in_link(self, message: Outgoing) -> Outgoing:
-        """A reminder links to a sign-in for its client (from identity; the portal's page if identity
-        does not answer: the reminder still goes)."""
-        assert message.template_link is not None
-        delivery, item = message.template_link
-        link = (
-            await self.reminder_link(delivery.clinic_id, delivery.client_id) if self.reminder_link else None
-        )
-        if link is None:
-            return replace(message, template_link=None)
-        rendered = self._render(item, link)
-        return replace(message, subject=rendered.subject, body=rendered.body, template_link=None)
+    async def _with_sign_in_links(
+        self, outgoing: list[tuple[Delivery, Outgoing]]
+    ) -> list[tuple[Delivery, Outgoing]]:
+        """Reminders link to a sign-in for their client: identity gives the links, in one request a
+        round; the portal's page where it gives none (the reminder still goes)."""
+        pending = {(d.clinic_id, d.client_id) for d, m in outgoing if m.template_link is not None}
+        links = await self.reminder_links(sorted(pending)) if pending and self.reminder_links else {}
+        linked = []
+        for delivery, message in outgoing:
+            if message.template_link is not None and (
+                link := links.get((delivery.clinic_id, delivery.client_id))
+            ):
+                _, item = message.template_link
+                rendered = self._render(item, link)
+                message = replace(message, subject=rendered.subject, body=rendered.body)
+            linked.append((delivery, replace(message, template_link=None)))
+        return linked
 
     def _render(self, item: Claimed, link: str) -> Rendered:
         params = dict(item.delivery.params)
@@ -426,12 +437,13 @@ class Dispatcher:
         async with uow:
             store = uow.repositories.deliveries
             sent: list[Envelope] = []
+            finishes: list[Finish] = []
             for delivery, result in results:
                 assert delivery.id is not None
                 attempts = delivery.attempts + 1
                 secret = delivery.template is Template.SIGN_IN_CODE
                 if isinstance(result, str):
-                    await store.finish(delivery.id, Status.SENT, provider_id=result, clear_params=secret)
+                    finishes.append(Finish(delivery.id, Status.SENT, provider_id=result, clear_params=secret))
                     outcome = "sent"
                     if delivery.template in REMINDERS and delivery.subject_id and delivery.client_id:
                         sent.append(
@@ -447,32 +459,27 @@ class Dispatcher:
                                 producer=PRODUCER,
                             )
                         )
-                elif result.outcome_unknown:
-                    await store.finish(delivery.id, Status.UNKNOWN, reason=result.code, clear_params=secret)
-                    outcome = "unknown"
-                elif not result.retryable:
-                    await store.finish(delivery.id, Status.FAILED, reason=result.code, clear_params=secret)
-                    outcome = "failed"
-                elif self.retry.gives_up(attempts):
-                    await store.finish(delivery.id, Status.DEAD, reason=result.code, clear_params=secret)
-                    outcome = "dead"
                 else:
-                    await store.finish(
-                        delivery.id,
-                        Status.QUEUED,
-                        reason=result.code,
-                        not_before=at + self.retry.delay(attempts),
-                    )
-                    outcome = "retried"
-                _deliveries.add(1, {"channel": delivery.channel, "outcome": outcome})
-                if outcome != "sent":
+                    if result.outcome_unknown:
+                        finish = Finish(delivery.id, Status.UNKNOWN, reason=result.code, clear_params=secret)
+                    elif not result.retryable:
+                        finish = Finish(delivery.id, Status.FAILED, reason=result.code, clear_params=secret)
+                    elif self.retry.gives_up(attempts):
+                        finish = Finish(delivery.id, Status.DEAD, reason=result.code, clear_params=secret)
+                    else:
+                        later = at + self.retry.delay(attempts)
+                        finish = Finish(delivery.id, Status.QUEUED, reason=result.code, not_before=later)
+                    finishes.append(finish)
+                    outcome = "retried" if finish.status is Status.QUEUED else finish.status.value
                     log.warning(
                         "delivery not sent",
                         delivery_id=delivery.id,
                         channel=delivery.channel,
                         outcome=outcome,
-                        code=result.code if isinstance(result, ProviderError) else None,
+                        code=result.code,
                         attempts=attempts,
                     )
+                _deliveries.add(1, {"channel": delivery.channel, "outcome": outcome})
+            await store.finish_all(finishes)
             if sent:
                 await uow.publish_all(sent)

@@ -12,7 +12,7 @@ from petportal_runtime.uow import UnitOfWork
 
 from ..domain.clinics import Clinic
 from ..domain.consent import Consent
-from ..domain.delivery import ClinicProfile, Contact, Delivery, Status, Template
+from ..domain.delivery import ClinicProfile, Contact, Delivery, Finish, Status, Template
 from ..domain.sms import InboundText
 
 
@@ -103,16 +103,9 @@ class DeliveryStore(Protocol):
 
     async def mark_sending(self, ids: Sequence[int], lease_until: datetime) -> None: ...
 
-    async def finish(
-        self,
-        delivery_id: int,
-        status: Status,
-        *,
-        reason: str | None = None,
-        provider_id: str | None = None,
-        not_before: datetime | None = None,
-        clear_params: bool = False,
-    ) -> None: ...
+    async def finish_all(self, finishes: Sequence[Finish]) -> None:
+        """Record how each delivery ended (or when it goes again), in one round trip."""
+        ...
 
     async def expire_leases(self, now: datetime) -> list[Delivery]: ...
 

@@ -11,7 +11,7 @@ import pytest
 from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_notify.domain.clinics import Clinic, SmsNumberTaken
 from petportal_notify.domain.consent import Consent
-from petportal_notify.domain.delivery import ClinicProfile, Contact, Delivery, Status, Template
+from petportal_notify.domain.delivery import ClinicProfile, Contact, Delivery, Finish, Status, Template
 from petportal_notify.service_layer.unit_of_work import Claimed
 
 
@@ -183,29 +183,21 @@ class InMemoryDeliveries:
             row.status, row.attempts = Status.SENDING, row.attempts + 1
             self.sending_until[delivery_id] = lease_until
 
-    async def finish(
-        self,
-        delivery_id: int,
-        status: Status,
-        *,
-        reason: str | None = None,
-        provider_id: str | None = None,
-        not_before: datetime | None = None,
-        clear_params: bool = False,
-    ) -> None:
-        row = self._by_id(delivery_id)
-        row.status, row.reason = status, reason
-        row.provider_id = provider_id or row.provider_id
-        row.not_before = not_before or row.not_before
-        if clear_params:
-            row.params = {}
-        self.sending_until.pop(delivery_id, None)
+    async def finish_all(self, finishes: Sequence[Finish]) -> None:
+        for f in finishes:
+            row = self._by_id(f.delivery_id)
+            row.status, row.reason = f.status, f.reason
+            row.provider_id = f.provider_id or row.provider_id
+            row.not_before = f.not_before or row.not_before
+            if f.clear_params:
+                row.params = {}
+            self.sending_until.pop(f.delivery_id, None)
 
     async def expire_leases(self, now: datetime) -> list[Delivery]:
         lost = [self._by_id(i) for i, until in self.sending_until.items() if until < now]
         for row in lost:
             assert row.id is not None
-            await self.finish(row.id, Status.UNKNOWN, reason="dispatcher_lost")
+            await self.finish_all([Finish(row.id, Status.UNKNOWN, reason="dispatcher_lost")])
         return lost
 
     async def provider_status(self, provider_id: str, status: Status, reason: str | None) -> bool:
