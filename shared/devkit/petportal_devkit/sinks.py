@@ -31,6 +31,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -77,8 +78,12 @@ class DevMailbox:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.box = mailbox.Maildir(path, create=True)
-        self.port = port or free_port()
-        self._controller = Controller(_Keep(self.box), hostname="127.0.0.1", port=self.port)
+        self._port = port or free_port()  # aiosmtpd's Controller needs a concrete port
+        self._controller = Controller(_Keep(self.box), hostname="127.0.0.1", port=self._port)
+
+    @property
+    def port(self) -> int:
+        return self._port
 
     def start(self) -> DevMailbox:
         self._controller.start()
@@ -101,13 +106,13 @@ class DevMailbox:
     def read(path: Path) -> list[EmailMessage]:
         """Every mail in the Maildir at `path` (another process's, too), oldest first."""
         box = mailbox.Maildir(path, create=False)
-        found = []
+        found: list[tuple[float, str, EmailMessage]] = []
         for key in box.keys():  # noqa: SIM118 - iterating a Maildir yields messages, not keys
             raw = box.get_bytes(key)
             msg = email.message_from_bytes(raw, policy=email.policy.default)
             assert isinstance(msg, EmailMessage)
-            found.append((box.get_message(key).get_date(), msg))
-        return [m for _, m in sorted(found, key=lambda pair: pair[0])]
+            found.append((box.get_message(key).get_date(), key, msg))
+        return [m for _, _, m in sorted(found, key=lambda entry: entry[:2])]
 
 
 def _error(status: int, code: int, message: str) -> JSONResponse:
@@ -124,6 +129,13 @@ def _error(status: int, code: int, message: str) -> JSONResponse:
 
 def _segments(body: str) -> int:
     return 1 if len(body) <= 160 else -(-len(body) // 153)
+
+
+class FailSpec(BaseModel):
+    """`POST /_sink/fail`: the next `count` sends answer `status`."""
+
+    count: int = Field(default=1, ge=0)
+    status: int = Field(default=503, ge=400, le=599)
 
 
 def create_sms_sink(store: Path, *, account_sid: str, auth_token: str) -> FastAPI:
@@ -146,19 +158,30 @@ def create_sms_sink(store: Path, *, account_sid: str, auth_token: str) -> FastAP
     app.state.fail_status = 503
 
     def authorised(request: Request, sid: str) -> bool:
-        auth = request.headers.get("authorization", "")
-        expected = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
-        return sid == account_sid and secrets.compare_digest(auth, expected)
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        try:
+            given = base64.b64decode(credentials.strip(), validate=True)
+        except ValueError:
+            return False
+        expected = f"{account_sid}:{auth_token}".encode()
+        return scheme.lower() == "basic" and sid == account_sid and secrets.compare_digest(given, expected)
 
     def uri(msid: str = "") -> str:
         base = API.format(account_sid=account_sid)
         return f"{base}/Messages/{msid}.json" if msid else f"{base}/Messages.json"
 
     async def callback(url: str, message: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):  # as Twilio: a failing callback changes nothing
+            await post_statuses(url, message)
+
+    async def post_statuses(url: str, message: dict[str, Any]) -> None:
         if httpx.URL(url).host not in LOOPBACK:
             return  # a local sink calls nothing beyond this machine
         for status in ("sent", "delivered"):
-            message["status"] = status
+            now = email.utils.format_datetime(datetime.now(UTC))
+            message.update(status=status, date_updated=now)
+            if status == "sent":
+                message["date_sent"] = now
             params = {
                 "MessageSid": message["sid"],
                 "SmsSid": message["sid"],
@@ -185,7 +208,7 @@ def create_sms_sink(store: Path, *, account_sid: str, auth_token: str) -> FastAP
         to, sender, body = (str(form.get(k, "")) for k in ("To", "From", "Body"))
         status_callback = str(form.get("StatusCallback", ""))
         if not E164.match(to):
-            return _error(400, 21211, f"Invalid 'To' Phone Number: {to[:20]}")
+            return _error(400, 21211, "Invalid 'To' Phone Number")
         if to in REFUSED:
             return _error(400, *REFUSED[to])
         if not sender:
@@ -267,11 +290,9 @@ def create_sms_sink(store: Path, *, account_sid: str, auth_token: str) -> FastAP
         return {"status": "ok"}
 
     @app.post("/_sink/fail")
-    async def fail(request: Request) -> dict[str, int]:
-        spec = await request.json()
-        app.state.fail_next = int(spec.get("count", 1))
-        app.state.fail_status = int(spec.get("status", 503))
-        return {"fail_next": app.state.fail_next}
+    async def fail(spec: FailSpec) -> dict[str, int]:
+        app.state.fail_next, app.state.fail_status = spec.count, spec.status
+        return {"fail_next": spec.count, "fail_status": spec.status}
 
     return app
 
@@ -280,22 +301,23 @@ async def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     data = Path(args.data_dir)
-    with DevMailbox(data / "mail", args.smtp_port) as mail:
+    with DevMailbox(data / "mail", args.smtp_port) as mail, socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", args.sms_port))  # bound here: port 0 works, and the line names the port
         app = create_sms_sink(data / "sms.jsonl", account_sid=args.account_sid, auth_token=args.auth_token)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=args.sms_port, log_level="warning")
-        )
+        # No access log: its request lines would carry phone numbers (`?To=`).
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        serving = asyncio.ensure_future(server.serve())
+        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.02)
         if serving.done():
             serving.result()
         print(
             f"sinks ready: smtp 127.0.0.1:{mail.port} (Maildir {mail.path}) · "
-            f"sms http://127.0.0.1:{args.sms_port} ({data / 'sms.jsonl'})",
+            f"sms http://127.0.0.1:{sock.getsockname()[1]} ({data / 'sms.jsonl'})",
             flush=True,
         )
         await serving

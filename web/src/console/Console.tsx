@@ -16,6 +16,7 @@ export function Console({ path }: { path: string }) {
   if (conversation) screen = <ConversationScreen conversationId={conversation[1]} />;
   else if (path === "/console/sign-in-link") screen = <ClinicLink />;
   else if (path === "/console/feedback") screen = <FeedbackScreen />;
+  else if (path === "/console/requests") screen = <RequestsScreen />;
   else screen = <Conversations />;
   return (
     <div class="shell console">
@@ -26,6 +27,7 @@ export function Console({ path }: { path: string }) {
       </header>
       <nav aria-label="Console">
         <a href="/console" aria-current={path === "/console" || path.startsWith("/console/conversations") ? "page" : undefined}>Conversations</a>
+        <a href="/console/requests" aria-current={path === "/console/requests" ? "page" : undefined}>Appointment requests</a>
         <a href="/console/feedback" aria-current={path === "/console/feedback" ? "page" : undefined}>Feedback</a>
         <a href="/console/sign-in-link" aria-current={path.startsWith("/console/sign-in-link") ? "page" : undefined}>Sign-in link and QR code</a>
       </nav>
@@ -217,5 +219,58 @@ function FeedbackScreen() {
         ))}
       </ul>
     </>
+  );
+}
+
+
+function RequestsScreen() {
+  const [requests, setRequests] = useState<Schemas["RequestPublic"][] | null>(null);
+  const load = () =>
+    staffApi.GET("/clinic/v1/appointment-requests", { params: { query: { status: "pending" } } }).then(({ data }) => data && setRequests(data.requests));
+  useEffect(() => {
+    load();
+  }, []);
+  if (!requests) return <p role="status">Loading…</p>;
+  return (
+    <>
+      <h1>Appointment requests</h1>
+      {requests.length === 0 && <p class="empty">No requests waiting.</p>}
+      <ul class="cards">
+        {requests.map((r) => (
+          <RequestCard request={r} onAnswered={load} />
+        ))}
+      </ul>
+    </>
+  );
+}
+
+function RequestCard({ request, onAnswered }: { request: Schemas["RequestPublic"]; onAnswered: () => void }) {
+  const first = request.preferred_times[0];
+  const [time, setTime] = useState(first ? first.slice(0, 16) : "");
+  const [error, setError] = useState("");
+  async function answer(decision: "accept" | "decline" | "propose") {
+    const at = decision === "decline" ? null : new Date(time.length === 16 ? `${time}Z` : time).toISOString();
+    const { error } = await staffApi.POST("/clinic/v1/appointment-requests/{request_id}/answer", {
+      params: { path: { request_id: request.request_id } },
+      body: { decision, time: at },
+    });
+    if (error) return setError(problem(error, "The answer was not saved."));
+    onAnswered();
+  }
+  const id = `time-${request.request_id}`;
+  return (
+    <li class="card request">
+      <strong>Client {request.client_id} · pet {request.patient_id}</strong>
+      <span>{request.reason}</span>
+      <span>Prefers: {request.preferred_times.map((t) => new Date(t).toLocaleString()).join(", ")}</span>
+      <label for={id}>Appointment time (UTC)</label>
+      <input id={id} type="datetime-local" value={time} onInput={(e) => setTime((e.target as HTMLInputElement).value)} />
+      <div class="actions">
+        <button type="button" onClick={() => answer("accept")}>Accept</button>
+        <button type="button" class="secondary" onClick={() => answer("propose")}>Propose this time</button>
+        <button type="button" class="secondary" onClick={() => answer("decline")}>Decline</button>
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+    </li>
   );
 }

@@ -128,6 +128,7 @@ export function Pet({ patientId }: { patientId: string }) {
       >
         Download ID card (PDF)
       </button>
+      <RequestVisit patientId={pet.patient_id} clinicId={pet.clinic_id} petName={pet.name} />
       <h2>Reminders</h2>
       {reminders.length === 0 ? <p class="empty">No reminders.</p> : (
         <ul class="cards">
@@ -147,5 +148,74 @@ export function Pet({ patientId }: { patientId: string }) {
         </ul>
       )}
     </>
+  );
+}
+
+
+const STATUS: Record<string, string> = {
+  pending: "Waiting for the clinic",
+  accepted: "Booked",
+  declined: "Declined",
+  proposed: "The clinic proposes another time",
+  cancelled: "Cancelled",
+};
+
+function when(iso: string): string {
+  return new Date(iso).toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+}
+
+function RequestVisit({ patientId, clinicId, petName }: { patientId: string; clinicId: string; petName: string }) {
+  const [requests, setRequests] = useState<Schemas["RequestPublic"][]>([]);
+  const [reason, setReason] = useState("");
+  const [time, setTime] = useState("");
+  const [status, setStatus] = useState("");
+  const load = () =>
+    api.GET("/api/v1/appointment-requests").then(({ data }) => {
+      if (data) setRequests(data.requests.filter((r) => r.patient_id === patientId && r.clinic_id === clinicId));
+    });
+  useEffect(() => {
+    load();
+  }, [patientId]);
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    const preferred = new Date(time);
+    if (Number.isNaN(preferred.getTime())) return setStatus("Choose a day and time that suits you.");
+    const { data, error } = await api.POST("/api/v1/appointment-requests", {
+      body: { patient_id: patientId, clinic_id: clinicId, reason, preferred_times: [preferred.toISOString()] },
+    });
+    if (!data) return setStatus(problem(error, "Your request was not sent. Please try again."));
+    setReason("");
+    setTime("");
+    setStatus("Request sent. The clinic will answer here.");
+    await load();
+  }
+
+  return (
+    <section aria-labelledby="visit">
+      <h2 id="visit">Request an appointment</h2>
+      {requests.length > 0 && (
+        <ul class="cards" aria-label="Your requests">
+          {requests.map((r) => (
+            <li class="card">
+              <strong>{STATUS[r.status] ?? r.status}</strong>
+              <span>{r.reason}</span>
+              {r.answer_time && <span>{when(r.answer_time)}</span>}
+              {r.note && <span>“{r.note}”</span>}
+            </li>
+          ))}
+        </ul>
+      )}
+      <form onSubmit={submit}>
+        <label for="visit-reason">What is it about?</label>
+        <input id="visit-reason" required maxLength={500} value={reason} placeholder={`e.g. ${petName} is limping`}
+          onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
+        <label for="visit-time">A day and time that suits you</label>
+        <input id="visit-time" type="datetime-local" required value={time}
+          onInput={(e) => setTime((e.target as HTMLInputElement).value)} />
+        <button type="submit">Send request</button>
+        <p role="status">{status}</p>
+      </form>
+    </section>
   );
 }

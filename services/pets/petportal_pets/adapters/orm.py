@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Float, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -87,3 +99,25 @@ class PetPhotoRow(Base, table=True):
     height: int
     etag: str = Field(max_length=32)
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class AppointmentRequestRow(Base, table=True):
+    """A parent's appointment request and the clinic's answer (domain.requests)."""
+
+    __tablename__ = "appointment_requests"
+    __table_args__ = (
+        Index("ix_appointment_requests_client", "clinic_id", "client_id", "created_at"),
+        Index("ix_appointment_requests_clinic", "clinic_id", "status", "created_at"),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    clinic_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=64)
+    patient_id: str = Field(max_length=64)
+    reason: str = Field(max_length=500)
+    preferred_times: Any = Field(sa_column=Column(JSONB, nullable=False))
+    status: str = Field(max_length=20)
+    answer_time: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    note: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    answered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -6,12 +6,14 @@ nothing, so a redelivered or late event never brings back an old state.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import or_, tuple_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,7 +24,8 @@ from petportal_runtime.photos import Photo
 from petportal_schemas import ClinicSettingsChanged
 
 from ..domain import Clinic, Pet, PetRecord
-from .orm import ClinicRow, PetPhotoRow, PetRecordRow, PetRow
+from ..domain.requests import AppointmentRequest, RequestStatus
+from .orm import AppointmentRequestRow, ClinicRow, PetPhotoRow, PetRecordRow, PetRow
 
 _FIELDS = (
     "client_id",
@@ -262,12 +265,101 @@ class PhotoRepository:
         return {(r[0], r[1]) for r in rows}
 
 
+class RequestRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, request: AppointmentRequest) -> None:
+        await self.session.execute(insert(requests_table).values(**_request_values(request)))
+
+    async def get(
+        self, clinic_id: str, request_id: uuid.UUID, *, lock: bool = False
+    ) -> AppointmentRequest | None:
+        query = sa_select(requests_table).where(
+            requests_table.c.clinic_id == clinic_id, requests_table.c.id == request_id
+        )
+        row = (await self.session.execute(query.with_for_update() if lock else query)).first()
+        return _request(row) if row else None
+
+    async def save(self, request: AppointmentRequest) -> None:
+        values = _request_values(request)
+        await self.session.execute(
+            update(requests_table)
+            .where(requests_table.c.id == request.id)
+            .values(
+                status=values["status"],
+                answer_time=values["answer_time"],
+                note=values["note"],
+                answered_at=values["answered_at"],
+            )
+        )
+
+    async def for_clients(self, memberships: Collection[ClientRef], limit: int) -> list[AppointmentRequest]:
+        if not memberships:
+            return []
+        t = requests_table.c
+        query = (
+            sa_select(requests_table)
+            .where(tuple_(t.clinic_id, t.client_id).in_([(m.clinic_id, m.client_id) for m in memberships]))
+            .order_by(t.created_at.desc())
+            .limit(limit)
+        )
+        return [_request(r) for r in await self.session.execute(query)]
+
+    async def for_clinic(
+        self, clinic_id: str, status: RequestStatus | None, limit: int
+    ) -> list[AppointmentRequest]:
+        t = requests_table.c
+        query = sa_select(requests_table).where(t.clinic_id == clinic_id)
+        if status is not None:
+            query = query.where(t.status == status.value)
+        return [
+            _request(r) for r in await self.session.execute(query.order_by(t.created_at.desc()).limit(limit))
+        ]
+
+
+requests_table = table_of(AppointmentRequestRow)
+
+
+def _request_values(r: AppointmentRequest) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "clinic_id": r.clinic_id,
+        "client_id": r.client_id,
+        "patient_id": r.patient_id,
+        "reason": r.reason,
+        "preferred_times": [t.isoformat() for t in r.preferred_times],
+        "status": r.status.value,
+        "answer_time": r.answer_time,
+        "note": r.note,
+        "created_at": r.created_at,
+        "answered_at": r.answered_at,
+    }
+
+
+def _request(row: Any) -> AppointmentRequest:
+    return AppointmentRequest(
+        clinic_id=row.clinic_id,
+        client_id=row.client_id,
+        patient_id=row.patient_id,
+        reason=row.reason,
+        preferred_times=[datetime.fromisoformat(t) for t in row.preferred_times],
+        id=row.id,
+        status=RequestStatus(row.status),
+        answer_time=row.answer_time,
+        note=row.note,
+        created_at=row.created_at,
+        answered_at=row.answered_at,
+    )
+
+
 @dataclass(frozen=True)
 class SqlRepositories:
     pets: PetRepository
     clinics: ClinicRepository
     records: PetRecordRepository
     photos: PhotoRepository
+    requests: RequestRepository
 
 
 def sql_repositories(session: AsyncSession) -> SqlRepositories:
@@ -276,6 +368,7 @@ def sql_repositories(session: AsyncSession) -> SqlRepositories:
         clinics=ClinicRepository(session),
         records=PetRecordRepository(session),
         photos=PhotoRepository(session),
+        requests=RequestRepository(session),
     )
 
 

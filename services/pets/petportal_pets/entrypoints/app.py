@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Req
 from pydantic import BaseModel, Field
 
 from petportal_runtime.auth import CurrentParent
-from petportal_runtime.container import container_of
 from petportal_runtime.errors import ErrorStatuses
 from petportal_runtime.photo_http import (
     JPEG_ANSWER,
@@ -27,8 +26,10 @@ from petportal_schemas.pims import CapabilityMissing
 from ..adapters.idcard_pdf import render_id_card
 from ..bootstrap import PetsService, bootstrap
 from ..domain import Appointment, Clinic, Pet, Reminder
+from ..domain.requests import InvalidRequest, RequestNotFound
 from ..service_layer import services
-from ..service_layer.unit_of_work import PetsUnitOfWork
+from . import requests_api
+from .dependencies import UnitOfWork
 
 
 class AgePublic(BaseModel):
@@ -187,12 +188,6 @@ class IdCardPublic(BaseModel):
     vaccinations: list[VaccinationPublic]
 
 
-def _unit_of_work(request: Request) -> PetsUnitOfWork:
-    service: PetsService = container_of(request)
-    return service.unit_of_work()
-
-
-UnitOfWork = Annotated[PetsUnitOfWork, Depends(_unit_of_work)]
 PatientId = Annotated[str, Path(pattern=ID_PATTERN)]
 ClinicChoice = Annotated[
     str | None,
@@ -375,11 +370,15 @@ ERRORS: ErrorStatuses = {
     CapabilityMissing: status.HTTP_409_CONFLICT,
     services.PhotoNotFound: status.HTTP_404_NOT_FOUND,
     **PHOTO_ERRORS,
+    RequestNotFound: status.HTTP_404_NOT_FOUND,
+    InvalidRequest: status.HTTP_409_CONFLICT,
 }
 
 
 def create_app(container: PetsService | None = None) -> FastAPI:
     container = container or bootstrap()
-    app = container.runtime.create_app(title="Pet Portal pets", routers=[router], errors=ERRORS)
+    app = container.runtime.create_app(
+        title="Pet Portal pets", routers=[router, requests_api.parent, requests_api.clinic], errors=ERRORS
+    )
     app.state.container = container
     return app

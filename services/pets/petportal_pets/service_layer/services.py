@@ -4,6 +4,7 @@ show a parent their pets and each pet's records, across every clinic where they 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -41,6 +42,7 @@ from ..domain import (
     upcoming_appointments,
 )
 from ..domain.records import RecordKind
+from ..domain.requests import AppointmentRequest, Decision, RequestNotFound, RequestStatus
 from .unit_of_work import PetsUnitOfWork
 
 CONSUMER = "pets"
@@ -292,3 +294,77 @@ async def parent_appointments(
 
 def _with_clinic(pet: Pet, clinic: Clinic) -> Pet:
     return replace(pet, clinic_name=clinic.name)
+
+
+# --- appointment requests -------------------------------------------------------------------------
+
+
+async def request_appointment(
+    uow: PetsUnitOfWork,
+    memberships: Collection[ClientRef],
+    *,
+    patient_id: str,
+    clinic_id: str | None,
+    reason: str,
+    preferred: list[datetime],
+    at: datetime,
+) -> AppointmentRequest:
+    """The parent asks for a visit for one of their pets; `PetNotFound` for a pet that is not theirs,
+    `InvalidRequest` for a reason or times that break the rules."""
+    pet, _ = await parent_pet(uow, memberships, patient_id, clinic_id)
+    client = next(m.client_id for m in memberships if m.clinic_id == pet.clinic_id)
+    request = AppointmentRequest.new(pet.clinic_id, client, pet.patient_id, reason, preferred, at)
+    async with uow:
+        await uow.repositories.requests.add(request)
+    return request
+
+
+async def parent_requests(
+    uow: PetsUnitOfWork, memberships: Collection[ClientRef]
+) -> list[AppointmentRequest]:
+    async with uow:
+        return await uow.repositories.requests.for_clients(memberships, limit=100)
+
+
+async def cancel_request(
+    uow: PetsUnitOfWork, memberships: Collection[ClientRef], request_id: uuid.UUID
+) -> AppointmentRequest:
+    """The parent withdraws a pending request; `RequestNotFound` alike for another's and none."""
+    async with uow:
+        for clinic_id in {m.clinic_id for m in memberships}:
+            request = await uow.repositories.requests.get(clinic_id, request_id, lock=True)
+            if (
+                request is not None
+                and ClientRef(clinic_id=clinic_id, client_id=request.client_id) in memberships
+            ):
+                request.cancel()
+                await uow.repositories.requests.save(request)
+                return request
+    raise RequestNotFound()
+
+
+async def clinic_requests(
+    uow: PetsUnitOfWork, clinic_id: str, status: RequestStatus | None
+) -> list[AppointmentRequest]:
+    async with uow:
+        return await uow.repositories.requests.for_clinic(clinic_id, status, limit=200)
+
+
+async def answer_request(
+    uow: PetsUnitOfWork,
+    clinic_id: str,
+    request_id: uuid.UUID,
+    *,
+    decision: Decision,
+    time: datetime | None,
+    note: str | None,
+    at: datetime,
+) -> AppointmentRequest:
+    """The clinic accepts (with a time), declines or proposes another time, once."""
+    async with uow:
+        request = await uow.repositories.requests.get(clinic_id, request_id, lock=True)
+        if request is None:
+            raise RequestNotFound()
+        request.answer(decision, time, note, at)
+        await uow.repositories.requests.save(request)
+    return request

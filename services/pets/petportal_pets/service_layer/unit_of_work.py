@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Protocol
@@ -12,6 +13,7 @@ from petportal_runtime.uow import UnitOfWork
 from petportal_schemas import ClinicSettingsChanged
 
 from ..domain import Clinic, Pet, PetRecord
+from ..domain.requests import AppointmentRequest, RequestStatus
 
 
 class PetStore(Protocol):
@@ -64,6 +66,28 @@ class PhotoStore(Protocol):
     async def which(self, pets: Sequence[Pet]) -> set[tuple[str, str]]: ...
 
 
+class RequestStore(Protocol):
+    async def add(self, request: AppointmentRequest) -> None: ...
+
+    async def get(
+        self, clinic_id: str, request_id: uuid.UUID, *, lock: bool = False
+    ) -> AppointmentRequest | None:
+        """The clinic's request (locked for this unit of work if asked); None otherwise."""
+        ...
+
+    async def save(self, request: AppointmentRequest) -> None: ...
+
+    async def for_clients(self, memberships: Collection[ClientRef], limit: int) -> list[AppointmentRequest]:
+        """The parent's requests at all their clinics, newest first."""
+        ...
+
+    async def for_clinic(
+        self, clinic_id: str, status: RequestStatus | None, limit: int
+    ) -> list[AppointmentRequest]:
+        """The clinic's requests (in one status if asked), newest first."""
+        ...
+
+
 class PetsRepositories(Protocol):
     @property
     def pets(self) -> PetStore: ...
@@ -76,6 +100,9 @@ class PetsRepositories(Protocol):
 
     @property
     def photos(self) -> PhotoStore: ...
+
+    @property
+    def requests(self) -> RequestStore: ...
 
 
 PetsUnitOfWork = UnitOfWork[PetsRepositories]

@@ -389,3 +389,75 @@ async def test_a_photo_is_uploaded_replaced_and_removed_without_its_gps_and_neve
         assert (await session.execute(text("SELECT count(*) FROM outbox"))).scalar_one() == 0
     assert (await http.delete("/api/v1/pets/p-1/photo", headers=mine)).status_code == 204
     assert (await http.get("/api/v1/pets/p-1/photo", headers=mine)).status_code == 404
+
+
+async def test_an_appointment_request_is_answered_by_the_clinic_and_followed_by_the_parent(
+    pets: tuple[httpx.AsyncClient, Any], producer: Any, signing_key: TokenMinter
+) -> None:
+    http, _ = pets
+    clinic_id, client_id = f"clinic-{uuid.uuid4().hex[:6]}", f"client-{uuid.uuid4().hex[:8]}"
+    await producer(patient("p-1", "Rex"), clinic_id, client_id)
+    await producer(patient("p-9", "Other"), clinic_id, "someone-else")
+    mine = headers(signing_key, clinic_id, client_id)
+    staff = signing_key.staff_headers(clinic_id)
+    await eventually(lambda: http.get("/api/v1/pets/p-1", headers=mine), lambda r: r.status_code == 200)
+    soon = datetime.now(UTC) + timedelta(days=2)
+    body = {"patient_id": "p-1", "reason": "Limping on the back leg", "preferred_times": [soon.isoformat()]}
+
+    created = await http.post("/api/v1/appointment-requests", json=body, headers=mine)
+    assert created.status_code == 201, created.text
+    request_id = created.json()["request_id"]
+    assert created.json()["status"] == "pending"
+    # Another parent's pet, times in the past, no times, too many: refused, nothing stored.
+    assert (
+        await http.post("/api/v1/appointment-requests", json={**body, "patient_id": "p-9"}, headers=mine)
+    ).status_code == 404
+    past = {**body, "preferred_times": [(datetime.now(UTC) - timedelta(hours=1)).isoformat()]}
+    assert (await http.post("/api/v1/appointment-requests", json=past, headers=mine)).status_code == 409
+    assert (
+        await http.post("/api/v1/appointment-requests", json={**body, "preferred_times": []}, headers=mine)
+    ).status_code == 422
+    naive = {**body, "preferred_times": ["2030-01-01T10:00:00"]}
+    assert (await http.post("/api/v1/appointment-requests", json=naive, headers=mine)).status_code == 422
+
+    pending = (await http.get("/clinic/v1/appointment-requests?status=pending", headers=staff)).json()[
+        "requests"
+    ]
+    assert [r["request_id"] for r in pending] == [request_id]
+    other_clinic = signing_key.staff_headers("another-clinic")
+    assert (await http.get("/clinic/v1/appointment-requests", headers=other_clinic)).json()["requests"] == []
+    assert (
+        await http.post(
+            f"/clinic/v1/appointment-requests/{request_id}/answer",
+            json={"decision": "accept"},
+            headers=other_clinic,
+        )
+    ).status_code == 404
+
+    at = (soon + timedelta(hours=1)).replace(microsecond=0)
+    bad = await http.post(
+        f"/clinic/v1/appointment-requests/{request_id}/answer", json={"decision": "accept"}, headers=staff
+    )
+    assert bad.status_code == 409  # accepting needs a time
+    answered = await http.post(
+        f"/clinic/v1/appointment-requests/{request_id}/answer",
+        json={"decision": "accept", "time": at.isoformat(), "note": "Bring his lead"},
+        headers=staff,
+    )
+    assert answered.status_code == 200, answered.text
+    again = await http.post(
+        f"/clinic/v1/appointment-requests/{request_id}/answer", json={"decision": "decline"}, headers=staff
+    )
+    assert again.status_code == 409  # answered once
+
+    [seen] = (await http.get("/api/v1/appointment-requests", headers=mine)).json()["requests"]
+    assert (seen["status"], seen["note"]) == ("accepted", "Bring his lead")
+    assert datetime.fromisoformat(seen["answer_time"]) == at
+    assert (
+        await http.post(f"/api/v1/appointment-requests/{request_id}/cancel", headers=mine)
+    ).status_code == 409
+    assert (
+        await http.get(
+            "/api/v1/appointment-requests", headers=headers(signing_key, clinic_id, "someone-else")
+        )
+    ).json()["requests"] == []
