@@ -169,6 +169,16 @@ class Relays:
         replica: str = await self.until("a replica caught sending a batch", 10, caught, every=0.002)
         return replica
 
+    async def sending_now(self, replica: str) -> bool:
+        """The replica holds the relay lock in an open transaction, sending a batch (asked now, on the
+        test's own connection: the sampler's is busy)."""
+        assert self._pg is not None
+        for row in await self._pg.fetch(LOCK_HOLDER):
+            holder = self.names[int(row["application_name"].rsplit(":", 1)[1])]
+            if holder == replica and row["state"] == "idle in transaction" and "FROM outbox" in row["query"]:
+                return True
+        return False
+
     def holders(self, since: float, until: float = float("inf")) -> list[Sample]:
         return [s for s in self.samples if since < s.at < until]
 
@@ -339,12 +349,23 @@ async def test_a_replica_frozen_mid_batch_loses_the_relay_lock_to_the_other(rela
     await relays.start(replica_env(relays, OUTBOX_RELAY_LOCK_TIMEOUT_SECONDS=str(LOCK_TIMEOUT)))
     await asyncio.sleep(2)
 
-    victim = await relays.caught_mid_batch()
-    unsent = await relays.unpublished()
-    frozen = relays.replicas.pop(victim)
-    assert frozen.proc is not None
-    frozen.proc.send_signal(signal.SIGSTOP)
-    stopped = time.monotonic()
+    # Frozen mid-batch: caught sending, stopped, and then seen (by PostgreSQL) still holding the lock
+    # in its open transaction. On a loaded machine it may finish the batch between the catch and the
+    # stop: then it is woken and caught again.
+    for _ in range(10):
+        victim = await relays.caught_mid_batch()
+        unsent = await relays.unpublished()
+        frozen = relays.replicas[victim]
+        assert frozen.proc is not None
+        frozen.proc.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        if await relays.sending_now(victim):
+            break
+        frozen.proc.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("never caught a replica frozen mid-batch")
+    relays.replicas.pop(victim)
     (survivor,) = relays.replicas
 
     async def survivor_holds_the_lock() -> Sample | None:
