@@ -117,8 +117,6 @@ class Outgoing:
     subject: str | None
     body: str
     sender_name: str | None = None
-    # A reminder still to be linked to a sign-in for its client before it goes (the service layer's).
-    template_link: Any = field(default=None, compare=False, repr=False)
 
 
 class Provider(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from petportal_runtime import telemetry
@@ -42,7 +42,7 @@ from ..domain.delivery import (
     decide,
 )
 from ..domain.schedule import ReminderPolicy, Slot, appointment_slots, service_slots
-from ..domain.templates import Rendered, render
+from ..domain.templates import render
 from .unit_of_work import Claimed, NotifyUnitOfWork
 
 CONSUMER = "notify"
@@ -209,13 +209,7 @@ async def service_reminder_closed(
     uow: NotifyUnitOfWork, envelope: Envelope, event: ServiceReminderCompleted
 ) -> bool:
     """Booked, done or deleted: its reminders still queued are not sent."""
-    async with uow:
-        if not await uow.claim(CONSUMER, envelope):
-            return False
-        await uow.repositories.deliveries.cancel(
-            envelope.clinic_id, subject=("service", event.reminder_id), reason=event.reason
-        )
-    return True
+    return await _cancel_reminders(uow, envelope, ("service", event.reminder_id), event.reason)
 
 
 ACTIVE_APPOINTMENT = frozenset({"scheduled", "confirmed"})
@@ -255,12 +249,17 @@ async def appointment(
 async def appointment_cancelled(
     uow: NotifyUnitOfWork, envelope: Envelope, event: AppointmentCancelled
 ) -> bool:
+    return await _cancel_reminders(uow, envelope, ("appointment", event.appointment_id), "cancelled")
+
+
+async def _cancel_reminders(
+    uow: NotifyUnitOfWork, envelope: Envelope, subject: tuple[str, str], reason: str
+) -> bool:
+    """The subject's reminders still queued are not sent (once per event)."""
     async with uow:
         if not await uow.claim(CONSUMER, envelope):
             return False
-        await uow.repositories.deliveries.cancel(
-            envelope.clinic_id, subject=("appointment", event.appointment_id), reason="cancelled"
-        )
+        await uow.repositories.deliveries.cancel(envelope.clinic_id, subject=subject, reason=reason)
     return True
 
 
@@ -295,6 +294,10 @@ async def deliveries(
 
 
 # --- sending ------------------------------------------------------------------------------------
+
+
+def _client_of(item: Claimed) -> tuple[str, str]:
+    return item.delivery.clinic_id, item.delivery.client_id
 
 
 # (clinic, client) pairs → a sign-in link for each it could make (identity's reminder links).
@@ -347,22 +350,31 @@ class Dispatcher:
             for lost in await store.expire_leases(at):
                 _deliveries.add(1, {"channel": lost.channel, "outcome": "unknown"})
             claimed = await store.claim_due(at, self.batch)
-            outgoing: list[tuple[Delivery, Outgoing]] = []
+            to_send: list[Claimed] = []
             not_sent: list[Finish] = []
             for item in claimed:
-                message = self._prepare(item)
-                if isinstance(message, Outgoing):
-                    outgoing.append((item.delivery, message))
-                else:
-                    status, reason = message
-                    assert item.delivery.id is not None
-                    not_sent.append(Finish(item.delivery.id, status, reason=reason, clear_params=True))
-                    _deliveries.add(1, {"channel": item.delivery.channel, "outcome": status.value})
+                refused = self._refusal(item)
+                if refused is None:
+                    to_send.append(item)
+                    continue
+                status, reason = refused
+                assert item.delivery.id is not None
+                not_sent.append(Finish(item.delivery.id, status, reason=reason, clear_params=True))
+                _deliveries.add(1, {"channel": item.delivery.channel, "outcome": status.value})
             await store.finish_all(not_sent)
-            await store.mark_sending([d.id for d, _ in outgoing if d.id is not None], at + lease)
-        if not outgoing:
+            await store.mark_sending(
+                [i.delivery.id for i in to_send if i.delivery.id is not None], at + lease
+            )
+        if not to_send:
             return len(claimed)
-        outgoing = await self._with_sign_in_links(outgoing)
+        links = await self._sign_in_links(to_send)
+        outgoing = [
+            (
+                item.delivery,
+                self._message(item, links.get(_client_of(item)) or self.link(item.delivery.clinic_id)),
+            )
+            for item in to_send
+        ]
         limit = asyncio.Semaphore(self.concurrency)
 
         async def attempt(message: Outgoing) -> str | ProviderError:
@@ -382,54 +394,45 @@ class Dispatcher:
         await self._record(list(zip((d for d, _ in outgoing), results, strict=True)), at)
         return len(claimed)
 
-    async def _with_sign_in_links(
-        self, outgoing: list[tuple[Delivery, Outgoing]]
-    ) -> list[tuple[Delivery, Outgoing]]:
+    async def _sign_in_links(self, to_send: list[Claimed]) -> dict[tuple[str, str], str]:
         """Reminders link to a sign-in for their client: identity gives the links, in one request a
         round; the portal's page where it gives none (the reminder still goes)."""
-        pending = {(d.clinic_id, d.client_id) for d, m in outgoing if m.template_link is not None}
-        links = await self.reminder_links(sorted(pending)) if pending and self.reminder_links else {}
-        linked = []
-        for delivery, message in outgoing:
-            if message.template_link is not None and (
-                link := links.get((delivery.clinic_id, delivery.client_id))
-            ):
-                _, item = message.template_link
-                rendered = self._render(item, link)
-                message = replace(message, subject=rendered.subject, body=rendered.body)
-            linked.append((delivery, replace(message, template_link=None)))
-        return linked
+        clients = {_client_of(item) for item in to_send if item.delivery.template in REMINDERS}
+        if not clients or self.reminder_links is None:
+            return {}
+        return await self.reminder_links(sorted(clients))
 
-    def _render(self, item: Claimed, link: str) -> Rendered:
-        params = dict(item.delivery.params)
-        if item.pet_name:
-            params["pet_name"] = item.pet_name
-        assert item.clinic is not None
-        return render(item.delivery.template, item.delivery.channel, item.clinic, params, link)
-
-    def _prepare(self, item: Claimed) -> Outgoing | tuple[Status, str | None]:
-        delivery = item.delivery
-        status, reason = decide(delivery, item.contact)
+    def _refusal(self, item: Claimed) -> tuple[Status, str | None] | None:
+        """Why a claimed delivery does not go (the state it ends in), or None: it goes."""
+        status, reason = decide(item.delivery, item.contact)
         if status is not Status.SENDING:
             return status, reason
         if item.clinic is None:
             return Status.SKIPPED, "unknown_clinic"
-        assert item.contact is not None
-        assert delivery.id is not None
-        if delivery.channel == "sms" and not item.clinic.sms_number:
+        if item.delivery.channel == "sms" and not item.clinic.sms_number:
             return Status.SKIPPED, "no_clinic_number"
-        text = self._render(item, self.link(delivery.clinic_id))
-        address = item.contact.address(delivery.channel)
+        return None
+
+    def _message(self, item: Claimed, link: str) -> Outgoing:
+        """The delivery rendered for its channel (one `_refusal` let through)."""
+        delivery, clinic, contact = item.delivery, item.clinic, item.contact
+        assert clinic is not None
+        assert contact is not None
+        assert delivery.id is not None
+        params = dict(delivery.params)
+        if item.pet_name:
+            params["pet_name"] = item.pet_name
+        text = render(delivery.template, delivery.channel, clinic, params, link)
+        address = contact.address(delivery.channel)
         assert address is not None
         return Outgoing(
             delivery_id=delivery.id,
             channel=delivery.channel,
             to=address,
-            sender=item.clinic.sms_number if delivery.channel == "sms" else None,
+            sender=clinic.sms_number if delivery.channel == "sms" else None,
             subject=text.subject,
             body=text.body,
-            sender_name=self.mail_sender_name(item.clinic.name),
-            template_link=(delivery, item) if delivery.template in REMINDERS else None,
+            sender_name=self.mail_sender_name(clinic.name),
         )
 
     async def _record(self, results: list[tuple[Delivery, str | ProviderError]], at: datetime) -> None:
