@@ -3,7 +3,6 @@ token issuer, sign-in limits. Tests pass their own pieces (a token verifier, a f
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -60,12 +59,7 @@ def sign_in_limits(storage: Storage, settings: IdentitySettings) -> tuple[SignIn
 
 def _notify_codes(runtime: ServiceRuntime, settings: IdentitySettings) -> SendCode:
     codes = NotifyCodes(settings.notify_url, internal_headers(settings))
-
-    async def close_on_stop(stop: asyncio.Event) -> None:
-        await stop.wait()
-        await codes.close()
-
-    runtime.background.append(close_on_stop)
+    runtime.closing.append(codes.close)
     return codes.send
 
 

@@ -4,7 +4,6 @@ fake unit of work, providers)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,7 +13,7 @@ from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.container import Container
 from petportal_runtime.internal import internal_headers
-from petportal_runtime.service import BackgroundTask, ServiceRuntime
+from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import (
     AppointmentCancelled,
     AppointmentUpserted,
@@ -135,7 +134,7 @@ def bootstrap(
     document_publisher(runtime.broker, topics.NOTIFY, [SmsOptedOut, SmsOptedIn, SmsReceived, ReminderSent])
     if dispatch:
         runtime.background.append(dispatcher.run)
-    runtime.background.append(_closing(providers))
+    runtime.closing.extend(provider.close for provider in providers.values())
     services.count_from_zero()
     deliveries.count_from_zero()
     return notify
@@ -143,19 +142,5 @@ def bootstrap(
 
 def _identity_links(runtime: ServiceRuntime, settings: NotifySettings) -> deliveries.ReminderLinks:
     links = IdentityLinks(settings.identity_url, internal_headers(settings))
-
-    async def close_on_stop(stop: asyncio.Event) -> None:
-        await stop.wait()
-        await links.close()
-
-    runtime.background.append(close_on_stop)
+    runtime.closing.append(links.close)
     return links.links
-
-
-def _closing(providers: Mapping[Channel, Provider]) -> BackgroundTask:
-    async def close_on_stop(stop: asyncio.Event) -> None:
-        await stop.wait()
-        for provider in providers.values():
-            await provider.close()
-
-    return close_on_stop

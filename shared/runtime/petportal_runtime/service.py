@@ -147,6 +147,8 @@ class ServiceRuntime:
             f"{settings.identity_url.rstrip('/')}/.well-known/jwks.json"
         )
         self.background: list[BackgroundTask] = []
+        # Clients of other systems (SMTP, HTTP) a service opened: closed when it stops.
+        self.closing: list[Callable[[], Awaitable[None]]] = []
         self.uses_broker = broker
         self.checks: dict[str, Check] = {"broker": self._ping_broker} if broker else {}
         # What answers 503 when down; services add theirs (todo: MongoDB).
@@ -222,6 +224,11 @@ class ServiceRuntime:
                 await asyncio.wait_for(task, 5)
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
+        for close in self.closing:
+            try:
+                await close()
+            except Exception as exc:  # one client failing to close must not keep the others open
+                log.warning("a client did not close cleanly", error=type(exc).__name__)
         if self.uses_broker:
             await self.broker.stop()
         if self.engine is not None:

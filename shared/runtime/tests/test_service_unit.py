@@ -104,3 +104,21 @@ def test_the_token_verifier_is_given_to_the_runtime_when_it_is_built() -> None:
         ServiceRuntime(settings, database=False, broker=False, token_verifier=verifier).token_verifier
         is verifier
     )
+
+
+async def test_stopping_closes_every_client_the_service_opened_even_when_one_fails() -> None:
+    runtime = ServiceRuntime(ServiceSettings(service_name="unit"), database=False, broker=False)
+    closed: list[str] = []
+
+    async def smtp() -> None:
+        closed.append("smtp")
+        raise ConnectionResetError("already gone")
+
+    async def http() -> None:
+        closed.append("http")
+
+    runtime.closing += [smtp, http]
+    await runtime.start()
+    assert closed == []
+    await runtime.stop()
+    assert closed == ["smtp", "http"]
