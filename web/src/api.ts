@@ -98,10 +98,15 @@ export async function download(path: string, filename: string): Promise<void> {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-/** An image that needs the access token (pet photos), as an object URL for an <img>. */
-export async function imageUrl(path: string): Promise<string | null> {
-  const response = await fetch(path, { headers: session ? { authorization: `Bearer ${session.access_token}` } : {} });
+/** A file that needs a token (a photo, a QR code), as an object URL for an <img>; null if refused. */
+export async function objectUrl(path: string, token: string | undefined): Promise<string | null> {
+  const response = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
   return response.ok ? URL.createObjectURL(await response.blob()) : null;
+}
+
+/** An image the parent's session may see (pet photos, photos in their conversation). */
+export function imageUrl(path: string): Promise<string | null> {
+  return objectUrl(path, session?.access_token);
 }
 
 /** Send a file as the request body (a pet photo, a photo in a message), with the access token. */

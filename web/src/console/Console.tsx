@@ -1,4 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
+import { AuthImage } from "../AuthImage";
 import { problem, type Schemas } from "../api";
 import { navigate } from "../router";
 import { setStaffSession, staffApi, staffImage, staffSession } from "./staff";
@@ -167,22 +168,14 @@ function ConversationScreen({ conversationId }: { conversationId: string }) {
 }
 
 function StaffPhoto({ conversationId, messageId }: { conversationId: string; messageId: string }) {
-  const [src, setSrc] = useState<string | null>(null);
-  useEffect(() => {
-    staffImage(`/clinic/v1/conversations/${conversationId}/messages/${messageId}/photo?size=thumbnail`).then(setSrc);
-  }, [messageId]);
-  return src ? <img class="message-photo" src={src} alt="Photo in the message" /> : null;
+  const path = `/clinic/v1/conversations/${conversationId}/messages/${messageId}/photo?size=thumbnail`;
+  return <AuthImage path={path} fetchImage={staffImage} alt="Photo in the message" class="message-photo" />;
 }
 
 function ClinicLink() {
   const [link, setLink] = useState<Schemas["ClinicLink"] | null>(null);
-  const [qr, setQr] = useState<string | null>(null);
   useEffect(() => {
-    staffApi.GET("/clinic/v1/sign-in-link").then(({ data }) => {
-      if (!data) return;
-      setLink(data);
-      staffImage(data.qr_svg).then(setQr);
-    });
+    staffApi.GET("/clinic/v1/sign-in-link").then(({ data }) => data && setLink(data));
   }, []);
   if (!link) return <p role="status">Loading…</p>;
   return (
@@ -190,7 +183,7 @@ function ClinicLink() {
       <h1>Your clinic's sign-in link</h1>
       <p>Clients who open it (or scan the code) sign in to your clinic's portal.</p>
       <p><a href={link.url}>{link.url}</a></p>
-      {qr && <img class="qr" src={qr} alt={`QR code for ${link.url}`} />}
+      <AuthImage path={link.qr_svg} fetchImage={staffImage} alt={`QR code for ${link.url}`} class="qr" />
       <div class="actions">
         <button type="button" onClick={() => window.print()}>Print</button>
       </div>

@@ -1,6 +1,7 @@
 // The clinic console's session: a staff token (8 h, from email and password), kept apart from a
 // parent's session in the same browser.
 import createClient, { type Middleware } from "openapi-fetch";
+import { objectUrl } from "../api";
 import type { paths } from "../generated/api";
 
 const KEY = "petportal.staff";
@@ -38,8 +39,7 @@ const auth: Middleware = {
 export const staffApi = createClient<paths>({ baseUrl: "" });
 staffApi.use(auth);
 
-export async function staffImage(path: string): Promise<string | null> {
-  const session = staffSession();
-  const response = await fetch(path, { headers: session ? { authorization: `Bearer ${session.access_token}` } : {} });
-  return response.ok ? URL.createObjectURL(await response.blob()) : null;
+/** An image the staff session may see (photos in conversations, the clinic's QR code). */
+export function staffImage(path: string): Promise<string | null> {
+  return objectUrl(path, staffSession()?.access_token);
 }

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from "preact/hooks";
+import { AuthImage } from "../AuthImage";
 import { api, imageUrl, problem, putFile, type Schemas } from "../api";
 import { changed } from "./Layout";
 
@@ -6,18 +7,8 @@ import { changed } from "./Layout";
 const POLL_MS = 5_000;
 
 function MessagePhoto({ messageId }: { messageId: string }) {
-  const [src, setSrc] = useState<string | null>(null);
-  useEffect(() => {
-    let url: string | null = null;
-    imageUrl(`/api/v1/conversation/messages/${messageId}/photo?size=thumbnail`).then((u) => {
-      url = u;
-      setSrc(u);
-    });
-    return () => {
-      if (url) URL.revokeObjectURL(url);
-    };
-  }, [messageId]);
-  return src ? <img class="message-photo" src={src} alt="Photo in the message" /> : null;
+  const path = `/api/v1/conversation/messages/${messageId}/photo?size=thumbnail`;
+  return <AuthImage path={path} fetchImage={imageUrl} alt="Photo in the message" class="message-photo" />;
 }
 
 export function Conversation() {

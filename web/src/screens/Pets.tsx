@@ -1,22 +1,17 @@
 import { useEffect, useState } from "preact/hooks";
+import { AuthImage } from "../AuthImage";
 import { api, download, imageUrl, problem, putFile, type Schemas } from "../api";
 
 function Photo({ url, name, size }: { url: string | null | undefined; name: string; size: "thumbnail" | "full" }) {
-  const [src, setSrc] = useState<string | null>(null);
-  useEffect(() => {
-    let revoked: string | null = null;
-    if (url) {
-      imageUrl(`${url}${url.includes("?") ? "&" : "?"}size=${size}`).then((objectUrl) => {
-        revoked = objectUrl;
-        setSrc(objectUrl);
-      });
-    } else setSrc(null);
-    return () => {
-      if (revoked) URL.revokeObjectURL(revoked);
-    };
-  }, [url, size]);
-  if (!src) return <div class={`photo ${size} none`} aria-hidden="true">{name.slice(0, 1)}</div>;
-  return <img class={`photo ${size}`} src={src} alt={`Photo of ${name}`} />;
+  return (
+    <AuthImage
+      path={url ? `${url}${url.includes("?") ? "&" : "?"}size=${size}` : null}
+      fetchImage={imageUrl}
+      alt={`Photo of ${name}`}
+      class={`photo ${size}`}
+      fallback={<div class={`photo ${size} none`} aria-hidden="true">{name.slice(0, 1)}</div>}
+    />
+  );
 }
 
 export function Pets() {
