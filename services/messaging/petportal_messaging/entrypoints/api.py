@@ -40,6 +40,10 @@ class MessageSent(BaseModel):
     conversation_id: uuid.UUID
     sent_at: datetime
 
+    @classmethod
+    def of(cls, message: Message) -> MessageSent:
+        return cls(message_id=message.id, conversation_id=message.conversation_id, sent_at=message.sent_at)
+
 
 class MessagePublic(BaseModel):
     message_id: uuid.UUID

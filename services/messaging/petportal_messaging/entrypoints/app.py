@@ -124,9 +124,7 @@ async def send_message(
     message = await services.send_staff_message(
         uow, clinic_id=staff.clinic_id, client_id=client_id, staff_user_id=staff.sub, body=payload.body
     )
-    return MessageSent(
-        message_id=message.id, conversation_id=message.conversation_id, sent_at=message.sent_at
-    )
+    return MessageSent.of(message)
 
 
 @clinic.post(
@@ -144,9 +142,7 @@ async def send_photo(
     message = await services.send_staff_message(
         uow, clinic_id=staff.clinic_id, client_id=client_id, staff_user_id=staff.sub, body=text, photo=photo
     )
-    return MessageSent(
-        message_id=message.id, conversation_id=message.conversation_id, sent_at=message.sent_at
-    )
+    return MessageSent.of(message)
 
 
 @clinic.get(
@@ -264,9 +260,7 @@ async def reply(payload: MessageCreate, me: CurrentParent, uow: UnitOfWork) -> M
     message = await services.send_client_message(
         uow, clinic_id=me.clinic_id, client_id=me.client_id, body=payload.body
     )
-    return MessageSent(
-        message_id=message.id, conversation_id=message.conversation_id, sent_at=message.sent_at
-    )
+    return MessageSent.of(message)
 
 
 @parent.post(
@@ -285,9 +279,7 @@ async def send_my_photo(
     message = await services.send_client_message(
         uow, clinic_id=me.clinic_id, client_id=me.client_id, body=text, photo=photo
     )
-    return MessageSent(
-        message_id=message.id, conversation_id=message.conversation_id, sent_at=message.sent_at
-    )
+    return MessageSent.of(message)
 
 
 @parent.get(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
@@ -54,22 +54,14 @@ async def _signed_form(request: Request, notify: Notify, signature: str | None, 
         ) from None
 
 
-_FORM_SCHEMA = {
-    "content": {
-        "application/x-www-form-urlencoded": {
-            "schema": {
-                "type": "object",
-                "required": ["From", "To", "Body"],
-                "properties": {
-                    "From": {"type": "string"},
-                    "To": {"type": "string"},
-                    "Body": {"type": "string"},
-                },
-            }
-        }
-    },
-    "required": True,
-}
+def _form_body(required: list[str], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The OpenAPI request body of a Twilio webhook: form fields, all strings."""
+    fields = {name: {"type": "string"} for name in [*required, *optional]}
+    schema = {"type": "object", "required": required, "properties": fields}
+    return {"content": {"application/x-www-form-urlencoded": {"schema": schema}}, "required": True}
+
+
+_FORM_SCHEMA = _form_body(["From", "To", "Body"])
 
 
 @router.post(
@@ -94,22 +86,7 @@ async def inbound_sms(request: Request, notify: NotifyContainer, signature: Sign
     return Response(response_document(result.reply), media_type="application/xml")
 
 
-_STATUS_FORM_SCHEMA = {
-    "content": {
-        "application/x-www-form-urlencoded": {
-            "schema": {
-                "type": "object",
-                "required": ["MessageSid", "MessageStatus"],
-                "properties": {
-                    "MessageSid": {"type": "string"},
-                    "MessageStatus": {"type": "string"},
-                    "ErrorCode": {"type": "string"},
-                },
-            }
-        }
-    },
-    "required": True,
-}
+_STATUS_FORM_SCHEMA = _form_body(["MessageSid", "MessageStatus"], ("ErrorCode",))
 
 
 @router.post(
