@@ -426,8 +426,10 @@ class LocalPostgres:
             for path in (self.datadir, self.socket_dir):
                 if path.stat().st_uid != user[0]:
                     os.chown(path, *user)
-            # The server user must be able to traverse every ancestor of its data and socket directories.
-            for path in {*self.datadir.parents, *self.socket_dir.parents}:
+            # The server user must be able to traverse every ancestor of its data and socket directories,
+            # and of its own binaries (inside the virtualenv: a checkout under a private `mktemp -d`).
+            binaries = Path(_pg_bin("initdb")).parent
+            for path in {*self.datadir.parents, *self.socket_dir.parents, *binaries.parents}:
                 mode = path.stat().st_mode
                 if not mode & 0o001:
                     path.chmod(mode | 0o001)
