@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
-from petportal_schemas import Envelope
+from petportal_schemas import Envelope, partition_key
 
 R = TypeVar("R")
 
@@ -29,6 +30,9 @@ class FakeUnitOfWork(Generic[R]):
         self._open = False
         self._staged: list[Envelope] = []
         self._claims: set[tuple[str, uuid.UUID]] = set()
+        # (clinic_id, client_id) -> erased_at, as the erased_clients table (committed on exit: tests set it)
+        self.erased: dict[tuple[str, str], datetime] = {}
+        self._erased: dict[tuple[str, str], datetime] = {}
 
     @property
     def repositories(self) -> R:
@@ -40,7 +44,7 @@ class FakeUnitOfWork(Generic[R]):
         if self._open:
             raise RuntimeError("the unit of work is already open")
         self._open = True
-        self._staged, self._claims = [], set()
+        self._staged, self._claims, self._erased = [], set(), {}
         return self
 
     async def __aexit__(
@@ -50,6 +54,7 @@ class FakeUnitOfWork(Generic[R]):
         if exc_type is None:
             self.published.extend(self._staged)
             self.claimed |= self._claims
+            self.erased.update(self._erased)
             self.commits += 1
         else:
             self.rollbacks += 1
@@ -70,8 +75,23 @@ class FakeUnitOfWork(Generic[R]):
         key = (consumer, envelope.event_id)
         if key in self.claimed or key in self._claims:
             return False
+        if envelope.client_id is not None:
+            erased_at = {**self.erased, **self._erased}.get((envelope.clinic_id, envelope.client_id))
+            if erased_at is not None and envelope.occurred_at <= erased_at:
+                return False
         self._claims.add(key)
         return True
+
+    async def forget_client(
+        self, clinic_id: str, client_id: str, erased_at: datetime, erasure_id: uuid.UUID
+    ) -> None:
+        if not self._open:
+            raise RuntimeError("the unit of work is not open")
+        key = (clinic_id, client_id)
+        self._erased[key] = max(erased_at, self.erased.get(key, erased_at))
+        key_text = partition_key(clinic_id, client_id)
+        self.published = [e for e in self.published if e.key != key_text]
+        self._staged = [e for e in self._staged if e.key != key_text]
 
     def published_types(self) -> list[str]:
         return [envelope.event_type for envelope in self.published]

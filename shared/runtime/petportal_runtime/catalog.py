@@ -17,6 +17,7 @@ class ServiceSpec:
     port: int
     database: bool  # owns a PostgreSQL database: migrations, outbox and inbox
     consumes: bool  # joins a Kafka consumer group named after the service
+    client_data: bool = True  # holds data about clients: erases it and confirms (docs/erasure.md)
 
     @property
     def package(self) -> str:
@@ -46,16 +47,18 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("gateway", 8080, database=False, consumes=False),
+    ServiceSpec("gateway", 8080, database=False, consumes=False, client_data=False),
     ServiceSpec("identity", 8081, database=True, consumes=True),
     ServiceSpec("pets", 8082, database=True, consumes=True),
     ServiceSpec("messaging", 8083, database=True, consumes=True),
     ServiceSpec("todo", 8084, database=False, consumes=True),
-    ServiceSpec("sync", 8085, database=True, consumes=False),
+    ServiceSpec("sync", 8085, database=True, consumes=True),
     ServiceSpec("notify", 8086, database=True, consumes=True),
 )
 BY_NAME = {spec.name: spec for spec in SERVICES}
 DATABASE_SERVICES = tuple(spec for spec in SERVICES if spec.database)
+# Every one of these must confirm an erasure before it is complete.
+ERASING_SERVICES = tuple(spec.name for spec in SERVICES if spec.client_data)
 
 
 def service(name: str) -> ServiceSpec:

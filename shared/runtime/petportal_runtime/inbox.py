@@ -11,13 +11,15 @@ import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import String, Uuid, delete, exists, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from petportal_schemas import partition_key
+
 from .db import SessionFactory, transaction
 from .logging import get_logger
-from .tables import inbox
+from .tables import erased_clients, inbox, outbox
 
 log = get_logger(__name__)
 
@@ -25,20 +27,65 @@ log = get_logger(__name__)
 PURGE_LOCK_ID = 0x1B0C5
 
 
-async def claim(session: AsyncSession, consumer: str, event_id: uuid.UUID, event_type: str) -> bool:
+async def claim(
+    session: AsyncSession,
+    consumer: str,
+    event_id: uuid.UUID,
+    event_type: str,
+    subject: tuple[str, str, datetime] | None = None,
+) -> bool:
     """True if this consumer has not applied the event yet (and now owns applying it).
+
+    `subject` is the event's (clinic_id, client_id, occurred_at) when it concerns one client: an event
+    about an erased client that occurred before the erasure is refused too (not recorded, not applied),
+    in the same statement.
 
     Call inside the transaction that applies the event: if that transaction rolls back, so does the
     claim, and the redelivered event is applied then.
     """
+    row = select(
+        literal(consumer, String).label("consumer"),
+        literal(event_id, Uuid).label("event_id"),
+        literal(event_type, String).label("event_type"),
+    )
+    if subject is not None:
+        clinic_id, client_id, occurred_at = subject
+        row = row.where(
+            ~exists().where(
+                erased_clients.c.clinic_id == clinic_id,
+                erased_clients.c.client_id == client_id,
+                erased_clients.c.erased_at >= occurred_at,
+            )
+        )
     stmt = (
         insert(inbox)
-        .values(consumer=consumer, event_id=event_id, event_type=event_type)
+        .from_select(["consumer", "event_id", "event_type"], row)
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
         .returning(inbox.c.event_id)
     )
     result = await session.exec(stmt)
     return result.first() is not None
+
+
+async def forget_client(
+    session: AsyncSession, clinic_id: str, client_id: str, erased_at: datetime, erasure_id: uuid.UUID
+) -> None:
+    """Record the erasure's tombstone (the latest erasure wins) and delete the outbox rows keyed to the
+    client, published or not: their payloads are the client's data. Events staged after this call
+    (the confirmation) are kept."""
+    stmt = insert(erased_clients).values(
+        clinic_id=clinic_id, client_id=client_id, erased_at=erased_at, erasure_id=erasure_id
+    )
+    await session.exec(
+        stmt.on_conflict_do_update(
+            index_elements=["clinic_id", "client_id"],
+            set_={
+                "erased_at": func.greatest(erased_clients.c.erased_at, stmt.excluded.erased_at),
+                "erasure_id": stmt.excluded.erasure_id,
+            },
+        )
+    )
+    await session.exec(delete(outbox).where(outbox.c.key == partition_key(clinic_id, client_id)))
 
 
 class InboxPurger:

@@ -11,7 +11,7 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from .tables import inbox, rate_limit_metadata
+from .tables import erased_clients, inbox, rate_limit_metadata
 from .tables import metadata as runtime_metadata
 
 
@@ -32,6 +32,16 @@ def drop_inbox_purge_index(bind: Connection) -> None:
     for index in inbox.indexes:
         if index.name == "ix_inbox_applied_at":
             index.drop(bind, checkfirst=True)
+
+
+def create_erased_clients_table(bind: Connection) -> None:
+    """The erasure revision of each service: the tombstones the inbox claim reads (a database created
+    by a newer runtime already has them)."""
+    erased_clients.create(bind, checkfirst=True)
+
+
+def drop_erased_clients_table(bind: Connection) -> None:
+    erased_clients.drop(bind, checkfirst=True)
 
 
 def drop_runtime_tables(bind: Connection) -> None:

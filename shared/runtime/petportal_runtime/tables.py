@@ -50,6 +50,20 @@ inbox = Table(
     Index("ix_inbox_applied_at", "applied_at"),  # the retention purge
 )
 
+# Clients whose portal data was erased (docs/erasure.md): the inbox claim refuses every event about
+# one of them that occurred before `erased_at`, so a redelivery or a replay cannot bring data back.
+# Only the ids: nothing personal. Created by each service's erasure migration (and by
+# create_runtime_tables for a new database).
+erased_clients = Table(
+    "erased_clients",
+    metadata,
+    Column("clinic_id", String(64), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+    Column("erasure_id", Uuid, nullable=False),
+    PrimaryKeyConstraint("clinic_id", "client_id", name="pk_erased_clients"),
+)
+
 # Not in `metadata`: only a service that keeps its rate limits in its own database has this table,
 # created by a migration of its own (petportal_runtime.migrations.create_rate_limit_table).
 rate_limit_metadata = MetaData()

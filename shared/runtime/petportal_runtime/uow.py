@@ -13,8 +13,10 @@ commits. A unit of work may be entered again after it ends (a new transaction ea
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Protocol, Self, TypeVar
 
@@ -51,7 +53,15 @@ class UnitOfWork(Protocol[R_co]):
         ...
 
     async def claim(self, consumer: str, envelope: Envelope) -> bool:
-        """True if `consumer` has not applied this event yet; the claim commits with the effect."""
+        """True if `consumer` has not applied this event yet and it is not about an erased client
+        from before the erasure; the claim commits with the effect."""
+        ...
+
+    async def forget_client(
+        self, clinic_id: str, client_id: str, erased_at: datetime, erasure_id: uuid.UUID
+    ) -> None:
+        """Record that the client's data was erased at `erased_at` (older events about them are
+        refused from now on) and drop the outbox rows that carry their data."""
         ...
 
 
@@ -122,4 +132,16 @@ class SqlUnitOfWork(Generic[R]):
     async def claim(self, consumer: str, envelope: Envelope) -> bool:
         from .inbox import claim
 
-        return await claim(self.session, consumer, envelope.event_id, envelope.event_type)
+        subject = (
+            None
+            if envelope.client_id is None
+            else (envelope.clinic_id, envelope.client_id, envelope.occurred_at)
+        )
+        return await claim(self.session, consumer, envelope.event_id, envelope.event_type, subject)
+
+    async def forget_client(
+        self, clinic_id: str, client_id: str, erased_at: datetime, erasure_id: uuid.UUID
+    ) -> None:
+        from .inbox import forget_client
+
+        await forget_client(self.session, clinic_id, client_id, erased_at, erasure_id)

@@ -13,6 +13,7 @@ from .envelope import (
     upcaster,
     validate_message,
 )
+from .erasure import ClientDataErased, ClientErasureRequested
 from .events import (
     ClientEnrolledInProgram,
     ClientMessageSent,
@@ -49,7 +50,9 @@ __all__ = [
     "AppointmentUpserted",
     "Capability",
     "CapabilityMissing",
+    "ClientDataErased",
     "ClientEnrolledInProgram",
+    "ClientErasureRequested",
     "ClientMessageSent",
     "ClientRemoved",
     "ClientUpserted",
