@@ -28,6 +28,11 @@ class GatewaySettings(ServiceSettings):
     web_dir: Path | None = Field(
         default=None, description="the built web portal (web/dist): served on the same origin as the API"
     )
+    cors_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins allowed to call the API from a browser (JSON list), e.g. "
+        '["https://portal.example-vets.com"]; empty: same origin only (the portal the gateway serves)',
+    )
     # The gateway's port is public: its metrics are only ever served on this one.
     metrics_port: int = Field(default=9080, ge=1, le=65535)
 
@@ -37,6 +42,15 @@ class GatewaySettings(ServiceSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            scheme, _, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not rest or "/" in rest or "*" in origin:
+                raise ValueError(f"not an origin (scheme://host[:port], no wildcard): {origin!r}")
+        return value
 
     def upstream_urls(self) -> dict[str, str]:
         return {

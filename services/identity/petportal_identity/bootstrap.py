@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from limits.aio.storage import Storage
 
@@ -16,7 +17,15 @@ from petportal_runtime.internal import internal_headers
 from petportal_runtime.ratelimit import rate_limit_storage
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
-from petportal_schemas import ClientRemoved, ClientUpserted, ClinicRegistered, ReminderSent, topics
+from petportal_schemas import (
+    ClientDataErased,
+    ClientErasureRequested,
+    ClientRemoved,
+    ClientUpserted,
+    ClinicRegistered,
+    ReminderSent,
+    topics,
+)
 
 from .adapters.keystore import load_key_set
 from .adapters.notify_client import NotifyCodes
@@ -24,6 +33,8 @@ from .adapters.ratelimit import SignInLimits
 from .adapters.repository import sql_repositories
 from .domain.keys import KeySet
 from .entrypoints import handlers
+from .service_layer import erasure
+from .service_layer.erasure import SendErasureCode
 from .service_layer.services import TokenIssuer
 from .service_layer.sign_in import SendCode, SignInPolicy
 from .service_layer.unit_of_work import IdentityRepositories, IdentityUnitOfWork
@@ -38,6 +49,7 @@ class Identity(Container[IdentitySettings, IdentityRepositories]):
     parent_limiter: SignInLimits
     sign_in: SignInPolicy
     send_code: SendCode
+    send_erasure_code: SendErasureCode
 
 
 def build_runtime(settings: ServiceSettings, token_verifier: TokenVerifier | None = None) -> ServiceRuntime:
@@ -57,10 +69,10 @@ def sign_in_limits(storage: Storage, settings: IdentitySettings) -> tuple[SignIn
     return staff, parents
 
 
-def _notify_codes(runtime: ServiceRuntime, settings: IdentitySettings) -> SendCode:
+def _notify_codes(runtime: ServiceRuntime, settings: IdentitySettings) -> NotifyCodes:
     codes = NotifyCodes(settings.notify_url, internal_headers(settings))
     runtime.closing.append(codes.close)
-    return codes.send
+    return codes
 
 
 def bootstrap(
@@ -70,6 +82,7 @@ def bootstrap(
     unit_of_work: Callable[[], IdentityUnitOfWork] | None = None,
     consumers: bool = True,
     send_code: SendCode | None = None,
+    send_erasure_code: SendErasureCode | None = None,
 ) -> Identity:
     """`send_code`: how sign-in codes go out (by default, notify's delivery API in the background)."""
     settings = settings or IdentitySettings()
@@ -78,6 +91,7 @@ def bootstrap(
     # identity verifies the tokens it signs with its own key: no JWKS round trip to itself.
     runtime = build_runtime(settings, token_verifier or TokenVerifier(None, static_jwks=keys.jwks()))
     staff_limits, parent_limits = sign_in_limits(rate_limit_storage(runtime), settings)
+    notify = _notify_codes(runtime, settings) if send_code is None or send_erasure_code is None else None
     identity = Identity(
         settings,
         runtime,
@@ -98,19 +112,27 @@ def bootstrap(
             portal_url=settings.portal_public_url,
             phone_region=settings.default_phone_region,
         ),
-        send_code=send_code or _notify_codes(runtime, settings),
+        send_code=send_code or notify.send,  # type: ignore[union-attr]
+        send_erasure_code=send_erasure_code or notify.send_erasure_code,  # type: ignore[union-attr]
     )
     if consumers:
         subscribe_events(
             runtime.broker,
             settings,
-            [topics.SYNC, topics.NOTIFY],
+            [topics.SYNC, topics.NOTIFY, topics.IDENTITY, topics.ERASURE],
             consumer=handlers.CONSUMER,
             handlers=[
                 on(ClientUpserted, bind(handlers.record_contact, identity.unit_of_work)),
                 on(ClientRemoved, bind(handlers.forget_contact, identity.unit_of_work)),
                 on(ClinicRegistered, bind(handlers.record_clinic, identity.unit_of_work)),
                 on(ReminderSent, bind(handlers.open_account_after_reminder, identity.unit_of_work)),
+                on(ClientErasureRequested, bind(handlers.erase_client, identity.unit_of_work)),
+                on(ClientDataErased, bind(handlers.record_erasure_confirmation, identity.unit_of_work)),
             ],
+        )
+        runtime.background.append(
+            partial(
+                erasure.keep_asking, identity.unit_of_work, timedelta(seconds=settings.erasure_retry_seconds)
+            )
         )
     return identity

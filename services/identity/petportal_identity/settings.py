@@ -46,6 +46,12 @@ class IdentitySettings(ServiceSettings):
     notify_url: str = "http://127.0.0.1:8086"
     sign_in_code_ttl_seconds: int = Field(default=600, ge=60, le=3600)
     sign_in_max_attempts: int = Field(default=5, ge=1, le=20)
+    erasure_retry_seconds: int = Field(
+        default=300,
+        ge=5,
+        le=86_400,
+        description="how long an erasure waits for a service before asking again",
+    )
     refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
     parent_sign_in_rate_limit_per_identifier: str = "5 per 15 minutes"
     parent_sign_in_rate_limit_per_ip: str = "20/minute"

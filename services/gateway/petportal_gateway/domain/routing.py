@@ -31,6 +31,8 @@ ROUTES: tuple[tuple[re.Pattern[str], Route], ...] = tuple(
     for pattern, route in (
         (_under("/api/v1/auth"), Route("identity", "none")),
         (_under("/api/v1/account"), Route("identity", "parent")),
+        # An erasure's progress: its unguessable id is the key (the parent's sessions ended with it).
+        (_under("/api/v1/erasures"), Route("identity", "none")),
         # The gateway's own GET routes; with a trailing slash they are redirected.
         (r"/api/v1/home/?", Route("gateway", "parent")),
         (r"/healthz/?", Route("gateway", "none")),
@@ -44,6 +46,7 @@ ROUTES: tuple[tuple[re.Pattern[str], Route], ...] = tuple(
         (_under("/api/v1/notifications"), Route("notify", "parent")),
         (_under("/clinic/v1/auth"), Route("identity", "none")),
         (_under("/clinic/v1/sign-in-link"), Route("identity", "staff")),
+        (_under("/clinic/v1/erasures"), Route("identity", "staff")),
         (rf"{_CLIENT}/(?:messages|conversation)(?:/.*)?", Route("messaging", "staff")),
         (_under("/clinic/v1/conversations"), Route("messaging", "staff")),
         (_under("/clinic/v1/feedback"), Route("messaging", "staff")),

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPBearer
 from starlette.routing import Match, Route
@@ -307,5 +308,16 @@ def create_app(
     app.add_exception_handler(UpstreamTimeout, _timed_out)
     app.add_exception_handler(UnforwardableRequest, _unforwardable)
     app.add_middleware(RequestHygieneMiddleware)
-    app.add_middleware(RateLimitMiddleware, limiter=gateway.rate_limiter)  # outermost
+    app.add_middleware(RateLimitMiddleware, limiter=gateway.rate_limiter)
+    if gateway.settings.cors_allowed_origins:
+        # Outermost, so refusals (429, 413…) carry the headers a browser needs to read them. Tokens
+        # travel in the Authorization header, never in cookies: no credentials mode.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=gateway.settings.cors_allowed_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     return app

@@ -256,3 +256,45 @@ async def test_rate_limit_per_client_ip_is_429_with_retry_after(
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert len(pets.seen) == 3  # the limited request never reached pets
     assert probe.status_code == 200  # probes are not rate limited
+
+
+async def test_cors_answers_the_web_origin_only(
+    server: Callable[[Any], AbstractAsyncContextManager[str]],
+    identity: Any,
+    pets: Any,
+    todo: Any,
+    unused_port: int,
+    keys: Any,
+) -> None:
+    web = "https://portal.example-vets.com"
+    settings = _settings(identity, pets, todo, unused_port, cors_allowed_origins=[web])
+    async with server(create_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        preflight = {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization",
+        }
+        allowed = await client.options("/api/v1/pets", headers={"Origin": web, **preflight})
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == web
+        assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+        assert "access-control-allow-credentials" not in allowed.headers
+        refused = await client.options(
+            "/api/v1/pets", headers={"Origin": "https://evil.example", **preflight}
+        )
+        assert refused.status_code == 400
+        assert "access-control-allow-origin" not in refused.headers
+
+        token = keys.parent()
+        read = await client.get("/api/v1/pets", headers={"Origin": web, "Authorization": f"Bearer {token}"})
+        assert read.status_code == 200
+        assert read.headers["access-control-allow-origin"] == web
+        other = await client.get(
+            "/api/v1/pets", headers={"Origin": "https://evil.example", "Authorization": f"Bearer {token}"}
+        )
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_cors_origins_must_be_origins() -> None:
+    for bad in ("*", "portal.example.com", "https://portal.example.com/app", "ftp://x.example"):
+        with pytest.raises(ValueError, match="not an origin"):
+            GatewaySettings(environment="test", cors_allowed_origins=[bad])

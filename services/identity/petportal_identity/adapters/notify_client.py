@@ -29,21 +29,29 @@ class NotifyCodes:
     async def send(
         self, key: str, client: ClientRef, channel: str, code: str, link: str, minutes: int
     ) -> None:
-        task = asyncio.create_task(self._deliver(key, client, channel, code, link, minutes))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._start(key, client, channel, "sign_in_code", {"code": code, "link": link, "minutes": minutes})
 
-    async def _deliver(
-        self, key: str, client: ClientRef, channel: str, code: str, link: str, minutes: int
+    async def send_erasure_code(
+        self, key: str, client: ClientRef, channel: str, code: str, minutes: int
     ) -> None:
-        body = {
+        self._start(key, client, channel, "erasure_code", {"code": code, "minutes": minutes})
+
+    def _start(
+        self, key: str, client: ClientRef, channel: str, template: str, params: dict[str, object]
+    ) -> None:
+        body: dict[str, object] = {
             "key": key,
             "clinic_id": client.clinic_id,
             "client_id": client.client_id,
             "channel": channel,
-            "template": "sign_in_code",
-            "params": {"code": code, "link": link, "minutes": minutes},
+            "template": template,
+            "params": params,
         }
+        task = asyncio.create_task(self._deliver(body))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _deliver(self, body: dict[str, object]) -> None:
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(_worth_retrying),
@@ -56,7 +64,12 @@ class NotifyCodes:
                     response.raise_for_status()
         except httpx.HTTPError as exc:
             status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
-            log.warning("sign-in code not handed to notify", error=type(exc).__name__, status=status)
+            log.warning(
+                "code not handed to notify",
+                template=body["template"],
+                error=type(exc).__name__,
+                status=status,
+            )
 
     async def drain(self) -> None:
         """Wait for the codes being handed over (tests; shutdown)."""

@@ -5,7 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, String, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -85,6 +95,10 @@ class SignInChallengeRow(Base, table=True):
     link_used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     # A reminder link's: the identifier on the contact record, pre-filled once the link is spent.
     prefill: str | None = Field(default=None, max_length=254)
+    # "sign_in", or "erasure": the fresh code that confirms an erasure (it signs nobody in).
+    purpose: str = Field(
+        default="sign_in", sa_column=Column(String(10), nullable=False, server_default="sign_in")
+    )
 
 
 class RefreshTokenRow(Base, table=True):
@@ -101,3 +115,37 @@ class RefreshTokenRow(Base, table=True):
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
     used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class ErasureRow(Base, table=True):
+    """A parent's erasure request (docs/erasure.md): asked again until every service confirmed."""
+
+    __tablename__ = "erasures"
+    __table_args__ = (
+        Index("ix_erasures_pending", "last_requested_at", postgresql_where=text("completed_at IS NULL")),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    requested_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    last_requested_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    completed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class ErasureConfirmationRow(Base, table=True):
+    """One service's confirmation for one client of an erasure (ids only: nothing personal)."""
+
+    __tablename__ = "erasure_confirmations"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "erasure_id", "clinic_id", "client_id", "service", name="pk_erasure_confirmations"
+        ),
+        Index("ix_erasure_confirmations_clinic", "clinic_id"),
+    )
+
+    erasure_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("erasures.id", ondelete="CASCADE"), nullable=False)
+    )
+    clinic_id: str = Field(sa_column=Column(String(64), nullable=False))
+    client_id: str = Field(sa_column=Column(String(64), nullable=False))
+    service: str = Field(sa_column=Column(String(40), nullable=False))
+    confirmed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..domain.model import AccountOrigin, Contact, StaffUser
+from .erasure import ErasureRepository
 from .orm import ClinicRow, ContactRow, ParentAccount, StaffUserRow
 from .sign_in import SignInRepository
 
@@ -125,7 +126,12 @@ def _staff(row: StaffUserRow) -> StaffUser:
 class SqlRepositories:
     identity: IdentityRepository
     sign_in: SignInRepository
+    erasures: ErasureRepository
 
 
 def sql_repositories(session: AsyncSession) -> SqlRepositories:
-    return SqlRepositories(identity=IdentityRepository(session), sign_in=SignInRepository(session))
+    return SqlRepositories(
+        identity=IdentityRepository(session),
+        sign_in=SignInRepository(session),
+        erasures=ErasureRepository(session),
+    )

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from petportal_runtime.auth import ClientRef
 from petportal_runtime.db import table_of
 
-from ..domain.sign_in import Challenge, Identifier, RefreshToken
+from ..domain.sign_in import Challenge, ChallengePurpose, Identifier, IdentifierKind, RefreshToken
 from .orm import ContactRow, RefreshTokenRow, SignInChallengeRow
 
 challenges = table_of(SignInChallengeRow)
@@ -41,6 +41,7 @@ def _challenge(row: Any) -> Challenge:
         used_at=row.used_at,
         link_used_at=row.link_used_at,
         prefill=row.prefill,
+        purpose=row.purpose,
     )
 
 
@@ -97,6 +98,7 @@ class SignInRepository:
                 attempts=challenge.attempts,
                 expires_at=challenge.expires_at,
                 prefill=challenge.prefill,
+                purpose=challenge.purpose,
             )
         )
 
@@ -107,15 +109,31 @@ class SignInRepository:
         return _challenge(row) if row else None
 
     async def challenge_for_update(
-        self, *, challenge_id: uuid.UUID | None = None, link_digest: str | None = None
+        self,
+        *,
+        challenge_id: uuid.UUID | None = None,
+        link_digest: str | None = None,
+        purpose: ChallengePurpose = "sign_in",
     ) -> Challenge | None:
-        query = select(challenges).with_for_update()
+        query = select(challenges).where(challenges.c.purpose == purpose).with_for_update()
         if challenge_id is not None:
             query = query.where(challenges.c.id == challenge_id)
         else:
             query = query.where(challenges.c.link_digest == link_digest)
         row = (await self.session.execute(query)).first()
         return _challenge(row) if row else None
+
+    async def latest_kind(self, identifier_digest: str) -> IdentifierKind | None:
+        """Whether the person last asked for a code by email or by phone (None: never)."""
+        row = (
+            await self.session.execute(
+                select(challenges.c.kind)
+                .where(challenges.c.identifier_digest == identifier_digest)
+                .order_by(challenges.c.expires_at.desc())
+                .limit(1)
+            )
+        ).first()
+        return row.kind if row else None
 
     async def save_challenge(self, challenge: Challenge) -> None:
         await self.session.execute(

@@ -23,6 +23,7 @@ from petportal_runtime.auth import ClientRef
 from petportal_runtime.phone import InvalidPhoneNumber, normalise_phone
 
 IdentifierKind = Literal["email", "phone"]
+ChallengePurpose = Literal["sign_in", "erasure"]
 CODE_DIGITS = 6
 
 
@@ -90,6 +91,7 @@ class Challenge:
     used_at: datetime | None = None
     link_used_at: datetime | None = None
     prefill: str | None = None  # a reminder link's identifier, shown once the link is spent
+    purpose: ChallengePurpose = "sign_in"
 
     def try_code(self, code_digest: str, now: datetime, max_attempts: int) -> Attempt:
         """Counts the attempt (even a right code after the lock is refused)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
@@ -18,9 +19,11 @@ from petportal_runtime.text import Text
 from petportal_schemas.envelope import ID_PATTERN
 
 from ..bootstrap import Identity, bootstrap
+from ..domain.erasure import Erasure
 from ..domain.model import INVALID_CREDENTIALS
 from ..domain.qr import qr_code
 from ..domain.sign_in import InvalidIdentifier
+from ..service_layer import erasure as erasure_service
 from ..service_layer import services
 from ..service_layer import sign_in as sign_in_service
 from ..service_layer.services import IssuedToken
@@ -370,6 +373,115 @@ async def get_account(parent: CurrentParent, uow: UnitOfWork) -> AccountPublic:
     )
 
 
+# --- permanent erasure (docs/erasure.md) ------------------------------------------------------
+
+
+class ErasureStarted(BaseModel):
+    challenge_id: uuid.UUID
+    message: str = Field(
+        default="We sent you a code. Enter it to confirm that your portal data is erased for good."
+    )
+
+
+class ErasureConfirmation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    challenge_id: uuid.UUID
+    code: str = Field(pattern=r"^[0-9]{6}$")
+
+
+class ErasurePublic(BaseModel):
+    erasure_id: uuid.UUID
+    status: Literal["pending", "complete"]
+    requested_at: datetime
+    completed_at: datetime | None
+    waiting_for: list[str] = Field(description="the services that have not confirmed yet")
+
+    @classmethod
+    def of(cls, erasure: Erasure) -> ErasurePublic:
+        return cls(
+            erasure_id=erasure.id,
+            status=erasure.state,
+            requested_at=erasure.requested_at,
+            completed_at=erasure.completed_at,
+            waiting_for=erasure.waiting_for(),
+        )
+
+
+class ClinicErasure(BaseModel):
+    erasure_id: uuid.UUID
+    client_id: str
+    status: Literal["pending", "complete"]
+    requested_at: datetime
+    completed_at: datetime | None
+    waiting_for: list[str]
+
+
+class ClinicErasures(BaseModel):
+    erasures: list[ClinicErasure]
+
+
+@account.post("/account/erasure", status_code=status.HTTP_202_ACCEPTED)
+async def start_erasure(parent: CurrentParent, identity: IdentityDep, uow: UnitOfWork) -> ErasureStarted:
+    """Ask to erase your portal data at every clinic (your clinic's own records are kept): a fresh
+    code is sent to you, to confirm with."""
+    challenge = await erasure_service.request_code(
+        uow, identity.sign_in, identity.send_erasure_code, parent=parent
+    )
+    return ErasureStarted(challenge_id=challenge)
+
+
+@account.post(
+    "/account/erasure/confirm",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        400: {"description": "wrong, expired or used code"},
+        429: {"description": "too many wrong codes"},
+    },
+)
+async def confirm_erasure(
+    body: ErasureConfirmation, parent: CurrentParent, identity: IdentityDep, uow: UnitOfWork
+) -> ErasurePublic:
+    """Erase: your sessions end now; every service erases what it holds and confirms. Follow the
+    progress at `/api/v1/erasures/{erasure_id}` (no sign-in needed)."""
+    erasure = await erasure_service.confirm(
+        uow, identity.sign_in, parent=parent, challenge_id=body.challenge_id, code=body.code
+    )
+    return ErasurePublic.of(erasure)
+
+
+erasures = APIRouter(prefix="/api/v1/erasures", tags=["parent"])
+
+
+@erasures.get("/{erasure_id}", responses={404: {"description": "no such erasure request"}})
+async def get_erasure(erasure_id: uuid.UUID, uow: UnitOfWork) -> ErasurePublic:
+    """How far an erasure has got. Its id is the only key (unguessable, given once); the answer
+    holds no personal data."""
+    return ErasurePublic.of(await erasure_service.status(uow, erasure_id))
+
+
+clinic_erasures = APIRouter(prefix="/clinic/v1/erasures", tags=["clinic"])
+
+
+@clinic_erasures.get("")
+async def list_clinic_erasures(staff: CurrentStaff, uow: UnitOfWork) -> ClinicErasures:
+    """The clinic's clients who erased their portal data (the 100 latest): the PIMS record stays."""
+    found = await erasure_service.for_clinic(uow, staff.clinic_id)
+    return ClinicErasures(
+        erasures=[
+            ClinicErasure(
+                erasure_id=e.erasure_id,
+                client_id=e.client_id,
+                status="complete" if e.completed_at else "pending",
+                requested_at=e.requested_at,
+                completed_at=e.completed_at,
+                waiting_for=e.waiting_for,
+            )
+            for e in found
+        ]
+    )
+
+
 def _retry_after(error: services.TooManySignInAttempts) -> dict[str, str]:
     return {"Retry-After": str(error.retry_after)}
 
@@ -389,12 +501,13 @@ ERRORS: ErrorStatuses = {
         status.HTTP_401_UNAUTHORIZED, headers=lambda _: {"WWW-Authenticate": "Bearer"}
     ),
     sign_in_service.NotYourClinic: status.HTTP_403_FORBIDDEN,
+    erasure_service.UnknownErasure: status.HTTP_404_NOT_FOUND,
 }
 
 
 def create_app(container: Identity | None = None) -> FastAPI:
     container = container or bootstrap()
-    routers = [keys, staff, sign_in, clinic_link, account, internal]
+    routers = [keys, staff, sign_in, clinic_link, account, erasures, clinic_erasures, internal]
     if container.settings.dev_token_endpoint_enabled:
         routers.append(dev)
     app = container.runtime.create_app(title="Pet Portal identity", routers=routers, errors=ERRORS)

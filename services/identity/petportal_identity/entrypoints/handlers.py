@@ -5,14 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from petportal_runtime.broker import PermanentEventError
-from petportal_schemas import ClientRemoved, ClientUpserted, ClinicRegistered, Envelope, ReminderSent
+from petportal_schemas import (
+    ClientDataErased,
+    ClientErasureRequested,
+    ClientRemoved,
+    ClientUpserted,
+    ClinicRegistered,
+    Envelope,
+    ReminderSent,
+)
 
 from ..domain.model import Contact
-from ..service_layer import services
+from ..service_layer import erasure, services
 from ..service_layer.services import CONSUMER
 from ..service_layer.unit_of_work import IdentityUnitOfWork
 
-__all__ = ["CONSUMER", "forget_contact", "open_account_after_reminder", "record_clinic", "record_contact"]
+__all__ = [
+    "CONSUMER",
+    "erase_client",
+    "forget_contact",
+    "open_account_after_reminder",
+    "record_clinic",
+    "record_contact",
+    "record_erasure_confirmation",
+]
 
 UnitsOfWork = Callable[[], IdentityUnitOfWork]
 
@@ -49,3 +65,14 @@ async def forget_contact(unit_of_work: UnitsOfWork, envelope: Envelope, event: C
     """The PIMS no longer has the client: their identifier no longer signs in there, and their
     sessions lose that clinic at the next refresh (sessions with no clinic left end)."""
     await services.forget_contact(unit_of_work(), envelope, _client_id(envelope))
+
+
+async def erase_client(unit_of_work: UnitsOfWork, envelope: Envelope, event: ClientErasureRequested) -> None:
+    await erasure.erase_own_data(unit_of_work(), envelope, event)
+
+
+async def record_erasure_confirmation(
+    unit_of_work: UnitsOfWork, envelope: Envelope, event: ClientDataErased
+) -> None:
+    _client_id(envelope)
+    await erasure.record_confirmation(unit_of_work(), envelope, event)

@@ -10,8 +10,9 @@ from typing import Protocol
 from petportal_runtime.auth import ClientRef
 from petportal_runtime.uow import UnitOfWork
 
+from ..domain.erasure import Erasure, ErasureSubject
 from ..domain.model import AccountOrigin, Contact, StaffUser
-from ..domain.sign_in import Challenge, Identifier, RefreshToken
+from ..domain.sign_in import Challenge, ChallengePurpose, Identifier, IdentifierKind, RefreshToken
 
 
 class IdentityStore(Protocol):
@@ -52,8 +53,16 @@ class SignInStore(Protocol):
     async def challenge_by_link(self, link_digest: str) -> Challenge | None: ...
 
     async def challenge_for_update(
-        self, *, challenge_id: uuid.UUID | None = None, link_digest: str | None = None
+        self,
+        *,
+        challenge_id: uuid.UUID | None = None,
+        link_digest: str | None = None,
+        purpose: ChallengePurpose = "sign_in",
     ) -> Challenge | None: ...
+
+    async def latest_kind(self, identifier_digest: str) -> IdentifierKind | None:
+        """Whether the person last asked for a code by email or by phone (None: never)."""
+        ...
 
     async def save_challenge(self, challenge: Challenge) -> None: ...
 
@@ -70,12 +79,42 @@ class SignInStore(Protocol):
         ...
 
 
+class ErasureStore(Protocol):
+    async def add(self, erasure: Erasure) -> None: ...
+
+    async def get(self, erasure_id: uuid.UUID) -> Erasure | None: ...
+
+    async def confirm(
+        self, erasure_id: uuid.UUID, clinic_id: str, client_id: str, service: str, at: datetime
+    ) -> bool:
+        """Record the confirmation (a repeated one changes nothing); True if it completed the erasure."""
+        ...
+
+    async def due_again(
+        self, asked_before: datetime, at: datetime, limit: int
+    ) -> list[tuple[uuid.UUID, str, str]]:
+        """(erasure, clinic, client) of incomplete erasures last asked before `asked_before`, whose
+        clients some service has not confirmed; marked asked at `at` (replicas skip each other's)."""
+        ...
+
+    async def for_clinic(self, clinic_id: str, limit: int) -> list[ErasureSubject]:
+        """The clinic's clients' erasures, newest first."""
+        ...
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete the client's contact record, account, sign-in challenges and refresh tokens."""
+        ...
+
+
 class IdentityRepositories(Protocol):
     @property
     def identity(self) -> IdentityStore: ...
 
     @property
     def sign_in(self) -> SignInStore: ...
+
+    @property
+    def erasures(self) -> ErasureStore: ...
 
 
 IdentityUnitOfWork = UnitOfWork[IdentityRepositories]
