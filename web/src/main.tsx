@@ -3,7 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { currentSession, onSession } from "./api";
 import { Console } from "./console/Console";
 import { onLinkClick, usePath } from "./router";
-import { Account } from "./screens/Account";
+import { Account, Erased } from "./screens/Account";
 import { Conversation } from "./screens/Conversation";
 import { Home } from "./screens/Home";
 import { Layout } from "./screens/Layout";
@@ -18,6 +18,8 @@ function App() {
 
   if (path === "/console" || path.startsWith("/console/")) return <Console path={path} />;
   if (path === "/sign-in/link") return <SignInLink />;
+  const erased = path.match(/^\/erased\/([0-9a-f-]{36})$/);
+  if (erased) return <Erased id={erased[1]} />;
   const clinic = path.match(/^\/c\/([A-Za-z0-9._:-]+)\/?$/);
   if (!session) return <SignIn clinicId={clinic ? clinic[1] : undefined} />;
 

@@ -65,7 +65,81 @@ export function Account() {
         <button type="button" onClick={() => signOut(false)}>Sign out</button>
         <button type="button" class="secondary" onClick={() => signOut(true)}>Sign out on every device</button>
       </div>
+      <Erase />
     </>
+  );
+}
+
+/** Erase my portal data: a fresh code confirms it; then the progress page (the session ends). */
+function Erase() {
+  const [challenge, setChallenge] = useState<string | null>(null);
+  const [code, setCode] = useState("");
+  const [status, setStatus] = useState("");
+  async function start() {
+    const { data, error } = await api.POST("/api/v1/account/erasure");
+    if (!data) return setStatus(problem(error));
+    setChallenge(data.challenge_id);
+    setStatus(data.message);
+  }
+  async function confirm(event: Event) {
+    event.preventDefault();
+    if (!challenge) return;
+    const { data, error } = await api.POST("/api/v1/account/erasure/confirm", { body: { challenge_id: challenge, code: code.trim() } });
+    if (!data) return setStatus(problem(error, "That code did not work. Check it and try again."));
+    setSession(null);
+    navigate(`/erased/${data.erasure_id}`, true);
+  }
+  return (
+    <section aria-labelledby="erase">
+      <h2 id="erase">Erase my portal data</h2>
+      <p class="hint">
+        Erases your messages, photos, requests and settings in the portal, at every clinic, for good. Your clinic keeps its own records.
+      </p>
+      {challenge === null ? (
+        <button type="button" class="danger" onClick={start}>Erase my data…</button>
+      ) : (
+        <form onSubmit={confirm}>
+          <label for="erase-code">Code we sent you</label>
+          <input id="erase-code" inputMode="numeric" autoComplete="one-time-code" pattern="[0-9]{6}" maxLength={6} required value={code} onInput={(e) => setCode((e.target as HTMLInputElement).value)} />
+          <div class="actions">
+            <button type="submit" class="danger">Erase everything</button>
+            <button type="button" class="secondary" onClick={() => { setChallenge(null); setCode(""); setStatus(""); }}>Cancel</button>
+          </div>
+        </form>
+      )}
+      <p role="status">{status}</p>
+    </section>
+  );
+}
+
+/** Public: how far an erasure has got (polled until every service has confirmed). */
+export function Erased({ id }: { id: string }) {
+  const [erasure, setErasure] = useState<Schemas["ErasurePublic"] | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    let timer: number | undefined;
+    const poll = async () => {
+      const { data, error } = await api.GET("/api/v1/erasures/{erasure_id}", { params: { path: { erasure_id: id } } });
+      if (!data) return setError(problem(error, "We could not find this erasure request."));
+      setErasure(data);
+      if (data.status !== "complete") timer = window.setTimeout(poll, 2000);
+    };
+    poll();
+    return () => window.clearTimeout(timer);
+  }, [id]);
+  return (
+    <main class="sign-in" id="main">
+      <h1>Erasing your portal data</h1>
+      {error && <p class="error" role="alert">{error}</p>}
+      {erasure && (
+        <p role="status">
+          {erasure.status === "complete"
+            ? "Done: your portal data is erased. Your clinic keeps its own records."
+            : `In progress: waiting for ${erasure.waiting_for.length} part${erasure.waiting_for.length === 1 ? "" : "s"} of the portal to confirm.`}
+        </p>
+      )}
+      <p><a href="/">Back to the sign-in page</a></p>
+    </main>
   );
 }
 
