@@ -15,7 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
-from petportal_schemas import Envelope, partition_key
+from petportal_schemas import Envelope, erasure_guarded, partition_key
 
 R = TypeVar("R")
 
@@ -75,7 +75,7 @@ class FakeUnitOfWork(Generic[R]):
         key = (consumer, envelope.event_id)
         if key in self.claimed or key in self._claims:
             return False
-        if envelope.client_id is not None:
+        if envelope.client_id is not None and erasure_guarded(envelope.event_type):
             erased_at = {**self.erased, **self._erased}.get((envelope.clinic_id, envelope.client_id))
             if erased_at is not None and envelope.occurred_at <= erased_at:
                 return False

@@ -20,7 +20,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Protocol, Self, TypeVar
 
-from petportal_schemas import Envelope
+from petportal_schemas import Envelope, erasure_guarded
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
@@ -133,9 +133,9 @@ class SqlUnitOfWork(Generic[R]):
         from .inbox import claim
 
         subject = (
-            None
-            if envelope.client_id is None
-            else (envelope.clinic_id, envelope.client_id, envelope.occurred_at)
+            (envelope.clinic_id, envelope.client_id, envelope.occurred_at)
+            if envelope.client_id is not None and erasure_guarded(envelope.event_type)
+            else None
         )
         return await claim(self.session, consumer, envelope.event_id, envelope.event_type, subject)
 

@@ -13,7 +13,7 @@ from .envelope import (
     upcaster,
     validate_message,
 )
-from .erasure import ClientDataErased, ClientErasureRequested
+from .erasure import ClientDataErased, ClientErasureRequested, erasure_guarded
 from .events import (
     ClientEnrolledInProgram,
     ClientMessageSent,
@@ -78,6 +78,7 @@ __all__ = [
     "UnknownEventError",
     "VaccinationRecorded",
     "VaccinationRemoved",
+    "erasure_guarded",
     "event_class",
     "parse_payload",
     "partition_key",

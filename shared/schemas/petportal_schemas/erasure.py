@@ -41,3 +41,10 @@ class ClientDataErased(Event):
 
     erasure_id: uuid.UUID
     service: ServiceName
+
+
+def erasure_guarded(envelope_event_type: str) -> bool:
+    """Whether an event about an erased client is refused when it is older than the erasure. Every
+    event is, but the confirmations: they are about the erasure itself, stamped by other services'
+    clocks, and carry nothing to erase."""
+    return envelope_event_type != ClientDataErased.EVENT_TYPE
