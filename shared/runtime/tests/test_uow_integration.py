@@ -78,3 +78,69 @@ async def test_the_repositories_share_the_unit_of_works_session(runtime: Service
     uow = runtime.unit_of_work(_sessions)
     async with uow:
         assert uow.repositories is uow.session
+
+
+def _about(client_id: str, occurred_at: datetime) -> Envelope:
+    event = MessageReceived(conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), sent_at=occurred_at)
+    return Envelope.wrap(
+        event, clinic_id="uow-clinic", client_id=client_id, producer="runtime-test", occurred_at=occurred_at
+    )
+
+
+async def test_an_erased_clients_older_events_are_refused_and_their_outbox_rows_dropped(
+    runtime: ServiceRuntime,
+) -> None:
+    from datetime import timedelta
+
+    from petportal_runtime.erasure import erase
+    from petportal_schemas import ClientDataErased, ClientErasureRequested
+
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    async with runtime.unit_of_work(_sessions) as uow:
+        await uow.publish(_about("C-1", before))
+        await uow.publish(_about("C-2", before))
+    first = ClientErasureRequested(erasure_id=uuid.uuid4())
+    request = Envelope.wrap(
+        first,
+        clinic_id="uow-clinic",
+        client_id="C-1",
+        producer="identity",
+    )
+    deleted: list[tuple[str, str]] = []
+
+    async def delete_data(clinic_id: str, client_id: str) -> int:
+        deleted.append((clinic_id, client_id))
+        return 3
+
+    assert await erase(runtime.unit_of_work(_sessions), "uow-test", request, first, delete_data)
+    assert not await erase(runtime.unit_of_work(_sessions), "uow-test", request, first, delete_data)
+    assert deleted == [("uow-clinic", "C-1")]
+    async with runtime.transaction() as session:
+        rows = (await session.execute(select(tables.outbox.c.key, tables.outbox.c.event_type))).all()
+    # C-1's event is gone, C-2's stays, and the confirmation was staged after the deletion.
+    assert sorted(rows) == [("uow-clinic:C-1", "ClientDataErased"), ("uow-clinic:C-2", "MessageReceived")]
+
+    async with runtime.unit_of_work(_sessions) as uow:
+        assert not await uow.claim("uow-test", _about("C-1", before))  # older: refused, whatever its id
+        assert await uow.claim("uow-test", _about("C-2", before))  # another client
+        assert await uow.claim("uow-test", _about("C-1", datetime.now(UTC) + timedelta(seconds=1)))  # newer
+        confirmation = Envelope.wrap(
+            ClientDataErased(erasure_id=uuid.uuid4(), service="pets"),
+            clinic_id="uow-clinic",
+            client_id="C-1",
+            producer="pets",
+            occurred_at=before,  # a slow clock: still recorded
+        )
+        assert await uow.claim("uow-test", confirmation)
+    # A later request for the same client (identity asking again) is applied again.
+    second = ClientErasureRequested(erasure_id=uuid.uuid4())
+    again = Envelope.wrap(
+        second,
+        clinic_id="uow-clinic",
+        client_id="C-1",
+        producer="identity",
+    )
+    assert await erase(runtime.unit_of_work(_sessions), "uow-test", again, second, delete_data)
+    async with runtime.transaction() as session:
+        [(erased_at,)] = (await session.execute(select(tables.erased_clients.c.erased_at))).all()
+    assert erased_at == again.occurred_at
