@@ -23,6 +23,13 @@ from .tables import erased_clients, inbox, outbox
 
 log = get_logger(__name__)
 
+# The advisory lock namespace of one client's events (the second key: a hash of `clinic:client`). An
+# erasure waits for the events of its client being applied to commit, and they wait for it: otherwise
+# an older event claimed just before the tombstone was written could commit its rows after the
+# erasure deleted what it could see.
+ERASURE_LOCK = 0x3E4A5E
+ERASURE_REQUEST = "ClientErasureRequested"
+
 # Advisory lock key held by the purging replica (the outbox relay's is 0x0B7B0C5).
 PURGE_LOCK_ID = 0x1B0C5
 
@@ -43,6 +50,14 @@ async def claim(
     Call inside the transaction that applies the event: if that transaction rolls back, so does the
     claim, and the redelivered event is applied then.
     """
+    if subject is not None:
+        # Events about one client take its lock shared, an erasure request exclusive (see
+        # `ERASURE_LOCK`), in a statement of their own: the claim's statement then reads the tombstone
+        # as committed after the wait.
+        lock = (
+            func.pg_advisory_xact_lock if event_type == ERASURE_REQUEST else func.pg_advisory_xact_lock_shared
+        )
+        await session.execute(select(lock(ERASURE_LOCK, func.hashtext(partition_key(subject[0], subject[1])))))
     row = select(
         literal(consumer, String).label("consumer"),
         literal(event_id, Uuid).label("event_id"),

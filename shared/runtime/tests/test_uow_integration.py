@@ -144,3 +144,36 @@ async def test_an_erased_clients_older_events_are_refused_and_their_outbox_rows_
     async with runtime.transaction() as session:
         [(erased_at,)] = (await session.execute(select(tables.erased_clients.c.erased_at))).all()
     assert erased_at == again.occurred_at
+
+
+async def test_an_erasure_waits_for_an_event_of_its_client_being_applied(runtime: ServiceRuntime) -> None:
+    """The event claimed before the tombstone commits its row after the erasure started: the erasure
+    waits for it and deletes that row too (without the client's lock, the row would survive)."""
+    import asyncio
+
+    from petportal_runtime.erasure import erase
+    from petportal_schemas import ClientErasureRequested
+
+    applying = runtime.unit_of_work(_sessions)
+    await applying.__aenter__()
+    assert await applying.claim("uow-test", _about("C-3", datetime.now(UTC)))
+    await applying.publish(_about("C-3", datetime.now(UTC)))  # the event's effect, keyed to C-3
+
+    event = ClientErasureRequested(erasure_id=uuid.uuid4())
+    request = Envelope.wrap(event, clinic_id="uow-clinic", client_id="C-3", producer="identity")
+
+    async def nothing(clinic_id: str, client_id: str) -> int:
+        return 0
+
+    erasing = asyncio.create_task(erase(runtime.unit_of_work(_sessions), "uow-test", request, event, nothing))
+    done, _ = await asyncio.wait({erasing}, timeout=0.5)
+    assert not done, "the erasure must wait for the event being applied"
+    await applying.__aexit__(None, None, None)
+    assert await erasing
+    async with runtime.transaction() as session:
+        rows = (
+            await session.execute(
+                select(tables.outbox.c.event_type).where(tables.outbox.c.key == "uow-clinic:C-3")
+            )
+        ).all()
+    assert rows == [("ClientDataErased",)]
