@@ -12,6 +12,8 @@ from petportal_runtime.container import Container
 from petportal_runtime.ratelimit import RateLimiter, rate_limit_storage
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import (
+    ClientDataErased,
+    ClientErasureRequested,
     ClientMessageSent,
     ClientUpserted,
     MessageRead,
@@ -50,12 +52,14 @@ def bootstrap(
     subscribe_events(
         runtime.broker,
         settings,
-        [topics.SYNC, topics.NOTIFY],
+        [topics.SYNC, topics.NOTIFY, topics.IDENTITY],
         consumer=handlers.CONSUMER,
         handlers=[
             on(ClientUpserted, bind(handlers.record_client, messaging.unit_of_work)),
             on(SmsReceived, bind(handlers.receive_client_text, messaging.unit_of_work)),
+            on(ClientErasureRequested, bind(handlers.erase_client, messaging.unit_of_work)),
         ],
     )
     document_publisher(runtime.broker, topics.MESSAGING, [MessageReceived, MessageRead, ClientMessageSent])
+    document_publisher(runtime.broker, topics.ERASURE, [ClientDataErased])
     return messaging

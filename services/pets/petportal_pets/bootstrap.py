@@ -1,6 +1,6 @@
 """Wiring: the runtime (PostgreSQL + Kafka), the unit of work on pets' repositories, the consumer of
-sync's patient, clinic and clinical-record events. Tests pass their own pieces (a token verifier, a fake
-unit of work)."""
+sync's patient, clinic and clinical-record events and of identity's erasure requests, and the erasure
+confirmations pets publishes. Tests pass their own pieces (a token verifier, a fake unit of work)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from petportal_runtime.auth import TokenVerifier
-from petportal_runtime.broker import bind, on, subscribe_events
+from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.container import Container
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import (
     AppointmentCancelled,
     AppointmentUpserted,
+    ClientDataErased,
+    ClientErasureRequested,
     ClientRemoved,
     ClinicRegistered,
     ClinicSettingsChanged,
@@ -58,13 +60,14 @@ def bootstrap(
         subscribe_events(
             runtime.broker,
             settings,
-            [topics.SYNC],
+            [topics.SYNC, topics.IDENTITY],
             consumer=handlers.CONSUMER,
             handlers=[
                 on(PatientUpserted, bind(handlers.record_patient, service.unit_of_work)),
                 on(PatientRemoved, bind(handlers.record_pet_gone, service.unit_of_work)),
                 on(PatientDeceased, bind(handlers.record_pet_gone, service.unit_of_work)),
                 on(ClientRemoved, bind(handlers.record_pet_gone, service.unit_of_work)),
+                on(ClientErasureRequested, bind(handlers.erase_client, service.unit_of_work)),
                 on(ClinicRegistered, bind(handlers.record_clinic, service.unit_of_work)),
                 on(ClinicSettingsChanged, bind(handlers.record_clinic, service.unit_of_work)),
                 on(AppointmentUpserted, bind(handlers.record_clinical, service.unit_of_work)),
@@ -76,4 +79,5 @@ def bootstrap(
                 on(MedicationPrescribed, bind(handlers.record_clinical, service.unit_of_work)),
             ],
         )
+    document_publisher(runtime.broker, topics.ERASURE, [ClientDataErased])
     return service

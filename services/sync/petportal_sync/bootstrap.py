@@ -1,5 +1,6 @@
-"""Wiring: settings → runtime (database, broker, outbox relay), the unit of work on sync's repositories
-and what sync publishes. Tests pass their own pieces (a fake unit of work)."""
+"""Wiring: settings → runtime (database, broker, outbox relay), the unit of work on sync's repositories,
+what sync publishes and its one consumer (identity's erasure requests). Tests pass their own pieces
+(a fake unit of work)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from petportal_runtime.auth import TokenVerifier
-from petportal_runtime.broker import document_publisher
+from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.container import Container
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import (
+    ClientDataErased,
     ClientEnrolledInProgram,
+    ClientErasureRequested,
     ClientUpserted,
     ClinicRegistered,
     Event,
@@ -24,6 +27,7 @@ from petportal_schemas import (
 )
 
 from .adapters.repository import sql_repositories
+from .entrypoints import handlers
 from .service_layer.unit_of_work import SyncRepositories, SyncUnitOfWork
 from .settings import SyncSettings
 
@@ -46,6 +50,8 @@ class Sync(Container[SyncSettings, SyncRepositories]):
 def build_runtime(settings: ServiceSettings, token_verifier: TokenVerifier | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime(settings, token_verifier=token_verifier)
     document_publisher(runtime.broker, topics.SYNC, PUBLISHES)
+    # Erasure confirmations go to the erasure topic, which every erasing service publishes on.
+    document_publisher(runtime.broker, topics.ERASURE, [ClientDataErased])
     return runtime
 
 
@@ -58,10 +64,19 @@ def bootstrap(
 ) -> Sync:
     """`token_verifier`: sync's routes authenticate PIMS connectors by API key, not by token; it is
     taken for the one bootstrap shape every service has. `broker=False` for one-off commands
-    (`create-clinic`): the events they stage are relayed by the running service."""
+    (`create-clinic`): no consumer, and the events they stage are relayed by the running service."""
     settings = settings or SyncSettings()
     if broker:
         runtime = build_runtime(settings, token_verifier)
     else:
         runtime = ServiceRuntime(settings, token_verifier=token_verifier, broker=False)
-    return Sync(settings, runtime, unit_of_work or (lambda: runtime.unit_of_work(sql_repositories)))
+    sync = Sync(settings, runtime, unit_of_work or (lambda: runtime.unit_of_work(sql_repositories)))
+    if broker:
+        subscribe_events(
+            runtime.broker,
+            settings,
+            [topics.IDENTITY],
+            consumer=handlers.CONSUMER,
+            handlers=[on(ClientErasureRequested, bind(handlers.erase_client, sync.unit_of_work))],
+        )
+    return sync

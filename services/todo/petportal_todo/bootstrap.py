@@ -1,18 +1,21 @@
-"""Wiring: the runtime (no PostgreSQL: the read model is in MongoDB), the read model and the consumer."""
+"""Wiring: the runtime (no PostgreSQL: the read model is in MongoDB), the read model, the consumer and
+the erasure confirmations it publishes (straight to Kafka: no outbox)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from petportal_runtime.auth import TokenVerifier
-from petportal_runtime.broker import bind, consumer_group, subscribe_event_batches
+from petportal_runtime.broker import bind, consumer_group, document_publisher, subscribe_event_batches
 from petportal_runtime.service import ServiceRuntime
-from petportal_schemas import topics
+from petportal_schemas import ClientDataErased, topics
 
 from .adapters.mongo import MONGODB, MongoReadModel, make_client
+from .adapters.publisher import KafkaPublisher
 from .adapters.replay import TopicReplayer
 from .domain import CONSUMED_EVENTS
 from .entrypoints import handlers
+from .service_layer.projection import Publish
 from .settings import TodoSettings
 
 CONSUMER = "todo"
@@ -23,7 +26,8 @@ def group_id(consumer: str = CONSUMER) -> str:
     return consumer_group(consumer)
 
 
-SOURCE_TOPICS = (topics.MESSAGING, topics.NOTIFY, topics.SYNC)
+# identity's: the erasure requests.
+SOURCE_TOPICS = (topics.MESSAGING, topics.NOTIFY, topics.SYNC, topics.IDENTITY)
 
 
 @dataclass
@@ -44,8 +48,10 @@ def bootstrap(
     token_verifier: TokenVerifier | None = None,
     read_model: MongoReadModel | None = None,
     consumer: str = CONSUMER,
+    publish: Publish | None = None,
 ) -> TodoService:
-    """`consumer` names the consumer group (tests give each app its own)."""
+    """`consumer` names the consumer group (tests give each app its own); `publish` sends the
+    erasure confirmations (by default on the runtime's broker, acknowledged)."""
     settings = settings or TodoSettings()
     runtime = ServiceRuntime(settings, database=False)
     if token_verifier is not None:
@@ -53,15 +59,17 @@ def bootstrap(
     read_model = read_model or make_read_model(settings)
     runtime.checks["mongodb"] = read_model.ping
     runtime.dependencies.append(MONGODB)
+    projection = handlers.Projection(read_model, publish or KafkaPublisher(runtime.broker))
     subscribe_event_batches(
         runtime.broker,
         settings,
         SOURCE_TOPICS,
         consumer=consumer,
         event_types=CONSUMED_EVENTS,
-        handler=bind(handlers.project_events, read_model),
+        handler=bind(handlers.project_events, projection),
         max_records=settings.todo_batch_max_records,
     )
+    document_publisher(runtime.broker, topics.ERASURE, [ClientDataErased])
     return TodoService(settings, runtime, read_model)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import exists, func, select, tuple_, update
+from sqlalchemy import delete, exists, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -328,6 +329,30 @@ class MessagingRepository:
             for r in result.all()
         ]
         return sorted(changed, key=lambda m: m.position)
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete everything messaging holds about the client: the photos and messages of their
+        conversations (staff's messages to them too), the conversations, their feedback and their
+        `clients` row. The clinic's other rows stay. How many rows were deleted."""
+        c, m = conversation_table.c, message_table.c
+        theirs = select(c.id).where(c.clinic_id == clinic_id, c.client_id == client_id)
+        in_theirs = select(m.id).where(m.conversation_id.in_(theirs))
+        statements = (
+            delete(photo_table).where(photo_table.c.message_id.in_(in_theirs)),
+            delete(message_table).where(m.conversation_id.in_(theirs)),
+            delete(conversation_table).where(c.clinic_id == clinic_id, c.client_id == client_id),
+            delete(feedback_table).where(
+                feedback_table.c.clinic_id == clinic_id, feedback_table.c.client_id == client_id
+            ),
+            delete(client_table).where(
+                client_table.c.clinic_id == clinic_id, client_table.c.client_id == client_id
+            ),
+        )
+        deleted = 0
+        for statement in statements:  # children first: messages hold their conversation (RESTRICT)
+            result: Any = await self.session.execute(statement)
+            deleted += int(result.rowcount)
+        return deleted
 
 
 @dataclass(frozen=True)

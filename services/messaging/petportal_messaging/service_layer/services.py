@@ -7,8 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from petportal_runtime.erasure import erase
 from petportal_runtime.photos import Photo
-from petportal_schemas import ClientMessageSent, Envelope, MessageRead, MessageReceived, SmsReceived
+from petportal_schemas import (
+    ClientErasureRequested,
+    ClientMessageSent,
+    Envelope,
+    MessageRead,
+    MessageReceived,
+    SmsReceived,
+)
 
 from ..domain.model import (
     Conversation,
@@ -35,6 +43,7 @@ __all__ = [
     "clinic_conversation",
     "clinic_conversations",
     "close_conversation",
+    "erase_client",
     "get_or_open_conversation",
     "parent_conversation",
     "parent_reads_up_to",
@@ -64,6 +73,19 @@ async def record_client(uow: MessagingUnitOfWork, envelope: Envelope) -> None:
     async with uow:
         if await uow.claim(CONSUMER, envelope):
             await uow.repositories.messaging.record_client(envelope.clinic_id, envelope.client_id)
+
+
+async def erase_client(uow: MessagingUnitOfWork, envelope: Envelope, event: ClientErasureRequested) -> bool:
+    """Erase everything messaging holds about the client and confirm with ClientDataErased, in one
+    transaction (their MessageReceived, ClientMessageSent and MessageRead leave the outbox too, relayed
+    or not); older events about the client are refused from then on. False if already applied."""
+    return await erase(
+        uow,
+        CONSUMER,
+        envelope,
+        event,
+        lambda clinic_id, client_id: uow.repositories.messaging.erase_client(clinic_id, client_id),
+    )
 
 
 async def get_or_open_conversation(repo: ConversationStore, clinic_id: str, client_id: str) -> Conversation:

@@ -89,6 +89,12 @@ class MessagingStore(ConversationStore, Protocol):
         `closed_at` is never earlier than its latest message)."""
         ...
 
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete everything messaging holds about the client: their `clients` row, their
+        conversations with every message in them (staff's too) and those messages' photos, and their
+        feedback; the clinic's other rows stay. How many rows were deleted."""
+        ...
+
 
 class MessagingRepositories(Protocol):
     @property

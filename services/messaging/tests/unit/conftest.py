@@ -148,6 +148,22 @@ class InMemoryMessaging:
                 changed.append(self.stored_messages[i])
         return sorted(changed, key=lambda m: m.position)
 
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """The client's row, conversations, their messages and photos, and the client's feedback."""
+        key = (clinic_id, client_id)
+        theirs = {c.id for c in self._of(clinic_id, client_id)}
+        messages = {m.id for m in self.stored_messages if m.conversation_id in theirs}
+        photos = messages & set(self.photos)
+        feedback = [f for f in self.stored_feedback if (f.clinic_id, f.client_id) == key]
+        clients = [c for c in self.clients if c == key]
+        self.clients[:] = [c for c in self.clients if c != key]
+        self.conversations[:] = [c for c in self.conversations if c.id not in theirs]
+        self.stored_messages[:] = [m for m in self.stored_messages if m.id not in messages]
+        self.stored_feedback[:] = [f for f in self.stored_feedback if (f.clinic_id, f.client_id) != key]
+        for message_id in photos:
+            del self.photos[message_id]
+        return len(clients) + len(theirs) + len(messages) + len(photos) + len(feedback)
+
 
 @dataclass
 class InMemoryRepositories:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import or_, tuple_, update
+from sqlalchemy import delete, or_, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
@@ -108,6 +108,15 @@ class PetRepository:
     async def get(self, clinic_id: str, client_id: str, patient_id: str) -> Pet | None:
         found = await self.find([ClientRef(clinic_id=clinic_id, client_id=client_id)], patient_id)
         return found[0] if found else None
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete the client's pets, listed or gone (the erasure's tombstone keeps older events out)."""
+        table = table_of(PetRow)
+        return _deleted(
+            await self.session.execute(
+                delete(table).where(table.c.clinic_id == clinic_id, table.c.client_id == client_id)
+            )
+        )
 
 
 class ClinicRepository:
@@ -213,6 +222,15 @@ class PetRecordRepository:
             )
         return found
 
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete every record of the client, active or ended, for a pet or for none."""
+        table = table_of(PetRecordRow)
+        return _deleted(
+            await self.session.execute(
+                delete(table).where(table.c.clinic_id == clinic_id, table.c.client_id == client_id)
+            )
+        )
+
 
 class PhotoRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -263,6 +281,18 @@ class PhotoRepository:
             )
         )
         return {(r[0], r[1]) for r in rows}
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete the photos of the client's pets (listed or gone); before the pets themselves."""
+        table, pets = table_of(PetPhotoRow), table_of(PetRow)
+        of_client = sa_select(pets.c.patient_id).where(
+            pets.c.clinic_id == clinic_id, pets.c.client_id == client_id
+        )
+        return _deleted(
+            await self.session.execute(
+                delete(table).where(table.c.clinic_id == clinic_id, table.c.patient_id.in_(of_client))
+            )
+        )
 
 
 class RequestRepository:
@@ -317,6 +347,15 @@ class RequestRepository:
             _request(r) for r in await self.session.execute(query.order_by(t.created_at.desc()).limit(limit))
         ]
 
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete the client's appointment requests, whatever their status."""
+        t = requests_table.c
+        return _deleted(
+            await self.session.execute(
+                delete(requests_table).where(t.clinic_id == clinic_id, t.client_id == client_id)
+            )
+        )
+
 
 requests_table = table_of(AppointmentRequestRow)
 
@@ -361,6 +400,17 @@ class SqlRepositories:
     photos: PhotoRepository
     requests: RequestRepository
 
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete everything pets holds about the client (docs/erasure.md): the photos of their pets
+        (found through the pets, so first), their pets' records, their appointment requests and their
+        pets. The clinic's own rows stay. How many rows were deleted."""
+        return (
+            await self.photos.erase_client(clinic_id, client_id)
+            + await self.records.erase_client(clinic_id, client_id)
+            + await self.requests.erase_client(clinic_id, client_id)
+            + await self.pets.erase_client(clinic_id, client_id)
+        )
+
 
 def sql_repositories(session: AsyncSession) -> SqlRepositories:
     return SqlRepositories(
@@ -370,6 +420,11 @@ def sql_repositories(session: AsyncSession) -> SqlRepositories:
         photos=PhotoRepository(session),
         requests=RequestRepository(session),
     )
+
+
+def _deleted(result: Any) -> int:
+    """How many rows a DELETE removed."""
+    return int(result.rowcount)
 
 
 def _pet(row: PetRow) -> Pet:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from petportal_runtime.broker import PermanentEventError
 from petportal_schemas import (
+    ClientErasureRequested,
     ClientRemoved,
     ClinicRegistered,
     ClinicSettingsChanged,
@@ -19,7 +20,14 @@ from ..service_layer import services
 from ..service_layer.services import CONSUMER, ClinicalEvent
 from ..service_layer.unit_of_work import PetsUnitOfWork
 
-__all__ = ["CONSUMER", "record_clinic", "record_clinical", "record_patient", "record_pet_gone"]
+__all__ = [
+    "CONSUMER",
+    "erase_client",
+    "record_clinic",
+    "record_clinical",
+    "record_patient",
+    "record_pet_gone",
+]
 
 UnitOfWorkFactory = Callable[[], PetsUnitOfWork]
 
@@ -41,6 +49,13 @@ async def record_pet_gone(
 ) -> None:
     _client_scoped(envelope, event.EVENT_TYPE)
     await services.record_pet_gone(unit_of_work(), envelope, event)
+
+
+async def erase_client(
+    unit_of_work: UnitOfWorkFactory, envelope: Envelope, event: ClientErasureRequested
+) -> None:
+    _client_scoped(envelope, event.EVENT_TYPE)
+    await services.erase_client(unit_of_work(), envelope, event)
 
 
 async def record_clinic(

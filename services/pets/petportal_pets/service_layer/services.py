@@ -10,11 +10,13 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from petportal_runtime.auth import ClientRef
+from petportal_runtime.erasure import erase
 from petportal_runtime.logging import get_logger
 from petportal_runtime.photos import Photo, process_photo
 from petportal_schemas import (
     AppointmentCancelled,
     AppointmentUpserted,
+    ClientErasureRequested,
     ClientRemoved,
     ClinicRegistered,
     ClinicSettingsChanged,
@@ -130,6 +132,18 @@ async def record_pet_gone(
             await uow.repositories.pets.mark_gone(
                 envelope.clinic_id, envelope.client_id, patient_id, envelope.occurred_at, deceased_on
             )
+
+
+async def erase_client(uow: PetsUnitOfWork, envelope: Envelope, event: ClientErasureRequested) -> bool:
+    """Erase everything pets holds about the client and confirm with ClientDataErased, in one
+    transaction; older events about the client are refused from then on. False if already applied."""
+    return await erase(
+        uow,
+        CONSUMER,
+        envelope,
+        event,
+        lambda clinic_id, client_id: uow.repositories.erase_client(clinic_id, client_id),
+    )
 
 
 async def record_clinic(

@@ -104,5 +104,11 @@ class PetsRepositories(Protocol):
     @property
     def requests(self) -> RequestStore: ...
 
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete everything pets holds about the client: their pets (listed or gone), the photos of
+        those pets, their records and their appointment requests; the clinic's rows stay. How many
+        rows were deleted."""
+        ...
+
 
 PetsUnitOfWork = UnitOfWork[PetsRepositories]

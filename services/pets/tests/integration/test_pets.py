@@ -7,6 +7,7 @@ import io
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from pypdf import PdfReader
 from sqlalchemy import text
 
 import petportal_pets
-from petportal_devkit.testing import app_client
+from petportal_devkit.testing import app_client, read_events
 from petportal_devkit.tokens import TokenMinter
 from petportal_pets.bootstrap import bootstrap
 from petportal_pets.entrypoints.app import create_app
@@ -25,14 +26,18 @@ from petportal_pets.settings import PetsSettings
 from petportal_runtime.migrations import upgrade
 from petportal_schemas import (
     AppointmentUpserted,
+    ClientDataErased,
+    ClientErasureRequested,
     ClinicRegistered,
     ClinicSettingsChanged,
     Envelope,
     Event,
     MedicationPrescribed,
+    PatientRemoved,
     PatientUpserted,
     ServiceReminderUpserted,
     VaccinationRecorded,
+    topics,
 )
 
 pytestmark = pytest.mark.integration
@@ -383,10 +388,11 @@ async def test_a_photo_is_uploaded_replaced_and_removed_without_its_gps_and_neve
         assert response.status_code == 404
     assert (await http.get("/api/v1/pets/p-1/photo", headers=mine)).content == got.content
 
-    # The photo stays in the portal: pets publishes nothing (its outbox is empty), so no event, and no
-    # call to the PIMS, carries it.
+    # The photo stays in the portal: pets publishes nothing but erasure confirmations (other tests'
+    # erasure requests share the session's topics), so no event, and no call to the PIMS, carries it.
     async with runtime.transaction() as session:
-        assert (await session.execute(text("SELECT count(*) FROM outbox"))).scalar_one() == 0
+        published = text("SELECT count(*) FROM outbox WHERE event_type <> 'ClientDataErased'")
+        assert (await session.execute(published)).scalar_one() == 0
     assert (await http.delete("/api/v1/pets/p-1/photo", headers=mine)).status_code == 204
     assert (await http.get("/api/v1/pets/p-1/photo", headers=mine)).status_code == 404
 
@@ -461,3 +467,167 @@ async def test_an_appointment_request_is_answered_by_the_clinic_and_followed_by_
             "/api/v1/appointment-requests", headers=headers(signing_key, clinic_id, "someone-else")
         )
     ).json()["requests"] == []
+
+
+async def test_an_erased_clients_data_is_deleted_everywhere_and_a_replay_brings_none_of_it_back(
+    pets: tuple[httpx.AsyncClient, Any], producer: Any, signing_key: TokenMinter, kafka_bootstrap: str
+) -> None:
+    from PIL import Image
+
+    http, runtime = pets
+    tag = uuid.uuid4().hex[:8]
+    clinic_id, erased, kept = f"clinic-{tag}", f"erased-{tag}", f"kept-{tag}"
+    names = {erased: (f"Rexerased{tag}", f"Gone{tag}"), kept: (f"Bellakept{tag}", f"Kept{tag}")}
+    now = datetime.now(UTC)
+    today = now.date()
+    upload = io.BytesIO()
+    Image.new("RGB", (400, 300), "orange").save(upload, format="JPEG")
+
+    async def scalar(sql: str, **params: Any) -> Any:
+        async with runtime.transaction() as session:
+            return (await session.execute(text(sql), params)).scalar_one()
+
+    # Every table of pets gets rows of both clients: pets (one listed, one gone), the records of every
+    # kind, a photo and an appointment request; the clinic's own row is the clinic's.
+    await producer(ClinicRegistered(name="Maple Vets", pims="avimark", timezone="UTC"), clinic_id, None)
+    for client_id, (name, gone) in names.items():
+        pet_id = f"p-{client_id}"
+        await producer(patient(pet_id, name, microchip="985112345678901"), clinic_id, client_id)
+        await producer(patient(f"{pet_id}-2", gone), clinic_id, client_id)
+        await producer(
+            PatientRemoved(patient_id=f"{pet_id}-2", reason="deleted_in_pims"), clinic_id, client_id
+        )
+        for record in (
+            AppointmentUpserted(
+                appointment_id=f"a-{client_id}", patient_id=pet_id, starts_at=now + timedelta(days=2)
+            ),
+            ServiceReminderUpserted(
+                reminder_id=f"r-{client_id}", patient_id=pet_id, service=f"Rabies {name}", due_on=today
+            ),
+            VaccinationRecorded(
+                vaccination_id=f"v-{client_id}", patient_id=pet_id, name="DHPP", given_on=today
+            ),
+            MedicationPrescribed(
+                prescription_id=f"m-{client_id}", patient_id=pet_id, name="Carprofen", prescribed_on=today
+            ),
+        ):
+            await producer(record, clinic_id, client_id)
+    await eventually(
+        lambda: scalar("SELECT count(*) FROM pet_records WHERE clinic_id = :c", c=clinic_id), lambda n: n == 8
+    )
+    for client_id, (name, _) in names.items():
+        mine = headers(signing_key, clinic_id, client_id)
+        await eventually(
+            partial(http.get, f"/api/v1/pets/p-{client_id}", headers=mine), lambda r: r.status_code == 200
+        )
+        photo = await http.put(
+            f"/api/v1/pets/p-{client_id}/photo",
+            content=upload.getvalue(),
+            headers={**mine, "content-type": "image/jpeg"},
+        )
+        assert photo.status_code == 204, photo.text
+        asked = await http.post(
+            "/api/v1/appointment-requests",
+            json={
+                "patient_id": f"p-{client_id}",
+                "reason": f"Limping, says {name}'s owner",
+                "preferred_times": [(now + timedelta(days=3)).isoformat()],
+            },
+            headers=mine,
+        )
+        assert asked.status_code == 201, asked.text
+    counts = """SELECT (SELECT count(*) FROM pets WHERE client_id = :k)
+        + (SELECT count(*) FROM pet_records WHERE client_id = :k)
+        + (SELECT count(*) FROM pet_photos WHERE patient_id = 'p-' || :k)
+        + (SELECT count(*) FROM appointment_requests WHERE client_id = :k)"""
+    assert await scalar(counts, k=erased) == await scalar(counts, k=kept) == 2 + 4 + 1 + 1
+
+    erasure_id = uuid.uuid4()
+    request = await producer(ClientErasureRequested(erasure_id=erasure_id), clinic_id, erased)
+    await eventually(
+        lambda: scalar("SELECT count(*) FROM erased_clients WHERE client_id = :k", k=erased), lambda n: n == 1
+    )
+
+    # No row of any table holds the erased client's ids, their pets' names or their request's words;
+    # the tombstone (ids only) and the confirmation in the outbox are the only rows about them.
+    async with runtime.transaction() as session:
+        tables = (
+            (
+                await session.execute(
+                    text("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+                )
+            )
+            .scalars()
+            .all()
+        )
+        assert {"pets", "pet_records", "pet_photos", "appointment_requests", "clinics"} <= set(tables)
+        for table in sorted(set(tables) - {"erased_clients", "outbox"}):
+            rows = (await session.execute(text(f'SELECT t::text FROM "{table}" AS t'))).scalars().all()
+            leaked = [row for row in rows if any(word in row for word in (erased, *names[erased]))]
+            assert leaked == [], table
+        # Of this test's clinic: the topics are the session's, other tests erase clients too.
+        tombstone = (
+            await session.execute(
+                text(
+                    "SELECT clinic_id, client_id, erased_at, erasure_id FROM erased_clients"
+                    " WHERE clinic_id = :c"
+                ),
+                {"c": clinic_id},
+            )
+        ).all()
+        outbox = (
+            await session.execute(
+                text("SELECT key, event_type, value FROM outbox WHERE key LIKE :c ORDER BY id"),
+                {"c": f"{clinic_id}:%"},
+            )
+        ).all()
+    assert [tuple(row) for row in tombstone] == [(clinic_id, erased, request.occurred_at, erasure_id)]
+    [(key, event_type, value)] = outbox
+    assert (key, event_type) == (f"{clinic_id}:{erased}", "ClientDataErased")
+    assert Envelope.from_bytes(value).payload == {"erasure_id": str(erasure_id), "service": "pets"}
+    assert not any(name.encode() in value for name in names[erased])
+
+    # The other client's rows are all there, and so is the clinic.
+    assert await scalar(counts, k=kept) == 8
+    assert await scalar("SELECT name FROM clinics WHERE clinic_id = :c", c=clinic_id) == "Maple Vets"
+    kept_pets = await http.get("/api/v1/pets", headers=headers(signing_key, clinic_id, kept))
+    assert [p["name"] for p in kept_pets.json()["pets"]] == [names[kept][0]]
+    theirs = headers(signing_key, clinic_id, erased)
+    assert (await http.get("/api/v1/pets", headers=theirs)).json() == {"pets": []}
+    assert (await http.get("/api/v1/appointment-requests", headers=theirs)).json() == {"requests": []}
+
+    # The confirmation reaches the erasure topic.
+    [(envelope, confirmed, _)] = await read_events(
+        kafka_bootstrap, topics.ERASURE, clinic_id=clinic_id, event_type="ClientDataErased"
+    )
+    assert isinstance(confirmed, ClientDataErased)
+    assert (envelope.client_id, envelope.producer, confirmed.erasure_id, confirmed.service) == (
+        erased,
+        "pets",
+        erasure_id,
+        "pets",
+    )
+
+    # A replay of the events that made the data (new ids, occurred before the erasure) creates
+    # nothing; an event after the erasure, behind them on the same partition, is applied.
+    before = request.occurred_at - timedelta(minutes=5)
+    replayed = [
+        await producer(patient(f"p-{erased}", names[erased][0]), clinic_id, erased, occurred_at=before),
+        await producer(
+            VaccinationRecorded(
+                vaccination_id=f"v-{erased}", patient_id=f"p-{erased}", name="DHPP", given_on=today
+            ),
+            clinic_id,
+            erased,
+            occurred_at=before,
+        ),
+    ]
+    await producer(patient("p-new", f"New{tag}"), clinic_id, erased)
+
+    async def listed() -> list[str]:
+        return [p["name"] for p in (await http.get("/api/v1/pets", headers=theirs)).json()["pets"]]
+
+    assert await eventually(listed, lambda n: n != []) == [f"New{tag}"]
+    assert await scalar("SELECT count(*) FROM pet_records WHERE client_id = :k", k=erased) == 0
+    refused = "SELECT count(*) FROM inbox WHERE event_id = ANY(:ids)"
+    assert await scalar(refused, ids=[e.event_id for e in replayed]) == 0

@@ -127,6 +127,24 @@ class InMemoryRepositories:
     records: InMemoryRecords = field(default_factory=InMemoryRecords)
     photos: InMemoryPhotos = field(default_factory=InMemoryPhotos)
 
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """The client's pets (listed or gone), their photos and the client's records."""
+        pets = [
+            k for k, p in self.pets.stored.items() if (p.clinic_id, p.client_id) == (clinic_id, client_id)
+        ]
+        photos = [k for k in pets if k in self.photos.stored]
+        records = [
+            k for k, (client, _, _) in self.records.stored.items() if (k[0], client) == (clinic_id, client_id)
+        ]
+        for key in photos:
+            del self.photos.stored[key]
+        for key in records:
+            del self.records.stored[key]
+        for key in pets:
+            del self.pets.stored[key]
+            self.pets.gone.discard(key)
+        return len(pets) + len(photos) + len(records)
+
 
 @pytest.fixture
 def repositories() -> InMemoryRepositories:

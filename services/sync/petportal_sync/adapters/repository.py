@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ..domain.apikeys import ApiKeyInfo, key_id
 from ..domain.batch import BatchPlan, ClinicData, RecordKey, StoredRecord
 from ..domain.clinics import Clinic, ClinicRegistration
+from ..domain.erasure import client_traces
 from ..domain.records import Rejection, StoredRejection, record_text
 from ..domain.snapshots import Snapshot
 from .orm import (
@@ -339,6 +340,56 @@ class SyncRepository:
             .limit(limit)
         )
         return [_rejection(row) for row in result]
+
+    # --- erasure --------------------------------------------------------------------------------
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete sync's copy of the client: the rows keyed to them, the snapshots' mentions of them
+        and of their patients, and the clinic's rejected records that hold their id, email or phone
+        (read from the contact first). Their versions go with the rows, so records the PIMS sends
+        again are a new client's, published in full. How many rows were deleted."""
+        contact = (
+            await self.session.exec(
+                select(ContactRow).where(
+                    col(ContactRow.clinic_id) == clinic_id, col(ContactRow.client_id) == client_id
+                )
+            )
+        ).first()
+        traces = (
+            client_traces(client_id, contact.email, contact.phone) if contact else client_traces(client_id)
+        )
+        patients = list(
+            await self.session.exec(
+                select(PatientRow.patient_id).where(
+                    col(PatientRow.clinic_id) == clinic_id, col(PatientRow.client_id) == client_id
+                )
+            )
+        )
+        of_clinic = select(SnapshotRow.id).where(col(SnapshotRow.clinic_id) == clinic_id)
+        seen = [("contact", client_id)] + [("patient", patient) for patient in patients]
+        deleted = await self._deleted(
+            delete(SnapshotSeenRow).where(
+                col(SnapshotSeenRow.snapshot_id).in_(of_clinic),
+                tuple_(col(SnapshotSeenRow.kind), col(SnapshotSeenRow.pims_id)).in_(seen),
+            )
+        )
+        for table in (ClinicalRecordRow, EnrolmentRow, PatientRow, ContactRow):
+            deleted += await self._deleted(
+                delete(table).where(col(table.clinic_id) == clinic_id, col(table.client_id) == client_id)
+            )
+        raw = col(RejectedRecordRow.raw)
+        holds = [func.strpos(raw, traces.client_id) > 0]
+        if traces.email is not None:
+            holds.append(func.strpos(func.lower(raw), traces.email) > 0)
+        if traces.phone_digits is not None:
+            holds.append(func.strpos(func.regexp_replace(raw, "[^0-9]", "", "g"), traces.phone_digits) > 0)
+        deleted += await self._deleted(
+            delete(RejectedRecordRow).where(col(RejectedRecordRow.clinic_id) == clinic_id, or_(*holds))
+        )
+        return deleted
+
+    async def _deleted(self, statement: Any) -> int:
+        return int((await self.session.exec(statement)).rowcount or 0)
 
 
 class SnapshotRepository:

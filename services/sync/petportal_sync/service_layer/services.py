@@ -12,7 +12,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 from petportal_runtime import telemetry
-from petportal_schemas import ClientRemoved, ClinicRegistered, Envelope, PatientRemoved
+from petportal_runtime.erasure import erase
+from petportal_schemas import (
+    ClientErasureRequested,
+    ClientRemoved,
+    ClinicRegistered,
+    Envelope,
+    PatientRemoved,
+)
 from petportal_schemas.pims import PimsName
 
 from ..domain.adapters import ADAPTERS, Adapter, native_field
@@ -48,6 +55,8 @@ from ..domain.snapshots import (
 from .unit_of_work import SyncUnitOfWork
 
 PRODUCER = "sync"
+# sync's consumer of other services' events (its Kafka consumer group is petportal-sync).
+CONSUMER = "sync"
 
 RECORD_KINDS = frozenset(KINDS)
 PIMS_NAMES = frozenset(get_args(PimsName))
@@ -442,3 +451,22 @@ async def revoke_api_key(uow: SyncUnitOfWork, clinic_id: str, api_key_id: str) -
 async def api_keys(uow: SyncUnitOfWork, clinic_id: str) -> list[ApiKeyInfo]:
     async with uow:
         return await uow.repositories.sync.api_keys(clinic_id)
+
+
+# --- erasure (docs/erasure.md) ---------------------------------------------------------------
+
+
+async def erase_client(uow: SyncUnitOfWork, envelope: Envelope, event: ClientErasureRequested) -> bool:
+    """Delete sync's copy of the client and confirm with ClientDataErased, in one transaction (the
+    runtime's `erase`); False if this request was applied before.
+
+    The PIMS still holds the client: if its connector sends them again, they are a new client to sync
+    (their rows and versions are gone), published again in full, and those events occur after the
+    erasure, so the other services apply them."""
+    return await erase(
+        uow,
+        CONSUMER,
+        envelope,
+        event,
+        lambda clinic_id, client_id: uow.repositories.sync.erase_client(clinic_id, client_id),
+    )

@@ -79,6 +79,12 @@ class SyncStore(Protocol):
         """The clinic's rejected records, newest first (then by index)."""
         ...
 
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete sync's copy of the client (docs/erasure.md): their contact, patients, enrolments and
+        clinical records, the snapshots' mentions of them, and the clinic's rejected records that hold
+        their id, email or phone (`domain.erasure`). How many rows were deleted."""
+        ...
+
 
 class SnapshotStore(Protocol):
     async def start(self, clinic_id: str) -> Snapshot: ...

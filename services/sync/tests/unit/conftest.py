@@ -14,6 +14,7 @@ from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_sync.domain.apikeys import ApiKeyInfo, key_id
 from petportal_sync.domain.batch import BatchPlan, ClinicData, RecordKey, State, StoredRecord
 from petportal_sync.domain.clinics import Clinic, ClinicRegistration
+from petportal_sync.domain.erasure import client_traces
 from petportal_sync.domain.records import Rejection, StoredRejection, record_text
 
 
@@ -154,6 +155,27 @@ class InMemorySync:
     async def rejections(self, clinic_id: str, limit: int) -> list[StoredRejection]:
         mine = [r for c, r in self.rejected if c == clinic_id]
         return sorted(mine, key=lambda r: (-r.received_at.timestamp(), r.index))[:limit]
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        contact = self.contacts.pop((clinic_id, client_id), None)
+        deleted = int(contact is not None)
+        traces = client_traces(client_id, *((contact.get("email"), contact.get("phone")) if contact else ()))
+        self.versions.pop((clinic_id, "contact", client_id), None)
+        for key, patient in list(self.patients.items()):
+            if key[0] == clinic_id and patient["client_id"] == client_id:
+                del self.patients[key]
+                self.versions.pop((clinic_id, "patient", key[1]), None)
+                deleted += 1
+        for key, record in list(self.records.items()):
+            if key[0] == clinic_id and record.client_id == client_id:
+                del self.records[key]
+                deleted += 1
+        enrolments = {e for e in self.enrolments if e[:2] == (clinic_id, client_id)}
+        self.enrolments -= enrolments
+        kept = [(c, r) for c, r in self.rejected if c != clinic_id or not traces.found_in(r.raw)]
+        deleted += len(enrolments) + len(self.rejected) - len(kept)
+        self.rejected = kept
+        return deleted
 
 
 @dataclass

@@ -6,12 +6,17 @@ Collections:
   reminders {patient: {reminder: due date as YYYY-MM-DD}} (open service reminders), updated_at.
 - `clinics`: `_id` clinic_id, offered_programs {code: {name, call_to_action}}, updated_at.
 - `inbox`: `_id` event id (unique by construction), event_type, occurred_at, applied_at.
+- `erased`: `_id` "clinic_id:client_id" of an erased parent, erased_us (the latest erasure's time,
+  epoch microseconds). Tombstones, kept by `drop` (and so by `rebuild`): events about the parent
+  from before the erasure stay ignored, replays included. Only the ids: nothing personal.
 
 A batch is written in one multi-document transaction: one bulk_write per collection, then the inbox
 inserts, commit together or not at all. Every update is idempotent (sets, $max, last writer wins per
 clinic), and the inbox is written last: on a store that does not keep a transaction atomic (nx-27017
 can commit a killed client's half-done transaction), the worst a crash leaves is effects without
-their inbox records, and redelivering those events changes nothing.
+their inbox records, and redelivering those events changes nothing. An erasure deletes the parent's
+document before its tombstone is written, so that a half-committed erasure is applied again when
+redelivered (a tombstone written without the deletion would make the redelivered request ignored).
 
 Kept to what nx-27017 (the local server) does like MongoDB: instants are stored as integers
 (epoch microseconds, for $max) or ISO-8601 strings (for people), because nx-27017 turns a BSON date
@@ -23,14 +28,14 @@ because nx-27017 ignores $addToSet on an existing document that lacks the field.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
 import pymongo
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient, DeleteOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import CollectionInvalid, ConnectionFailure, ExecutionTimeout, PyMongoError
 
@@ -43,6 +48,8 @@ Document = dict[str, Any]
 PARENTS = "parents"
 CLINICS = "clinics"
 INBOX = "inbox"
+ERASED = "erased"
+# What `drop` removes: the projection. Not the tombstones (ERASED).
 COLLECTIONS = (PARENTS, CLINICS, INBOX)
 
 # A batch write is a transaction of up to a thousand updates: it gets longer than the bound of an API
@@ -90,6 +97,7 @@ class MongoReadModel:
                 await self.db.create_collection(CLINICS)
 
     async def drop(self) -> None:
+        """The projection's collections, inbox included; the tombstones stay."""
         for name in COLLECTIONS:
             await self.db.drop_collection(name)
 
@@ -157,6 +165,11 @@ class MongoUnitOfWork:
         cursor = self._model.db[INBOX].find({"_id": {"$in": list(set(event_ids))}}, {"_id": 1})
         return {doc["_id"] async for doc in cursor}
 
+    async def tombstones(self, parent_ids: Collection[str]) -> dict[str, datetime]:
+        """A plain read before the transaction, like the inbox check."""
+        cursor = self._model.db[ERASED].find({"_id": {"$in": list(set(parent_ids))}})
+        return {doc["_id"]: EPOCH + timedelta(microseconds=int(doc["erased_us"])) async for doc in cursor}
+
     async def write(self, changes: ProjectionChanges, applied_at: datetime) -> None:
         if not changes.events:
             return
@@ -177,6 +190,11 @@ class MongoUnitOfWork:
                 await db[CLINICS].bulk_write(
                     [clinic_update(c, applied_at) for c in changes.clinics.values()], session=session
                 )
+            if erasures := [
+                tombstone(key, c.erased_at) for key, c in changes.parents.items() if c.erased_at is not None
+            ]:
+                # After the deletions (see the module docstring), before the inbox.
+                await db[ERASED].bulk_write(erasures, session=session)
             await db[INBOX].insert_many(
                 [
                     {
@@ -209,7 +227,11 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def parent_updates(change: ParentChange, applied_at: datetime) -> list[UpdateOne]:
+def parent_updates(change: ParentChange, applied_at: datetime) -> list[UpdateOne | DeleteOne]:
+    # An erasure first deletes the document; what followed it in the batch makes a fresh one.
+    erased: list[UpdateOne | DeleteOne] = [DeleteOne({"_id": change.parent_id})] if change.erased_at else []
+    if change.deletes_document:
+        return erased
     update: Document = {
         "$set": {"clinic_id": change.clinic_id, "client_id": change.client_id, "updated_at": iso(applied_at)},
         # Both arrays exist from the first write: nx-27017 ignores $addToSet on a missing field.
@@ -235,7 +257,7 @@ def parent_updates(change: ParentChange, applied_at: datetime) -> list[UpdateOne
         if change.client_gone
         else {f"reminders.{_key(p)}": "" for p in change.patients_gone}
     )
-    ops = [UpdateOne({"_id": change.parent_id}, {"$unset": gone})] if gone else []
+    ops = erased + ([UpdateOne({"_id": change.parent_id}, {"$unset": gone})] if gone else [])
     update["$set"] |= {
         f"reminders.{_key(patient)}.{_key(reminder)}": due.isoformat()
         for (patient, reminder), due in change.reminders_due.items()
@@ -251,6 +273,11 @@ def parent_updates(change: ParentChange, applied_at: datetime) -> list[UpdateOne
             )
         )
     return ops
+
+
+def tombstone(parent: str, erased_at: datetime) -> UpdateOne:
+    """The parent's tombstone, moved forward to this erasure (never back: $max)."""
+    return UpdateOne({"_id": parent}, {"$max": {"erased_us": micros(erased_at)}}, upsert=True)
 
 
 def _key(pims_id: str) -> str:

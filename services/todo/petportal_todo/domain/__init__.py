@@ -1,10 +1,20 @@
 """The To-Do domain: pure functions and values, no I/O."""
 
 from .model import ClinicView, ParentView, Program, TodoItem, TodoList, parent_id, todo_list
-from .projection import CONSUMED_EVENTS, ClinicChange, ParentChange, ProjectionChanges, project, unique_events
+from .projection import (
+    CONSUMED_EVENTS,
+    ERASED,
+    ClinicChange,
+    ParentChange,
+    ProjectionChanges,
+    erasure_requests,
+    project,
+    unique_events,
+)
 
 __all__ = [
     "CONSUMED_EVENTS",
+    "ERASED",
     "ClinicChange",
     "ClinicView",
     "ParentChange",
@@ -13,6 +23,7 @@ __all__ = [
     "ProjectionChanges",
     "TodoItem",
     "TodoList",
+    "erasure_requests",
     "parent_id",
     "project",
     "todo_list",

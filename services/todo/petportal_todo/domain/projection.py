@@ -4,17 +4,24 @@
 change has `applied_to(view)`, the meaning of the change; the MongoDB adapter writes the same thing
 with update operators ($inc, $max, $addToSet, $set/$unset), which commute with changes of other
 batches except where Kafka already orders them (one key, one partition).
+
+Erasure (docs/erasure.md): `ClientErasureRequested` deletes the parent's document and leaves a
+tombstone, the request's time. An event about the parent that occurred at or before the tombstone is
+ignored (recorded, changes nothing), in this batch and in every later one, replays included. Within
+a batch, what was folded for the parent before the request is dropped, and what comes after it
+(and occurred after it) makes a fresh document.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from petportal_schemas import (
     ClientEnrolledInProgram,
+    ClientErasureRequested,
     ClientRemoved,
     Envelope,
     Event,
@@ -45,7 +52,12 @@ CONSUMED_EVENTS: tuple[type[Event], ...] = (
     PatientRemoved,
     PatientDeceased,
     ClientRemoved,
+    ClientErasureRequested,
 )
+
+# The `ignored` reason of an event about an erased parent that occurred before the erasure (or was
+# followed by it in its batch).
+ERASED = "client erased"
 
 
 def _utc(moment: datetime) -> datetime:
@@ -76,12 +88,33 @@ class ParentChange:
     reminders_ended: set[tuple[str, str]] = field(default_factory=set)
     patients_gone: set[str] = field(default_factory=set)
     client_gone: bool = False
+    # The parent was erased at this time, in this batch: their document is deleted first (and the
+    # tombstone written), and the rest of this change starts a fresh one.
+    erased_at: datetime | None = None
 
     @property
     def parent_id(self) -> str:
         return parent_id(self.clinic_id, self.client_id)
 
+    @property
+    def deletes_document(self) -> bool:
+        """An erasure with nothing after it: the document is deleted and none is written."""
+        return self.erased_at is not None and not (
+            self.received
+            or self.read
+            or self.sms_opted_out_at
+            or self.sms_opted_in_at
+            or self.enrolled
+            or self.reminders_due
+            or self.reminders_ended
+            or self.patients_gone
+            or self.client_gone
+        )
+
     def applied_to(self, view: ParentView | None) -> ParentView:
+        """The parent's view after this change (an empty one when it only deletes the document)."""
+        if self.erased_at is not None:
+            view = None
         view = view or ParentView(self.clinic_id, self.client_id)
         out_at, in_at = view.sms_opted_out_at, view.sms_opted_in_at
         if self.sms_opted_out_at is not None:
@@ -161,15 +194,57 @@ def unique_events(
     return fresh
 
 
-def project(batch: Sequence[tuple[Envelope, Event]]) -> ProjectionChanges:
-    """Fold events (each applied once, per-key order kept) into one change per document."""
+def project(
+    batch: Sequence[tuple[Envelope, Event]], erased: Mapping[str, datetime] | None = None
+) -> ProjectionChanges:
+    """Fold events (each applied once, per-key order kept) into one change per document.
+
+    `erased`: the tombstones of the batch's parents (parent id → erasure time), as stored before the
+    batch; an erasure in the batch moves its parent's forward.
+    """
     changes = ProjectionChanges()
+    tombstones = {key: _utc(at) for key, at in (erased or {}).items()}
+    # Per parent, the events folded into its change since the batch began or its last erasure.
+    folded: dict[str, list[int]] = {}
     for envelope, event in batch:
-        ignored = _fold(changes, envelope, event)
-        changes.events.append(
-            AppliedEvent(envelope.event_id, envelope.event_type, _utc(envelope.occurred_at), ignored)
-        )
+        occurred_at = _utc(envelope.occurred_at)
+        key = None if envelope.client_id is None else parent_id(envelope.clinic_id, envelope.client_id)
+        ignored: str | None
+        if key is not None and key in tombstones and occurred_at <= tombstones[key]:
+            ignored = ERASED
+        elif key is not None and envelope.client_id is not None and isinstance(event, ClientErasureRequested):
+            tombstones[key] = occurred_at
+            for index in folded.pop(key, []):  # erased with the document: recorded as ignored
+                changes.events[index] = replace(changes.events[index], ignored_reason=ERASED)
+            changes.parents[key] = ParentChange(envelope.clinic_id, envelope.client_id, erased_at=occurred_at)
+            ignored = None
+        else:
+            ignored = _fold(changes, envelope, event)
+            if (
+                key is not None
+                and ignored is None
+                and not isinstance(event, ProgramOffered | ProgramWithdrawn)
+            ):
+                folded.setdefault(key, []).append(len(changes.events))
+        changes.events.append(AppliedEvent(envelope.event_id, envelope.event_type, occurred_at, ignored))
     return changes
+
+
+def erasure_requests(
+    batch: Sequence[tuple[Envelope, Event]],
+) -> list[tuple[Envelope, ClientErasureRequested]]:
+    """The batch's erasure requests about a client, each once, in batch order."""
+    seen: set[uuid.UUID] = set()
+    found = []
+    for envelope, event in batch:
+        if (
+            isinstance(event, ClientErasureRequested)
+            and envelope.client_id is not None
+            and envelope.event_id not in seen
+        ):
+            seen.add(envelope.event_id)
+            found.append((envelope, event))
+    return found
 
 
 def _fold(changes: ProjectionChanges, envelope: Envelope, event: Event) -> str | None:

@@ -1,20 +1,24 @@
-"""The batch consumer: each fetched batch goes through apply_batch in one MongoDB transaction.
+"""The batch consumer: each fetched batch goes through apply_batch in one MongoDB transaction, and
+its erasure requests are confirmed after it.
 
-Kafka offsets are committed by the runtime after this returns, so a crash mid-batch redelivers the
-batch, and the inbox makes the events already committed no-ops.
+Kafka offsets are committed by the runtime after this returns, so a crash mid-batch (or a
+confirmation the broker did not acknowledge) redelivers the batch, and the inbox makes the events
+already committed no-ops; the confirmations are published again.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from petportal_runtime import telemetry
 from petportal_runtime.logging import get_logger
 from petportal_schemas import Envelope, Event
 
-from ..service_layer.projection import ReadModel, apply_batch
+from ..domain import ERASED
+from ..service_layer.projection import Publish, ReadModel, apply_batch
 
 log = get_logger(__name__)
 
@@ -34,8 +38,16 @@ _skipped = _meter.create_counter(
 )
 
 
-async def project_events(read_model: ReadModel, batch: Sequence[tuple[Envelope, Event]]) -> None:
-    changes = await apply_batch(read_model, batch)
+@dataclass(frozen=True)
+class Projection:
+    """What the consumer works with: the read model, and how erasure confirmations are published."""
+
+    read_model: ReadModel
+    publish: Publish
+
+
+async def project_events(projection: Projection, batch: Sequence[tuple[Envelope, Event]]) -> None:
+    changes = await apply_batch(projection.read_model, batch, publish=projection.publish)
     if changes.events:
         # Metrics per batch, not per event: at thousands of events a second the per-event
         # measurements cost more than the projection. Freshness is the batch's oldest event.
@@ -44,7 +56,9 @@ async def project_events(read_model: ReadModel, batch: Sequence[tuple[Envelope, 
         for event_type, count in Counter(e.event_type for e in changes.events).items():
             _applied.add(count, {"event_type": event_type})
     for event in changes.events:
-        if event.ignored_reason:
+        if event.ignored_reason == ERASED:  # expected: the client's older events, replays included
+            log.info("event ignored", event_id=str(event.event_id), reason=event.ignored_reason)
+        elif event.ignored_reason:
             log.warning("event ignored", event_id=str(event.event_id), reason=event.ignored_reason)
     # Added even at 0, so the series exists from the first batch and the first skip is an increase.
     skipped = len(batch) - len(changes.events)

@@ -1,18 +1,36 @@
 """Use cases: apply a batch of events to the read model; read a parent's To-Do list.
 
 The consumer and the `rebuild` command both go through `apply_batch`, so there is one projection path.
+Only the consumer confirms erasures (docs/erasure.md): todo has no outbox, so it publishes each
+`ClientDataErased` after the batch's write, every time the batch is applied (see `apply_batch`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from petportal_runtime.erasure import confirmation
 from petportal_schemas import Envelope, Event
 
-from ..domain import ClinicView, ParentView, ProjectionChanges, TodoList, project, todo_list, unique_events
+from ..domain import (
+    ClinicView,
+    ParentView,
+    ProjectionChanges,
+    TodoList,
+    erasure_requests,
+    parent_id,
+    project,
+    todo_list,
+    unique_events,
+)
+
+SERVICE = "todo"
+
+# Publishes events and returns once the broker has acknowledged every one of them (raises otherwise).
+Publish = Callable[[Sequence[Envelope]], Awaitable[None]]
 
 
 class ProjectionUnitOfWork(Protocol):
@@ -26,6 +44,10 @@ class ProjectionUnitOfWork(Protocol):
 
     async def already_applied(self, event_ids: Sequence[str]) -> set[str]:
         """Those of `event_ids` recorded in the inbox."""
+        ...
+
+    async def tombstones(self, parent_ids: Collection[str]) -> dict[str, datetime]:
+        """The erasure times of those of these parents who were erased (the latest erasure of each)."""
         ...
 
     async def write(self, changes: ProjectionChanges, applied_at: datetime) -> None:
@@ -43,16 +65,31 @@ class ReadModel(Protocol):
 
 
 async def apply_batch(
-    read_model: ReadModel, batch: Sequence[tuple[Envelope, Event]], now: datetime | None = None
+    read_model: ReadModel,
+    batch: Sequence[tuple[Envelope, Event]],
+    now: datetime | None = None,
+    *,
+    publish: Publish | None = None,
 ) -> ProjectionChanges:
-    """Apply the events of `batch` not applied before, atomically; returns what was applied."""
+    """Apply the events of `batch` not applied before, atomically; returns what was applied.
+
+    Then, with `publish`, confirm every erasure request of the batch, those applied before included:
+    a batch whose write committed but whose confirmations were not acknowledged fails here, is
+    delivered again, and its confirmations are published then (at least once). Without `publish`
+    (`rebuild`) nothing is confirmed.
+    """
     if not batch:
         return ProjectionChanges()
     async with read_model.unit_of_work() as uow:
         seen = await uow.already_applied([str(envelope.event_id) for envelope, _ in batch])
-        changes = project(unique_events(batch, seen))
+        fresh = unique_events(batch, seen)
+        parents = {parent_id(e.clinic_id, e.client_id) for e, _ in fresh if e.client_id is not None}
+        erased = await uow.tombstones(sorted(parents)) if parents else {}
+        changes = project(fresh, erased)
         if changes.events:
             await uow.write(changes, now or datetime.now(UTC))
+    if publish is not None and (requests := erasure_requests(batch)):
+        await publish([confirmation(envelope, event, SERVICE) for envelope, event in requests])
     return changes
 
 
@@ -63,7 +100,8 @@ async def parent_todo_list(read_model: ReadModel, clinic_id: str, client_id: str
 
 class ResettableReadModel(ReadModel, Protocol):
     async def drop(self) -> None:
-        """Remove every document of the projection, inbox included."""
+        """Remove every document of the projection, inbox included; the erasures' tombstones stay (a
+        replay must not bring an erased parent back)."""
         ...
 
     async def ensure_indexes(self) -> None: ...
@@ -82,12 +120,16 @@ class EventSource(Protocol):
 async def rebuild(read_model: ResettableReadModel, source: EventSource) -> int:
     """Drop the projection and re-apply every event; the number of events applied.
 
-    The service must be stopped meanwhile, or its consumer would race the rebuild.
+    The service must be stopped meanwhile, or its consumer would race the rebuild. The tombstones are
+    kept, so the events of an erased parent from before their erasure stay ignored. A rebuild
+    confirms no erasure: it is an offline command, and each request was confirmed by the consumer
+    when it was first applied (a request whose confirmation was lost is sent again by identity,
+    until every service has confirmed it).
     """
     await read_model.drop()
     await read_model.ensure_indexes()
     applied = 0
     async for batch in source.batches():
-        applied += len((await apply_batch(read_model, batch)).events)
+        applied += len((await apply_batch(read_model, batch, publish=None)).events)
     await source.commit_group_offsets()
     return applied

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -16,6 +16,8 @@ class FakeReadModel:
     parents: dict[str, ParentView] = field(default_factory=dict)
     clinics: dict[str, ClinicView] = field(default_factory=dict)
     inbox: set[str] = field(default_factory=set)
+    # parent id → erasure time; like the `erased` collection, not part of what a rebuild drops
+    erased: dict[str, datetime] = field(default_factory=dict)
     fail_next_write: bool = False
 
     def unit_of_work(self) -> FakeUnitOfWork:
@@ -25,6 +27,12 @@ class FakeReadModel:
         return self.parents.get(parent_id(clinic_id, client_id)), self.clinics.get(clinic_id)
 
     async def ping(self) -> None:
+        pass
+
+    async def drop(self) -> None:
+        self.parents, self.clinics, self.inbox = {}, {}, set()
+
+    async def ensure_indexes(self) -> None:
         pass
 
 
@@ -42,13 +50,21 @@ class FakeUnitOfWork:
         if exc is None and self.staged is not None:
             m, c = self.model, self.staged
             for key, change in c.parents.items():
-                m.parents[key] = change.applied_to(m.parents.get(key))
+                if change.erased_at is not None:
+                    m.erased[key] = max(change.erased_at, m.erased.get(key, change.erased_at))
+                if change.deletes_document:
+                    m.parents.pop(key, None)
+                else:
+                    m.parents[key] = change.applied_to(m.parents.get(key))
             for key, clinic in c.clinics.items():
                 m.clinics[key] = clinic.applied_to(m.clinics.get(key))
             m.inbox |= {str(e.event_id) for e in c.events}
 
     async def already_applied(self, event_ids: Sequence[str]) -> set[str]:
         return self.model.inbox & set(event_ids)
+
+    async def tombstones(self, parent_ids: Collection[str]) -> dict[str, datetime]:
+        return {key: at for key, at in self.model.erased.items() if key in parent_ids}
 
     async def write(self, changes: ProjectionChanges, applied_at: datetime) -> None:
         if self.model.fail_next_write:
