@@ -20,7 +20,9 @@ from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import (
     AppointmentCancelled,
     AppointmentUpserted,
+    ClientDataErased,
     ClientEnrolledInProgram,
+    ClientErasureRequested,
     ClientMessageSent,
     ClientRemoved,
     ClientUpserted,
@@ -87,6 +89,8 @@ _SAMPLES: tuple[Event, ...] = (
     ProgramWithdrawn(program_code="care-plan"),
     ClientEnrolledInProgram(program_code="care-plan"),
     ClientRemoved(reason="missing_from_snapshot"),
+    ClientErasureRequested(erasure_id=uuid.UUID("0b6f3a52-8f0e-4d0a-9a54-1f3f2b7c9d11")),
+    ClientDataErased(erasure_id=uuid.UUID("0b6f3a52-8f0e-4d0a-9a54-1f3f2b7c9d11"), service="pets"),
     SmsReceived(
         text_id=uuid.UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427"),
         body="Can I bring Rex in on Friday?",

@@ -11,7 +11,7 @@ from functools import partial
 from limits.aio.storage import Storage
 
 from petportal_runtime.auth import TokenVerifier
-from petportal_runtime.broker import bind, on, subscribe_events
+from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.container import Container
 from petportal_runtime.internal import internal_headers
 from petportal_runtime.ratelimit import rate_limit_storage
@@ -130,6 +130,8 @@ def bootstrap(
                 on(ClientDataErased, bind(handlers.record_erasure_confirmation, identity.unit_of_work)),
             ],
         )
+        document_publisher(runtime.broker, topics.IDENTITY, [ClientErasureRequested])
+        document_publisher(runtime.broker, topics.ERASURE, [ClientDataErased])
         runtime.background.append(
             partial(
                 erasure.keep_asking, identity.unit_of_work, timedelta(seconds=settings.erasure_retry_seconds)
