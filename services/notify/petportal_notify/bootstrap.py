@@ -17,6 +17,8 @@ from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import (
     AppointmentCancelled,
     AppointmentUpserted,
+    ClientDataErased,
+    ClientErasureRequested,
     ClientUpserted,
     ClinicRegistered,
     ClinicSettingsChanged,
@@ -36,6 +38,7 @@ from .adapters.channels import SmtpEmail, TwilioSms
 from .adapters.identity_links import IdentityLinks
 from .adapters.repository import sql_repositories
 from .domain.delivery import Channel, Provider
+from .domain.stops import PhoneDigests
 from .entrypoints import handlers
 from .service_layer import deliveries, services
 from .service_layer.unit_of_work import NotifyRepositories, NotifyUnitOfWork
@@ -46,6 +49,7 @@ from .settings import NotifySettings
 class Notify(Container[NotifySettings, NotifyRepositories]):
     providers: Mapping[Channel, Provider]
     dispatcher: deliveries.Dispatcher
+    phones: PhoneDigests  # keys the hashes of the numbers kept as stopped after an erasure
 
 
 def make_providers(settings: NotifySettings) -> dict[Channel, Provider]:
@@ -101,17 +105,19 @@ def bootstrap(
         interval=settings.dispatch_interval_seconds,
         reminder_links=reminder_links or _identity_links(runtime, settings),
     )
-    notify = Notify(settings, runtime, uow, providers, dispatcher)
+    phones = settings.phone_digests()
+    notify = Notify(settings, runtime, uow, providers, dispatcher, phones)
     policy = settings.reminder_policy()
     batch = timedelta(seconds=settings.notification_batch_seconds)
     subscribe_events(
         runtime.broker,
         settings,
-        [topics.SYNC, topics.MESSAGING],
+        [topics.SYNC, topics.MESSAGING, topics.IDENTITY],
         consumer=handlers.CONSUMER,
         handlers=[
             on(ClinicRegistered, bind(handlers.register_clinic, uow)),
-            on(ClientUpserted, bind(handlers.record_contact, uow)),
+            on(ClientUpserted, bind(partial(handlers.record_contact, phones=phones), uow)),
+            on(ClientErasureRequested, bind(partial(handlers.erase_client, phones=phones), uow)),
             on(PatientUpserted, bind(handlers.applying(services.record_patient), uow)),
             on(ClinicSettingsChanged, bind(handlers.applying(services.clinic_settings), uow)),
             on(
@@ -132,6 +138,7 @@ def bootstrap(
         ],
     )
     document_publisher(runtime.broker, topics.NOTIFY, [SmsOptedOut, SmsOptedIn, SmsReceived, ReminderSent])
+    document_publisher(runtime.broker, topics.ERASURE, [ClientDataErased])
     if dispatch:
         runtime.background.append(dispatcher.run)
     runtime.closing.extend(provider.close for provider in providers.values())

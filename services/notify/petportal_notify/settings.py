@@ -10,6 +10,7 @@ from petportal_runtime.settings import ServiceSettings
 
 from .domain.delivery import RetryPolicy
 from .domain.schedule import ReminderPolicy
+from .domain.stops import PhoneDigests
 
 # What `make run`'s local sinks answer to (petportal_devkit.sinks): a real SMTP server keeping a dev
 # mailbox, and a server speaking Twilio's Messages API. Outside production only.
@@ -17,6 +18,9 @@ DEV_SMTP_PORT = 1025
 DEV_SMS_API = "http://127.0.0.1:8026"
 DEV_TWILIO_ACCOUNT_SID = "AC" + "0" * 32
 DEV_TWILIO_AUTH_TOKEN = "dev-twilio-auth-token"  # noqa: S105 - the local sink's, outside production
+# Outside production only (the settings refuse it there).
+DEV_PHONE_HASH_KEY = "dev-phone-hash-key"
+PHONE_HASH_KEY_MIN_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,13 @@ class NotifySettings(ServiceSettings):
         "the base of the links in messages",
     )
     default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    phone_hash_key: SecretStr = Field(
+        default=SecretStr(DEV_PHONE_HASH_KEY),
+        min_length=1,
+        description="keys the hashes (HMAC-SHA256) of the numbers kept as opted out after their client "
+        f"is erased (sms_stops); required ({PHONE_HASH_KEY_MIN_LENGTH}+ random characters) in production; "
+        "changing it forgets those numbers' opt-outs",
+    )
 
     smtp_host: str | None = Field(default=None, description="required in production")
     smtp_port: int | None = Field(default=None, ge=1, le=65535, description="default 587 (1025 locally)")
@@ -81,11 +92,18 @@ class NotifySettings(ServiceSettings):
                     ("TWILIO_AUTH_TOKEN", self.twilio_auth_token),
                     ("TWILIO_ACCOUNT_SID", self.twilio_account_sid),
                     ("SMTP_HOST", self.smtp_host),
+                    # The development key is public: as good as none.
+                    ("PHONE_HASH_KEY", None if self._dev_phone_hash_key else self.phone_hash_key),
                 )
                 if value is None
             ]
             if missing:
                 raise ValueError(f"{', '.join(missing)} required when ENVIRONMENT=production")
+            if len(self.phone_hash_key.get_secret_value()) < PHONE_HASH_KEY_MIN_LENGTH:
+                raise ValueError(
+                    f"PHONE_HASH_KEY must be {PHONE_HASH_KEY_MIN_LENGTH}+ random characters when "
+                    "ENVIRONMENT=production"
+                )
             if not self.public_base_url.startswith("https://"):
                 raise ValueError(
                     "PUBLIC_BASE_URL must be the portal's https:// address when ENVIRONMENT=production"
@@ -95,6 +113,14 @@ class NotifySettings(ServiceSettings):
         if self.reminder_allowed_from >= self.reminder_allowed_until:
             raise ValueError("REMINDER_ALLOWED_FROM must be before REMINDER_ALLOWED_UNTIL")
         return self
+
+    @property
+    def _dev_phone_hash_key(self) -> bool:
+        return self.phone_hash_key.get_secret_value() == DEV_PHONE_HASH_KEY
+
+    def phone_digests(self) -> PhoneDigests:
+        """The hashes sms_stops keeps instead of numbers, under PHONE_HASH_KEY."""
+        return PhoneDigests(self.phone_hash_key.get_secret_value().encode())
 
     def smtp(self) -> SmtpServer:
         """The SMTP server to send through: the settings', else (outside production) the local one."""

@@ -248,6 +248,13 @@ class DeliveryRepository:
             ],
         )
 
+    async def existing(self, ids: Sequence[int]) -> set[int]:
+        """Which of these deliveries are still there (an erasure deletes a client's)."""
+        if not ids:
+            return set()
+        query = select(deliveries.c.id).where(deliveries.c.id.in_(list(ids)))
+        return {int(r[0]) for r in (await self.session.execute(query)).all()}
+
     async def expire_leases(self, now: datetime) -> list[Delivery]:
         """Deliveries left `sending` by a dispatcher that died: their outcome is unknown."""
         rows = (

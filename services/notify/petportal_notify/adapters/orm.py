@@ -60,13 +60,17 @@ class ContactRow(Base, table=True):
 
 
 class PatientRow(Base, table=True):
-    """From PatientUpserted: the pet's name only, for reminders ("Biscuit's booster is due")."""
+    """From PatientUpserted: the pet's name only, for reminders ("Biscuit's booster is due"), and whose
+    pet it is (the client's erasure deletes it)."""
 
     __tablename__ = "patients"
+    __table_args__ = (Index("ix_patients_client", "clinic_id", "client_id"),)
 
     clinic_id: str = Field(sa_column=Column(String(64), primary_key=True))
     patient_id: str = Field(sa_column=Column(String(64), primary_key=True))
     name: str = Field(sa_column=Column(String(100), nullable=False))
+    # Unknown (NULL) for rows recorded before revision 0005, until the pet's next PatientUpserted.
+    client_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
 
 
 class DeliveryRow(Base, table=True):
@@ -142,3 +146,15 @@ class InboundSmsRow(Base, table=True):
     keyword: str | None = Field(default=None, sa_column=Column(String(20), nullable=True))
     matched_clients: int = Field(sa_column=Column(Integer, nullable=False))
     received_at: datetime = Field(sa_column=_timestamp())
+
+
+class SmsStopRow(Base, table=True):
+    """A number that had opted out of texts when its client was erased (domain/stops.py): only its keyed
+    hash, HMAC-SHA256 under PHONE_HASH_KEY of the E.164 number in hex. A contact recorded later with the
+    number starts opted out; an opt-in keyword from the number deletes the row."""
+
+    __tablename__ = "sms_stops"
+
+    clinic_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    phone_digest: str = Field(sa_column=Column(String(64), primary_key=True))
+    opted_out_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

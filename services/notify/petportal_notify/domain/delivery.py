@@ -38,12 +38,15 @@ FINAL = frozenset(Status) - {Status.QUEUED, Status.SENDING}
 
 class Template(StrEnum):
     SIGN_IN_CODE = "sign_in_code"
+    ERASURE_CODE = "erasure_code"
     NEW_MESSAGES = "new_messages"
     SERVICE_REMINDER = "service_reminder"
     APPOINTMENT_REMINDER = "appointment_reminder"
 
 
 REMINDERS = frozenset({Template.SERVICE_REMINDER, Template.APPOINTMENT_REMINDER})
+# One-time codes: their values are cleared once sent, and their emails have no opt-out footer.
+CODES = frozenset({Template.SIGN_IN_CODE, Template.ERASURE_CODE})
 
 
 @dataclass

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from string import Template as _T
 from typing import Any
 
-from .delivery import Channel, ClinicProfile, Template
+from .delivery import CODES, Channel, ClinicProfile, Template
 from .schedule import zone
 
 STOP_LINE = "Reply STOP to opt out."
@@ -26,6 +26,8 @@ class Rendered:
 _SMS: dict[Template, str] = {
     Template.SIGN_IN_CODE: "$clinic_name: your sign-in code is $code. It expires in $minutes minutes. "
     "Don't share it. $link",
+    Template.ERASURE_CODE: "$clinic_name: your code to erase your pet portal data is $code. It expires in "
+    "$minutes minutes. If you did not ask for this, ignore it.",
     Template.NEW_MESSAGES: "$clinic_name: you have $messages. Read and reply: $portal_link $stop",
     Template.SERVICE_REMINDER: "$clinic_name: $pet's $service is due $due. Book or view: $portal_link $stop",
     Template.APPOINTMENT_REMINDER: "$clinic_name: $pet has an appointment $when. Details: $portal_link $stop",
@@ -33,6 +35,7 @@ _SMS: dict[Template, str] = {
 
 _SUBJECT: dict[Template, str] = {
     Template.SIGN_IN_CODE: "Your $clinic_name sign-in code: $code",
+    Template.ERASURE_CODE: "Your code to erase your $clinic_name pet portal data: $code",
     Template.NEW_MESSAGES: "$clinic_name: you have $messages",
     Template.SERVICE_REMINDER: "$pet's $service is due $due",
     Template.APPOINTMENT_REMINDER: "Appointment reminder: $pet, $when",
@@ -42,6 +45,11 @@ _EMAIL: dict[Template, str] = {
     Template.SIGN_IN_CODE: "Your sign-in code for $clinic_name's pet portal is:\n\n    $code\n\n"
     "It expires in $minutes minutes. Or sign in with this link:\n$link\n\n"
     "If you did not ask to sign in, ignore this email; nobody can sign in without the code.",
+    Template.ERASURE_CODE: "You asked to erase your data from $clinic_name's pet portal. Your code is:\n\n"
+    "    $code\n\n"
+    "It expires in $minutes minutes. Once you enter it, your messages, photos and settings in the "
+    "portal are erased for good (your clinic keeps its own records).\n\n"
+    "If you did not ask for this, ignore this email: nothing is erased without the code.",
     Template.NEW_MESSAGES: "You have $messages from $clinic_name.\n\n"
     "Read and reply in the portal:\n$portal_link",
     Template.SERVICE_REMINDER: "$pet's $service is due $due.\n\nBook or see $pet's records in the portal:\n"
@@ -97,7 +105,7 @@ def render(
         footer.append(clinic.help_text)
     if clinic.phone:
         footer.append(clinic.phone)
-    if template is not Template.SIGN_IN_CODE:
+    if template not in CODES:
         footer.append(f"To stop these emails, turn email notifications off in the portal: {portal_link}")
     body = _T(_EMAIL[template]).safe_substitute(fill) + "\n".join(footer) + "\n"
     return Rendered(_T(_SUBJECT[template]).safe_substitute(fill), body)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from petportal_runtime.text import Text
 from petportal_schemas.envelope import ID_PATTERN
@@ -76,6 +76,13 @@ class SignInCodeParams(BaseModel):
     minutes: int = Field(default=10, ge=1, le=1440)
 
 
+class ErasureCodeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[0-9]{4,10}$")
+    minutes: int = Field(default=10, ge=1, le=1440)
+
+
 class DeliveryRequest(BaseModel):
     """Another service asks notify to send something (identity: a sign-in code)."""
 
@@ -87,8 +94,15 @@ class DeliveryRequest(BaseModel):
     clinic_id: str = Field(pattern=ID_PATTERN)
     client_id: str = Field(pattern=ID_PATTERN)
     channel: Literal["email", "sms"]
-    template: Literal["sign_in_code"]
-    params: SignInCodeParams
+    template: Literal["sign_in_code", "erasure_code"]
+    params: SignInCodeParams | ErasureCodeParams
+
+    @model_validator(mode="after")
+    def _params_fit_the_template(self) -> Self:
+        expected = SignInCodeParams if self.template == "sign_in_code" else ErasureCodeParams
+        if not isinstance(self.params, expected):
+            raise ValueError(f"{self.template} takes {', '.join(expected.model_fields)}")
+        return self
 
 
 class DeliveryPublic(BaseModel):

@@ -6,14 +6,15 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from petportal_runtime.broker import PermanentEventError
-from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope
+from petportal_schemas import ClientErasureRequested, ClientUpserted, ClinicRegistered, Envelope
 
 from ..domain.clinics import SmsNumberTaken
+from ..domain.stops import PhoneDigests
 from ..service_layer import services
 from ..service_layer.services import CONSUMER
 from ..service_layer.unit_of_work import NotifyUnitOfWork
 
-__all__ = ["CONSUMER", "applying", "record_contact", "register_clinic"]
+__all__ = ["CONSUMER", "applying", "erase_client", "record_contact", "register_clinic"]
 
 E = TypeVar("E")
 UnitsOfWork = Callable[[], NotifyUnitOfWork]
@@ -41,9 +42,26 @@ async def register_clinic(
 
 
 async def record_contact(
-    unit_of_work: Callable[[], NotifyUnitOfWork], envelope: Envelope, event: ClientUpserted
+    unit_of_work: Callable[[], NotifyUnitOfWork],
+    envelope: Envelope,
+    event: ClientUpserted,
+    *,
+    phones: PhoneDigests,
 ) -> None:
-    """Keep the client's phone (only that) and give them a consent record."""
+    """Keep the client's phone and email (only those) and give them a consent record."""
     if envelope.client_id is None:  # pragma: no cover - the envelope rules forbid it
         raise PermanentEventError("ClientUpserted without client_id")
-    await services.record_contact(unit_of_work(), envelope, event)
+    await services.record_contact(unit_of_work(), envelope, event, phones=phones)
+
+
+async def erase_client(
+    unit_of_work: Callable[[], NotifyUnitOfWork],
+    envelope: Envelope,
+    event: ClientErasureRequested,
+    *,
+    phones: PhoneDigests,
+) -> None:
+    """Erase what notify holds about the client and confirm (ClientDataErased on the erasure topic)."""
+    if envelope.client_id is None:  # pragma: no cover - the envelope rules forbid it
+        raise PermanentEventError("ClientErasureRequested without client_id")
+    await services.erase_client(unit_of_work(), envelope, event, phones=phones)

@@ -81,6 +81,7 @@ async def inbound_sms(request: Request, notify: NotifyContainer, signature: Sign
         to_number=form.to_number,
         from_number=form.from_number,
         body=form.body,
+        phones=notify.phones,
         default_region=notify.settings.default_phone_region,
     )
     return Response(response_document(result.reply), media_type="application/xml")

@@ -28,6 +28,7 @@ from petportal_schemas import (
 
 from ..domain.delivery import (
     CHANNELS,
+    CODES,
     REMINDERS,
     Channel,
     Contact,
@@ -439,28 +440,26 @@ class Dispatcher:
         uow = self.unit_of_work()
         async with uow:
             store = uow.repositories.deliveries
-            sent: list[Envelope] = []
+            sent: dict[int, Envelope] = {}  # by delivery id
             finishes: list[Finish] = []
             for delivery, result in results:
                 assert delivery.id is not None
                 attempts = delivery.attempts + 1
-                secret = delivery.template is Template.SIGN_IN_CODE
+                secret = delivery.template in CODES
                 if isinstance(result, str):
                     finishes.append(Finish(delivery.id, Status.SENT, provider_id=result, clear_params=secret))
                     outcome = "sent"
                     if delivery.template in REMINDERS and delivery.subject_id and delivery.client_id:
-                        sent.append(
-                            Envelope.wrap(
-                                ReminderSent(
-                                    reminder_id=delivery.subject_id,
-                                    channel=delivery.channel,
-                                    kind="service" if delivery.subject_kind == "service" else "appointment",
-                                    patient_id=delivery.patient_id,
-                                ),
-                                clinic_id=delivery.clinic_id,
-                                client_id=delivery.client_id,
-                                producer=PRODUCER,
-                            )
+                        sent[delivery.id] = Envelope.wrap(
+                            ReminderSent(
+                                reminder_id=delivery.subject_id,
+                                channel=delivery.channel,
+                                kind="service" if delivery.subject_kind == "service" else "appointment",
+                                patient_id=delivery.patient_id,
+                            ),
+                            clinic_id=delivery.clinic_id,
+                            client_id=delivery.client_id,
+                            producer=PRODUCER,
                         )
                 else:
                     if result.outcome_unknown:
@@ -485,4 +484,7 @@ class Dispatcher:
                 _deliveries.add(1, {"channel": delivery.channel, "outcome": outcome})
             await store.finish_all(finishes)
             if sent:
-                await uow.publish_all(sent)
+                # Not for a client erased while the reminder was on its way: nothing about them is
+                # published after their erasure (identity would open their account again on it).
+                kept = await store.existing(list(sent))
+                await uow.publish_all([envelope for i, envelope in sent.items() if i in kept])

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from petportal_runtime import telemetry
+from petportal_runtime.erasure import erase
 from petportal_runtime.logging import get_logger
 from petportal_runtime.phone import InvalidPhoneNumber, normalise_phone
 from petportal_schemas import (
+    ClientErasureRequested,
     ClientUpserted,
     ClinicRegistered,
     ClinicSettingsChanged,
@@ -27,6 +29,7 @@ from ..domain.consent import Consent, ConsentSource
 from ..domain.keywords import KeywordAction, classify
 from ..domain.replies import reply_text
 from ..domain.sms import InboundText
+from ..domain.stops import PhoneDigests, first_consent, stop_to_keep
 from .unit_of_work import NotifyUnitOfWork
 
 CONSUMER = "notify"
@@ -59,17 +62,44 @@ async def register_clinic(uow: NotifyUnitOfWork, envelope: Envelope, event: Clin
     return True
 
 
-async def record_contact(uow: NotifyUnitOfWork, envelope: Envelope, event: ClientUpserted) -> bool:
-    """Keep the client's phone (only that) and give them a consent record, once per event."""
+async def record_contact(
+    uow: NotifyUnitOfWork, envelope: Envelope, event: ClientUpserted, *, phones: PhoneDigests
+) -> bool:
+    """Keep the client's phone and email (only those) and give a new client a consent record, once per
+    event: opted in to texts, unless their number is kept as stopped at the clinic (it had opted out
+    when its client was erased); then opted out, and that is published."""
     if envelope.client_id is None:
         raise ValueError("ClientUpserted without client_id")
+    clinic_id, client_id = envelope.clinic_id, envelope.client_id
     async with uow:
         if not await uow.claim(CONSUMER, envelope):
             return False
         store = uow.repositories.notify
-        await store.upsert_contact(envelope.clinic_id, envelope.client_id, event.phone, event.email)
-        await store.ensure_consent(Consent(clinic_id=envelope.clinic_id, client_id=envelope.client_id))
+        await store.upsert_contact(clinic_id, client_id, event.phone, event.email)
+        stopped = event.phone is not None and await store.sms_stopped(clinic_id, phones.digest(event.phone))
+        consent = first_consent(clinic_id, client_id, number_stopped=stopped)
+        if await store.ensure_consent(consent) and not consent.sms_opted_in:
+            await _publish_sms_change(uow, consent, None)
     return True
+
+
+async def erase_client(
+    uow: NotifyUnitOfWork, envelope: Envelope, event: ClientErasureRequested, *, phones: PhoneDigests
+) -> bool:
+    """Erase everything notify holds about the client and confirm (ClientDataErased), in one
+    transaction; older events about them are refused from then on. If they had opted out of texts, their
+    number is kept as stopped at the clinic, as a keyed hash only. False if applied before."""
+
+    async def delete_data(clinic_id: str, client_id: str) -> int:
+        store = uow.repositories.notify
+        # Locked: a keyword being applied to this consent now commits first and is seen here.
+        consent = await store.consent(clinic_id, client_id, lock=True)
+        stop = stop_to_keep(consent, await store.contact_phone(clinic_id, client_id), phones)
+        if stop is not None:
+            await store.keep_sms_stop(stop)
+        return await store.erase_client(clinic_id, client_id)
+
+    return await erase(uow, CONSUMER, envelope, event, delete_data)
 
 
 # --- consent changes ----------------------------------------------------------------------------
@@ -83,17 +113,23 @@ async def _set_sms(
     if not consent.set_sms(opted_in, source):
         return False
     await uow.repositories.notify.save_consent(consent)
+    await _publish_sms_change(uow, consent, keyword)
+    return True
+
+
+async def _publish_sms_change(uow: NotifyUnitOfWork, consent: Consent, keyword: str | None) -> None:
+    """Publish the consent's SMS state (just changed) as SmsOptedIn or SmsOptedOut."""
+    source = consent.source
     assert source != "default"
     event = (
         SmsOptedIn(source=source, keyword=keyword)
-        if opted_in
+        if consent.sms_opted_in
         else SmsOptedOut(source=source, keyword=keyword)
     )
     await uow.publish(
         Envelope.wrap(event, clinic_id=consent.clinic_id, client_id=consent.client_id, producer=PRODUCER)
     )
-    _consent_changes.add(1, {"change": "opt_in" if opted_in else "opt_out", "source": source})
-    return True
+    _consent_changes.add(1, {"change": "opt_in" if consent.sms_opted_in else "opt_out", "source": source})
 
 
 _meter = telemetry.meter("notify")
@@ -120,7 +156,9 @@ async def record_patient(uow: NotifyUnitOfWork, envelope: Envelope, event: Patie
     async with uow:
         if not await uow.claim(CONSUMER, envelope):
             return False
-        await uow.repositories.notify.upsert_patient(envelope.clinic_id, event.patient_id, event.name)
+        await uow.repositories.notify.upsert_patient(
+            envelope.clinic_id, event.patient_id, event.name, client_id=envelope.client_id
+        )
     return True
 
 
@@ -142,10 +180,17 @@ class InboundResult:
 
 
 async def receive_sms(
-    uow: NotifyUnitOfWork, *, to_number: str, from_number: str, body: str, default_region: str = "US"
+    uow: NotifyUnitOfWork,
+    *,
+    to_number: str,
+    from_number: str,
+    body: str,
+    phones: PhoneDigests,
+    default_region: str = "US",
 ) -> InboundResult:
     """A text to a clinic number. Keywords change the consent of every client of the clinic with the
-    sender's phone; the reply depends only on the text, so it reveals nothing about who is a client."""
+    sender's phone, and an opt-in keyword also ends the number's stop kept after an erasure; the reply
+    depends only on the text, so it reveals nothing about who is a client."""
     try:
         clinic_number: str | None = normalise_phone(to_number, default_region)
     except InvalidPhoneNumber:
@@ -162,6 +207,8 @@ async def receive_sms(
         if clinic is None:
             raise UnknownClinicNumber()
         client_ids = await store.clients_with_phone(clinic.clinic_id, sender) if sender else []
+        if keyword is not None and keyword.action is KeywordAction.OPT_IN and sender:
+            await store.forget_sms_stop(clinic.clinic_id, phones.digest(sender))
         if keyword is not None and keyword.action is not KeywordAction.HELP and client_ids:
             opted_in = keyword.action is KeywordAction.OPT_IN
             for consent in await store.consents_for_update(clinic.clinic_id, client_ids):

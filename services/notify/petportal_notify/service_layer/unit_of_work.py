@@ -14,6 +14,7 @@ from ..domain.clinics import Clinic
 from ..domain.consent import Consent
 from ..domain.delivery import ClinicProfile, Contact, Delivery, Finish, Status, Template
 from ..domain.sms import InboundText
+from ..domain.stops import SmsStop
 
 
 class NotifyStore(Protocol):
@@ -33,7 +34,11 @@ class NotifyStore(Protocol):
         self, clinic_id: str, client_id: str, phone: str | None, email: str | None = None
     ) -> None: ...
 
-    async def upsert_patient(self, clinic_id: str, patient_id: str, name: str) -> None: ...
+    async def upsert_patient(
+        self, clinic_id: str, patient_id: str, name: str, *, client_id: str | None
+    ) -> None:
+        """Insert or replace the pet's name and whose pet it is."""
+        ...
 
     async def contact_exists(self, clinic_id: str, client_id: str) -> bool: ...
 
@@ -41,11 +46,16 @@ class NotifyStore(Protocol):
         """The clinic's clients with this phone, by client id."""
         ...
 
-    async def ensure_consent(self, consent: Consent) -> None:
-        """Create the consent record with these values if the client has none yet."""
+    async def ensure_consent(self, consent: Consent) -> bool:
+        """Create the consent record with these values if the client has none yet; True if created."""
         ...
 
-    async def consent(self, clinic_id: str, client_id: str) -> Consent | None: ...
+    async def consent(self, clinic_id: str, client_id: str, *, lock: bool = False) -> Consent | None:
+        """The client's consent record (`lock`: locked for the unit of work, as a keyword's change
+        locks it), None if there is none."""
+        ...
+
+    async def contact_phone(self, clinic_id: str, client_id: str) -> str | None: ...
 
     async def consents_for_update(self, clinic_id: str, client_ids: Sequence[str]) -> list[Consent]:
         """The clients' consent records (created with defaults where missing), locked for the unit of
@@ -60,6 +70,21 @@ class NotifyStore(Protocol):
 
     async def inbound_texts(self, clinic_id: str, *, unmatched_only: bool, limit: int) -> list[InboundText]:
         """The clinic's inbound texts, newest first (only those from unknown numbers if asked)."""
+        ...
+
+    async def keep_sms_stop(self, stop: SmsStop) -> None:
+        """Keep the number as stopped at the clinic (the earliest opt-out if it is already kept)."""
+        ...
+
+    async def sms_stopped(self, clinic_id: str, phone_digest: str) -> bool: ...
+
+    async def forget_sms_stop(self, clinic_id: str, phone_digest: str) -> bool:
+        """The number opted back in: it is no longer kept as stopped; True if it was."""
+        ...
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete everything held about the client at the clinic (contact, pets, deliveries, consent,
+        the clinic's texts from their phone); how many rows."""
         ...
 
 
@@ -105,6 +130,10 @@ class DeliveryStore(Protocol):
 
     async def finish_all(self, finishes: Sequence[Finish]) -> None:
         """Record how each delivery ended (or when it goes again), in one round trip."""
+        ...
+
+    async def existing(self, ids: Sequence[int]) -> set[int]:
+        """Which of these deliveries are still stored (an erasure deletes the client's)."""
         ...
 
     async def expire_leases(self, now: datetime) -> list[Delivery]: ...

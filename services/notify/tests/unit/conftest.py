@@ -12,6 +12,7 @@ from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_notify.domain.clinics import Clinic, SmsNumberTaken
 from petportal_notify.domain.consent import Consent
 from petportal_notify.domain.delivery import ClinicProfile, Contact, Delivery, Finish, Status, Template
+from petportal_notify.domain.stops import SmsStop
 from petportal_notify.service_layer.unit_of_work import Claimed
 
 
@@ -32,7 +33,11 @@ class InMemoryNotify:
     inbound: list[InboundText] = field(default_factory=list)
     emails: dict[tuple[str, str], str | None] = field(default_factory=dict)
     pets: dict[tuple[str, str], str] = field(default_factory=dict)
+    pet_owners: dict[tuple[str, str], str | None] = field(default_factory=dict)
     profiles: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    stops: dict[tuple[str, str], SmsStop] = field(default_factory=dict)  # (clinic, phone digest)
+    # The deliveries table (set by InMemoryRepositories): erasing a client deletes theirs.
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
 
     async def upsert_clinic(self, clinic: Clinic) -> None:
         # The unique index on sms_number.
@@ -61,8 +66,11 @@ class InMemoryNotify:
         self.phones[(clinic_id, client_id)] = phone
         self.emails[(clinic_id, client_id)] = email
 
-    async def upsert_patient(self, clinic_id: str, patient_id: str, name: str) -> None:
+    async def upsert_patient(
+        self, clinic_id: str, patient_id: str, name: str, *, client_id: str | None
+    ) -> None:
         self.pets[(clinic_id, patient_id)] = name
+        self.pet_owners[(clinic_id, patient_id)] = client_id
 
     async def contact_exists(self, clinic_id: str, client_id: str) -> bool:
         return (clinic_id, client_id) in self.phones
@@ -70,12 +78,19 @@ class InMemoryNotify:
     async def clients_with_phone(self, clinic_id: str, phone: str) -> list[str]:
         return sorted(k for (c, k), p in self.phones.items() if c == clinic_id and p == phone)
 
-    async def ensure_consent(self, consent: Consent) -> None:
-        self.consents.setdefault((consent.clinic_id, consent.client_id), replace(consent))
+    async def ensure_consent(self, consent: Consent) -> bool:
+        key = (consent.clinic_id, consent.client_id)
+        if key in self.consents:
+            return False
+        self.consents[key] = replace(consent)
+        return True
 
-    async def consent(self, clinic_id: str, client_id: str) -> Consent | None:
+    async def consent(self, clinic_id: str, client_id: str, *, lock: bool = False) -> Consent | None:
         stored = self.consents.get((clinic_id, client_id))
         return replace(stored) if stored else None
+
+    async def contact_phone(self, clinic_id: str, client_id: str) -> str | None:
+        return self.phones.get((clinic_id, client_id))
 
     async def consents_for_update(self, clinic_id: str, client_ids: Sequence[str]) -> list[Consent]:
         for client_id in client_ids:
@@ -89,6 +104,43 @@ class InMemoryNotify:
         self, *, clinic_id: str, from_number: str, body: str, keyword: str | None, matched_clients: int
     ) -> None:
         self.inbound.append(InboundText(clinic_id, from_number, body, keyword, matched_clients))
+
+    async def keep_sms_stop(self, stop: SmsStop) -> None:
+        kept = self.stops.get((stop.clinic_id, stop.phone_digest))
+        if kept is None or stop.opted_out_at < kept.opted_out_at:
+            self.stops[(stop.clinic_id, stop.phone_digest)] = stop
+
+    async def sms_stopped(self, clinic_id: str, phone_digest: str) -> bool:
+        return (clinic_id, phone_digest) in self.stops
+
+    async def forget_sms_stop(self, clinic_id: str, phone_digest: str) -> bool:
+        return self.stops.pop((clinic_id, phone_digest), None) is not None
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        who = (clinic_id, client_id)
+        own = [key for key, d in self.deliveries.items() if (d.clinic_id, d.client_id) == who]
+        own_pets = {self.deliveries[key].patient_id for key in own}
+        pets = [
+            pet
+            for pet in self.pets
+            if pet[0] == clinic_id
+            and (
+                self.pet_owners.get(pet) == client_id
+                or (self.pet_owners.get(pet) is None and pet[1] in own_pets)
+            )
+        ]
+        for pet in pets:
+            del self.pets[pet]
+            self.pet_owners.pop(pet, None)
+        for key in own:
+            del self.deliveries[key]
+        consent = self.consents.pop(who, None)
+        contact = who in self.phones
+        phone = self.phones.pop(who, None)
+        self.emails.pop(who, None)
+        texts = [t for t in self.inbound if phone and (t.clinic_id, t.from_number) == (clinic_id, phone)]
+        self.inbound = [t for t in self.inbound if t not in texts]
+        return len(pets) + len(own) + (consent is not None) + contact + len(texts)
 
 
 @dataclass
@@ -185,6 +237,8 @@ class InMemoryDeliveries:
 
     async def finish_all(self, finishes: Sequence[Finish]) -> None:
         for f in finishes:
+            if f.delivery_id not in await self.existing([f.delivery_id]):
+                continue  # erased meanwhile: the UPDATE finds no row
             row = self._by_id(f.delivery_id)
             row.status, row.reason = f.status, f.reason
             row.provider_id = f.provider_id or row.provider_id
@@ -192,6 +246,9 @@ class InMemoryDeliveries:
             if f.clear_params:
                 row.params = {}
             self.sending_until.pop(f.delivery_id, None)
+
+    async def existing(self, ids: Sequence[int]) -> set[int]:
+        return {r.id for r in self.rows.values() if r.id is not None and r.id in ids}
 
     async def expire_leases(self, now: datetime) -> list[Delivery]:
         lost = [self._by_id(i) for i, until in self.sending_until.items() if until < now]
@@ -227,6 +284,7 @@ class InMemoryRepositories:
 
     def __post_init__(self) -> None:
         self.deliveries = InMemoryDeliveries(self.notify)
+        self.notify.deliveries = self.deliveries.rows  # one table, as in the database
 
 
 @pytest.fixture

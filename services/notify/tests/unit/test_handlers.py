@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +16,14 @@ from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_notify.bootstrap import bootstrap
 from petportal_notify.domain.consent import Consent
 from petportal_notify.settings import NotifySettings
-from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, topics
+from petportal_schemas import (
+    ClientDataErased,
+    ClientErasureRequested,
+    ClientUpserted,
+    ClinicRegistered,
+    Envelope,
+    topics,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -86,3 +95,34 @@ async def test_bad_events_are_dead_lettered_with_the_reason_and_the_consumer_car
     assert {(d.consumer, d.source_topic) for d in notify.dead_letters} == {("notify", topics.SYNC)}
     assert notify.numbers == {"+15005550006": "clinic-1", "+15005550007": "clinic-3"}
     assert ("notify", taken.event_id) not in notify.transactions.claimed
+
+
+async def test_an_erasure_request_on_the_identity_topic_erases_and_confirms_once(notify: Notify) -> None:
+    await publish_envelope(notify.broker, clinic("clinic-1"))
+    contact = ClientUpserted(first_name="Ada", last_name="Lovelace", phone="+15005550101")
+    recorded = Envelope.wrap(contact, clinic_id="clinic-1", client_id="C-1", producer="sync")
+    await publish_envelope(notify.broker, recorded)
+    erase = ClientErasureRequested(erasure_id=uuid.uuid4())
+    request = Envelope.wrap(erase, clinic_id="clinic-1", client_id="C-1", producer="identity")
+    assert request.topic == topics.IDENTITY
+
+    await publish_envelope(notify.broker, request)
+    await publish_envelope(notify.broker, request)  # identity asks again until every service confirms
+
+    assert (notify.phones, notify.consents) == ({}, [])
+    [confirmation] = [e for e in notify.transactions.published if e.event_type == "ClientDataErased"]
+    event = confirmation.event()
+    assert isinstance(event, ClientDataErased)
+    assert (event.service, event.erasure_id) == ("notify", erase.erasure_id)
+    assert (confirmation.topic, confirmation.key) == (topics.ERASURE, "clinic-1:C-1")
+
+    # Events about the client from before the erasure are refused (a redelivery, or the same record
+    # published again by sync); one that occurred after it applies.
+    await publish_envelope(notify.broker, recorded)
+    await publish_envelope(notify.broker, recorded.model_copy(update={"event_id": uuid.uuid4()}))
+    assert notify.phones == {}
+    later = request.occurred_at + timedelta(seconds=1)
+    newer = Envelope.wrap(contact, clinic_id="clinic-1", client_id="C-1", producer="sync", occurred_at=later)
+    await publish_envelope(notify.broker, newer)
+    assert notify.phones == {("clinic-1", "C-1"): "+15005550101"}
+    assert notify.dead_letters == []

@@ -9,6 +9,7 @@ import pytest
 from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_notify.domain.clinics import Clinic, SmsNumberTaken
 from petportal_notify.domain.consent import Consent
+from petportal_notify.domain.stops import PhoneDigests
 from petportal_notify.service_layer import services
 from petportal_schemas import ClientUpserted, ClinicRegistered, Envelope, SmsOptedIn, SmsOptedOut, SmsReceived
 
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.unit
 CLINIC_NUMBER = "+14155550100"
 SHARED_PHONE = "+14155550101"  # k1 and k2 (one household)
 OWN_PHONE = "+14155550102"  # k3
+PHONES = PhoneDigests(b"unit-test-phone-hash-key")
 
 
 def registered(clinic_id: str = "clinic-1", number: str | None = CLINIC_NUMBER) -> tuple[Envelope, Any]:
@@ -41,7 +43,9 @@ def clinic(repositories: Any) -> Any:
 
 
 async def sms(uow: FakeUnitOfWork[Any], body: str, *, sender: str = SHARED_PHONE) -> services.InboundResult:
-    return await services.receive_sms(uow, to_number=CLINIC_NUMBER, from_number=sender, body=body)
+    return await services.receive_sms(
+        uow, to_number=CLINIC_NUMBER, from_number=sender, body=body, phones=PHONES
+    )
 
 
 # --- events consumed ----------------------------------------------------------------------------
@@ -72,8 +76,8 @@ async def test_a_contact_keeps_only_the_phone_and_starts_opted_in(
     uow: FakeUnitOfWork[Any], repositories: Any
 ) -> None:
     envelope, event = upserted("C-1", "+15005550101")
-    assert await services.record_contact(uow, envelope, event)
-    assert not await services.record_contact(uow, envelope, event)
+    assert await services.record_contact(uow, envelope, event, phones=PHONES)
+    assert not await services.record_contact(uow, envelope, event, phones=PHONES)
     assert repositories.notify.phones == {("clinic-1", "C-1"): "+15005550101"}
     consent = repositories.notify.consents[("clinic-1", "C-1")]
     assert (consent.sms_opted_in, consent.email_opted_in, consent.source) == (True, True, "default")
@@ -156,7 +160,9 @@ async def test_a_text_to_an_unknown_clinic_number_is_refused(
     uow: FakeUnitOfWork[Any], clinic: Any, to_number: str
 ) -> None:
     with pytest.raises(services.UnknownClinicNumber, match="unknown clinic number"):
-        await services.receive_sms(uow, to_number=to_number, from_number=OWN_PHONE, body="STOP")
+        await services.receive_sms(
+            uow, to_number=to_number, from_number=OWN_PHONE, body="STOP", phones=PHONES
+        )
     assert (uow.published, clinic.inbound) == ([], [])
 
 

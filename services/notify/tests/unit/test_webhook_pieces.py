@@ -8,8 +8,9 @@ from twilio.request_validator import RequestValidator
 
 from petportal_notify.domain.keywords import KeywordAction
 from petportal_notify.domain.replies import reply_text, response_document
+from petportal_notify.domain.stops import PhoneDigests
 from petportal_notify.domain.twilio import signature_valid, twilio_signature
-from petportal_notify.settings import NotifySettings
+from petportal_notify.settings import DEV_PHONE_HASH_KEY, NotifySettings
 
 pytestmark = pytest.mark.unit
 
@@ -65,12 +66,15 @@ def test_reply_documents() -> None:
 
 
 def test_production_requires_twilio_smtp_and_an_https_public_address() -> None:
-    with pytest.raises(ValidationError, match="TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID, SMTP_HOST"):
+    with pytest.raises(
+        ValidationError, match="TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID, SMTP_HOST, PHONE_HASH_KEY"
+    ):
         NotifySettings(environment="production", database_url="postgresql+asyncpg://x/y")
     given = {
         "twilio_auth_token": SecretStr("s"),
         "twilio_account_sid": "AC" + "1" * 32,
         "smtp_host": "smtp.example.com",
+        "phone_hash_key": SecretStr("k" * 32),
     }
     with pytest.raises(ValidationError, match="PUBLIC_BASE_URL"):
         NotifySettings(environment="production", **given)
@@ -89,3 +93,24 @@ def test_production_requires_twilio_smtp_and_an_https_public_address() -> None:
         "none",
     )
     assert development.twilio_api()[0] == "http://127.0.0.1:8026"
+
+
+def test_production_refuses_the_development_phone_hash_key_and_a_short_one() -> None:
+    given = {
+        "twilio_auth_token": SecretStr("s"),
+        "twilio_account_sid": "AC" + "1" * 32,
+        "smtp_host": "smtp.example.com",
+        "public_base_url": "https://portal.example.com",
+    }
+    with pytest.raises(ValidationError, match="PHONE_HASH_KEY required when"):
+        NotifySettings(environment="production", phone_hash_key=SecretStr(DEV_PHONE_HASH_KEY), **given)
+    with pytest.raises(ValidationError, match="PHONE_HASH_KEY must be 32\\+ random characters"):
+        NotifySettings(environment="production", phone_hash_key=SecretStr("k" * 31), **given)
+    with pytest.raises(ValidationError, match="phone_hash_key"):
+        NotifySettings(environment="development", phone_hash_key=SecretStr(""))
+    key = "k" * 32
+    production = NotifySettings(environment="production", phone_hash_key=SecretStr(key), **given)
+    assert production.phone_digests() == PhoneDigests(key.encode())
+    # Outside production the development key serves.
+    development = NotifySettings(environment="development")
+    assert development.phone_digests() == PhoneDigests(DEV_PHONE_HASH_KEY.encode())
