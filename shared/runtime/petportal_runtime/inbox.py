@@ -57,7 +57,8 @@ async def claim(
         lock = (
             func.pg_advisory_xact_lock if event_type == ERASURE_REQUEST else func.pg_advisory_xact_lock_shared
         )
-        await session.execute(select(lock(ERASURE_LOCK, func.hashtext(partition_key(subject[0], subject[1])))))
+        key = func.hashtext(partition_key(subject[0], subject[1]))
+        await session.execute(select(lock(ERASURE_LOCK, key)))
     row = select(
         literal(consumer, String).label("consumer"),
         literal(event_id, Uuid).label("event_id"),
