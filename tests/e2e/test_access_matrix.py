@@ -23,7 +23,9 @@ pytestmark = pytest.mark.e2e
 
 B_SECRETS = ("Zorbobeta", "C-MB", "+14155550177", "secret-for-b", "c-mb@example.com", "R-MB", "V-MB")
 # Signing in, out and the development tokens are not about anyone's data (and have their own tests).
-NOT_DATA = ("/api/v1/auth/",)
+# Routes that take no parent token: signing in, and an erasure's progress (keyed by its random id,
+# holding no personal data; the parent's sessions end with the erasure).
+NOT_DATA = ("/api/v1/auth/", "/api/v1/erasures/")
 
 
 def parent_routes() -> list[tuple[str, str, str]]:
