@@ -19,6 +19,7 @@ from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import (
     AppointmentCancelled,
+    AppointmentRequestAnswered,
     AppointmentUpserted,
     ClientDataErased,
     ClientEnrolledInProgram,
@@ -37,7 +38,10 @@ from petportal_schemas import (
     PatientUpserted,
     ProgramOffered,
     ProgramWithdrawn,
+    RefillRequestDecided,
+    RefillRequested,
     ReminderSent,
+    RequestAnswerSeen,
     ServiceReminderCompleted,
     ServiceReminderUpserted,
     SmsOptedIn,
@@ -89,6 +93,31 @@ _SAMPLES: tuple[Event, ...] = (
     ProgramWithdrawn(program_code="care-plan"),
     ClientEnrolledInProgram(program_code="care-plan"),
     ClientRemoved(reason="missing_from_snapshot"),
+    AppointmentRequestAnswered(
+        request_id=uuid.UUID("5d0c8f0e-2b7a-4c1e-9f3a-7b6e5d4c3b2a"),
+        patient_id="P-1",
+        outcome="accepted",
+        appointment_at=datetime(2026, 12, 10, 15, 30, tzinfo=UTC),
+        answered_at=datetime(2026, 12, 4, 9, 0, tzinfo=UTC),
+    ),
+    RefillRequested(
+        request_id=uuid.UUID("6e1d9f1f-3c8b-4d2f-8a4b-8c7f6e5d4c3b"),
+        patient_id="P-1",
+        prescription_id="RX-9",
+        requested_at=datetime(2026, 12, 4, 9, 0, tzinfo=UTC),
+    ),
+    RefillRequestDecided(
+        request_id=uuid.UUID("6e1d9f1f-3c8b-4d2f-8a4b-8c7f6e5d4c3b"),
+        patient_id="P-1",
+        prescription_id="RX-9",
+        outcome="approved",
+        decided_at=datetime(2026, 12, 4, 10, 0, tzinfo=UTC),
+    ),
+    RequestAnswerSeen(
+        request_id=uuid.UUID("6e1d9f1f-3c8b-4d2f-8a4b-8c7f6e5d4c3b"),
+        kind="refill",
+        seen_at=datetime(2026, 12, 4, 11, 0, tzinfo=UTC),
+    ),
     ClientErasureRequested(erasure_id=uuid.UUID("0b6f3a52-8f0e-4d0a-9a54-1f3f2b7c9d11")),
     ClientDataErased(erasure_id=uuid.UUID("0b6f3a52-8f0e-4d0a-9a54-1f3f2b7c9d11"), service="pets"),
     SmsReceived(

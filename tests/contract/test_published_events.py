@@ -33,6 +33,7 @@ TOPIC_OWNERS: dict[str, frozenset[str]] = {
     topics.NOTIFY: frozenset({"notify"}),
     topics.SYNC: frozenset({"sync"}),
     topics.IDENTITY: frozenset({"identity"}),
+    topics.PETS: frozenset({"pets"}),
     topics.ERASURE: frozenset(ERASING_SERVICES),
 }
 # The runtime's erasure helpers build an envelope; the producer is the argument at this position.

@@ -43,10 +43,17 @@ from .records import (
     VaccinationRecorded,
     VaccinationRemoved,
 )
+from .requests import (
+    AppointmentRequestAnswered,
+    RefillRequestDecided,
+    RefillRequested,
+    RequestAnswerSeen,
+)
 
 __all__ = [
     "CAPABILITIES",
     "AppointmentCancelled",
+    "AppointmentRequestAnswered",
     "AppointmentUpserted",
     "Capability",
     "CapabilityMissing",
@@ -68,7 +75,10 @@ __all__ = [
     "PatientUpserted",
     "ProgramOffered",
     "ProgramWithdrawn",
+    "RefillRequestDecided",
+    "RefillRequested",
     "ReminderSent",
+    "RequestAnswerSeen",
     "ServiceReminderCompleted",
     "ServiceReminderUpserted",
     "SmsOptedIn",
