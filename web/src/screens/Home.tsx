@@ -40,14 +40,16 @@ export function Home() {
         </ul>
       )}
       <h2>Upcoming appointments</h2>
-      {upcoming_appointments.length === 0 ? (
+      {upcoming_appointments === null ? (
+        <p class="empty">Your appointments could not be loaded just now.</p>
+      ) : upcoming_appointments.length === 0 ? (
         <p class="empty">No upcoming appointments.</p>
       ) : (
         <ul class="cards">
           {upcoming_appointments.map((a) => (
             <li class="card">
               <strong>{a.pet_name ?? "Appointment"}</strong>
-              <span>{a.local_start}</span>
+              <time dateTime={a.starts_at}>{clinicTime(a.starts_at, a.timezone)}</time>
               {a.reason && <span>{a.reason}</span>}
             </li>
           ))}
@@ -65,4 +67,13 @@ export function Home() {
       </ul>
     </>
   );
+}
+
+/** An appointment's time as the clinic's clock shows it. */
+function clinicTime(startsAt: string, timeZone: string): string {
+  try {
+    return new Date(startsAt).toLocaleString(undefined, { timeZone, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  } catch {
+    return new Date(startsAt).toLocaleString();
+  }
 }

@@ -8,10 +8,10 @@ that part unusable (todo: 503; pets: null).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 # --- read from todo ---------------------------------------------------------------------------------
 
@@ -72,15 +72,33 @@ class HelpOption(BaseModel):
 
 
 class UpcomingAppointment(BaseModel):
-    """No appointments service yet: the list is always empty (its fields come with that service)."""
+    """One of pets' `GET /api/v1/appointments` (the clinics' visibility rules already applied)."""
 
-    model_config = ConfigDict(extra="forbid")
+    appointment_id: str
+    patient_id: str | None
+    pet_name: str | None = None
+    clinic_id: str
+    starts_at: datetime = Field(description="UTC")
+    # Passed on as pets wrote it (the clinic's offset kept as written).
+    local_start: str = Field(description="in the clinic's timezone, with its offset")
+    timezone: str
+    duration_minutes: int
+    appointment_type: str | None
+    reason: str | None
+    provider: str | None
+    status: str
+
+
+class AppointmentList(BaseModel):
+    appointments: list[UpcomingAppointment]
 
 
 class HomeScreen(BaseModel):
     todo: TodoList
     pets: list[Pet] | None = Field(description="null when the pets service could not answer in time")
-    upcoming_appointments: list[UpcomingAppointment] = Field(max_length=0)
+    upcoming_appointments: list[UpcomingAppointment] | None = Field(
+        description="every pet's, at every clinic, soonest first; null when pets could not answer in time"
+    )
     get_help: list[HelpOption]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -15,9 +17,19 @@ from ..adapters.upstreams import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from ..domain.home import GET_HELP, HomeScreen, Pet, PetList, TodoList
+from ..domain.home import (
+    GET_HELP,
+    AppointmentList,
+    HomeScreen,
+    Pet,
+    PetList,
+    TodoList,
+    UpcomingAppointment,
+)
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 
 def _todo(response: UpstreamResponse) -> TodoList:
@@ -38,6 +50,29 @@ def _pets(response: UpstreamResponse) -> list[Pet]:
     return PetList.model_validate_json(response.content).pets
 
 
+def _appointments(response: UpstreamResponse) -> list[UpcomingAppointment]:
+    if response.status_code != 200:
+        log.warning("upstream answered with an error", upstream="pets", status=response.status_code)
+        raise UpstreamUnavailable("pets")
+    return sorted(
+        AppointmentList.model_validate_json(response.content).appointments, key=lambda a: a.starts_at
+    )
+
+
+def _optional(
+    part: UpstreamResponse | BaseException, read: Callable[[UpstreamResponse], T], what: str
+) -> T | None:
+    """A part the screen can do without: None when its call failed or answered off contract."""
+    if isinstance(part, BaseException):
+        log.warning("home rendered without a part", part=what, error=type(part).__name__)
+        return None
+    try:
+        return read(part)
+    except (UpstreamError, ValidationError) as exc:
+        log.warning("home rendered without a part", part=what, error=type(exc).__name__)
+        return None
+
+
 async def _part(
     upstreams: Upstreams, service: str, path: bytes, headers: dict[str, str], seconds: float
 ) -> UpstreamResponse:
@@ -50,30 +85,23 @@ async def _part(
 
 
 async def compose_home(upstreams: Upstreams, headers: dict[str, str], seconds_per_part: float) -> HomeScreen:
-    """`headers` carry the parent's Authorization; each part gets at most `seconds_per_part`. Raises
-    UpstreamUnavailable when todo cannot answer (or answers something that is not a to-do list); a
-    failing or slow pets service only leaves `pets` as null (the screen still renders)."""
-    todo, pets = await asyncio.gather(
+    """`headers` carry the parent's Authorization; the three calls run at once, each given at most
+    `seconds_per_part`. Raises UpstreamUnavailable when todo cannot answer (or answers something that
+    is not a to-do list); a failing or slow pets service only leaves `pets` and
+    `upcoming_appointments` null (the screen still renders)."""
+    todo, pets, appointments = await asyncio.gather(
         _part(upstreams, "todo", b"/api/v1/todo", headers, seconds_per_part),
         _part(upstreams, "pets", b"/api/v1/pets", headers, seconds_per_part),
+        _part(upstreams, "pets", b"/api/v1/appointments", headers, seconds_per_part),
         return_exceptions=True,
     )
     if isinstance(todo, BaseException):
         # Without its to-do list the home screen is not worth showing: 503, whatever the cause.
         raise UpstreamUnavailable("todo") from todo
-    pet_list: list[Pet] | None = None
-    if isinstance(pets, BaseException):
-        log.warning("home rendered without pets", upstream="pets", error=type(pets).__name__)
-    else:
-        try:
-            pet_list = _pets(pets)
-        except (UpstreamError, ValidationError) as exc:
-            log.warning("home rendered without pets", upstream="pets", error=type(exc).__name__)
     return HomeScreen(
         todo=_todo(todo),
-        pets=pet_list,
-        # TODO(appointments issue): fill from the appointments service once it exists.
-        upcoming_appointments=[],
+        pets=_optional(pets, _pets, "pets"),
+        upcoming_appointments=_optional(appointments, _appointments, "appointments"),
         # TODO(live chat issue): add a "live_chat" option when live chat ships.
         get_help=list(GET_HELP),
     )

@@ -52,7 +52,9 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 async def pets(server: Callable[[Any], AbstractAsyncContextManager[str]]) -> AsyncIterator[Any]:
     from .conftest import recording_upstream
 
-    upstream = recording_upstream("pets", {"/api/v1/pets": PETS})
+    upstream = recording_upstream(
+        "pets", {"/api/v1/pets": PETS, "/api/v1/appointments": {"appointments": []}}
+    )
     async with server(upstream.app) as url:
         upstream.url = url
         yield upstream
@@ -190,7 +192,7 @@ async def test_home_composes_todo_and_pets(
     assert body["pets"] == PETS["pets"]
     assert body["upcoming_appointments"] == []
     assert [h["kind"] for h in body["get_help"]] == ["talk_to_staff", "book_appointment"]
-    assert [s.headers["authorization"] for s in todo.seen + pets.seen] == [f"Bearer {token}"] * 2
+    assert [s.headers["authorization"] for s in todo.seen + pets.seen] == [f"Bearer {token}"] * 3
 
 
 async def test_home_without_pets_still_shows_todo(

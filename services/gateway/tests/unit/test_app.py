@@ -136,10 +136,43 @@ PET = {
 }
 
 
+def by_path(**handlers: Handler) -> Handler:
+    """One upstream answering each path (`api_v1_pets` for /api/v1/pets) with its own handler."""
+
+    def handler(seen: Seen) -> UpstreamResponse:
+        return handlers[seen.url.path.strip("/").replace("/", "_")](seen)
+
+    handler.checked = True  # type: ignore[attr-defined]
+    return handler
+
+
+def appointment(appointment_id: str, starts_at: str) -> dict[str, Any]:
+    return {
+        "appointment_id": appointment_id,
+        "patient_id": "p1",
+        "pet_name": "Rex",
+        "clinic_id": "clinic-1",
+        "starts_at": starts_at,
+        "local_start": starts_at.replace("Z", "+00:00"),
+        "timezone": "UTC",
+        "duration_minutes": 30,
+        "appointment_type": "Exam",
+        "reason": "Annual check",
+        "provider": None,
+        "status": "scheduled",
+    }
+
+
+LATER, SOONER = appointment("a-2", "2026-12-20T10:00:00Z"), appointment("a-1", "2026-12-10T09:30:00Z")
+
+
 async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network: Any, keys: Any) -> None:
     client, network = app_and_network
     network.handlers["todo.test:4"] = answer("todo", json=TODO)
-    network.handlers["pets.test:2"] = answer("pets", json={"pets": [PET]})
+    network.handlers["pets.test:2"] = by_path(
+        api_v1_pets=answer("pets", json={"pets": [PET]}),
+        api_v1_appointments=answer("pets", json={"appointments": [LATER, SOONER]}),
+    )
     token = keys.parent()
 
     response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {token}"})
@@ -148,13 +181,13 @@ async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network:
     assert response.json() == {
         "todo": TODO,
         "pets": [PET],
-        "upcoming_appointments": [],
+        "upcoming_appointments": [SOONER, LATER],  # soonest first
         "get_help": [
             {"kind": "talk_to_staff", "href": "/conversation"},
             {"kind": "book_appointment", "href": "/appointments/request"},
         ],
     }
-    assert {r.url.path for r in network.seen} == {"/api/v1/todo", "/api/v1/pets"}
+    assert {r.url.path for r in network.seen} == {"/api/v1/todo", "/api/v1/pets", "/api/v1/appointments"}
     assert all(r.headers["authorization"] == f"Bearer {token}" for r in network.seen)
 
 
@@ -176,6 +209,7 @@ async def test_home_degrades_without_pets(app_and_network: Any, keys: Any, pets:
     assert response.status_code == 200
     assert response.json()["todo"] == TODO
     assert response.json()["pets"] is None
+    assert response.json()["upcoming_appointments"] is None
 
 
 @pytest.mark.parametrize(
