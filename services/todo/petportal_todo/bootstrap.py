@@ -26,8 +26,8 @@ def group_id(consumer: str = CONSUMER) -> str:
     return consumer_group(consumer)
 
 
-# identity's: the erasure requests.
-SOURCE_TOPICS = (topics.MESSAGING, topics.NOTIFY, topics.SYNC, topics.IDENTITY)
+# identity's: the erasure requests; pets': the clinic's answers to the parents' requests.
+SOURCE_TOPICS = (topics.MESSAGING, topics.NOTIFY, topics.SYNC, topics.IDENTITY, topics.PETS)
 
 
 @dataclass

@@ -3,7 +3,10 @@
 Collections:
 - `parents`: `_id` "clinic_id:client_id", clinic_id, client_id, unread_message_ids (a set),
   sms_opted_out_us / sms_opted_in_us (latest of each, epoch microseconds), enrolled_programs,
-  reminders {patient: {reminder: due date as YYYY-MM-DD}} (open service reminders), updated_at.
+  reminders {patient: {reminder: due date as YYYY-MM-DD}} (open service reminders),
+  answers {patient: {request id: {kind, outcome, answered_us}}} (the clinic's answers to the parent's
+  requests), seen_requests {request id: seen_us} (the requests whose answer the parent has seen: an
+  answer is on the list while its request id is not a key here), updated_at.
 - `clinics`: `_id` clinic_id, offered_programs {code: {name, call_to_action}}, updated_at.
 - `inbox`: `_id` event id (unique by construction), event_type, occurred_at, applied_at.
 - `erased`: `_id` "clinic_id:client_id" of an erased parent, erased_us (the latest erasure's time,
@@ -22,7 +25,10 @@ Kept to what nx-27017 (the local server) does like MongoDB: instants are stored 
 (epoch microseconds, for $max) or ISO-8601 strings (for people), because nx-27017 turns a BSON date
 written by $set/$max into an existing document into a string; and every parent update carries
 $addToSet on enrolled_programs (an empty $each at worst) so the array exists from the first write,
-because nx-27017 ignores $addToSet on an existing document that lacks the field.
+because nx-27017 ignores $addToSet on an existing document that lacks the field. The fields added
+since (reminders, answers, seen_requests) are maps written with $set/$unset of one path per member,
+which also work on documents written before them. No $max on a nested path: on an upsert that
+inserts, nx-27017 stores "a.b" as one field named "a.b", not as field b of a subdocument a.
 """
 
 from __future__ import annotations
@@ -41,7 +47,16 @@ from pymongo.errors import CollectionInvalid, ConnectionFailure, ExecutionTimeou
 
 from petportal_runtime.unavailable import Dependency
 
-from ..domain import ClinicChange, ClinicView, ParentChange, ParentView, Program, ProjectionChanges, parent_id
+from ..domain import (
+    ClinicChange,
+    ClinicView,
+    ParentChange,
+    ParentView,
+    Program,
+    ProjectionChanges,
+    RequestAnswer,
+    parent_id,
+)
 
 Document = dict[str, Any]
 
@@ -250,18 +265,32 @@ def parent_updates(change: ParentChange, applied_at: datetime) -> list[UpdateOne
     }
     if latest:
         update["$max"] = latest
-    # Reminders: pets (or the client) gone first, in an operation of their own (it clears a prefix
-    # of the paths set below), then the ended ones unset and the open ones set.
+    # Reminders and answers: pets (or the client) gone first, in an operation of their own (it clears
+    # a prefix of the paths set below), then the ended reminders unset and the open ones set.
     gone = (
-        {"reminders": ""}
+        {"reminders": "", "answers": ""}
         if change.client_gone
-        else {f"reminders.{_key(p)}": "" for p in change.patients_gone}
+        else {
+            f"{kind}.{_key(p)}": "" for p in sorted(change.patients_gone) for kind in ("reminders", "answers")
+        }
     )
     ops = erased + ([UpdateOne({"_id": change.parent_id}, {"$unset": gone})] if gone else [])
     update["$set"] |= {
         f"reminders.{_key(patient)}.{_key(reminder)}": due.isoformat()
         for (patient, reminder), due in change.reminders_due.items()
     }
+    # An answer and its request's seen mark are separate paths, so either order gives the same
+    # document, and writing either again changes nothing (one answer per request; any seen_us means
+    # seen). $set, not $max: see the module docstring.
+    update["$set"] |= {
+        f"answers.{_key(a.patient_id)}.{a.request_id}": {
+            "kind": a.kind,
+            "outcome": a.outcome,
+            "answered_us": micros(a.answered_at),
+        }
+        for a in change.answers.values()
+    }
+    update["$set"] |= {f"seen_requests.{request_id}": micros(at) for request_id, at in change.seen.items()}
     if change.reminders_ended:
         update["$unset"] = {f"reminders.{_key(p)}.{_key(r)}": "" for p, r in sorted(change.reminders_ended)}
     ops.append(UpdateOne({"_id": change.parent_id}, update, upsert=True))
@@ -320,6 +349,18 @@ def parent_view(doc: Document) -> ParentView:
             for patient, reminders in (doc.get("reminders") or {}).items()
             for reminder, due in (reminders or {}).items()
         ),
+        request_answers=frozenset(
+            RequestAnswer(
+                request_id,
+                _unkey(patient),
+                a["kind"],
+                a["outcome"],
+                EPOCH + timedelta(microseconds=int(a["answered_us"])),
+            )
+            for patient, answers in (doc.get("answers") or {}).items()
+            for request_id, a in (answers or {}).items()
+        ),
+        seen_request_ids=frozenset(doc.get("seen_requests") or ()),
     )
 
 

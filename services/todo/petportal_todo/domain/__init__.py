@@ -1,6 +1,16 @@
 """The To-Do domain: pure functions and values, no I/O."""
 
-from .model import ClinicView, ParentView, Program, TodoItem, TodoList, parent_id, todo_list
+from .model import (
+    ClinicView,
+    ParentView,
+    Program,
+    RequestAnswer,
+    TodoItem,
+    TodoKind,
+    TodoList,
+    parent_id,
+    todo_list,
+)
 from .projection import (
     CONSUMED_EVENTS,
     ERASED,
@@ -21,7 +31,9 @@ __all__ = [
     "ParentView",
     "Program",
     "ProjectionChanges",
+    "RequestAnswer",
     "TodoItem",
+    "TodoKind",
     "TodoList",
     "erasure_requests",
     "parent_id",

@@ -10,13 +10,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
 
-TodoKind = Literal["unread_messages", "overdue_services", "sms_opt_in", "program_cta"]
+TodoKind = Literal[
+    "unread_messages", "request_answered", "refill_decided", "overdue_services", "sms_opt_in", "program_cta"
+]
+# What a parent asked the clinic through the portal (petportal_schemas.requests.RequestKind).
+RequestKind = Literal["appointment", "refill"]
+# An appointment request is accepted, declined or met with another time; a refill approved or denied.
+AnswerOutcome = Literal["accepted", "declined", "proposed", "approved", "denied"]
 
 # Portal pages the items lead to (the app maps them to screens).
 CONVERSATION_HREF = "/conversation"
 NOTIFICATION_PREFERENCES_HREF = "/notifications/preferences"
 PROGRAM_HREF = "/programs/{code}"
 PETS_HREF = "/pets"
+# One pet's page: its appointment requests and refills with the clinic's answers.
+PET_HREF = "/pets/{patient_id}"
 
 # A service reminder still open: (patient_id, reminder_id, due on).
 DueReminder = tuple[str, str, date]
@@ -30,6 +38,18 @@ class Program:
 
 
 @dataclass(frozen=True)
+class RequestAnswer:
+    """The clinic's answer to one of the parent's requests (each request is answered once, by pets):
+    an appointment request's outcome accepted / declined / proposed, a refill's approved / denied."""
+
+    request_id: str
+    patient_id: str
+    kind: RequestKind
+    outcome: AnswerOutcome
+    answered_at: datetime
+
+
+@dataclass(frozen=True)
 class ParentView:
     """One parent (a client of one clinic) as the projection holds it.
 
@@ -38,6 +58,11 @@ class ParentView:
     effect without its inbox record (and the event is redelivered). SMS consent is kept as the time
     of the latest opt-out and the latest opt-in, so an event that arrives late (after a newer one)
     cannot flip the state back.
+
+    Answers to the parent's requests are kept with the ids of the requests whose answer the parent has
+    seen, two sets: an answer is on the list while its request is not among the seen ones, whatever
+    the order the two events arrive in (a seen request stays seen: a replayed answer cannot bring it
+    back).
     """
 
     clinic_id: str
@@ -48,6 +73,9 @@ class ParentView:
     enrolled_programs: frozenset[str] = frozenset()
     # Service reminders neither done nor booked (ServiceReminderUpserted until ...Completed).
     due_reminders: frozenset[DueReminder] = frozenset()
+    # Answers to the parent's requests (seen or not), and the requests whose answer they have seen.
+    request_answers: frozenset[RequestAnswer] = frozenset()
+    seen_request_ids: frozenset[str] = frozenset()
 
     @property
     def parent_id(self) -> str:
@@ -56,6 +84,16 @@ class ParentView:
     @property
     def unread(self) -> int:
         return len(self.unread_message_ids)
+
+    @property
+    def unseen_answers(self) -> tuple[RequestAnswer, ...]:
+        """The answers the parent has not seen yet, oldest first (then by request id: a stable order)."""
+        return tuple(
+            sorted(
+                (a for a in self.request_answers if a.request_id not in self.seen_request_ids),
+                key=lambda a: (a.answered_at, a.request_id),
+            )
+        )
 
     def overdue(self, today: date) -> int:
         return sum(1 for _, _, due_on in self.due_reminders if due_on < today)
@@ -105,10 +143,30 @@ def overdue_title(count: int) -> str:
     return f"{count} service{' is' if count == 1 else 's are'} overdue"
 
 
+APPOINTMENT_ANSWER_TITLES = {
+    "accepted": "Your appointment request was accepted",
+    "proposed": "Your clinic proposed another time for your appointment request",
+    "declined": "Your appointment request was declined",
+}
+REFILL_DECISION_TITLES = {
+    "approved": "Your refill request was approved",
+    "denied": "Your refill request was denied",
+}
+
+
+def answer_item(answer: RequestAnswer) -> TodoItem:
+    """One item per answered request, leading to the pet's page (where the request and its answer are)."""
+    href = PET_HREF.format(patient_id=answer.patient_id)
+    if answer.kind == "appointment":
+        return TodoItem("request_answered", APPOINTMENT_ANSWER_TITLES[answer.outcome], href)
+    return TodoItem("refill_decided", REFILL_DECISION_TITLES[answer.outcome], href)
+
+
 def todo_list(parent: ParentView | None, clinic: ClinicView | None, today: date | None = None) -> TodoList:
-    """The parent's To-Do list, in a stable order: messages, overdue services, texts, then programs
-    by code. Overdue services are one item for all the parent's pets (the badge counts things to do,
-    and the pet pages list them), counted on `today` (UTC by default).
+    """The parent's To-Do list, in a stable order: messages, the clinic's answers to appointment
+    requests, then to refill requests (one item per request, oldest answer first), overdue services,
+    texts, then programs by code. Overdue services are one item for all the parent's pets (the badge
+    counts things to do, and the pet pages list them), counted on `today` (UTC by default).
 
     A parent the projection has not heard of yet has nothing to do except the clinic's programs.
     """
@@ -117,6 +175,10 @@ def todo_list(parent: ParentView | None, clinic: ClinicView | None, today: date 
         items.append(
             TodoItem("unread_messages", unread_title(parent.unread), CONVERSATION_HREF, count=parent.unread)
         )
+    if parent is not None:
+        answers = [answer_item(a) for a in parent.unseen_answers]
+        items += [i for i in answers if i.kind == "request_answered"]
+        items += [i for i in answers if i.kind == "refill_decided"]
     overdue = parent.overdue(today or datetime.now(UTC).date()) if parent is not None else 0
     if overdue:
         items.append(TodoItem("overdue_services", overdue_title(overdue), PETS_HREF, count=overdue))

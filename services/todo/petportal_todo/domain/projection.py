@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from petportal_schemas import (
+    AppointmentRequestAnswered,
     ClientEnrolledInProgram,
     ClientErasureRequested,
     ClientRemoved,
@@ -31,13 +32,15 @@ from petportal_schemas import (
     PatientRemoved,
     ProgramOffered,
     ProgramWithdrawn,
+    RefillRequestDecided,
+    RequestAnswerSeen,
     ServiceReminderCompleted,
     ServiceReminderUpserted,
     SmsOptedIn,
     SmsOptedOut,
 )
 
-from .model import ClinicView, ParentView, Program, parent_id
+from .model import AnswerOutcome, ClinicView, ParentView, Program, RequestAnswer, RequestKind, parent_id
 
 CONSUMED_EVENTS: tuple[type[Event], ...] = (
     MessageReceived,
@@ -53,6 +56,9 @@ CONSUMED_EVENTS: tuple[type[Event], ...] = (
     PatientDeceased,
     ClientRemoved,
     ClientErasureRequested,
+    AppointmentRequestAnswered,
+    RefillRequestDecided,
+    RequestAnswerSeen,
 )
 
 # The `ignored` reason of an event about an erased parent that occurred before the erasure (or was
@@ -88,6 +94,12 @@ class ParentChange:
     reminders_ended: set[tuple[str, str]] = field(default_factory=set)
     patients_gone: set[str] = field(default_factory=set)
     client_gone: bool = False
+    # Answers to the parent's requests, by request id, and the requests whose answer was seen (→ the
+    # latest seen_at). Disjoint after folding: an answer seen in the same batch is only seen. Answers
+    # go with their pet or client (patients_gone, client_gone: applied first, like the reminders);
+    # seen ids stay (harmless, and they keep a late or replayed answer off the list).
+    answers: dict[str, RequestAnswer] = field(default_factory=dict)
+    seen: dict[str, datetime] = field(default_factory=dict)
     # The parent was erased at this time, in this batch: their document is deleted first (and the
     # tombstone written), and the rest of this change starts a fresh one.
     erased_at: datetime | None = None
@@ -109,6 +121,8 @@ class ParentChange:
             or self.reminders_ended
             or self.patients_gone
             or self.client_gone
+            or self.answers
+            or self.seen
         )
 
     def applied_to(self, view: ParentView | None) -> ParentView:
@@ -121,6 +135,11 @@ class ParentChange:
             out_at = _later(out_at, self.sms_opted_out_at)
         if self.sms_opted_in_at is not None:
             in_at = _later(in_at, self.sms_opted_in_at)
+        answers = {
+            a.request_id: a
+            for a in (() if self.client_gone else view.request_answers)
+            if a.patient_id not in self.patients_gone
+        } | self.answers
         return replace(
             view,
             unread_message_ids=(view.unread_message_ids - self.read) | self.received,
@@ -135,6 +154,8 @@ class ParentChange:
                 }
                 | {(patient, reminder, due) for (patient, reminder), due in self.reminders_due.items()}
             ),
+            request_answers=frozenset(answers.values()),
+            seen_request_ids=view.seen_request_ids.union(self.seen),
         )
 
 
@@ -285,13 +306,39 @@ def _fold(changes: ProjectionChanges, envelope: Envelope, event: Event) -> str |
     elif isinstance(event, ServiceReminderCompleted):
         parent.reminders_due.pop((event.patient_id, event.reminder_id), None)
         parent.reminders_ended.add((event.patient_id, event.reminder_id))
+    elif isinstance(event, AppointmentRequestAnswered):
+        _answered(
+            parent, str(event.request_id), event.patient_id, "appointment", event.outcome, event.answered_at
+        )
+    elif isinstance(event, RefillRequestDecided):
+        _answered(parent, str(event.request_id), event.patient_id, "refill", event.outcome, event.decided_at)
+    elif isinstance(event, RequestAnswerSeen):
+        request_id = str(event.request_id)
+        parent.seen[request_id] = _later(parent.seen.get(request_id), event.seen_at)
+        parent.answers.pop(request_id, None)
     elif isinstance(event, PatientRemoved | PatientDeceased):
         parent.patients_gone.add(event.patient_id)
         parent.reminders_due = {k: v for k, v in parent.reminders_due.items() if k[0] != event.patient_id}
         parent.reminders_ended = {k for k in parent.reminders_ended if k[0] != event.patient_id}
+        parent.answers = {k: a for k, a in parent.answers.items() if a.patient_id != event.patient_id}
     elif isinstance(event, ClientRemoved):
         parent.client_gone = True
         parent.patients_gone.clear()
         parent.reminders_due.clear()
         parent.reminders_ended.clear()
+        parent.answers.clear()
     return None
+
+
+def _answered(
+    parent: ParentChange,
+    request_id: str,
+    patient_id: str,
+    kind: RequestKind,
+    outcome: AnswerOutcome,
+    answered_at: datetime,
+) -> None:
+    """An answer to one request (pets answers each once). Already seen in this batch: nothing to show,
+    and the seen id (kept) hides it whatever arrives later."""
+    if request_id not in parent.seen:
+        parent.answers[request_id] = RequestAnswer(request_id, patient_id, kind, outcome, _utc(answered_at))

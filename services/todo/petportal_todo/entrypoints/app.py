@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
 from petportal_runtime.auth import CurrentParent
 
 from ..bootstrap import TodoService, bootstrap
-from ..domain import TodoList
+from ..domain import TodoKind, TodoList
 from ..service_layer.projection import ReadModel, parent_todo_list
 
 
@@ -19,7 +17,7 @@ class TodoAction(BaseModel):
 
 
 class TodoItemPublic(BaseModel):
-    kind: Literal["unread_messages", "overdue_services", "sms_opt_in", "program_cta"]
+    kind: TodoKind
     title: str
     count: int | None = Field(default=None, description="only on unread_messages and overdue_services")
     action: TodoAction

@@ -18,7 +18,7 @@ from petportal_schemas import (
     SmsOptedIn,
     SmsOptedOut,
 )
-from petportal_todo.adapters.mongo import MongoReadModel, make_client
+from petportal_todo.adapters.mongo import EPOCH, MongoReadModel, make_client
 from petportal_todo.domain import project
 from petportal_todo.service_layer.projection import apply_batch
 
@@ -136,3 +136,97 @@ async def test_open_reminders_round_trip_and_leave_with_their_pet_or_client(
     parent, _ = await read_model.views("c1", "p1")
     assert parent is not None
     assert parent.due_reminders == frozenset()
+
+
+async def test_answers_and_seen_marks_round_trip_in_any_order_and_twice(read_model: MongoReadModel) -> None:
+    from petportal_schemas import (
+        AppointmentRequestAnswered,
+        PatientRemoved,
+        RefillRequestDecided,
+        RequestAnswerSeen,
+    )
+    from petportal_todo.adapters.mongo import parent_updates
+    from petportal_todo.domain import todo_list
+
+    def answered(request_id: uuid.UUID, patient: str = "p.1") -> tuple[Envelope, Event]:
+        return env(
+            AppointmentRequestAnswered(
+                request_id=request_id,
+                patient_id=patient,
+                outcome="proposed",
+                appointment_at=T0 + timedelta(days=2),
+                answered_at=T0,
+            )
+        )
+
+    def decided(request_id: uuid.UUID, patient: str = "p2") -> tuple[Envelope, Event]:
+        return env(
+            RefillRequestDecided(
+                request_id=request_id,
+                patient_id=patient,
+                prescription_id="rx.1",
+                outcome="denied",
+                decided_at=T0,
+            )
+        )
+
+    def seen(request_id: uuid.UUID) -> tuple[Envelope, Event]:
+        return env(
+            RequestAnswerSeen(request_id=request_id, kind="appointment", seen_at=T0 + timedelta(hours=1))
+        )
+
+    async def listed() -> list[tuple[str, str]]:
+        parent, clinic = await read_model.views("c1", "p1")
+        return [(i.kind, i.href) for i in todo_list(parent, clinic).items]
+
+    seen_first, answered_first, refill, other = (uuid.uuid4() for _ in range(4))
+    # The first write of the document is a seen mark (an upsert that inserts), as is possible when the
+    # parent saw the answer before todo got it: the mark must land as a nested field.
+    await apply_batch(read_model, [seen(seen_first)])
+    doc = await read_model.db["parents"].find_one({"_id": "c1:p1"})
+    assert doc is not None
+    assert doc["seen_requests"] == {
+        str(seen_first): (T0 + timedelta(hours=1) - EPOCH) // timedelta(microseconds=1)
+    }
+    await apply_batch(read_model, [answered(seen_first), answered(answered_first), decided(refill)])
+    assert await listed() == [("request_answered", "/pets/p.1"), ("refill_decided", "/pets/p2")]
+    parent, _ = await read_model.views("c1", "p1")
+    assert parent is not None
+    assert {a.request_id for a in parent.request_answers} == {
+        str(seen_first),
+        str(answered_first),
+        str(refill),
+    }
+    assert {a.answered_at for a in parent.request_answers} == {T0}
+
+    # A document written before answers existed (no answers, no seen_requests) takes them too.
+    await read_model.db["parents"].insert_one({"_id": "c1:p9", "clinic_id": "c1", "client_id": "p9"})
+    old_doc = Envelope.wrap(
+        AppointmentRequestAnswered(request_id=other, patient_id="p1", outcome="accepted", answered_at=T0),
+        clinic_id="c1",
+        client_id="p9",
+        producer="test",
+        occurred_at=T0,
+    )
+    await apply_batch(read_model, [(old_doc, old_doc.event())])
+    parent, clinic = await read_model.views("c1", "p9")
+    assert [i.title for i in todo_list(parent, clinic).items] == ["Your appointment request was accepted"]
+
+    # The writes themselves are idempotent: effects re-applied without their inbox records (as a
+    # half-committed batch on nx-27017 is, when redelivered) leave the same document.
+    change = project([seen(answered_first), decided(refill), answered(other, "p3")]).parents["c1:p1"]
+    await read_model.db["parents"].bulk_write(parent_updates(change, T0))
+    once = await read_model.db["parents"].find_one({"_id": "c1:p1"})
+    assert await listed() == [("request_answered", "/pets/p3"), ("refill_decided", "/pets/p2")]
+    await read_model.db["parents"].bulk_write(parent_updates(change, T0))
+    assert await read_model.db["parents"].find_one({"_id": "c1:p1"}) == once
+
+    # A pet that leaves takes its answers (dotted ids included); the seen marks stay.
+    await apply_batch(read_model, [env(PatientRemoved(patient_id="p2", reason="merged"))])
+    assert await listed() == [("request_answered", "/pets/p3")]
+    await apply_batch(read_model, [env(PatientRemoved(patient_id="p3", reason="merged")), seen(refill)])
+    assert await listed() == []
+    parent, _ = await read_model.views("c1", "p1")
+    assert parent is not None
+    assert parent.seen_request_ids == {str(seen_first), str(answered_first), str(refill)}
+    assert {a.request_id for a in parent.request_answers} == {str(seen_first), str(answered_first)}

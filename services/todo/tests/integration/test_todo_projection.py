@@ -12,10 +12,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from petportal_runtime.auth import StaffPrincipal
 from petportal_schemas import (
+    AppointmentRequestAnswered,
     ClientEnrolledInProgram,
     MessageRead,
     MessageReceived,
     ProgramOffered,
+    RefillRequestDecided,
+    RefillRequested,
+    RequestAnswerSeen,
     SmsOptedIn,
     SmsOptedOut,
     topics,
@@ -279,3 +283,98 @@ async def test_query_text_the_portal_refuses_is_422(start_todo: Any, keys: Any) 
         too_big = await todo.http.request("GET", "/api/v1/todo", content=b"x" * 20_000, headers=mine)
         assert too_big.status_code == 413
         assert (await todo.http.get("/api/v1/todo?x=%E2%98%83", headers=mine)).status_code == 200
+
+
+async def test_the_clinics_answers_are_on_the_list_until_seen_and_a_rebuild_keeps_them(
+    start_todo: Any,
+    publish: Any,
+    keys: Any,
+    todo_settings: TodoSettings,
+    wait_for: Callable[..., Awaitable[Any]],
+) -> None:
+    clinic_id, client_id = ids()
+    consumer = f"todo-answers-{uuid.uuid4().hex[:8]}"
+    accepted, denied, seen_early, unrelated = (uuid.uuid4() for _ in range(4))
+
+    def seen(request_id: uuid.UUID, kind: str = "appointment") -> RequestAnswerSeen:
+        return RequestAnswerSeen(request_id=request_id, kind=kind, seen_at=NOW)
+
+    async with start_todo(consumer) as todo:
+        await publish(
+            AppointmentRequestAnswered(
+                request_id=accepted,
+                patient_id="pet-1",
+                outcome="accepted",
+                appointment_at=NOW + timedelta(days=2),
+                answered_at=NOW,
+            ),
+            clinic_id,
+            client_id,
+        )
+        await publish(
+            RefillRequestDecided(
+                request_id=denied,
+                patient_id="pet-2",
+                prescription_id="rx-1",
+                outcome="denied",
+                decided_at=NOW + timedelta(seconds=1),
+            ),
+            clinic_id,
+            client_id,
+        )
+        # Seen before todo gets the answer: it never shows.
+        await publish(seen(seen_early), clinic_id, client_id)
+        await publish(
+            AppointmentRequestAnswered(
+                request_id=seen_early, patient_id="pet-1", outcome="declined", answered_at=NOW
+            ),
+            clinic_id,
+            client_id,
+        )
+        # The parent's own refill request is nothing for them to do (skipped, no dead letter).
+        await publish(
+            RefillRequested(
+                request_id=unrelated, patient_id="pet-2", prescription_id="rx-1", requested_at=NOW
+            ),
+            clinic_id,
+            client_id,
+        )
+        expected: dict[str, Any] = {
+            "badge": 2,
+            "items": [
+                {
+                    "kind": "request_answered",
+                    "title": "Your appointment request was accepted",
+                    "action": {"href": "/pets/pet-1"},
+                },
+                {
+                    "kind": "refill_decided",
+                    "title": "Your refill request was denied",
+                    "action": {"href": "/pets/pet-2"},
+                },
+            ],
+        }
+        inbox = todo.service.read_model.db["inbox"]
+        last = await publish(seen(uuid.uuid4(), "refill"), clinic_id, client_id)  # behind all of them
+
+        async def all_applied() -> bool:
+            return await inbox.find_one({"_id": str(last.event_id)}) is not None
+
+        await wait_for(all_applied, bool, what="the pets events applied")
+        assert await todo_of(todo, keys, clinic_id, client_id) == expected
+
+        await publish(seen(accepted), clinic_id, client_id)
+        body = await wait_for(
+            lambda: todo_of(todo, keys, clinic_id, client_id),
+            lambda b: b["badge"] == 1,
+            what="the seen answer gone",
+        )
+        assert body["items"] == expected["items"][1:]
+
+    read_model = make_read_model(todo_settings)
+    try:
+        await rebuild(read_model, make_replayer(todo_settings, consumer))
+    finally:
+        await read_model.close()
+    async with start_todo(consumer) as todo:
+        assert (await todo_of(todo, keys, clinic_id, client_id))["items"] == expected["items"][1:]

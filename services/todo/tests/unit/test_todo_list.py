@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from petportal_todo.domain import ClinicView, ParentView, Program, todo_list
+from petportal_todo.domain import ClinicView, ParentView, Program, RequestAnswer, todo_list
 from petportal_todo.domain.model import unread_title
 
 pytestmark = pytest.mark.unit
@@ -102,3 +102,78 @@ def test_overdue_services_are_one_item_counting_every_pets_overdue_reminders() -
         todo_list(parent(due_reminders=due), None, date(2026, 6, 2)).items[0].title == "1 service is overdue"
     )
     assert todo_list(parent(due_reminders=due), None, date(2026, 6, 1)).badge == 0  # due today is not overdue
+
+
+def answer(
+    request_id: str, kind: str, outcome: str, at: datetime = T0, patient_id: str = "p1"
+) -> RequestAnswer:
+    return RequestAnswer(request_id, patient_id, kind, outcome, at)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kind", "outcome", "item_kind", "title"),
+    [
+        ("appointment", "accepted", "request_answered", "Your appointment request was accepted"),
+        (
+            "appointment",
+            "proposed",
+            "request_answered",
+            "Your clinic proposed another time for your appointment request",
+        ),
+        ("appointment", "declined", "request_answered", "Your appointment request was declined"),
+        ("refill", "approved", "refill_decided", "Your refill request was approved"),
+        ("refill", "denied", "refill_decided", "Your refill request was denied"),
+    ],
+)
+def test_an_answered_request_is_an_item_leading_to_its_pet(
+    kind: str, outcome: str, item_kind: str, title: str
+) -> None:
+    todo = todo_list(parent(request_answers=frozenset({answer("r1", kind, outcome, patient_id="p.7")})), None)
+    assert [(i.kind, i.title, i.href, i.count) for i in todo.items] == [(item_kind, title, "/pets/p.7", None)]
+    assert todo.badge == 1
+
+
+def test_a_seen_answer_is_not_on_the_list_whichever_came_first() -> None:
+    answers = frozenset({answer("r1", "appointment", "accepted"), answer("r2", "refill", "denied")})
+    assert [
+        i.kind
+        for i in todo_list(parent(request_answers=answers, seen_request_ids=frozenset({"r1"})), None).items
+    ] == ["refill_decided"]
+    # Seen, not answered yet (the events came in the other order): nothing, and nothing when it comes.
+    assert todo_list(parent(seen_request_ids=frozenset({"r3"})), None).badge == 0
+
+
+def test_each_answer_is_an_item_in_a_stable_order_between_messages_and_overdue_services() -> None:
+    from datetime import date
+
+    today = date(2026, 6, 10)
+    answers = frozenset(
+        {
+            answer("r-b", "refill", "approved", T0, "p2"),
+            answer("r-c", "appointment", "declined", T0 + timedelta(hours=1)),
+            answer("r-a", "appointment", "accepted", T0 + timedelta(hours=1), "p2"),  # same time: by id
+            answer("r-d", "appointment", "proposed", T0 - timedelta(days=1)),
+        }
+    )
+    todo = todo_list(
+        parent(
+            unread_message_ids=frozenset({"m1"}),
+            request_answers=answers,
+            due_reminders=frozenset({("p1", "x", date(2026, 6, 1))}),
+            sms_opted_out_at=T0,
+        ),
+        ClinicView("clinic-1", (CARE,)),
+        today,
+    )
+    assert [(i.kind, i.href) for i in todo.items] == [
+        ("unread_messages", "/conversation"),
+        ("request_answered", "/pets/p1"),  # r-d, the oldest answer
+        ("request_answered", "/pets/p2"),  # r-a
+        ("request_answered", "/pets/p1"),  # r-c
+        ("refill_decided", "/pets/p2"),
+        ("overdue_services", "/pets"),
+        ("sms_opt_in", "/notifications/preferences"),
+        ("program_cta", "/programs/care"),
+    ]
+    assert todo.items[1].title == "Your clinic proposed another time for your appointment request"
+    assert todo.badge == 8
