@@ -3,6 +3,8 @@ import { api, problem, type Schemas } from "../api";
 
 // Where a To-Do item's action leads in this app; items for screens not built yet are shown without a link.
 const SCREENS = ["/conversation", "/notifications/preferences", "/pets", "/account"];
+/** Whether the app has a screen for `href` (a pet's page included). */
+const hasScreen = (href: string) => SCREENS.includes(href) || /^\/pets\/[^/]+$/.test(href);
 
 export function Home() {
   const [home, setHome] = useState<Schemas["HomeScreen"] | null>(null);
@@ -34,7 +36,7 @@ export function Home() {
         <ul class="cards" aria-label="To-Do">
           {todo.items.map((item) => (
             <li class="card">
-              {SCREENS.includes(item.action.href) ? <a href={item.action.href}>{item.title}</a> : <span>{item.title}</span>}
+              {hasScreen(item.action.href) ? <a href={item.action.href}>{item.title}</a> : <span>{item.title}</span>}
             </li>
           ))}
         </ul>

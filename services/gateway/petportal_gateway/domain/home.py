@@ -21,7 +21,14 @@ class TodoAction(BaseModel):
 
 
 class TodoItem(BaseModel):
-    kind: Literal["unread_messages", "overdue_services", "sms_opt_in", "program_cta"]
+    kind: Literal[
+        "unread_messages",
+        "request_answered",
+        "refill_decided",
+        "overdue_services",
+        "sms_opt_in",
+        "program_cta",
+    ]
     title: str
     # Left out of the answer when absent, as todo does.
     count: int | None = Field(
