@@ -1,6 +1,7 @@
 """Wiring: the runtime (PostgreSQL + Kafka), the unit of work on pets' repositories, the consumer of
-sync's patient, clinic and clinical-record events and of identity's erasure requests, and the erasure
-confirmations pets publishes. Tests pass their own pieces (a token verifier, a fake unit of work)."""
+sync's patient, clinic and clinical-record events and of identity's erasure requests, and what pets
+publishes (erasure confirmations; parents' requests and the clinic's answers on the pets topic).
+Tests pass their own pieces (a token verifier, a fake unit of work)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import (
     AppointmentCancelled,
+    AppointmentRequestAnswered,
     AppointmentUpserted,
     ClientDataErased,
     ClientErasureRequested,
@@ -24,6 +26,9 @@ from petportal_schemas import (
     PatientDeceased,
     PatientRemoved,
     PatientUpserted,
+    RefillRequestDecided,
+    RefillRequested,
+    RequestAnswerSeen,
     ServiceReminderCompleted,
     ServiceReminderUpserted,
     VaccinationRecorded,
@@ -80,4 +85,9 @@ def bootstrap(
             ],
         )
     document_publisher(runtime.broker, topics.ERASURE, [ClientDataErased])
+    document_publisher(
+        runtime.broker,
+        topics.PETS,
+        [AppointmentRequestAnswered, RefillRequested, RefillRequestDecided, RequestAnswerSeen],
+    )
     return service

@@ -41,6 +41,7 @@ ROUTES: tuple[tuple[re.Pattern[str], Route], ...] = tuple(
         (_under("/api/v1/pets"), Route("pets", "parent")),
         (_under("/api/v1/appointments"), Route("pets", "parent")),
         (_under("/api/v1/appointment-requests"), Route("pets", "parent")),
+        (_under("/api/v1/refill-requests"), Route("pets", "parent")),
         (_under("/api/v1/conversation"), Route("messaging", "parent")),
         (_under("/api/v1/feedback"), Route("messaging", "parent")),
         (_under("/api/v1/notifications"), Route("notify", "parent")),
@@ -54,6 +55,7 @@ ROUTES: tuple[tuple[re.Pattern[str], Route], ...] = tuple(
         (_under("/clinic/v1/inbound-texts"), Route("notify", "staff")),
         (_under("/clinic/v1/deliveries"), Route("notify", "staff")),
         (_under("/clinic/v1/appointment-requests"), Route("pets", "staff")),
+        (_under("/clinic/v1/refill-requests"), Route("pets", "staff")),
         (_under("/pims/v1"), Route("sync", "none")),
         (_under("/webhooks/sms"), Route("notify", "none")),
     )

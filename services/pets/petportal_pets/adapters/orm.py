@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
@@ -121,3 +122,35 @@ class AppointmentRequestRow(Base, table=True):
     note: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     answered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    seen_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class RefillRequestRow(Base, table=True):
+    """A parent's prescription refill request and the clinic's decision (domain.refills). At most one
+    pending request per prescription."""
+
+    __tablename__ = "refill_requests"
+    __table_args__ = (
+        Index("ix_refill_requests_client", "clinic_id", "client_id", "created_at"),
+        Index("ix_refill_requests_clinic", "clinic_id", "status", "created_at"),
+        Index(
+            "uq_refill_requests_pending",
+            "clinic_id",
+            "prescription_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    clinic_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=64)
+    patient_id: str = Field(max_length=64)
+    prescription_id: str = Field(max_length=64)
+    medication: str = Field(max_length=200)
+    note: str | None = Field(default=None, max_length=500)
+    status: str = Field(max_length=20)
+    clinic_note: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    decided_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    seen_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

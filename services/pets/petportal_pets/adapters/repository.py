@@ -24,8 +24,9 @@ from petportal_runtime.photos import Photo
 from petportal_schemas import ClinicSettingsChanged
 
 from ..domain import Clinic, Pet, PetRecord
+from ..domain.refills import RefillRequest, RefillStatus
 from ..domain.requests import AppointmentRequest, RequestStatus
-from .orm import AppointmentRequestRow, ClinicRow, PetPhotoRow, PetRecordRow, PetRow
+from .orm import AppointmentRequestRow, ClinicRow, PetPhotoRow, PetRecordRow, PetRow, RefillRequestRow
 
 _FIELDS = (
     "client_id",
@@ -321,6 +322,7 @@ class RequestRepository:
                 answer_time=values["answer_time"],
                 note=values["note"],
                 answered_at=values["answered_at"],
+                seen_at=values["seen_at"],
             )
         )
 
@@ -373,6 +375,7 @@ def _request_values(r: AppointmentRequest) -> dict[str, Any]:
         "note": r.note,
         "created_at": r.created_at,
         "answered_at": r.answered_at,
+        "seen_at": r.seen_at,
     }
 
 
@@ -389,6 +392,108 @@ def _request(row: Any) -> AppointmentRequest:
         note=row.note,
         created_at=row.created_at,
         answered_at=row.answered_at,
+        seen_at=row.seen_at,
+    )
+
+
+class RefillRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, request: RefillRequest) -> bool:
+        """Store a new request; False (nothing stored) when one for the prescription is pending."""
+        t = refills_table.c
+        stmt = (
+            insert(refills_table)
+            .values(**_refill_values(request))
+            .on_conflict_do_nothing(
+                index_elements=[t.clinic_id, t.prescription_id],
+                index_where=t.status == RefillStatus.PENDING.value,
+            )
+            .returning(t.id)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def get(self, clinic_id: str, request_id: uuid.UUID, *, lock: bool = False) -> RefillRequest | None:
+        t = refills_table.c
+        query = sa_select(refills_table).where(t.clinic_id == clinic_id, t.id == request_id)
+        row = (await self.session.execute(query.with_for_update() if lock else query)).first()
+        return _refill(row) if row else None
+
+    async def save(self, request: RefillRequest) -> None:
+        values = _refill_values(request)
+        await self.session.execute(
+            update(refills_table)
+            .where(refills_table.c.id == request.id)
+            .values({k: values[k] for k in ("status", "clinic_note", "decided_at", "seen_at")})
+        )
+
+    async def for_clients(self, memberships: Collection[ClientRef], limit: int) -> list[RefillRequest]:
+        if not memberships:
+            return []
+        t = refills_table.c
+        query = (
+            sa_select(refills_table)
+            .where(_of_memberships(refills_table, memberships))
+            .order_by(t.created_at.desc(), t.id)
+            .limit(limit)
+        )
+        return [_refill(r) for r in await self.session.execute(query)]
+
+    async def for_clinic(
+        self, clinic_id: str, status: RefillStatus | None, limit: int
+    ) -> list[RefillRequest]:
+        t = refills_table.c
+        query = sa_select(refills_table).where(t.clinic_id == clinic_id)
+        if status is not None:
+            query = query.where(t.status == status.value)
+        query = query.order_by(t.created_at.desc(), t.id).limit(limit)
+        return [_refill(r) for r in await self.session.execute(query)]
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete the client's refill requests, whatever their status."""
+        t = refills_table.c
+        return _deleted(
+            await self.session.execute(
+                delete(refills_table).where(t.clinic_id == clinic_id, t.client_id == client_id)
+            )
+        )
+
+
+refills_table = table_of(RefillRequestRow)
+
+
+def _refill_values(r: RefillRequest) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "clinic_id": r.clinic_id,
+        "client_id": r.client_id,
+        "patient_id": r.patient_id,
+        "prescription_id": r.prescription_id,
+        "medication": r.medication,
+        "note": r.note,
+        "status": r.status.value,
+        "clinic_note": r.clinic_note,
+        "created_at": r.created_at,
+        "decided_at": r.decided_at,
+        "seen_at": r.seen_at,
+    }
+
+
+def _refill(row: Any) -> RefillRequest:
+    return RefillRequest(
+        clinic_id=row.clinic_id,
+        client_id=row.client_id,
+        patient_id=row.patient_id,
+        prescription_id=row.prescription_id,
+        medication=row.medication,
+        note=row.note,
+        id=row.id,
+        status=RefillStatus(row.status),
+        clinic_note=row.clinic_note,
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+        seen_at=row.seen_at,
     )
 
 
@@ -399,15 +504,17 @@ class SqlRepositories:
     records: PetRecordRepository
     photos: PhotoRepository
     requests: RequestRepository
+    refills: RefillRepository
 
     async def erase_client(self, clinic_id: str, client_id: str) -> int:
         """Delete everything pets holds about the client (docs/erasure.md): the photos of their pets
-        (found through the pets, so first), their pets' records, their appointment requests and their
-        pets. The clinic's own rows stay. How many rows were deleted."""
+        (found through the pets, so first), their pets' records, their appointment and refill requests
+        and their pets. The clinic's own rows stay. How many rows were deleted."""
         return (
             await self.photos.erase_client(clinic_id, client_id)
             + await self.records.erase_client(clinic_id, client_id)
             + await self.requests.erase_client(clinic_id, client_id)
+            + await self.refills.erase_client(clinic_id, client_id)
             + await self.pets.erase_client(clinic_id, client_id)
         )
 
@@ -419,6 +526,7 @@ def sql_repositories(session: AsyncSession) -> SqlRepositories:
         records=PetRecordRepository(session),
         photos=PhotoRepository(session),
         requests=RequestRepository(session),
+        refills=RefillRepository(session),
     )
 
 

@@ -21,6 +21,10 @@ class RequestStatus(StrEnum):
     CANCELLED = "cancelled"  # by the parent, while pending
 
 
+# The statuses of a request the clinic has answered: the parent can see the answer.
+ANSWERED = frozenset({RequestStatus.ACCEPTED, RequestStatus.DECLINED, RequestStatus.PROPOSED})
+
+
 class Decision(StrEnum):
     ACCEPT = "accept"
     DECLINE = "decline"
@@ -53,6 +57,7 @@ class AppointmentRequest:
     note: str | None = None
     created_at: datetime = field(default_factory=now)
     answered_at: datetime | None = None
+    seen_at: datetime | None = None  # when the parent saw the clinic's answer
 
     @classmethod
     def new(
@@ -92,6 +97,15 @@ class AppointmentRequest:
             self.answer_time = time
         self.note = note.strip() if note and note.strip() else None
         self.answered_at = at
+
+    def see(self, at: datetime) -> bool:
+        """The parent has seen the clinic's answer; True the first time only (then it changes nothing)."""
+        if self.status not in ANSWERED:
+            raise InvalidRequest(f"the request is {self.status.value}: the clinic has not answered it")
+        if self.seen_at is not None:
+            return False
+        self.seen_at = at
+        return True
 
     def cancel(self) -> None:
         if self.status is not RequestStatus.PENDING:

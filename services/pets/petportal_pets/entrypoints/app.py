@@ -28,7 +28,7 @@ from ..bootstrap import PetsService, bootstrap
 from ..domain import Appointment, Clinic, Pet, Reminder
 from ..domain.requests import InvalidRequest, RequestNotFound
 from ..service_layer import services
-from . import requests_api
+from . import refills_api, requests_api
 from .dependencies import UnitOfWork
 
 
@@ -378,7 +378,10 @@ ERRORS: ErrorStatuses = {
 def create_app(container: PetsService | None = None) -> FastAPI:
     container = container or bootstrap()
     app = container.runtime.create_app(
-        title="Pet Portal pets", routers=[router, requests_api.parent, requests_api.clinic], errors=ERRORS
+        title="Pet Portal pets",
+        routers=[router, requests_api.parent, requests_api.clinic, refills_api.parent, refills_api.clinic],
+        errors=ERRORS,
     )
+    refills_api.install_error_handlers(app)
     app.state.container = container
     return app

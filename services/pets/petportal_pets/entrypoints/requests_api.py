@@ -53,6 +53,7 @@ class RequestPublic(BaseModel):
     note: str | None
     created_at: datetime
     answered_at: datetime | None
+    seen_at: datetime | None = Field(description="when the parent saw the clinic's answer")
 
     @classmethod
     def of(cls, r: AppointmentRequest) -> RequestPublic:
@@ -68,6 +69,7 @@ class RequestPublic(BaseModel):
             note=r.note,
             created_at=r.created_at,
             answered_at=r.answered_at,
+            seen_at=r.seen_at,
         )
 
 
@@ -109,6 +111,16 @@ async def my_requests(me: CurrentParent, uow: UnitOfWork) -> RequestList:
 @parent.post("/{request_id}/cancel", responses=_BAD)
 async def cancel_request(request_id: RequestId, me: CurrentParent, uow: UnitOfWork) -> RequestPublic:
     return RequestPublic.of(await services.cancel_request(uow, me.memberships, request_id))
+
+
+@parent.post(
+    "/{request_id}/seen",
+    status_code=204,
+    responses={404: _BAD[404], 409: {"description": "the clinic has not answered yet"}},
+)
+async def see_answer(request_id: RequestId, me: CurrentParent, uow: UnitOfWork) -> None:
+    """You have seen the clinic's answer: it leaves your To-Do list. Again changes nothing."""
+    await services.see_request(uow, me.memberships, request_id, datetime.now(UTC))
 
 
 @clinic.get("")

@@ -1,5 +1,7 @@
 """Use cases: record what the PIMS publishes (signalment, clinics, clinical records, removals) and
-show a parent their pets and each pet's records, across every clinic where they are a client."""
+show a parent their pets and each pet's records, across every clinic where they are a client; what
+parents ask the clinic (appointment and refill requests) and the clinic's answers, each answer and
+each "seen" published on the pets topic with the change."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Literal
 
 from petportal_runtime.auth import ClientRef
 from petportal_runtime.erasure import erase
@@ -15,16 +18,21 @@ from petportal_runtime.logging import get_logger
 from petportal_runtime.photos import Photo, process_photo
 from petportal_schemas import (
     AppointmentCancelled,
+    AppointmentRequestAnswered,
     AppointmentUpserted,
     ClientErasureRequested,
     ClientRemoved,
     ClinicRegistered,
     ClinicSettingsChanged,
     Envelope,
+    Event,
     MedicationPrescribed,
     PatientDeceased,
     PatientRemoved,
     PatientUpserted,
+    RefillRequestDecided,
+    RefillRequested,
+    RequestAnswerSeen,
     ServiceReminderCompleted,
     ServiceReminderUpserted,
     VaccinationRecorded,
@@ -44,10 +52,17 @@ from ..domain import (
     upcoming_appointments,
 )
 from ..domain.records import RecordKind
+from ..domain.refills import (
+    RefillConflict,
+    RefillDecision,
+    RefillNotFound,
+    RefillRequest,
+    RefillStatus,
+)
 from ..domain.requests import AppointmentRequest, Decision, RequestNotFound, RequestStatus
 from .unit_of_work import PetsUnitOfWork
 
-CONSUMER = "pets"
+CONSUMER = "pets"  # also the producer of what pets publishes
 log = get_logger(__name__)
 
 ClinicalEvent = (
@@ -345,15 +360,39 @@ async def cancel_request(
 ) -> AppointmentRequest:
     """The parent withdraws a pending request; `RequestNotFound` alike for another's and none."""
     async with uow:
-        for clinic_id in {m.clinic_id for m in memberships}:
-            request = await uow.repositories.requests.get(clinic_id, request_id, lock=True)
-            if (
-                request is not None
-                and ClientRef(clinic_id=clinic_id, client_id=request.client_id) in memberships
-            ):
-                request.cancel()
-                await uow.repositories.requests.save(request)
-                return request
+        request = await _parent_request(uow, memberships, request_id)
+        request.cancel()
+        await uow.repositories.requests.save(request)
+    return request
+
+
+async def see_request(
+    uow: PetsUnitOfWork, memberships: Collection[ClientRef], request_id: uuid.UUID, at: datetime
+) -> AppointmentRequest:
+    """The parent has seen the clinic's answer: recorded and published (RequestAnswerSeen) the first
+    time only. `RequestNotFound` alike for another's and none; `InvalidRequest` before an answer."""
+    async with uow:
+        request = await _parent_request(uow, memberships, request_id)
+        if request.see(at):
+            await uow.repositories.requests.save(request)
+            await _publish(
+                uow,
+                request.clinic_id,
+                request.client_id,
+                RequestAnswerSeen(request_id=request.id, kind="appointment", seen_at=at),
+                at,
+            )
+    return request
+
+
+async def _parent_request(
+    uow: PetsUnitOfWork, memberships: Collection[ClientRef], request_id: uuid.UUID
+) -> AppointmentRequest:
+    """One of the parent's appointment requests, locked for the unit of work."""
+    for clinic_id in sorted({m.clinic_id for m in memberships}):
+        request = await uow.repositories.requests.get(clinic_id, request_id, lock=True)
+        if request is not None and ClientRef(clinic_id=clinic_id, client_id=request.client_id) in memberships:
+            return request
     raise RequestNotFound()
 
 
@@ -374,11 +413,163 @@ async def answer_request(
     note: str | None,
     at: datetime,
 ) -> AppointmentRequest:
-    """The clinic accepts (with a time), declines or proposes another time, once."""
+    """The clinic accepts (with a time), declines or proposes another time, once; the answer is
+    published (AppointmentRequestAnswered, without the note) in the same transaction."""
     async with uow:
         request = await uow.repositories.requests.get(clinic_id, request_id, lock=True)
         if request is None:
             raise RequestNotFound()
         request.answer(decision, time, note, at)
         await uow.repositories.requests.save(request)
+        await _publish(
+            uow,
+            request.clinic_id,
+            request.client_id,
+            AppointmentRequestAnswered(
+                request_id=request.id,
+                patient_id=request.patient_id,
+                outcome=_OUTCOMES[request.status],
+                appointment_at=request.answer_time,
+                answered_at=at,
+            ),
+            at,
+        )
+    return request
+
+
+_OUTCOMES: dict[RequestStatus, Literal["accepted", "declined", "proposed"]] = {
+    RequestStatus.ACCEPTED: "accepted",
+    RequestStatus.DECLINED: "declined",
+    RequestStatus.PROPOSED: "proposed",
+}
+
+
+async def _publish(uow: PetsUnitOfWork, clinic_id: str, client_id: str, event: Event, at: datetime) -> None:
+    """Stage one of pets' own events about the client in the unit of work's outbox."""
+    await uow.publish(
+        Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=CONSUMER, occurred_at=at)
+    )
+
+
+# --- prescription refill requests -----------------------------------------------------------------
+
+
+async def request_refill(
+    uow: PetsUnitOfWork,
+    acting: ClientRef,
+    *,
+    patient_id: str,
+    prescription_id: str,
+    note: str | None,
+    at: datetime,
+) -> RefillRequest:
+    """The parent asks for a refill of a current prescription (with refills left) of one of their
+    pets at the clinic they act at; published (RefillRequested) with it. `RefillNotFound` for a pet or
+    prescription that is not theirs, `RefillConflict` when it cannot be refilled or one is pending."""
+    async with uow:
+        found = await uow.repositories.pets.find([acting], patient_id)
+        if not found:
+            raise RefillNotFound("patient_id", f"no pet {patient_id}")
+        pet = found[0]
+        records = await uow.repositories.records.for_pets([pet], ["medication"])
+        medication = next(
+            (
+                MedicationPrescribed.model_validate(r.payload)
+                for r in records.get((pet.clinic_id, pet.patient_id), [])
+                if r.record_id == prescription_id
+            ),
+            None,
+        )
+        request = RefillRequest.new(
+            pet.clinic_id, pet.client_id, pet.patient_id, prescription_id, medication, note, at
+        )
+        if not await uow.repositories.refills.add(request):
+            raise RefillConflict("prescription_id", "a refill of this prescription is already pending")
+        await _publish(
+            uow,
+            request.clinic_id,
+            request.client_id,
+            RefillRequested(
+                request_id=request.id,
+                patient_id=request.patient_id,
+                prescription_id=request.prescription_id,
+                requested_at=at,
+            ),
+            at,
+        )
+    return request
+
+
+async def parent_refills(uow: PetsUnitOfWork, memberships: Collection[ClientRef]) -> list[RefillRequest]:
+    """The parent's refill requests at all their clinics, newest first."""
+    async with uow:
+        return await uow.repositories.refills.for_clients(memberships, limit=100)
+
+
+async def see_refill(
+    uow: PetsUnitOfWork, memberships: Collection[ClientRef], request_id: uuid.UUID, at: datetime
+) -> RefillRequest:
+    """The parent has seen the clinic's decision: recorded and published (RequestAnswerSeen) the
+    first time only. `RefillNotFound` alike for another's and none; `RefillConflict` while pending."""
+    async with uow:
+        request = None
+        for clinic_id in sorted({m.clinic_id for m in memberships}):
+            candidate = await uow.repositories.refills.get(clinic_id, request_id, lock=True)
+            if (
+                candidate is not None
+                and ClientRef(clinic_id=clinic_id, client_id=candidate.client_id) in memberships
+            ):
+                request = candidate
+                break
+        if request is None:
+            raise RefillNotFound("request_id", "no such refill request")
+        if request.see(at):
+            await uow.repositories.refills.save(request)
+            await _publish(
+                uow,
+                request.clinic_id,
+                request.client_id,
+                RequestAnswerSeen(request_id=request.id, kind="refill", seen_at=at),
+                at,
+            )
+    return request
+
+
+async def clinic_refills(
+    uow: PetsUnitOfWork, clinic_id: str, status: RefillStatus | None
+) -> list[RefillRequest]:
+    async with uow:
+        return await uow.repositories.refills.for_clinic(clinic_id, status, limit=200)
+
+
+async def decide_refill(
+    uow: PetsUnitOfWork,
+    clinic_id: str,
+    request_id: uuid.UUID,
+    *,
+    decision: RefillDecision,
+    note: str | None,
+    at: datetime,
+) -> RefillRequest:
+    """The clinic approves or denies (with a note) a pending request, once; the decision is published
+    (RefillRequestDecided, without the note) in the same transaction."""
+    async with uow:
+        request = await uow.repositories.refills.get(clinic_id, request_id, lock=True)
+        if request is None:
+            raise RefillNotFound("request_id", "no such refill request")
+        request.decide(decision, note, at)
+        await uow.repositories.refills.save(request)
+        await _publish(
+            uow,
+            request.clinic_id,
+            request.client_id,
+            RefillRequestDecided(
+                request_id=request.id,
+                patient_id=request.patient_id,
+                prescription_id=request.prescription_id,
+                outcome="approved" if request.status is RefillStatus.APPROVED else "denied",
+                decided_at=at,
+            ),
+            at,
+        )
     return request

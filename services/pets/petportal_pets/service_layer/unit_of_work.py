@@ -13,6 +13,7 @@ from petportal_runtime.uow import UnitOfWork
 from petportal_schemas import ClinicSettingsChanged
 
 from ..domain import Clinic, Pet, PetRecord
+from ..domain.refills import RefillRequest, RefillStatus
 from ..domain.requests import AppointmentRequest, RequestStatus
 
 
@@ -88,6 +89,30 @@ class RequestStore(Protocol):
         ...
 
 
+class RefillStore(Protocol):
+    async def add(self, request: RefillRequest) -> bool:
+        """Store a new request; False (nothing stored) when one for the same prescription is pending."""
+        ...
+
+    async def get(self, clinic_id: str, request_id: uuid.UUID, *, lock: bool = False) -> RefillRequest | None:
+        """The clinic's request (locked for this unit of work if asked); None otherwise."""
+        ...
+
+    async def save(self, request: RefillRequest) -> None:
+        """Write the decision and when the parent saw it."""
+        ...
+
+    async def for_clients(self, memberships: Collection[ClientRef], limit: int) -> list[RefillRequest]:
+        """The parent's requests at all their clinics, newest first."""
+        ...
+
+    async def for_clinic(
+        self, clinic_id: str, status: RefillStatus | None, limit: int
+    ) -> list[RefillRequest]:
+        """The clinic's requests (in one status if asked), newest first."""
+        ...
+
+
 class PetsRepositories(Protocol):
     @property
     def pets(self) -> PetStore: ...
@@ -104,10 +129,13 @@ class PetsRepositories(Protocol):
     @property
     def requests(self) -> RequestStore: ...
 
+    @property
+    def refills(self) -> RefillStore: ...
+
     async def erase_client(self, clinic_id: str, client_id: str) -> int:
         """Delete everything pets holds about the client: their pets (listed or gone), the photos of
-        those pets, their records and their appointment requests; the clinic's rows stay. How many
-        rows were deleted."""
+        those pets, their records, their appointment requests and their refill requests; the clinic's
+        rows stay. How many rows were deleted."""
         ...
 
 

@@ -25,6 +25,7 @@ from petportal_pets.entrypoints.app import create_app
 from petportal_pets.settings import PetsSettings
 from petportal_runtime.migrations import upgrade
 from petportal_schemas import (
+    AppointmentRequestAnswered,
     AppointmentUpserted,
     ClientDataErased,
     ClientErasureRequested,
@@ -35,6 +36,9 @@ from petportal_schemas import (
     MedicationPrescribed,
     PatientRemoved,
     PatientUpserted,
+    RefillRequestDecided,
+    RefillRequested,
+    RequestAnswerSeen,
     ServiceReminderUpserted,
     VaccinationRecorded,
     topics,
@@ -488,7 +492,7 @@ async def test_an_erased_clients_data_is_deleted_everywhere_and_a_replay_brings_
             return (await session.execute(text(sql), params)).scalar_one()
 
     # Every table of pets gets rows of both clients: pets (one listed, one gone), the records of every
-    # kind, a photo and an appointment request; the clinic's own row is the clinic's.
+    # kind, a photo, an appointment request and a refill request; the clinic's own row is the clinic's.
     await producer(ClinicRegistered(name="Maple Vets", pims="avimark", timezone="UTC"), clinic_id, None)
     for client_id, (name, gone) in names.items():
         pet_id = f"p-{client_id}"
@@ -508,7 +512,11 @@ async def test_an_erased_clients_data_is_deleted_everywhere_and_a_replay_brings_
                 vaccination_id=f"v-{client_id}", patient_id=pet_id, name="DHPP", given_on=today
             ),
             MedicationPrescribed(
-                prescription_id=f"m-{client_id}", patient_id=pet_id, name="Carprofen", prescribed_on=today
+                prescription_id=f"m-{client_id}",
+                patient_id=pet_id,
+                name="Carprofen",
+                refills_remaining=1,
+                prescribed_on=today,
             ),
         ):
             await producer(record, clinic_id, client_id)
@@ -536,11 +544,22 @@ async def test_an_erased_clients_data_is_deleted_everywhere_and_a_replay_brings_
             headers=mine,
         )
         assert asked.status_code == 201, asked.text
+        refill = await http.post(
+            "/api/v1/refill-requests",
+            json={
+                "patient_id": f"p-{client_id}",
+                "prescription_id": f"m-{client_id}",
+                "note": f"{name} is out of pills",
+            },
+            headers=mine,
+        )
+        assert refill.status_code == 201, refill.text
     counts = """SELECT (SELECT count(*) FROM pets WHERE client_id = :k)
         + (SELECT count(*) FROM pet_records WHERE client_id = :k)
         + (SELECT count(*) FROM pet_photos WHERE patient_id = 'p-' || :k)
-        + (SELECT count(*) FROM appointment_requests WHERE client_id = :k)"""
-    assert await scalar(counts, k=erased) == await scalar(counts, k=kept) == 2 + 4 + 1 + 1
+        + (SELECT count(*) FROM appointment_requests WHERE client_id = :k)
+        + (SELECT count(*) FROM refill_requests WHERE client_id = :k)"""
+    assert await scalar(counts, k=erased) == await scalar(counts, k=kept) == 2 + 4 + 1 + 1 + 1
 
     erasure_id = uuid.uuid4()
     request = await producer(ClientErasureRequested(erasure_id=erasure_id), clinic_id, erased)
@@ -560,7 +579,14 @@ async def test_an_erased_clients_data_is_deleted_everywhere_and_a_replay_brings_
             .scalars()
             .all()
         )
-        assert {"pets", "pet_records", "pet_photos", "appointment_requests", "clinics"} <= set(tables)
+        assert {
+            "pets",
+            "pet_records",
+            "pet_photos",
+            "appointment_requests",
+            "refill_requests",
+            "clinics",
+        } <= set(tables)
         for table in sorted(set(tables) - {"erased_clients", "outbox"}):
             rows = (await session.execute(text(f'SELECT t::text FROM "{table}" AS t'))).scalars().all()
             leaked = [row for row in rows if any(word in row for word in (erased, *names[erased]))]
@@ -581,6 +607,11 @@ async def test_an_erased_clients_data_is_deleted_everywhere_and_a_replay_brings_
                 {"c": f"{clinic_id}:%"},
             )
         ).all()
+    # The other client's refill request stays published; the erased client's is gone from the outbox.
+    assert [(key, event_type) for key, event_type, _ in outbox if key != f"{clinic_id}:{erased}"] == [
+        (f"{clinic_id}:{kept}", "RefillRequested")
+    ]
+    outbox = [row for row in outbox if row[0] == f"{clinic_id}:{erased}"]
     assert [tuple(row) for row in tombstone] == [(clinic_id, erased, request.occurred_at, erasure_id)]
     [(key, event_type, value)] = outbox
     assert (key, event_type) == (f"{clinic_id}:{erased}", "ClientDataErased")
@@ -588,13 +619,14 @@ async def test_an_erased_clients_data_is_deleted_everywhere_and_a_replay_brings_
     assert not any(name.encode() in value for name in names[erased])
 
     # The other client's rows are all there, and so is the clinic.
-    assert await scalar(counts, k=kept) == 8
+    assert await scalar(counts, k=kept) == 9
     assert await scalar("SELECT name FROM clinics WHERE clinic_id = :c", c=clinic_id) == "Maple Vets"
     kept_pets = await http.get("/api/v1/pets", headers=headers(signing_key, clinic_id, kept))
     assert [p["name"] for p in kept_pets.json()["pets"]] == [names[kept][0]]
     theirs = headers(signing_key, clinic_id, erased)
     assert (await http.get("/api/v1/pets", headers=theirs)).json() == {"pets": []}
     assert (await http.get("/api/v1/appointment-requests", headers=theirs)).json() == {"requests": []}
+    assert (await http.get("/api/v1/refill-requests", headers=theirs)).json() == {"requests": []}
 
     # The confirmation reaches the erasure topic.
     [(envelope, confirmed, _)] = await read_events(
@@ -631,3 +663,311 @@ async def test_an_erased_clients_data_is_deleted_everywhere_and_a_replay_brings_
     assert await scalar("SELECT count(*) FROM pet_records WHERE client_id = :k", k=erased) == 0
     refused = "SELECT count(*) FROM inbox WHERE event_id = ANY(:ids)"
     assert await scalar(refused, ids=[e.event_id for e in replayed]) == 0
+
+
+async def _outbox(runtime: Any, clinic_id: str) -> list[tuple[str, Event]]:
+    """(key, event) of what pets staged in its outbox about this clinic's clients, in order."""
+    async with runtime.transaction() as session:
+        rows = (
+            await session.execute(
+                text("SELECT key, value FROM outbox WHERE key LIKE :c ORDER BY id"), {"c": f"{clinic_id}:%"}
+            )
+        ).all()
+    return [(key, Envelope.from_bytes(value).event()) for key, value in rows]
+
+
+async def test_the_answer_to_an_appointment_request_is_published_once_and_seen_once(
+    pets: tuple[httpx.AsyncClient, Any], producer: Any, signing_key: TokenMinter, kafka_bootstrap: str
+) -> None:
+    http, runtime = pets
+    clinic_id, client_id = f"clinic-{uuid.uuid4().hex[:6]}", f"client-{uuid.uuid4().hex[:8]}"
+    await producer(patient("p-1", "Rex"), clinic_id, client_id)
+    mine = headers(signing_key, clinic_id, client_id)
+    staff = signing_key.staff_headers(clinic_id)
+    await eventually(lambda: http.get("/api/v1/pets/p-1", headers=mine), lambda r: r.status_code == 200)
+    soon = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    body = {"patient_id": "p-1", "reason": "Itchy ears", "preferred_times": [soon.isoformat()]}
+    created = await http.post("/api/v1/appointment-requests", json=body, headers=mine)
+    assert created.status_code == 201, created.text
+    request_id = created.json()["request_id"]
+    assert created.json()["seen_at"] is None
+    seen_url = f"/api/v1/appointment-requests/{request_id}/seen"
+
+    # Nothing to see before the clinic answers; nothing published by asking.
+    not_yet = await http.post(seen_url, headers=mine)
+    assert not_yet.status_code == 409
+    assert "not answered" in not_yet.json()["detail"]
+    assert await _outbox(runtime, clinic_id) == []
+
+    answered = await http.post(
+        f"/clinic/v1/appointment-requests/{request_id}/answer",
+        json={"decision": "propose", "time": soon.isoformat(), "note": "Tuesday instead?"},
+        headers=staff,
+    )
+    assert answered.status_code == 200, answered.text
+    [(key, event)] = await _outbox(runtime, clinic_id)
+    assert key == f"{clinic_id}:{client_id}"
+    assert isinstance(event, AppointmentRequestAnswered)
+    assert (str(event.request_id), event.patient_id, event.outcome, event.appointment_at) == (
+        request_id,
+        "p-1",
+        "proposed",
+        soon,
+    )
+    assert "Tuesday" not in event.model_dump_json()  # the clinic's note stays in pets
+
+    # Another parent's, an unknown and a malformed request: 404, 404, 422.
+    someone_else = headers(signing_key, clinic_id, "someone-else")
+    assert (await http.post(seen_url, headers=someone_else)).status_code == 404
+    assert (
+        await http.post(f"/api/v1/appointment-requests/{uuid.uuid4()}/seen", headers=mine)
+    ).status_code == 404
+    assert (await http.post("/api/v1/appointment-requests/nope/seen", headers=mine)).status_code == 422
+    assert (await http.post(seen_url, headers=staff)).status_code == 403
+    assert (await http.post(seen_url)).status_code == 401
+
+    # Seen twice: 204 both times, one event; the request says when.
+    for _ in range(2):
+        response = await http.post(seen_url, headers=mine)
+        assert response.status_code == 204, response.text
+        assert response.content == b""
+    [listed] = (await http.get("/api/v1/appointment-requests", headers=mine)).json()["requests"]
+    assert listed["seen_at"] is not None
+    published = await _outbox(runtime, clinic_id)
+    assert [type(e).__name__ for _, e in published] == ["AppointmentRequestAnswered", "RequestAnswerSeen"]
+    seen = published[1][1]
+    assert isinstance(seen, RequestAnswerSeen)
+    assert (str(seen.request_id), seen.kind, seen.seen_at) == (
+        request_id,
+        "appointment",
+        datetime.fromisoformat(listed["seen_at"]),
+    )
+
+    # The relay takes them to the pets topic.
+    found = await read_events(kafka_bootstrap, topics.PETS, clinic_id=clinic_id, count=2)
+    assert [(e.event_type, e.producer, e.client_id) for e, _, _ in found] == [
+        ("AppointmentRequestAnswered", "pets", client_id),
+        ("RequestAnswerSeen", "pets", client_id),
+    ]
+
+
+async def test_a_refill_request_is_asked_for_a_current_prescription_decided_once_and_seen_once(
+    pets: tuple[httpx.AsyncClient, Any], producer: Any, signing_key: TokenMinter
+) -> None:
+    http, runtime = pets
+    tag = uuid.uuid4().hex[:6]
+    clinic_id, client_id, other = f"clinic-{tag}", f"client-{tag}", f"other-{tag}"
+    other_clinic = f"clinic-b-{tag}"
+    today = datetime.now(UTC).date()
+    await producer(patient("p-1", "Rex"), clinic_id, client_id)
+    await producer(patient("p-9", "Secretpet"), clinic_id, other)
+    # The parent is a client of a second clinic too, with a pet there.
+    await producer(patient("p-b", "Bella"), other_clinic, client_id)
+
+    def medication(prescription_id: str, patient_id: str, **kw: Any) -> MedicationPrescribed:
+        values: dict[str, Any] = {
+            "name": f"Med {prescription_id}",
+            "refills_remaining": 2,
+            "prescribed_on": today - timedelta(days=30),
+        }
+        return MedicationPrescribed(prescription_id=prescription_id, patient_id=patient_id, **(values | kw))
+
+    for event, clinic, client in (
+        (medication("m-1", "p-1", name="Carprofen 50 mg"), clinic_id, client_id),
+        (medication("m-0", "p-1", refills_remaining=0), clinic_id, client_id),
+        (medication("m-old", "p-1", expires_on=today - timedelta(days=1)), clinic_id, client_id),
+        (medication("m-off", "p-1", active=False), clinic_id, client_id),
+        (medication("m-9", "p-9", name="Secretmed"), clinic_id, other),
+        (medication("m-b", "p-b"), other_clinic, client_id),
+    ):
+        await producer(event, clinic, client)
+    mine = signing_key.parent_headers(
+        clinic_id, client_id, clients=((clinic_id, client_id), (other_clinic, client_id))
+    )
+    theirs = headers(signing_key, clinic_id, other)
+    staff = signing_key.staff_headers(clinic_id)
+
+    async def records() -> int:
+        async with runtime.transaction() as session:
+            return int(
+                (
+                    await session.execute(
+                        text(
+                            "SELECT count(*) FROM pet_records"
+                            " WHERE kind = 'medication' AND clinic_id = ANY(:c)"
+                        ),
+                        {"c": [clinic_id, other_clinic]},
+                    )
+                ).scalar_one()
+            )
+
+    await eventually(records, lambda n: n == 6)
+    await eventually(lambda: http.get("/api/v1/pets/p-1", headers=mine), lambda r: r.status_code == 200)
+
+    url = "/api/v1/refill-requests"
+    body = {"patient_id": "p-1", "prescription_id": "m-1", "note": "Running low"}
+    assert (await http.get(url, headers=mine)).json() == {"requests": []}
+
+    created = await http.post(url, json=body, headers=mine)
+    assert created.status_code == 201, created.text
+    request = created.json()
+    request_id = request["request_id"]
+    assert {k: request[k] for k in ("patient_id", "prescription_id", "medication_name", "parent_note")} == {
+        "patient_id": "p-1",
+        "prescription_id": "m-1",
+        "medication_name": "Carprofen 50 mg",
+        "parent_note": "Running low",
+    }
+    assert (request["status"], request["clinic_note"], request["decided_at"], request["seen_at"]) == (
+        "pending",
+        None,
+        None,
+        None,
+    )
+
+    # Refused, naming the field; another client's pet or prescription looks like a missing one.
+    async def refused(json: Any, status: int, field: str | None, auth: dict[str, str] = mine) -> Any:
+        response = await http.post(url, json=json, headers=auth)
+        assert response.status_code == status, (json, response.text)
+        assert "Secret" not in response.text
+        if field is not None:
+            assert response.json()["field"] == field, response.text
+        return response.json()
+
+    theirs_pet = await refused({**body, "patient_id": "p-9"}, 404, "patient_id")
+    missing_pet = await refused({**body, "patient_id": "p-x"}, 404, "patient_id")
+    assert (theirs_pet["detail"], missing_pet["detail"]) == ("no pet p-9", "no pet p-x")
+    await refused({**body, "prescription_id": "m-9"}, 404, "prescription_id")  # another client's pet's
+    await refused({**body, "prescription_id": "m-b"}, 404, "prescription_id")  # another of their pets'
+    await refused({**body, "prescription_id": "m-nope"}, 404, "prescription_id")
+    # The pet is theirs at another clinic than the one the token acts at.
+    await refused({"patient_id": "p-b", "prescription_id": "m-b"}, 404, "patient_id")
+    assert (
+        "no refills left"
+        in (await refused({**body, "prescription_id": "m-0"}, 409, "prescription_id"))["detail"]
+    )
+    for stale in ("m-old", "m-off"):
+        assert (
+            "no longer current"
+            in (await refused({**body, "prescription_id": stale}, 409, "prescription_id"))["detail"]
+        )
+    assert "already pending" in (await refused(body, 409, "prescription_id"))["detail"]
+    # Malformed bodies: 422 with the field, never a 500.
+    for bad, loc in (
+        ({**body, "extra": 1}, ["body", "extra"]),
+        ({**body, "note": "x" * 501}, ["body", "note"]),
+        ({**body, "note": "nul\u0000"}, ["body", "note"]),
+        ({**body, "patient_id": "p 1"}, ["body", "patient_id"]),
+        ({"patient_id": "p-1"}, ["body", "prescription_id"]),
+        ({**body, "note": 5}, ["body", "note"]),
+    ):
+        detail = await refused(bad, 422, None)
+        assert [e["loc"] for e in detail["detail"]] == [loc], bad
+    surrogate = await http.post(
+        url,
+        content=b'{"patient_id": "p-1", "prescription_id": "m-1", "note": "\\ud800"}',
+        headers={**mine, "content-type": "application/json"},
+    )
+    assert surrogate.status_code == 422
+    assert (await http.post(url, json=body)).status_code == 401
+    assert (await http.post(url, json=body, headers=staff)).status_code == 403
+
+    # The clinic: its pending requests only; another clinic sees none and cannot decide.
+    clinic_url = "/clinic/v1/refill-requests"
+    pending = (await http.get(f"{clinic_url}?status=pending", headers=staff)).json()["requests"]
+    assert [(r["request_id"], r["client_id"], r["parent_note"]) for r in pending] == [
+        (request_id, client_id, "Running low")
+    ]
+    assert (await http.get(f"{clinic_url}?status=approved", headers=staff)).json() == {"requests": []}
+    assert (await http.get(f"{clinic_url}?status=nope", headers=staff)).status_code == 422
+    assert (await http.get(clinic_url, headers=mine)).status_code == 403
+    elsewhere = signing_key.staff_headers(f"another-{tag}")
+    assert (await http.get(clinic_url, headers=elsewhere)).json() == {"requests": []}
+    decide = f"{clinic_url}/{request_id}/decision"
+    unknown = await http.post(
+        f"{clinic_url}/{uuid.uuid4()}/decision", json={"decision": "approve"}, headers=staff
+    )
+    assert (unknown.status_code, unknown.json()["field"]) == (404, "request_id")
+    assert (await http.post(decide, json={"decision": "approve"}, headers=elsewhere)).status_code == 404
+
+    # Nothing to see before the decision.
+    seen_url = f"{url}/{request_id}/seen"
+    early = await http.post(seen_url, headers=mine)
+    assert (early.status_code, early.json()["field"]) == (409, "request_id")
+
+    for bad, loc in (
+        ({"decision": "deny"}, ["body", "note"]),  # a denial says why
+        ({"decision": "deny", "note": "   "}, ["body", "note"]),
+        ({"decision": "maybe"}, ["body", "decision"]),
+        ({"decision": "deny", "note": "x" * 501}, ["body", "note"]),
+        ({"decision": "approve", "extra": True}, ["body", "extra"]),
+        ({"decision": "deny", "note": "a\u0000"}, ["body", "note"]),
+    ):
+        response = await http.post(decide, json=bad, headers=staff)
+        assert response.status_code == 422, response.text
+        assert [e["loc"] for e in response.json()["detail"]] == [loc]
+    assert (await http.post(decide, json={"decision": "approve"}, headers=mine)).status_code == 403
+    assert (
+        await http.post(f"{clinic_url}/nope/decision", json={"decision": "approve"}, headers=staff)
+    ).status_code == 422
+
+    denied = await http.post(
+        decide, json={"decision": "deny", "note": "Needs a check-up first"}, headers=staff
+    )
+    assert denied.status_code == 200, denied.text
+    assert (denied.json()["status"], denied.json()["clinic_note"]) == ("denied", "Needs a check-up first")
+    again = await http.post(decide, json={"decision": "approve"}, headers=staff)
+    assert (again.status_code, again.json()["field"]) == (409, "request_id")
+    assert (await http.get(f"{clinic_url}?status=pending", headers=staff)).json() == {"requests": []}
+
+    # The parent sees the decision with the clinic's note; another parent cannot mark it seen.
+    for auth in (theirs, headers(signing_key, other_clinic, client_id)):
+        response = await http.post(seen_url, headers=auth)
+        assert (response.status_code, response.json()["field"]) == (404, "request_id")
+    assert (await http.post(f"{url}/{uuid.uuid4()}/seen", headers=mine)).status_code == 404
+    assert (await http.post(f"{url}/nope/seen", headers=mine)).status_code == 422
+    for _ in range(2):
+        response = await http.post(seen_url, headers=mine)
+        assert response.status_code == 204, response.text
+    [listed] = (await http.get(url, headers=mine)).json()["requests"]
+    assert (listed["status"], listed["clinic_note"], listed["medication_name"]) == (
+        "denied",
+        "Needs a check-up first",
+        "Carprofen 50 mg",
+    )
+    assert listed["decided_at"] is not None
+    assert listed["seen_at"] is not None
+    assert (await http.get(url, headers=theirs)).json() == {"requests": []}
+
+    # Decided, it can be asked again (newest first), and approved.
+    second = await http.post(url, json={"patient_id": "p-1", "prescription_id": "m-1"}, headers=mine)
+    assert second.status_code == 201, second.text
+    approved = await http.post(
+        f"{clinic_url}/{second.json()['request_id']}/decision", json={"decision": "approve"}, headers=staff
+    )
+    assert (approved.status_code, approved.json()["status"], approved.json()["clinic_note"]) == (
+        200,
+        "approved",
+        None,
+    )
+    listed_ids = [r["request_id"] for r in (await http.get(url, headers=mine)).json()["requests"]]
+    assert listed_ids == [second.json()["request_id"], request_id]
+
+    # Each step published once, keyed to the client, none of the notes.
+    published = await _outbox(runtime, clinic_id)
+    assert {key for key, _ in published} == {f"{clinic_id}:{client_id}"}
+    first = [e for _, e in published if str(getattr(e, "request_id", "")) == request_id]
+    assert [type(e).__name__ for e in first] == [
+        "RefillRequested",
+        "RefillRequestDecided",
+        "RequestAnswerSeen",
+    ]
+    asked, decided, seen = first
+    assert isinstance(asked, RefillRequested)
+    assert (asked.patient_id, asked.prescription_id) == ("p-1", "m-1")
+    assert isinstance(decided, RefillRequestDecided)
+    assert (decided.outcome, decided.prescription_id) == ("denied", "m-1")
+    assert isinstance(seen, RequestAnswerSeen)
+    assert (seen.kind, seen.seen_at) == ("refill", datetime.fromisoformat(listed["seen_at"]))
+    assert [type(e).__name__ for _, e in published[3:]] == ["RefillRequested", "RefillRequestDecided"]
+    assert not any(word in e.model_dump_json() for _, e in published for word in ("Running", "check-up"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -10,6 +11,8 @@ import pytest
 
 from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_pets.domain import Clinic, Pet, PetRecord
+from petportal_pets.domain.refills import RefillRequest, RefillStatus
+from petportal_pets.domain.requests import AppointmentRequest, RequestStatus
 from petportal_runtime.auth import ClientRef
 from petportal_runtime.photos import Photo
 from petportal_schemas import ClinicSettingsChanged
@@ -121,14 +124,81 @@ class InMemoryPhotos:
 
 
 @dataclass
+class InMemoryRequests:
+    """Appointment requests; a copy leaves and is saved back, as rows do."""
+
+    stored: dict[uuid.UUID, AppointmentRequest] = field(default_factory=dict)
+
+    async def add(self, request: AppointmentRequest) -> None:
+        self.stored[request.id] = replace(request)
+
+    async def get(
+        self, clinic_id: str, request_id: uuid.UUID, *, lock: bool = False
+    ) -> AppointmentRequest | None:
+        found = self.stored.get(request_id)
+        return replace(found) if found is not None and found.clinic_id == clinic_id else None
+
+    async def save(self, request: AppointmentRequest) -> None:
+        self.stored[request.id] = replace(request)
+
+    async def for_clients(self, memberships: Collection[ClientRef], limit: int) -> list[AppointmentRequest]:
+        pairs = {(m.clinic_id, m.client_id) for m in memberships}
+        mine = [r for r in self.stored.values() if (r.clinic_id, r.client_id) in pairs]
+        return sorted(mine, key=lambda r: r.created_at, reverse=True)[:limit]
+
+    async def for_clinic(
+        self, clinic_id: str, status: RequestStatus | None, limit: int
+    ) -> list[AppointmentRequest]:
+        found = [r for r in self.stored.values() if r.clinic_id == clinic_id and status in (None, r.status)]
+        return sorted(found, key=lambda r: r.created_at, reverse=True)[:limit]
+
+
+@dataclass
+class InMemoryRefills:
+    """Refill requests, one pending per (clinic, prescription) like the table's unique index."""
+
+    stored: dict[uuid.UUID, RefillRequest] = field(default_factory=dict)
+
+    async def add(self, request: RefillRequest) -> bool:
+        if any(
+            (r.clinic_id, r.prescription_id, r.status)
+            == (request.clinic_id, request.prescription_id, RefillStatus.PENDING)
+            for r in self.stored.values()
+        ):
+            return False
+        self.stored[request.id] = replace(request)
+        return True
+
+    async def get(self, clinic_id: str, request_id: uuid.UUID, *, lock: bool = False) -> RefillRequest | None:
+        found = self.stored.get(request_id)
+        return replace(found) if found is not None and found.clinic_id == clinic_id else None
+
+    async def save(self, request: RefillRequest) -> None:
+        self.stored[request.id] = replace(request)
+
+    async def for_clients(self, memberships: Collection[ClientRef], limit: int) -> list[RefillRequest]:
+        pairs = {(m.clinic_id, m.client_id) for m in memberships}
+        mine = [r for r in self.stored.values() if (r.clinic_id, r.client_id) in pairs]
+        return sorted(mine, key=lambda r: r.created_at, reverse=True)[:limit]
+
+    async def for_clinic(
+        self, clinic_id: str, status: RefillStatus | None, limit: int
+    ) -> list[RefillRequest]:
+        found = [r for r in self.stored.values() if r.clinic_id == clinic_id and status in (None, r.status)]
+        return sorted(found, key=lambda r: r.created_at, reverse=True)[:limit]
+
+
+@dataclass
 class InMemoryRepositories:
     pets: InMemoryPets = field(default_factory=InMemoryPets)
     clinics: InMemoryClinics = field(default_factory=InMemoryClinics)
     records: InMemoryRecords = field(default_factory=InMemoryRecords)
     photos: InMemoryPhotos = field(default_factory=InMemoryPhotos)
+    requests: InMemoryRequests = field(default_factory=InMemoryRequests)
+    refills: InMemoryRefills = field(default_factory=InMemoryRefills)
 
     async def erase_client(self, clinic_id: str, client_id: str) -> int:
-        """The client's pets (listed or gone), their photos and the client's records."""
+        """The client's pets (listed or gone), their photos, the client's records and requests."""
         pets = [
             k for k, p in self.pets.stored.items() if (p.clinic_id, p.client_id) == (clinic_id, client_id)
         ]
@@ -143,7 +213,17 @@ class InMemoryRepositories:
         for key in pets:
             del self.pets.stored[key]
             self.pets.gone.discard(key)
-        return len(pets) + len(photos) + len(records)
+        requests = [
+            k for k, r in self.requests.stored.items() if (r.clinic_id, r.client_id) == (clinic_id, client_id)
+        ]
+        refills = [
+            k for k, f in self.refills.stored.items() if (f.clinic_id, f.client_id) == (clinic_id, client_id)
+        ]
+        for request_id in requests:
+            del self.requests.stored[request_id]
+        for request_id in refills:
+            del self.refills.stored[request_id]
+        return len(pets) + len(photos) + len(records) + len(requests) + len(refills)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from faststream.kafka import TestKafkaBroker
 from petportal_devkit.consumers import DeadLetter, publish_envelope, record_dead_letters
 from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_pets.bootstrap import bootstrap
+from petportal_pets.domain.refills import RefillRequest
+from petportal_pets.domain.requests import AppointmentRequest
 from petportal_pets.settings import PetsSettings
 from petportal_runtime.photos import Photo
 from petportal_schemas import (
@@ -73,6 +75,12 @@ async def test_an_erasure_deletes_the_clients_data_confirms_once_and_refuses_the
         await pets.send(PatientUpserted(patient_id=patient_id, name=name, species="canine"), client_id, AT)
         await pets.send(vaccination(patient_id), client_id, AT)
         pets.repositories.photos.stored[(CLINIC, patient_id)] = Photo(b"jpeg", b"thumb", 10, 10)
+        appointment = AppointmentRequest.new(
+            CLINIC, client_id, patient_id, "Limping", [AT + timedelta(days=1)], AT
+        )
+        pets.repositories.requests.stored[appointment.id] = appointment
+        refill = RefillRequest(CLINIC, client_id, patient_id, f"m-{patient_id}", "Carprofen", "Running low")
+        pets.repositories.refills.stored[refill.id] = refill
     assert pets.uow.published == []
 
     erasure_id = uuid.uuid4()
@@ -89,6 +97,8 @@ async def test_an_erasure_deletes_the_clients_data_confirms_once_and_refuses_the
     assert set(pets.repositories.pets.stored) == {(CLINIC, "p-2")}
     assert set(pets.repositories.photos.stored) == {(CLINIC, "p-2")}
     assert [client for client, _, _ in pets.repositories.records.stored.values()] == [KEPT]
+    assert [r.client_id for r in pets.repositories.requests.stored.values()] == [KEPT]
+    assert [r.client_id for r in pets.repositories.refills.stored.values()] == [KEPT]
     assert pets.repositories.clinics.clinics[CLINIC].name == "Maple Vets"
     assert pets.uow.erased == {(CLINIC, ERASED): ERASED_AT}
     # One confirmation, keyed to the client, naming pets and the erasure.

@@ -75,3 +75,17 @@ def test_a_pending_request_can_be_cancelled() -> None:
     request = new()
     request.cancel()
     assert request.status is RequestStatus.CANCELLED
+
+
+def test_an_answer_is_seen_once_and_only_once_there_is_one() -> None:
+    request = new()
+    with pytest.raises(InvalidRequest, match="not answered"):
+        request.see(NOW)
+    request.answer(Decision.DECLINE, None, None, NOW)
+    assert request.see(NOW + timedelta(minutes=5))
+    assert not request.see(NOW + timedelta(minutes=9))
+    assert request.seen_at == NOW + timedelta(minutes=5)
+    cancelled = new()
+    cancelled.cancel()
+    with pytest.raises(InvalidRequest):
+        cancelled.see(NOW)
