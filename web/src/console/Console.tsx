@@ -18,6 +18,7 @@ export function Console({ path }: { path: string }) {
   else if (path === "/console/sign-in-link") screen = <ClinicLink />;
   else if (path === "/console/feedback") screen = <FeedbackScreen />;
   else if (path === "/console/requests") screen = <RequestsScreen />;
+  else if (path === "/console/refills") screen = <RefillsScreen />;
   else screen = <Conversations />;
   return (
     <div class="shell console">
@@ -29,6 +30,7 @@ export function Console({ path }: { path: string }) {
       <nav aria-label="Console">
         <a href="/console" aria-current={path === "/console" || path.startsWith("/console/conversations") ? "page" : undefined}>Conversations</a>
         <a href="/console/requests" aria-current={path === "/console/requests" ? "page" : undefined}>Appointment requests</a>
+        <a href="/console/refills" aria-current={path === "/console/refills" ? "page" : undefined}>Refill requests</a>
         <a href="/console/feedback" aria-current={path === "/console/feedback" ? "page" : undefined}>Feedback</a>
         <a href="/console/sign-in-link" aria-current={path.startsWith("/console/sign-in-link") ? "page" : undefined}>Sign-in link and QR code</a>
       </nav>
@@ -262,6 +264,55 @@ function RequestCard({ request, onAnswered }: { request: Schemas["RequestPublic"
         <button type="button" onClick={() => answer("accept")}>Accept</button>
         <button type="button" class="secondary" onClick={() => answer("propose")}>Propose this time</button>
         <button type="button" class="secondary" onClick={() => answer("decline")}>Decline</button>
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+    </li>
+  );
+}
+
+
+function RefillsScreen() {
+  const [refills, setRefills] = useState<Schemas["RefillPublic"][] | null>(null);
+  const load = () =>
+    staffApi.GET("/clinic/v1/refill-requests", { params: { query: { status: "pending" } } }).then(({ data }) => data && setRefills(data.requests));
+  useEffect(() => {
+    load();
+  }, []);
+  if (!refills) return <p role="status">Loading…</p>;
+  return (
+    <>
+      <h1>Refill requests</h1>
+      {refills.length === 0 && <p class="empty">No refill requests waiting.</p>}
+      <ul class="cards">
+        {refills.map((r) => (
+          <RefillCard refill={r} onDecided={load} />
+        ))}
+      </ul>
+    </>
+  );
+}
+
+function RefillCard({ refill, onDecided }: { refill: Schemas["RefillPublic"]; onDecided: () => void }) {
+  const [note, setNote] = useState("");
+  const [error, setError] = useState("");
+  async function decide(decision: "approve" | "deny") {
+    const { error } = await staffApi.POST("/clinic/v1/refill-requests/{request_id}/decision", {
+      params: { path: { request_id: refill.request_id } },
+      body: { decision, note: note.trim() || null },
+    });
+    if (error) return setError(problem(error, decision === "deny" ? "Say why the refill is denied." : "The decision was not saved."));
+    onDecided();
+  }
+  const id = `note-${refill.request_id}`;
+  return (
+    <li class="card request">
+      <strong>{refill.medication_name} · client {refill.client_id} · pet {refill.patient_id}</strong>
+      {refill.parent_note && <span>“{refill.parent_note}”</span>}
+      <label for={id}>Note to the client (required to deny)</label>
+      <input id={id} maxLength={500} value={note} onInput={(e) => setNote((e.target as HTMLInputElement).value)} />
+      <div class="actions">
+        <button type="button" onClick={() => decide("approve")}>Approve</button>
+        <button type="button" class="secondary" onClick={() => decide("deny")}>Deny</button>
       </div>
       {error && <p class="error" role="alert">{error}</p>}
     </li>

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { AuthImage } from "../AuthImage";
+import { changed } from "./Layout";
 import { api, download, imageUrl, problem, putFile, type Schemas } from "../api";
 
 function Photo({ url, name, size }: { url: string | null | undefined; name: string; size: "thumbnail" | "full" }) {
@@ -124,6 +125,7 @@ export function Pet({ patientId }: { patientId: string }) {
         Download ID card (PDF)
       </button>
       <RequestVisit patientId={pet.patient_id} clinicId={pet.clinic_id} petName={pet.name} />
+      <Medications patientId={pet.patient_id} clinicId={pet.clinic_id} />
       <h2>Reminders</h2>
       {reminders.length === 0 ? <p class="empty">No reminders.</p> : (
         <ul class="cards">
@@ -166,7 +168,13 @@ function RequestVisit({ patientId, clinicId, petName }: { patientId: string; cli
   const [status, setStatus] = useState("");
   const load = () =>
     api.GET("/api/v1/appointment-requests").then(({ data }) => {
-      if (data) setRequests(data.requests.filter((r) => r.patient_id === patientId && r.clinic_id === clinicId));
+      if (!data) return;
+      const mine = data.requests.filter((r) => r.patient_id === patientId && r.clinic_id === clinicId);
+      setRequests(mine);
+      // Shown here, an answer has been seen: it leaves the To-Do list.
+      const unseen = mine.filter((r) => r.status !== "pending" && r.status !== "cancelled" && !r.seen_at);
+      Promise.all(unseen.map((r) => api.POST("/api/v1/appointment-requests/{request_id}/seen", { params: { path: { request_id: r.request_id } } })))
+        .then(() => unseen.length > 0 && changed());
     });
   useEffect(() => {
     load();
@@ -211,6 +219,67 @@ function RequestVisit({ patientId, clinicId, petName }: { patientId: string; cli
         <button type="submit">Send request</button>
         <p role="status">{status}</p>
       </form>
+    </section>
+  );
+}
+
+
+const REFILL_STATUS: Record<string, string> = {
+  pending: "Refill requested: waiting for the clinic",
+  approved: "Refill approved",
+  denied: "Refill denied",
+};
+
+/** Current medications; a refill can be asked for one with refills left (one pending at a time). */
+function Medications({ patientId, clinicId }: { patientId: string; clinicId: string }) {
+  const [medications, setMedications] = useState<Schemas["MedicationPublic"][]>([]);
+  const [refills, setRefills] = useState<Schemas["RefillPublic"][]>([]);
+  const [status, setStatus] = useState("");
+  const load = async () => {
+    const [meds, asked] = await Promise.all([
+      api.GET("/api/v1/pets/{patient_id}/medications", { params: { path: { patient_id: patientId } } }),
+      api.GET("/api/v1/refill-requests"),
+    ]);
+    if (meds.data) setMedications(meds.data.medications);
+    if (!asked.data) return;
+    const mine = asked.data.requests.filter((r) => r.patient_id === patientId && r.clinic_id === clinicId);
+    setRefills(mine);
+    const unseen = mine.filter((r) => r.status !== "pending" && !r.seen_at);
+    await Promise.all(unseen.map((r) => api.POST("/api/v1/refill-requests/{request_id}/seen", { params: { path: { request_id: r.request_id } } })));
+    if (unseen.length > 0) changed();
+  };
+  useEffect(() => {
+    load();
+  }, [patientId]);
+
+  async function ask(prescriptionId: string) {
+    const { data, error } = await api.POST("/api/v1/refill-requests", { body: { patient_id: patientId, prescription_id: prescriptionId } });
+    setStatus(data ? "Refill requested. Your clinic will answer here." : problem(error, "The refill could not be requested. Please try again."));
+    await load();
+  }
+
+  if (medications.length === 0 && refills.length === 0) return null;
+  const latest = (prescriptionId: string) => refills.find((r) => r.prescription_id === prescriptionId);
+  return (
+    <section aria-labelledby="medications">
+      <h2 id="medications">Medications</h2>
+      <ul class="cards">
+        {medications.map((m) => {
+          const refill = latest(m.prescription_id);
+          return (
+            <li class="card request">
+              <strong>{m.name}</strong>
+              {m.dose && <span>{m.dose}</span>}
+              <span>{m.refills_remaining === 1 ? "1 refill left" : `${m.refills_remaining} refills left`}</span>
+              {refill && <span>{REFILL_STATUS[refill.status] ?? refill.status}{refill.clinic_note ? `: “${refill.clinic_note}”` : ""}</span>}
+              {m.refills_remaining > 0 && refill?.status !== "pending" && (
+                <button type="button" class="small" onClick={() => ask(m.prescription_id)}>Request a refill</button>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+      <p role="status">{status}</p>
     </section>
   );
 }
