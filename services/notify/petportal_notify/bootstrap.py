@@ -16,6 +16,7 @@ from petportal_runtime.internal import internal_headers
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import (
     AppointmentCancelled,
+    AppointmentRequestAnswered,
     AppointmentUpserted,
     ClientDataErased,
     ClientErasureRequested,
@@ -25,6 +26,7 @@ from petportal_schemas import (
     MessageRead,
     MessageReceived,
     PatientUpserted,
+    RefillRequestDecided,
     ReminderSent,
     ServiceReminderCompleted,
     ServiceReminderUpserted,
@@ -112,7 +114,7 @@ def bootstrap(
     subscribe_events(
         runtime.broker,
         settings,
-        [topics.SYNC, topics.MESSAGING, topics.IDENTITY],
+        [topics.SYNC, topics.MESSAGING, topics.IDENTITY, topics.PETS],
         consumer=handlers.CONSUMER,
         handlers=[
             on(ClinicRegistered, bind(handlers.register_clinic, uow)),
@@ -135,6 +137,8 @@ def bootstrap(
                 bind(handlers.applying(partial(deliveries.new_message, batch=batch)), uow),
             ),
             on(MessageRead, bind(handlers.applying(deliveries.messages_read), uow)),
+            on(AppointmentRequestAnswered, bind(handlers.applying(deliveries.request_answered), uow)),
+            on(RefillRequestDecided, bind(handlers.applying(deliveries.refill_decided), uow)),
         ],
     )
     document_publisher(runtime.broker, topics.NOTIFY, [SmsOptedOut, SmsOptedIn, SmsReceived, ReminderSent])

@@ -42,6 +42,8 @@ class Template(StrEnum):
     NEW_MESSAGES = "new_messages"
     SERVICE_REMINDER = "service_reminder"
     APPOINTMENT_REMINDER = "appointment_reminder"
+    REQUEST_ANSWERED = "request_answered"  # the clinic answered an appointment request
+    REFILL_DECIDED = "refill_decided"  # the clinic approved or denied a refill request
 
 
 REMINDERS = frozenset({Template.SERVICE_REMINDER, Template.APPOINTMENT_REMINDER})

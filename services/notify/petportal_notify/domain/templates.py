@@ -31,6 +31,8 @@ _SMS: dict[Template, str] = {
     Template.NEW_MESSAGES: "$clinic_name: you have $messages. Read and reply: $portal_link $stop",
     Template.SERVICE_REMINDER: "$clinic_name: $pet's $service is due $due. Book or view: $portal_link $stop",
     Template.APPOINTMENT_REMINDER: "$clinic_name: $pet has an appointment $when. Details: $portal_link $stop",
+    Template.REQUEST_ANSWERED: "$clinic_name $answer. Details: $portal_link $stop",
+    Template.REFILL_DECIDED: "$clinic_name $answer. Details: $portal_link $stop",
 }
 
 _SUBJECT: dict[Template, str] = {
@@ -39,6 +41,8 @@ _SUBJECT: dict[Template, str] = {
     Template.NEW_MESSAGES: "$clinic_name: you have $messages",
     Template.SERVICE_REMINDER: "$pet's $service is due $due",
     Template.APPOINTMENT_REMINDER: "Appointment reminder: $pet, $when",
+    Template.REQUEST_ANSWERED: "Your appointment request$for_pet: $outcome",
+    Template.REFILL_DECIDED: "Your refill request$for_pet: $outcome",
 }
 
 _EMAIL: dict[Template, str] = {
@@ -57,6 +61,9 @@ _EMAIL: dict[Template, str] = {
     Template.APPOINTMENT_REMINDER: "This is a reminder that $pet has an appointment at $clinic_name "
     "$when.\n\n"
     "See the details in the portal:\n$portal_link",
+    Template.REQUEST_ANSWERED: "$clinic_name $answer.\n\n"
+    "See the clinic's answer in the portal:\n$portal_link",
+    Template.REFILL_DECIDED: "$clinic_name $answer.\n\nSee the clinic's answer in the portal:\n$portal_link",
 }
 
 
@@ -67,6 +74,47 @@ def _day(value: date) -> str:
 def _moment(value: datetime, timezone: str) -> str:
     local = value.astimezone(zone(timezone))
     return f"on {local:%a} {local.day} {local:%b} at {local:%H:%M}"
+
+
+def _for_pet(params: dict[str, Any]) -> str:
+    """' for Rex' when notify knows the pet's name; nothing otherwise."""
+    name = params.get("pet_name")
+    return f" for {name}" if name else ""
+
+
+def _request_answer(params: dict[str, Any], timezone: str) -> str:
+    """What the clinic did with an appointment request ("accepted your appointment request for Rex on
+    Thu 10 Dec at 15:30"); the time in the clinic's timezone."""
+    outcome = str(params.get("outcome", ""))
+    request = f"your appointment request{_for_pet(params)}"
+    at = params.get("appointment_at")
+    moment = _moment(datetime.fromisoformat(str(at)), timezone) if at else ""
+    if outcome == "accepted":
+        return f"accepted {request} {moment}" if moment else f"accepted {request}"
+    if outcome == "proposed":
+        another = f"proposed another time for {request}"
+        return f"{another}: {moment.removeprefix('on ')}" if moment else another
+    if outcome == "declined":
+        return f"declined {request}"
+    return f"answered {request}"
+
+
+# The answer in a word or three, for an email's subject.
+_OUTCOMES = {
+    Template.REQUEST_ANSWERED: {
+        "accepted": "accepted",
+        "declined": "declined",
+        "proposed": "another time proposed",
+    },
+    Template.REFILL_DECIDED: {"approved": "approved", "denied": "denied"},
+}
+
+
+def _refill_decision(params: dict[str, Any]) -> str:
+    """What the clinic decided on a refill request ("approved your refill request for Rex")."""
+    outcome = str(params.get("outcome", ""))
+    verb = outcome if outcome in ("approved", "denied") else "answered"
+    return f"{verb} your refill request{_for_pet(params)}"
 
 
 def values(
@@ -86,11 +134,20 @@ def values(
         "service": str(params.get("service", "care")),
         "due": "",
         "when": "",
+        "answer": "",
+        "for_pet": _for_pet(params),
+        "outcome": "",
     }
     if template is Template.SERVICE_REMINDER and params.get("due_on"):
         out["due"] = _day(date.fromisoformat(str(params["due_on"])))
     if template is Template.APPOINTMENT_REMINDER and params.get("starts_at"):
         out["when"] = _moment(datetime.fromisoformat(str(params["starts_at"])), clinic.timezone)
+    if template in _OUTCOMES:
+        out["outcome"] = _OUTCOMES[template].get(str(params.get("outcome")), "answered")
+    if template is Template.REQUEST_ANSWERED:
+        out["answer"] = _request_answer(params, clinic.timezone)
+    if template is Template.REFILL_DECIDED:
+        out["answer"] = _refill_decision(params)
     return out
 
 

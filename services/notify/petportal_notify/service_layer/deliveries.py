@@ -17,10 +17,12 @@ from petportal_runtime import telemetry
 from petportal_runtime.logging import get_logger
 from petportal_schemas import (
     AppointmentCancelled,
+    AppointmentRequestAnswered,
     AppointmentUpserted,
     Envelope,
     MessageRead,
     MessageReceived,
+    RefillRequestDecided,
     ReminderSent,
     ServiceReminderCompleted,
     ServiceReminderUpserted,
@@ -135,6 +137,90 @@ async def messages_read(uow: NotifyUnitOfWork, envelope: Envelope, event: Messag
         await uow.repositories.deliveries.cancel(
             envelope.clinic_id, client_id=envelope.client_id, template=Template.NEW_MESSAGES, reason="read"
         )
+    return True
+
+
+async def request_answered(
+    uow: NotifyUnitOfWork,
+    envelope: Envelope,
+    event: AppointmentRequestAnswered,
+    *,
+    at: datetime | None = None,
+) -> bool:
+    """The clinic accepted, declined or proposed another time for the client's appointment request: one
+    notification per reachable channel, now."""
+    params: dict[str, object] = {"outcome": event.outcome}
+    if event.appointment_at is not None:
+        params["appointment_at"] = event.appointment_at.isoformat()
+    return await _tell(
+        uow,
+        envelope,
+        key=f"request_answered:{event.request_id}:{event.outcome}",
+        template=Template.REQUEST_ANSWERED,
+        subject=("appointment_request", str(event.request_id)),
+        patient_id=event.patient_id,
+        params=params,
+        at=at,
+    )
+
+
+async def refill_decided(
+    uow: NotifyUnitOfWork,
+    envelope: Envelope,
+    event: RefillRequestDecided,
+    *,
+    at: datetime | None = None,
+) -> bool:
+    """The clinic approved or denied the client's refill request: one notification per reachable
+    channel, now."""
+    return await _tell(
+        uow,
+        envelope,
+        key=f"refill_decided:{event.request_id}:{event.outcome}",
+        template=Template.REFILL_DECIDED,
+        subject=("refill_request", str(event.request_id)),
+        patient_id=event.patient_id,
+        params={"outcome": event.outcome},
+        at=at,
+    )
+
+
+async def _tell(
+    uow: NotifyUnitOfWork,
+    envelope: Envelope,
+    *,
+    key: str,
+    template: Template,
+    subject: tuple[str, str],
+    patient_id: str,
+    params: Mapping[str, object],
+    at: datetime | None,
+) -> bool:
+    """One delivery per channel the client is reachable on (none for a client notify does not know, an
+    erased one included), keyed `<key>:<channel>`: the event applied again, or published again under
+    another id, adds nothing. The pet's name is looked up when it is sent."""
+    if envelope.client_id is None:
+        raise ValueError(f"{envelope.event_type} without client_id")
+    async with uow:
+        if not await uow.claim(CONSUMER, envelope):
+            return False
+        store = uow.repositories.deliveries
+        contact = await store.contact(envelope.clinic_id, envelope.client_id)
+        for channel in _reachable(contact):
+            await store.add(
+                Delivery(
+                    key=f"{key}:{channel}",
+                    clinic_id=envelope.clinic_id,
+                    client_id=envelope.client_id,
+                    channel=channel,
+                    template=template,
+                    params=dict(params),
+                    not_before=at or now(),
+                    subject_kind=subject[0],
+                    subject_id=subject[1],
+                    patient_id=patient_id,
+                )
+            )
     return True
 
 

@@ -18,9 +18,12 @@ from petportal_notify.domain.delivery import Delivery, Template
 from petportal_notify.service_layer import deliveries
 from petportal_runtime.internal import internal_headers
 from petportal_schemas import (
+    AppointmentRequestAnswered,
     ClientUpserted,
     Envelope,
     MessageReceived,
+    PatientUpserted,
+    RefillRequestDecided,
     ReminderSent,
     ServiceReminderCompleted,
     ServiceReminderUpserted,
@@ -92,6 +95,74 @@ async def test_a_burst_of_staff_messages_is_one_email_and_one_text(
         assert "you have 5 new messages" in text["body"]
         assert text["body"].endswith("Reply STOP to opt out.")
         assert {d["status"] for d in await statuses(n, "k3")} == {"sent"}
+
+
+async def test_answers_to_requests_are_one_email_and_one_text_each_never_twice(
+    notify: NotifyUnderTest, sinks: Sinks
+) -> None:
+    n = notify
+    await with_email(n, "k3", "grace@example.com", n.own_phone)
+    pet = PatientUpserted(patient_id="p-9", name="Rex", species="dog")
+    await n.publish(Envelope.wrap(pet, clinic_id=n.clinic_id, client_id="k3", producer="sync"))
+    now = datetime.now(UTC)
+    answer = AppointmentRequestAnswered(
+        request_id=uuid.uuid4(),
+        patient_id="p-9",
+        outcome="accepted",
+        appointment_at=datetime(2030, 12, 10, 15, 30, tzinfo=UTC),  # the clinic's timezone is UTC
+        answered_at=now,
+    )
+    refill = RefillRequestDecided(
+        request_id=uuid.uuid4(), patient_id="p-9", prescription_id="rx-1", outcome="approved", decided_at=now
+    )
+
+    def from_pets(event: AppointmentRequestAnswered | RefillRequestDecided) -> Envelope:
+        return Envelope.wrap(event, clinic_id=n.clinic_id, client_id="k3", producer="pets")
+
+    answered = from_pets(answer)
+    assert answered.topic == topics.PETS
+    # Redelivered, and published again under another event id (a replay); then the refill decision,
+    # on the same partition, so once it is applied so are those before it.
+    await n.publish(answered, answered, from_pets(answer), from_pets(refill))
+
+    async def applied() -> bool:
+        pets = await n.scalar("SELECT count(*) FROM patients WHERE clinic_id = :c", c=n.clinic_id)
+        refills = await n.scalar(
+            "SELECT count(*) FROM deliveries WHERE clinic_id = :c AND template = 'refill_decided'",
+            c=n.clinic_id,
+        )
+        return bool(pets == 1 and refills == 2)
+
+    await eventually(applied)
+    keys = await n.rows("SELECT key FROM deliveries WHERE clinic_id = :c ORDER BY key", c=n.clinic_id)
+    assert [k for (k,) in keys] == [
+        f"refill_decided:{refill.request_id}:approved:email",
+        f"refill_decided:{refill.request_id}:approved:sms",
+        f"request_answered:{answer.request_id}:accepted:email",
+        f"request_answered:{answer.request_id}:accepted:sms",
+    ]
+
+    await n.notify.dispatcher.dispatch_once()
+    await n.notify.dispatcher.dispatch_once(now + timedelta(days=1))  # nothing more is due
+    link = f"{PUBLIC_BASE_URL}/c/{n.clinic_id}"
+    accepted = "Paws & Claws accepted your appointment request for Rex on Tue 10 Dec at 15:30"
+    approved = "Paws & Claws approved your refill request for Rex"
+    assert len([m for m in sinks.mailbox.messages() if m["To"] == "grace@example.com"]) == 2
+    mails = {
+        m["Subject"]: m.get_content() for m in sinks.mailbox.messages() if m["To"] == "grace@example.com"
+    }
+    assert sorted(mails) == [
+        "Your appointment request for Rex: accepted",
+        "Your refill request for Rex: approved",
+    ]
+    assert mails["Your appointment request for Rex: accepted"].startswith(f"{accepted}.\n")
+    assert all(link in body for body in mails.values())
+    texts = sorted(t["body"] for t in sinks.texts(n.own_phone))
+    assert texts == [
+        f"{accepted}. Details: {link} Reply STOP to opt out.",
+        f"{approved}. Details: {link} Reply STOP to opt out.",
+    ]
+    assert {d["status"] for d in await statuses(n, "k3")} == {"sent"}
 
 
 async def test_a_due_reminder_is_sent_once_across_a_restart_and_raises_reminder_sent(

@@ -18,11 +18,13 @@ from petportal_notify.domain.schedule import ReminderPolicy
 from petportal_notify.service_layer import deliveries
 from petportal_schemas import (
     AppointmentCancelled,
+    AppointmentRequestAnswered,
     AppointmentUpserted,
     Envelope,
     Event,
     MessageRead,
     MessageReceived,
+    RefillRequestDecided,
     ReminderSent,
     ServiceReminderCompleted,
     ServiceReminderUpserted,
@@ -124,6 +126,107 @@ async def test_no_notification_on_a_channel_the_client_turned_off(uow: Any, worl
     world.notify.consents[("c1", "k1")].set_email(False, "portal")
     await deliveries.new_message(uow, wrap(message()), message(), batch=timedelta(0), at=NOW)
     assert [d.channel for d in rows(world)] == ["sms"]
+
+
+def answered(outcome: str = "accepted", patient_id: str = "p1") -> AppointmentRequestAnswered:
+    return AppointmentRequestAnswered(
+        request_id=uuid.uuid4(),
+        patient_id=patient_id,
+        outcome=outcome,  # type: ignore[arg-type]
+        appointment_at=None if outcome == "declined" else datetime(2027, 3, 4, 15, 30, tzinfo=UTC),
+        answered_at=NOW,
+    )
+
+
+def decided(outcome: str = "approved") -> RefillRequestDecided:
+    return RefillRequestDecided(
+        request_id=uuid.uuid4(),
+        patient_id="p1",
+        prescription_id="rx1",
+        outcome=outcome,  # type: ignore[arg-type]
+        decided_at=NOW,
+    )
+
+
+async def test_an_answered_request_is_one_notification_per_reachable_channel_sent_once(
+    uow: Any, world: Any, dispatcher: deliveries.Dispatcher, email: RecordingProvider, sms: RecordingProvider
+) -> None:
+    event = answered("accepted")
+    envelope = wrap(event)
+    assert await deliveries.request_answered(uow, envelope, event, at=NOW)
+    # A redelivery is refused by the inbox; the same answer published again (a replay, another event
+    # id) meets the deliveries' keys.
+    assert not await deliveries.request_answered(uow, envelope, event, at=NOW)
+    assert await deliveries.request_answered(uow, wrap(event), event, at=NOW + timedelta(minutes=1))
+    queued = rows(world)
+    assert sorted(d.key for d in queued) == [
+        f"request_answered:{event.request_id}:accepted:email",
+        f"request_answered:{event.request_id}:accepted:sms",
+    ]
+    assert {(d.template, d.status, d.not_before, d.patient_id) for d in queued} == {
+        (Template.REQUEST_ANSWERED, Status.QUEUED, NOW, "p1")
+    }
+
+    assert await dispatcher.dispatch_once(NOW) == 2
+    said = "Happy Paws accepted your appointment request for Biscuit on Thu 4 Mar at 15:30"
+    [mail] = email.sent
+    assert (mail.to, mail.subject) == ("ada@example.com", "Your appointment request for Biscuit: accepted")
+    assert mail.body.startswith(f"{said}.\n")
+    assert "https://portal.example.com/c/c1" in mail.body
+    [text] = sms.sent
+    assert text.to == "+14155550101"
+    assert text.body == f"{said}. Details: https://portal.example.com/c/c1 Reply STOP to opt out."
+    assert {d.status for d in rows(world)} == {Status.SENT}
+    assert uow.published == []  # not a reminder: no ReminderSent
+    assert await dispatcher.dispatch_once(NOW + timedelta(days=1)) == 0
+    assert (len(email.sent), len(sms.sent)) == (1, 1)
+
+
+async def test_a_refill_decision_skips_a_channel_the_client_turned_off_and_an_opt_out_suppresses_it(
+    uow: Any, world: Any, dispatcher: deliveries.Dispatcher, email: RecordingProvider, sms: RecordingProvider
+) -> None:
+    world.notify.consents[("c1", "k1")].set_email(False, "portal")
+    event = decided("denied")
+    assert await deliveries.refill_decided(uow, wrap(event), event, at=NOW)
+    assert await deliveries.refill_decided(uow, wrap(event), event, at=NOW)  # published again
+    [row] = rows(world)
+    assert (row.key, row.channel, row.template) == (
+        f"refill_decided:{event.request_id}:denied:sms",
+        "sms",
+        Template.REFILL_DECIDED,
+    )
+    # STOP before it goes: suppressed when it is due, as any other text.
+    world.notify.consents[("c1", "k1")].set_sms(False, "sms_keyword")
+    await dispatcher.dispatch_once(NOW)
+    assert (row.status, row.reason) == (Status.SUPPRESSED, "opted_out")
+    assert (email.sent, sms.sent) == ([], [])
+
+
+async def test_answers_reach_the_channels_a_client_has(
+    uow: Any, world: Any, dispatcher: deliveries.Dispatcher, sms: RecordingProvider
+) -> None:
+    event = decided("approved")
+    await deliveries.refill_decided(uow, wrap(event, "k2"), event, at=NOW)  # a phone, no email
+    declined = answered("declined", patient_id="p-unknown")
+    await deliveries.request_answered(uow, wrap(declined, "k2"), declined, at=NOW)
+    assert sorted((d.template, d.channel) for d in rows(world)) == [
+        (Template.REFILL_DECIDED, "sms"),
+        (Template.REQUEST_ANSWERED, "sms"),
+    ]
+    await dispatcher.dispatch_once(NOW)
+    assert sorted(m.body.split(". Details")[0] for m in sms.sent) == [
+        "Happy Paws approved your refill request for Biscuit",
+        "Happy Paws declined your appointment request",  # notify does not know the pet
+    ]
+
+
+async def test_an_unknown_or_erased_client_gets_no_answer(uow: Any, world: Any) -> None:
+    await world.notify.erase_client("c1", "k1")
+    for client_id in ("k1", "nobody"):
+        event, refill = answered(), decided()
+        assert await deliveries.request_answered(uow, wrap(event, client_id), event, at=NOW)
+        assert await deliveries.refill_decided(uow, wrap(refill, client_id), refill, at=NOW)
+    assert rows(world) == []
 
 
 def reminder(due: date, reminder_id: str = "r1") -> ServiceReminderUpserted:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,11 +17,13 @@ from petportal_notify.bootstrap import bootstrap
 from petportal_notify.domain.consent import Consent
 from petportal_notify.settings import NotifySettings
 from petportal_schemas import (
+    AppointmentRequestAnswered,
     ClientDataErased,
     ClientErasureRequested,
     ClientUpserted,
     ClinicRegistered,
     Envelope,
+    RefillRequestDecided,
     topics,
 )
 
@@ -125,4 +127,34 @@ async def test_an_erasure_request_on_the_identity_topic_erases_and_confirms_once
     newer = Envelope.wrap(contact, clinic_id="clinic-1", client_id="C-1", producer="sync", occurred_at=later)
     await publish_envelope(notify.broker, newer)
     assert notify.phones == {("clinic-1", "C-1"): "+15005550101"}
+    assert notify.dead_letters == []
+
+
+async def test_answers_to_requests_on_the_pets_topic_are_notified_once(notify: Notify) -> None:
+    await publish_envelope(notify.broker, clinic("clinic-1"))
+    contact = ClientUpserted(first_name="Ada", last_name="Lovelace", phone="+15005550101")
+    await publish_envelope(
+        notify.broker, Envelope.wrap(contact, clinic_id="clinic-1", client_id="C-1", producer="sync")
+    )
+    now = datetime.now(UTC)
+    answer = AppointmentRequestAnswered(
+        request_id=uuid.uuid4(),
+        patient_id="P-1",
+        outcome="accepted",
+        appointment_at=now + timedelta(days=2),
+        answered_at=now,
+    )
+    refill = RefillRequestDecided(
+        request_id=uuid.uuid4(), patient_id="P-1", prescription_id="RX-1", outcome="approved", decided_at=now
+    )
+    for event in (answer, refill):
+        envelope = Envelope.wrap(event, clinic_id="clinic-1", client_id="C-1", producer="pets")
+        assert envelope.topic == topics.PETS
+        await publish_envelope(notify.broker, envelope)
+        await publish_envelope(notify.broker, envelope)  # redelivered
+
+    assert sorted(notify.repository.deliveries) == [
+        f"refill_decided:{refill.request_id}:approved:sms",
+        f"request_answered:{answer.request_id}:accepted:sms",
+    ]
     assert notify.dead_letters == []

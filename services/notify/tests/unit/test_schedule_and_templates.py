@@ -131,6 +131,73 @@ def test_values_are_substituted_not_evaluated() -> None:
     assert "$clinic_name ${code}" in text.body
 
 
+DEC_10 = "2026-12-10T20:30:00+00:00"  # 15:30 in New York (EST)
+
+
+@pytest.mark.parametrize(
+    ("template", "params", "answer", "subject"),
+    [
+        (
+            Template.REQUEST_ANSWERED,
+            {"outcome": "accepted", "appointment_at": DEC_10, "pet_name": "Rex"},
+            "accepted your appointment request for Rex on Thu 10 Dec at 15:30",
+            "Your appointment request for Rex: accepted",
+        ),
+        (
+            Template.REQUEST_ANSWERED,
+            {"outcome": "proposed", "appointment_at": DEC_10, "pet_name": "Rex"},
+            "proposed another time for your appointment request for Rex: Thu 10 Dec at 15:30",
+            "Your appointment request for Rex: another time proposed",
+        ),
+        (
+            Template.REQUEST_ANSWERED,
+            {"outcome": "declined", "pet_name": "Rex"},
+            "declined your appointment request for Rex",
+            "Your appointment request for Rex: declined",
+        ),
+        (  # notify does not know the pet: no name, and never "Your pet"
+            Template.REQUEST_ANSWERED,
+            {"outcome": "accepted", "appointment_at": DEC_10},
+            "accepted your appointment request on Thu 10 Dec at 15:30",
+            "Your appointment request: accepted",
+        ),
+        (
+            Template.REFILL_DECIDED,
+            {"outcome": "approved", "pet_name": "Rex"},
+            "approved your refill request for Rex",
+            "Your refill request for Rex: approved",
+        ),
+        (
+            Template.REFILL_DECIDED,
+            {"outcome": "denied", "pet_name": "Rex"},
+            "denied your refill request for Rex",
+            "Your refill request for Rex: denied",
+        ),
+        (
+            Template.REFILL_DECIDED,
+            {"outcome": "denied"},
+            "denied your refill request",
+            "Your refill request: denied",
+        ),
+    ],
+)
+def test_answers_to_requests_say_what_the_clinic_did(
+    template: Template, params: dict[str, str], answer: str, subject: str
+) -> None:
+    link = "https://portal.example.com/c/c1"
+    sms = render(template, "sms", CLINIC, params, link)
+    assert sms.subject is None
+    assert sms.body == f"Happy Paws {answer}. Details: {link} {STOP_LINE}"
+    assert len(sms.body) <= 2 * 153
+
+    email = render(template, "email", CLINIC, params, link)
+    assert email.subject == subject
+    assert email.body.startswith(f"Happy Paws {answer}.\n\nSee the clinic's answer in the portal:\n{link}\n")
+    assert "Call us any time." in email.body
+    assert "turn email notifications off" in email.body
+    assert "$" not in sms.body + email.body
+
+
 def delivery(channel: str = "sms") -> Delivery:
     return Delivery("k", "c1", "k1", channel, Template.NEW_MESSAGES, {}, utc(2027, 1, 1))  # type: ignore[arg-type]
 
