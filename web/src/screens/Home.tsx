@@ -3,6 +3,11 @@ import { api, problem, type Schemas } from "../api";
 
 // Where a To-Do item's action leads in this app; items for screens not built yet are shown without a link.
 const SCREENS = ["/conversation", "/notifications/preferences", "/pets", "/account"];
+const HELP_LABELS: Record<string, string> = {
+  talk_to_staff: "Message your clinic",
+  live_chat: "Chat with your Care Plan team",
+  book_appointment: "Request an appointment (choose your pet)",
+};
 /** Whether the app has a screen for `href` (a pet's page included). */
 const hasScreen = (href: string) => SCREENS.includes(href) || /^\/pets\/[^/]+$/.test(href);
 
@@ -63,7 +68,7 @@ export function Home() {
           .filter((option) => SCREENS.includes(option.href))
           .map((option) => (
             <li class="card">
-              <a href={option.href}>{option.kind === "talk_to_staff" ? "Message your clinic" : option.kind}</a>
+              <a href={option.href}>{HELP_LABELS[option.kind] ?? option.kind}</a>
             </li>
           ))}
       </ul>

@@ -42,6 +42,17 @@ class TodoList(BaseModel):
     items: list[TodoItem]
 
 
+class TodoHelp(BaseModel):
+    live_chat: bool = False
+    booking_mode: Literal["none", "request", "direct"] | None = None
+
+
+class TodoAnswer(TodoList):
+    """todo's whole answer: the list, and what Get Help Now may offer (read in the same request)."""
+
+    help: TodoHelp = Field(default_factory=TodoHelp)
+
+
 # --- read from pets ---------------------------------------------------------------------------------
 
 
@@ -74,7 +85,7 @@ class PetList(BaseModel):
 
 
 class HelpOption(BaseModel):
-    kind: Literal["talk_to_staff", "book_appointment"]
+    kind: Literal["talk_to_staff", "live_chat", "book_appointment"]
     href: str
 
 
@@ -109,7 +120,13 @@ class HomeScreen(BaseModel):
     get_help: list[HelpOption]
 
 
-GET_HELP: tuple[HelpOption, ...] = (
-    HelpOption(kind="talk_to_staff", href="/conversation"),
-    HelpOption(kind="book_appointment", href="/appointments/request"),
-)
+def get_help(help: TodoHelp) -> list[HelpOption]:
+    """Talk to staff always; Care Plan live chat for a member at a clinic with chat on (in the same
+    conversation, answered as a chat); booking unless the clinic turned it off (requests are made from
+    the pet's page; a clinic that never sent its settings gets requests)."""
+    options = [HelpOption(kind="talk_to_staff", href="/conversation")]
+    if help.live_chat:
+        options.append(HelpOption(kind="live_chat", href="/conversation"))
+    if help.booking_mode != "none":
+        options.append(HelpOption(kind="book_appointment", href="/pets"))
+    return options

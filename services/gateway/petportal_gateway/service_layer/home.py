@@ -18,13 +18,14 @@ from ..adapters.upstreams import (
     UpstreamUnavailable,
 )
 from ..domain.home import (
-    GET_HELP,
     AppointmentList,
     HomeScreen,
     Pet,
     PetList,
+    TodoAnswer,
     TodoList,
     UpcomingAppointment,
+    get_help,
 )
 
 log = get_logger(__name__)
@@ -32,12 +33,12 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
-def _todo(response: UpstreamResponse) -> TodoList:
+def _todo(response: UpstreamResponse) -> TodoAnswer:
     if response.status_code != 200:
         log.warning("upstream answered with an error", upstream="todo", status=response.status_code)
         raise UpstreamUnavailable("todo")
     try:
-        return TodoList.model_validate_json(response.content)
+        return TodoAnswer.model_validate_json(response.content)
     except ValidationError as exc:
         log.warning("upstream answered an unexpected shape", upstream="todo")
         raise UpstreamUnavailable("todo") from exc
@@ -98,10 +99,10 @@ async def compose_home(upstreams: Upstreams, headers: dict[str, str], seconds_pe
     if isinstance(todo, BaseException):
         # Without its to-do list the home screen is not worth showing: 503, whatever the cause.
         raise UpstreamUnavailable("todo") from todo
+    answer = _todo(todo)
     return HomeScreen(
-        todo=_todo(todo),
+        todo=TodoList(badge=answer.badge, items=answer.items),
         pets=_optional(pets, _pets, "pets"),
         upcoming_appointments=_optional(appointments, _appointments, "appointments"),
-        # TODO(live chat issue): add a "live_chat" option when live chat ships.
-        get_help=list(GET_HELP),
+        get_help=get_help(answer.help),
     )

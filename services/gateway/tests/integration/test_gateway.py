@@ -27,6 +27,8 @@ TODO = {
         }
     ],
 }
+# todo's whole answer: the list and the Get Help Now options (the home screen shows the list).
+TODO_ANSWER = {**TODO, "help": {"live_chat": False, "booking_mode": None}}
 PETS = {
     "pets": [
         {
@@ -64,7 +66,7 @@ async def pets(server: Callable[[Any], AbstractAsyncContextManager[str]]) -> Asy
 async def todo(server: Callable[[Any], AbstractAsyncContextManager[str]]) -> AsyncIterator[Any]:
     from .conftest import recording_upstream
 
-    upstream = recording_upstream("todo", {"/api/v1/todo": TODO})
+    upstream = recording_upstream("todo", {"/api/v1/todo": TODO_ANSWER})
     async with server(upstream.app) as url:
         upstream.url = url
         yield upstream

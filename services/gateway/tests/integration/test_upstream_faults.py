@@ -113,13 +113,14 @@ async def test_a_post_the_upstream_may_have_received_is_not_sent_twice(
 
 
 TODO = {"badge": 0, "items": []}
+TODO_ANSWER = {**TODO, "help": {"live_chat": False, "booking_mode": None}}
 
 
 @pytest.fixture(scope="module")
 async def todo(server: Server) -> AsyncIterator[Any]:
     from .conftest import recording_upstream
 
-    upstream = recording_upstream("todo", {"/api/v1/todo": TODO})
+    upstream = recording_upstream("todo", {"/api/v1/todo": TODO_ANSWER})
     async with server(upstream.app) as url:
         upstream.url = url
         yield upstream

@@ -115,6 +115,8 @@ TODO = {
         {"kind": "sms_opt_in", "title": "Opt into receiving texts", "action": {"href": "/notifications"}},
     ],
 }
+# todo's whole answer: the list and the Get Help Now options (the home screen shows the list).
+TODO_ANSWER = {**TODO, "help": {"live_chat": False, "booking_mode": None}}
 MESSAGE_SENT = {
     "message_id": "6f1c2a4e-7d0b-4b8e-9a55-1f2e3d4c5b6a",
     "conversation_id": "0b8d6c5e-2f4a-4c3b-8e1d-9a7f6e5d4c3b",
@@ -168,7 +170,7 @@ LATER, SOONER = appointment("a-2", "2026-12-20T10:00:00Z"), appointment("a-1", "
 
 async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network: Any, keys: Any) -> None:
     client, network = app_and_network
-    network.handlers["todo.test:4"] = answer("todo", json=TODO)
+    network.handlers["todo.test:4"] = answer("todo", json=TODO_ANSWER)
     network.handlers["pets.test:2"] = by_path(
         api_v1_pets=answer("pets", json={"pets": [PET]}),
         api_v1_appointments=answer("pets", json={"appointments": [LATER, SOONER]}),
@@ -184,7 +186,7 @@ async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network:
         "upcoming_appointments": [SOONER, LATER],  # soonest first
         "get_help": [
             {"kind": "talk_to_staff", "href": "/conversation"},
-            {"kind": "book_appointment", "href": "/appointments/request"},
+            {"kind": "book_appointment", "href": "/pets"},
         ],
     }
     assert {r.url.path for r in network.seen} == {"/api/v1/todo", "/api/v1/pets", "/api/v1/appointments"}
@@ -201,7 +203,7 @@ async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network:
 )
 async def test_home_degrades_without_pets(app_and_network: Any, keys: Any, pets: Handler) -> None:
     client, network = app_and_network
-    network.handlers["todo.test:4"] = answer("todo", json=TODO)
+    network.handlers["todo.test:4"] = answer("todo", json=TODO_ANSWER)
     network.handlers["pets.test:2"] = pets
 
     response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
@@ -288,7 +290,7 @@ async def test_home_leaves_out_pets_when_pets_is_slower_than_the_upstream_timeou
     async def network(request: UpstreamRequest, _fresh: bool) -> UpstreamResponse:
         if httpx.URL(request.url).host == "pets.test":
             await asyncio.sleep(30)
-        return answer("todo", json=TODO)(Seen(request))
+        return answer("todo", json=TODO_ANSWER)(Seen(request))
 
     settings = SETTINGS.model_copy(update={"upstream_timeout_seconds": 0.2})
     app = create_app(settings, send=network)
@@ -347,7 +349,7 @@ async def test_the_gateways_own_routes_with_a_trailing_slash_redirect_to_the_can
 ) -> None:
     client, network = app_and_network
     network.handlers["identity.test:1"] = answer("identity", json=keys.jwks)
-    network.handlers["todo.test:4"] = answer("todo", json=TODO)
+    network.handlers["todo.test:4"] = answer("todo", json=TODO_ANSWER)
     network.handlers["pets.test:2"] = answer("pets", json={"pets": []})
     auth = {"Authorization": f"Bearer {keys.parent()}"}
 
@@ -371,7 +373,7 @@ async def test_another_method_on_the_gateways_own_route_is_405_with_allow(
 async def test_an_upstream_answer_of_the_wrong_shape_is_no_500(app_and_network: Any, keys: Any) -> None:
     client, network = app_and_network
     auth = {"Authorization": f"Bearer {keys.parent()}"}
-    network.handlers["todo.test:4"] = answer("todo", json=TODO)
+    network.handlers["todo.test:4"] = answer("todo", json=TODO_ANSWER)
     network.handlers["pets.test:2"] = answer(
         "pets", json=["not a pet"], off_contract="a pets of the wrong shape"
     )
@@ -407,13 +409,41 @@ def test_the_gateways_openapi_documents_the_home_screen() -> None:
     assert set(schemas["Pet"]["required"]) == set(PET)
 
 
+@pytest.mark.parametrize(
+    ("help", "kinds"),
+    [
+        ({"live_chat": False, "booking_mode": None}, ["talk_to_staff", "book_appointment"]),
+        ({"live_chat": True, "booking_mode": "request"}, ["talk_to_staff", "live_chat", "book_appointment"]),
+        ({"live_chat": True, "booking_mode": "direct"}, ["talk_to_staff", "live_chat", "book_appointment"]),
+        ({"live_chat": False, "booking_mode": "none"}, ["talk_to_staff"]),
+    ],
+)
+async def test_get_help_now_follows_the_clinics_settings_and_the_parents_care_plan(
+    app_and_network: Any, keys: Any, help: dict[str, Any], kinds: list[str]
+) -> None:
+    """Live chat only for a Care plan member at a clinic with chat on (todo decides, from its read
+    model); booking unless the clinic turned it off."""
+    client, network = app_and_network
+    network.handlers["todo.test:4"] = answer("todo", json={**TODO, "help": help})
+    network.handlers["pets.test:2"] = by_path(
+        api_v1_pets=answer("pets", json={"pets": []}),
+        api_v1_appointments=answer("pets", json={"appointments": []}),
+    )
+
+    response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
+
+    assert response.status_code == 200
+    assert [o["kind"] for o in response.json()["get_help"]] == kinds
+    assert "help" not in response.json()["todo"]
+
+
 async def test_home_reads_todo_and_pets_tolerantly_of_fields_it_does_not_know(
     app_and_network: Any, keys: Any
 ) -> None:
     """A service may add a field (its documents allow more properties): the home screen keeps
     working and leaves the field out."""
     client, network = app_and_network
-    todo = {**TODO, "generated_at": "2026-03-01T09:30:00Z"}
+    todo = {**TODO_ANSWER, "generated_at": "2026-03-01T09:30:00Z"}
     pets = {"pets": [{**PET, "insured": True}], "next_cursor": None}
     network.handlers["todo.test:4"] = answer("todo", json=todo)
     network.handlers["pets.test:2"] = answer("pets", json=pets)

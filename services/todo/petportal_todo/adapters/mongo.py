@@ -328,6 +328,8 @@ def clinic_update(change: ClinicChange, applied_at: datetime) -> UpdateOne:
                 f"offered_programs.{code}": {"name": p.name, "call_to_action": p.call_to_action}
                 for code, p in change.offered.items()
             },
+            **({"booking_mode": change.booking_mode} if change.booking_mode is not None else {}),
+            **({"live_chat": change.live_chat} if change.live_chat is not None else {}),
         }
     }
     # `offered` and `withdrawn` are disjoint (project() keeps the last word per code).
@@ -371,4 +373,6 @@ def clinic_view(doc: Document) -> ClinicView:
         offered_programs=tuple(
             Program(code, p["name"], p["call_to_action"]) for code, p in sorted(programs.items())
         ),
+        booking_mode=doc.get("booking_mode"),
+        live_chat=bool(doc.get("live_chat", False)),
     )

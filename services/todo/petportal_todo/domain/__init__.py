@@ -2,12 +2,14 @@
 
 from .model import (
     ClinicView,
+    HelpOptions,
     ParentView,
     Program,
     RequestAnswer,
     TodoItem,
     TodoKind,
     TodoList,
+    help_options,
     parent_id,
     todo_list,
 )
@@ -27,6 +29,7 @@ __all__ = [
     "ERASED",
     "ClinicChange",
     "ClinicView",
+    "HelpOptions",
     "ParentChange",
     "ParentView",
     "Program",
@@ -36,6 +39,7 @@ __all__ = [
     "TodoKind",
     "TodoList",
     "erasure_requests",
+    "help_options",
     "parent_id",
     "project",
     "todo_list",

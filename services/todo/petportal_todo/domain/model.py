@@ -111,6 +111,26 @@ class ParentView:
 class ClinicView:
     clinic_id: str
     offered_programs: tuple[Program, ...] = ()
+    # From the clinic's settings (ClinicSettingsChanged); None: the clinic never sent any.
+    booking_mode: str | None = None
+    live_chat: bool = False
+
+
+@dataclass(frozen=True)
+class HelpOptions:
+    """What Get Help Now may offer this parent: Care Plan live chat only to a member of one of the
+    clinic's programs (its care plans) at a clinic with live chat on; booking as the clinic set it
+    ("none", "request", "direct"; None when it never said)."""
+
+    live_chat: bool = False
+    booking_mode: str | None = None
+
+
+def help_options(parent: ParentView | None, clinic: ClinicView | None) -> HelpOptions:
+    if clinic is None:
+        return HelpOptions()
+    member = parent is not None and bool(parent.enrolled_programs)
+    return HelpOptions(live_chat=clinic.live_chat and member, booking_mode=clinic.booking_mode)
 
 
 @dataclass(frozen=True)

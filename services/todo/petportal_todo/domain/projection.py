@@ -24,6 +24,7 @@ from petportal_schemas import (
     ClientEnrolledInProgram,
     ClientErasureRequested,
     ClientRemoved,
+    ClinicSettingsChanged,
     Envelope,
     Event,
     MessageRead,
@@ -49,6 +50,7 @@ CONSUMED_EVENTS: tuple[type[Event], ...] = (
     SmsOptedIn,
     ProgramOffered,
     ProgramWithdrawn,
+    ClinicSettingsChanged,
     ClientEnrolledInProgram,
     ServiceReminderUpserted,
     ServiceReminderCompleted,
@@ -164,13 +166,24 @@ class ClinicChange:
     clinic_id: str
     offered: dict[str, Program] = field(default_factory=dict)
     withdrawn: set[str] = field(default_factory=set)
+    # The clinic's latest settings in the batch (clinic-wide events of one clinic share a partition,
+    # so batches arrive in order).
+    booking_mode: str | None = None
+    live_chat: bool | None = None
 
     def applied_to(self, view: ClinicView | None) -> ClinicView:
         programs = {p.code: p for p in (view.offered_programs if view else ())}
         for code in self.withdrawn:
             programs.pop(code, None)
         programs.update(self.offered)
-        return ClinicView(self.clinic_id, tuple(sorted(programs.values(), key=lambda p: p.code)))
+        return ClinicView(
+            self.clinic_id,
+            tuple(sorted(programs.values(), key=lambda p: p.code)),
+            booking_mode=self.booking_mode
+            if self.booking_mode is not None
+            else (view.booking_mode if view else None),
+            live_chat=self.live_chat if self.live_chat is not None else (view.live_chat if view else False),
+        )
 
 
 @dataclass(frozen=True)
@@ -244,7 +257,7 @@ def project(
             if (
                 key is not None
                 and ignored is None
-                and not isinstance(event, ProgramOffered | ProgramWithdrawn)
+                and not isinstance(event, ProgramOffered | ProgramWithdrawn | ClinicSettingsChanged)
             ):
                 folded.setdefault(key, []).append(len(changes.events))
         changes.events.append(AppliedEvent(envelope.event_id, envelope.event_type, occurred_at, ignored))
@@ -280,6 +293,10 @@ def _fold(changes: ProjectionChanges, envelope: Envelope, event: Event) -> str |
         clinic = changes.clinic(clinic_id)
         clinic.offered.pop(event.program_code, None)
         clinic.withdrawn.add(event.program_code)
+        return None
+    if isinstance(event, ClinicSettingsChanged):
+        clinic = changes.clinic(clinic_id)
+        clinic.booking_mode, clinic.live_chat = event.booking_mode, event.live_chat
         return None
     if not isinstance(event, CONSUMED_EVENTS):
         return f"{envelope.event_type} is not projected"

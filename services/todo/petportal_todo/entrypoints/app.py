@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from typing import Literal
+
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
 from petportal_runtime.auth import CurrentParent
 
 from ..bootstrap import TodoService, bootstrap
-from ..domain import TodoKind, TodoList
-from ..service_layer.projection import ReadModel, parent_todo_list
+from ..domain import HelpOptions, TodoKind, TodoList
+from ..service_layer.projection import ReadModel, parent_todo
 
 
 class TodoAction(BaseModel):
@@ -23,32 +26,49 @@ class TodoItemPublic(BaseModel):
     action: TodoAction
 
 
+class HelpPublic(BaseModel):
+    """What the home screen's Get Help Now may offer this parent."""
+
+    live_chat: bool = Field(description="Care Plan live chat: a program member at a clinic with live chat on")
+    booking_mode: Literal["none", "request", "direct"] | None = Field(
+        description="the clinic's online booking setting; null when the clinic never sent its settings"
+    )
+
+
 class TodoListPublic(BaseModel):
     badge: int = Field(ge=0, description="the number of items")
     items: list[TodoItemPublic]
+    help: HelpPublic
 
     @classmethod
-    def of(cls, todo: TodoList) -> TodoListPublic:
+    def of(cls, todo: TodoList, help_options: HelpOptions) -> TodoListPublic:
         return cls(
             badge=todo.badge,
             items=[
                 TodoItemPublic(kind=i.kind, title=i.title, count=i.count, action=TodoAction(href=i.href))
                 for i in todo.items
             ],
+            help=HelpPublic(
+                live_chat=help_options.live_chat,
+                booking_mode=help_options.booking_mode,
+            ),
         )
 
 
 router = APIRouter(prefix="/api/v1", tags=["todo"])
 
 
-@router.get("/todo", response_model=TodoListPublic, response_model_exclude_none=True)
+@router.get("/todo", response_model=TodoListPublic)
 async def get_todo(parent: CurrentParent, request: Request) -> Response:
     """The parent's To-Do list; a parent the projection has not seen yet gets the clinic's programs only."""
     read_model: ReadModel = request.app.state.read_model
-    todo = TodoListPublic.of(await parent_todo_list(read_model, parent.clinic_id, parent.client_id))
+    todo = TodoListPublic.of(*await parent_todo(read_model, parent.clinic_id, parent.client_id))
     # Serialised here: FastAPI would validate the model again against response_model (kept for the
-    # OpenAPI document), which costs more than the rest of the request.
-    return Response(todo.model_dump_json(exclude_none=True), media_type="application/json")
+    # OpenAPI document), which costs more than the rest of the request. `count` is left out when
+    # absent; the help options' null booking mode is kept (it means "never said").
+    body = todo.model_dump(mode="json", exclude_none=True)
+    body["help"] = todo.help.model_dump(mode="json")
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
 def create_app(service: TodoService | None = None) -> FastAPI:

@@ -17,10 +17,12 @@ from petportal_schemas import Envelope, Event
 
 from ..domain import (
     ClinicView,
+    HelpOptions,
     ParentView,
     ProjectionChanges,
     TodoList,
     erasure_requests,
+    help_options,
     parent_id,
     project,
     todo_list,
@@ -94,8 +96,13 @@ async def apply_batch(
 
 
 async def parent_todo_list(read_model: ReadModel, clinic_id: str, client_id: str) -> TodoList:
+    return (await parent_todo(read_model, clinic_id, client_id))[0]
+
+
+async def parent_todo(read_model: ReadModel, clinic_id: str, client_id: str) -> tuple[TodoList, HelpOptions]:
+    """The parent's To-Do list and what Get Help Now may offer them, from the same one read."""
     parent, clinic = await read_model.views(clinic_id, client_id)
-    return todo_list(parent, clinic)
+    return todo_list(parent, clinic), help_options(parent, clinic)
 
 
 class ResettableReadModel(ReadModel, Protocol):

@@ -11,6 +11,7 @@ from pymongo.errors import PyMongoError
 
 from petportal_schemas import (
     ClientEnrolledInProgram,
+    ClinicSettingsChanged,
     Envelope,
     Event,
     MessageReceived,
@@ -98,6 +99,30 @@ async def test_the_parent_and_the_clinic_are_read_together_each_may_be_missing(
     assert clinic is not None
     # another clinic's parent with the same client id, and another clinic: neither leaks in
     assert await read_model.views("c2", "p1") == (None, None)
+
+
+async def test_the_clinics_settings_round_trip_beside_its_programs(read_model: MongoReadModel) -> None:
+    def clinic_wide(event: Event, at: datetime) -> tuple[Envelope, Event]:
+        return Envelope.wrap(event, clinic_id="c1", client_id=None, producer="test", occurred_at=at), event
+
+    offered = ProgramOffered(program_code="care-plan", name="Care Plan", call_to_action="Add a Care Member")
+    await apply_batch(read_model, [clinic_wide(offered, T0)])
+    _, clinic = await read_model.views("c1", "p1")
+    assert clinic is not None
+    assert (clinic.booking_mode, clinic.live_chat) == (None, False)  # never said
+    settings = ClinicSettingsChanged(booking_mode="direct", live_chat=True)
+    await apply_batch(read_model, [clinic_wide(settings, T0 + timedelta(seconds=1))])
+    _, clinic = await read_model.views("c1", "p1")
+    assert clinic is not None
+    assert (clinic.booking_mode, clinic.live_chat) == ("direct", True)
+    assert [p.code for p in clinic.offered_programs] == ["care-plan"]
+    # A later program change keeps the settings; later settings replace them.
+    withdrawn = ClinicSettingsChanged(booking_mode="none", live_chat=False)
+    await apply_batch(read_model, [clinic_wide(offered, T0 + timedelta(seconds=2))])
+    await apply_batch(read_model, [clinic_wide(withdrawn, T0 + timedelta(seconds=3))])
+    _, clinic = await read_model.views("c1", "p1")
+    assert clinic is not None
+    assert (clinic.booking_mode, clinic.live_chat) == ("none", False)
 
 
 async def test_open_reminders_round_trip_and_leave_with_their_pet_or_client(
