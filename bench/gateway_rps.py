@@ -1,20 +1,31 @@
 """gateway_todo_rps: requests/s of `GET /api/v1/todo` through the real gateway (token check, rate
 limiter, proxy) → todo (token check, MongoDB reads) versus a bare uvicorn app making the same MongoDB
-reads, and versus todo called directly. The load generator is its own process; targets alternate
-over rounds so drift on a noisy machine hits them alike."""
+reads, and versus todo called directly; and the home screen (`GET /api/v1/home`: the To-Do list, the
+pets and the upcoming appointments, three upstream calls at once) as a ratio to the To-Do read
+through the same gateway (target ≥ 0.6: composing must not cost more than its parts). The load
+generator is its own process; targets alternate over rounds so drift on a noisy machine hits them
+alike."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from petportal_devkit.devinfra import free_port
-from petportal_schemas import ClientUpserted, Envelope, ProgramOffered, SmsOptedOut
+from petportal_schemas import (
+    AppointmentUpserted,
+    ClientUpserted,
+    ClinicRegistered,
+    Envelope,
+    PatientUpserted,
+    ProgramOffered,
+    SmsOptedOut,
+)
 
 from .infra import LOOPBACK, Infra, service_available
 from .procs import ChildFailed, ChildProcess, CpuMeter, tail
@@ -28,6 +39,8 @@ TITLE = "GET /api/v1/todo requests/s: gateway → todo → MongoDB vs a bare uvi
 CLINIC_ID = "bench-clinic-gw"
 CLIENT_ID = "C-GW-0001"
 TODO_PATH = "/api/v1/todo"
+HOME_PATH = "/api/v1/home"
+PATIENT_ID = "P-GW-0001"
 TODO_DATABASE = "bench_gw_todo"
 
 
@@ -65,6 +78,29 @@ async def _seed(bootstrap: str) -> None:
             client_id=None,
             producer="sync",
             occurred_at=now,
+        ),
+        # The home screen's other parts: a clinic, a pet and two upcoming appointments (pets).
+        Envelope.wrap(
+            ClinicRegistered(name="Bench Vets", pims="ezyvet", timezone="America/Chicago"),
+            clinic_id=CLINIC_ID,
+            client_id=None,
+            producer="sync",
+            occurred_at=now,
+        ),
+        wrap(PatientUpserted(patient_id=PATIENT_ID, name="Biscuit", species="dog"), CLINIC_ID, CLIENT_ID),
+        *(
+            wrap(
+                AppointmentUpserted(
+                    appointment_id=f"A-GW-{n}",
+                    patient_id=PATIENT_ID,
+                    starts_at=now + timedelta(days=n + 1),
+                    timezone="America/Chicago",
+                    appointment_type="Exam",
+                ),
+                CLINIC_ID,
+                CLIENT_ID,
+            )
+            for n in range(2)
         ),
     ]
     await produce_all(bootstrap, [to_record(e) for e in envelopes], linger_ms=0)
@@ -131,18 +167,39 @@ class Stack:
     meter: CpuMeter
     direct_body: dict[str, Any]
     gateway_body: dict[str, Any]
+    home_body: dict[str, Any]
+
+
+async def _wait_home(url: str, token: str, deadline: float) -> dict[str, Any]:
+    """The home screen once every part is there: the To-Do list, the pet, both appointments."""
+    async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
+        while True:
+            response = await client.get(url, headers={"authorization": f"Bearer {token}"})
+            body: dict[str, Any] = response.json() if response.status_code == 200 else {}
+            if body.get("pets") and len(body.get("upcoming_appointments") or []) == 2:
+                return body
+            if time.monotonic() > deadline:
+                raise ChildFailed(
+                    f"{url}: {response.status_code} {response.text[:300]} (waiting for every part)"
+                )
+            await asyncio.sleep(0.2)
+
+
+async def _migrated_database(infra: Infra, service: str) -> str:
+    server = infra.ensure_postgres()
+    await server.drop_database(f"bench_{service}")
+    await server.create_database(f"bench_{service}")
+    database_url = server.url(f"bench_{service}")
+    migrate = infra.service_command(service, ["migrate"], {"DATABASE_URL": database_url})
+    migrate.start()
+    if await migrate.wait_exit(120) != 0:
+        raise ChildFailed(f"{service} migrate failed:\n{tail(migrate.log_file)}")
+    return database_url
 
 
 async def _start_identity(infra: Infra, kafka_env: dict[str, str]) -> tuple[ChildProcess, str]:
     """identity on its own (migrated) PostgreSQL database, with the development token endpoint."""
-    server = infra.ensure_postgres()
-    await server.drop_database("bench_identity")
-    await server.create_database("bench_identity")
-    database_url = server.url("bench_identity")
-    migrate = infra.service_command("identity", ["migrate"], {"DATABASE_URL": database_url})
-    migrate.start()
-    if await migrate.wait_exit(120) != 0:
-        raise ChildFailed(f"identity migrate failed:\n{tail(migrate.log_file)}")
+    database_url = await _migrated_database(infra, "identity")
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
     identity, _ = infra.service(
@@ -176,10 +233,17 @@ async def start_stack(infra: Infra, params: Params) -> Stack:
         label="todo-gateway",
     )
     todo.start()
+    pets, pets_port = infra.service(
+        "pets",
+        {**kafka_env, "DATABASE_URL": await _migrated_database(infra, "pets"), "IDENTITY_URL": identity_url},
+    )
+    pets.start()
+    pets_url = f"http://{LOOPBACK}:{pets_port}"
     await _seed(kafka.bootstrap)
     todo_url = f"http://{LOOPBACK}:{todo_port}"
     await identity.wait_http_ok(f"{identity_url}/healthz", timeout=params.ready_timeout_s)
     await todo.wait_http_ok(f"{todo_url}/healthz", timeout=params.ready_timeout_s)
+    await pets.wait_http_ok(f"{pets_url}/healthz", timeout=params.ready_timeout_s)
     token = await _dev_token(identity_url, deadline)
     direct_body = await _wait_todo_list(f"{todo_url}{TODO_PATH}", token, deadline, min_badge=3)
 
@@ -188,6 +252,7 @@ async def start_stack(infra: Infra, params: Params) -> Stack:
         {
             "IDENTITY_URL": identity_url,
             "TODO_URL": todo_url,
+            "PETS_URL": pets_url,
             "RATE_LIMIT_PER_MINUTE": str(params.gateway_rate_limit_per_minute),
             "METRICS_PORT": str(free_port()),
         },
@@ -196,6 +261,7 @@ async def start_stack(infra: Infra, params: Params) -> Stack:
     gateway_url = f"http://{LOOPBACK}:{gateway_port}"
     await gateway.wait_http_ok(f"{gateway_url}/healthz", timeout=params.ready_timeout_s)
     gateway_body = await _wait_todo_list(f"{gateway_url}{TODO_PATH}", token, deadline, min_badge=3)
+    home_body = await _wait_home(f"{gateway_url}{HOME_PATH}", token, deadline)
 
     bare_port = free_port()
     bare_args = ["--port", str(bare_port), "--mongodb-url", infra.mongo.url, "--database", TODO_DATABASE]
@@ -219,14 +285,21 @@ async def start_stack(infra: Infra, params: Params) -> Stack:
             "gateway": gateway.pid,
             "todo": todo.pid,
             "identity": identity.pid,
+            "pets": pets.pid,
             "bare": bare.pid,
             "bare_two_reads": bare_two.pid,
             "nx-27017": infra.mongo.pid,
             "tansu": kafka.pid,
         }
     )
-    urls = {"bare": bare_url, "gateway": gateway_url, "todo_direct": todo_url, "bare_two_reads": bare_two_url}
-    return Stack(token, urls, meter, direct_body, gateway_body)
+    urls = {
+        "bare": f"{bare_url}{TODO_PATH}",
+        "gateway": f"{gateway_url}{TODO_PATH}",
+        "todo_direct": f"{todo_url}{TODO_PATH}",
+        "bare_two_reads": f"{bare_two_url}{TODO_PATH}",
+        "gateway_home": f"{gateway_url}{HOME_PATH}",
+    }
+    return Stack(token, urls, meter, direct_body, gateway_body, home_body)
 
 
 def _value(measured: dict[str, Any], key: str) -> float | None:
@@ -264,10 +337,12 @@ def summarize(result: BenchResult, rounds: list[dict[str, dict[str, Any]]]) -> N
                 result.notes.append(f"{name}: round {i}: non-2xx {bad}, errors {measured['errors']}")
 
     bare, gw, direct, two = best["bare"], best["gateway"], best["todo_direct"], best["bare_two_reads"]
+    home = best["gateway_home"]
     result.ratios = {
         "gateway/bare rps": ratio(gw["rps"], bare["rps"]),
         "todo_direct/bare rps": ratio(direct["rps"], bare["rps"]),
         "gateway/todo_direct rps": ratio(gw["rps"], direct["rps"]),
+        "home/gateway todo rps": ratio(home["rps"], gw["rps"]),
         "gateway/bare p50": ratio(gw["p50_ms"], bare["p50_ms"]),
         "gateway/bare p99": ratio(gw["p99_ms"], bare["p99_ms"]),
         "gateway/bare cpu per request": ratio(cpu["gateway"], cpu["bare"]),
@@ -280,6 +355,15 @@ def summarize(result: BenchResult, rounds: list[dict[str, dict[str, Any]]]) -> N
     }
     ratios, floor = result.ratios, "bare uvicorn app"
     result.rows = [
+        Row(
+            "home screen (todo + pets + appointments) requests/s, target >= 0.6x",
+            home["rps"],
+            "req/s",
+            "GET /api/v1/todo through the gateway",
+            gw["rps"],
+            ratios["home/gateway todo rps"],
+            "higher",
+        ),
         Row(
             "gateway → todo requests/s",
             gw["rps"],
@@ -368,7 +452,7 @@ async def run(infra: Infra, params: Params) -> BenchResult:
     result = BenchResult(NAME, TITLE, asdict(params))
     result.parameters["bare_app_reads"] = "one aggregate: the parent, the clinic $unionWith-ed in (as todo)"
     result.parameters["bare_two_reads_app_reads"] = "parent + clinic find_one, concurrently (todo before)"
-    for service in ("identity", "todo", "gateway"):
+    for service in ("identity", "todo", "pets", "gateway"):
         available, why = service_available(service)
         if not available:
             result.ok = False
@@ -380,19 +464,22 @@ async def run(infra: Infra, params: Params) -> BenchResult:
         result.notes.append("the gateway's answer differs from todo's own answer")
 
     auth = [f"authorization: Bearer {stack.token}"]
-    headers = {"bare": [], "gateway": auth, "todo_direct": auth, "bare_two_reads": []}
+    headers = {"bare": [], "gateway": auth, "todo_direct": auth, "bare_two_reads": [], "gateway_home": auth}
+    result.results["home_via_gateway"] = stack.home_body
     rounds: list[dict[str, dict[str, Any]]] = []
     for i in range(params.rounds):
         order = list(stack.urls) if i % 2 == 0 else list(reversed(stack.urls))
         measured: dict[str, dict[str, Any]] = {}
         for name in order:
-            url = f"{stack.urls[name]}{TODO_PATH}"
-            measured[name] = await _load(infra, f"{name}-{i}", url, headers[name], params, stack.meter)
+            measured[name] = await _load(
+                infra, f"{name}-{i}", stack.urls[name], headers[name], params, stack.meter
+            )
         rounds.append({name: measured[name] for name in stack.urls})
     result.results["rounds"] = rounds
     summarize(result, rounds)
     result.ok = not any(
-        n.startswith(("gateway:", "todo_direct:", "bare:", "bare_two_reads:")) for n in result.notes
+        n.startswith(("gateway:", "todo_direct:", "bare:", "bare_two_reads:", "gateway_home:"))
+        for n in result.notes
     )
     if not result.ok:
         result.error = "; ".join(result.notes)[:500]
