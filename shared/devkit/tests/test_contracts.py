@@ -14,7 +14,11 @@ TODO_ITEM = {"kind": "unread_messages", "title": "You have 1 unread message", "c
 
 
 def test_an_answer_in_the_services_shape_passes_and_is_marked_checked() -> None:
-    body = {"badge": 1, "items": [{**TODO_ITEM, "action": {"href": "/conversation"}}]}
+    body = {
+        "badge": 1,
+        "items": [{**TODO_ITEM, "action": {"href": "/conversation"}}],
+        "help": {"live_chat": False, "booking_mode": None},
+    }
     response = upstream_answer("todo", "GET", "/api/v1/todo", json=body)
     assert (response.status_code, response.json()) == (200, body)
     assert is_checked(response)
