@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Literal
+from functools import partial
+from typing import Literal, TypeVar
 
 from petportal_runtime.auth import ClientRef
 from petportal_runtime.erasure import erase
@@ -64,6 +65,9 @@ from .unit_of_work import PetsUnitOfWork
 
 CONSUMER = "pets"  # also the producer of what pets publishes
 log = get_logger(__name__)
+
+# A parent's request of either kind (appointment or refill), as `_owned` finds it.
+Owned = TypeVar("Owned", AppointmentRequest, RefillRequest)
 
 ClinicalEvent = (
     AppointmentUpserted
@@ -389,11 +393,24 @@ async def _parent_request(
     uow: PetsUnitOfWork, memberships: Collection[ClientRef], request_id: uuid.UUID
 ) -> AppointmentRequest:
     """One of the parent's appointment requests, locked for the unit of work."""
+    found = await _owned(partial(uow.repositories.requests.get, lock=True), memberships, request_id)
+    if found is None:
+        raise RequestNotFound()
+    return found
+
+
+async def _owned(
+    get: Callable[[str, uuid.UUID], Awaitable[Owned | None]],
+    memberships: Collection[ClientRef],
+    request_id: uuid.UUID,
+) -> Owned | None:
+    """The request `get` finds at one of the parent's clinics and that is theirs there; None alike
+    for another parent's and for none."""
     for clinic_id in sorted({m.clinic_id for m in memberships}):
-        request = await uow.repositories.requests.get(clinic_id, request_id, lock=True)
-        if request is not None and ClientRef(clinic_id=clinic_id, client_id=request.client_id) in memberships:
-            return request
-    raise RequestNotFound()
+        found = await get(clinic_id, request_id)
+        if found is not None and ClientRef(clinic_id=clinic_id, client_id=found.client_id) in memberships:
+            return found
+    return None
 
 
 async def clinic_requests(
@@ -512,15 +529,7 @@ async def see_refill(
     """The parent has seen the clinic's decision: recorded and published (RequestAnswerSeen) the
     first time only. `RefillNotFound` alike for another's and none; `RefillConflict` while pending."""
     async with uow:
-        request = None
-        for clinic_id in sorted({m.clinic_id for m in memberships}):
-            candidate = await uow.repositories.refills.get(clinic_id, request_id, lock=True)
-            if (
-                candidate is not None
-                and ClientRef(clinic_id=clinic_id, client_id=candidate.client_id) in memberships
-            ):
-                request = candidate
-                break
+        request = await _owned(partial(uow.repositories.refills.get, lock=True), memberships, request_id)
         if request is None:
             raise RefillNotFound("request_id", "no such refill request")
         if request.see(at):
