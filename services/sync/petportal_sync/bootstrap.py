@@ -1,6 +1,6 @@
 """Wiring: settings → runtime (database, broker, outbox relay), the unit of work on sync's repositories,
-what sync publishes and its one consumer (identity's erasure requests). Tests pass their own pieces
-(a fake unit of work)."""
+what sync publishes and its consumer (identity's erasure requests; pets' refill requests and submitted
+forms, for the outbound queue). Tests pass their own pieces (a fake unit of work)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,12 @@ from petportal_schemas import (
     ClientUpserted,
     ClinicRegistered,
     Event,
+    FormSubmitted,
     PatientUpserted,
     ProgramOffered,
     ProgramWithdrawn,
+    RefillRequested,
+    booking,
     records,
     topics,
 )
@@ -39,6 +42,7 @@ PUBLISHES: list[type[Event]] = [
     ProgramWithdrawn,
     ClientEnrolledInProgram,
     *records.PUBLISHED_BY_SYNC,
+    *booking.PUBLISHED_BY_SYNC,
 ]
 
 
@@ -75,8 +79,12 @@ def bootstrap(
         subscribe_events(
             runtime.broker,
             settings,
-            [topics.IDENTITY],
+            [topics.IDENTITY, topics.PETS],
             consumer=handlers.CONSUMER,
-            handlers=[on(ClientErasureRequested, bind(handlers.erase_client, sync.unit_of_work))],
+            handlers=[
+                on(ClientErasureRequested, bind(handlers.erase_client, sync.unit_of_work)),
+                on(RefillRequested, bind(handlers.queue_for_pims, sync.unit_of_work)),
+                on(FormSubmitted, bind(handlers.queue_for_pims, sync.unit_of_work)),
+            ],
         )
     return sync

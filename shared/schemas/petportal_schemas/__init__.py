@@ -1,6 +1,7 @@
 """Pet Portal event contracts. The only code, with petportal_runtime, that every service imports."""
 
 from . import topics
+from .booking import AppointmentAnswered, AppointmentBooked, AppointmentBookingRejected
 from .envelope import (
     Envelope,
     Event,
@@ -28,6 +29,7 @@ from .events import (
     SmsOptedIn,
     SmsOptedOut,
 )
+from .forms import FormAssigned, FormSubmitted
 from .notifications import SmsReceived
 from .pims import CAPABILITIES, Capability, CapabilityMissing, supports
 from .records import (
@@ -52,6 +54,9 @@ from .requests import (
 
 __all__ = [
     "CAPABILITIES",
+    "AppointmentAnswered",
+    "AppointmentBooked",
+    "AppointmentBookingRejected",
     "AppointmentCancelled",
     "AppointmentRequestAnswered",
     "AppointmentUpserted",
@@ -67,6 +72,8 @@ __all__ = [
     "ClinicSettingsChanged",
     "Envelope",
     "Event",
+    "FormAssigned",
+    "FormSubmitted",
     "MedicationPrescribed",
     "MessageRead",
     "MessageReceived",

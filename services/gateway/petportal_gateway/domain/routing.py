@@ -39,7 +39,10 @@ ROUTES: tuple[tuple[re.Pattern[str], Route], ...] = tuple(
         (r"/readyz/?", Route("gateway", "none")),
         (_under("/api/v1/todo"), Route("todo", "parent")),
         (_under("/api/v1/pets"), Route("pets", "parent")),
+        # A parent's answer to an appointment goes to the PIMS through sync's outbound queue.
+        (r"/api/v1/appointments/[^/]+/answer/?", Route("sync", "parent")),
         (_under("/api/v1/appointments"), Route("pets", "parent")),
+        (_under("/api/v1/booking"), Route("sync", "parent")),
         (_under("/api/v1/appointment-requests"), Route("pets", "parent")),
         (_under("/api/v1/refill-requests"), Route("pets", "parent")),
         (_under("/api/v1/conversation"), Route("messaging", "parent")),
@@ -56,6 +59,7 @@ ROUTES: tuple[tuple[re.Pattern[str], Route], ...] = tuple(
         (_under("/clinic/v1/deliveries"), Route("notify", "staff")),
         (_under("/clinic/v1/appointment-requests"), Route("pets", "staff")),
         (_under("/clinic/v1/refill-requests"), Route("pets", "staff")),
+        (_under("/clinic/v1/outbound"), Route("sync", "staff")),
         (_under("/pims/v1"), Route("sync", "none")),
         (_under("/webhooks/sms"), Route("notify", "none")),
     )

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Text
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -155,3 +155,75 @@ class SnapshotSeenRow(Base, table=True):
     snapshot_id: uuid.UUID = Field(foreign_key="snapshots.id", primary_key=True)
     kind: str = Field(max_length=10, primary_key=True)  # contact | patient
     pims_id: str = Field(max_length=64, primary_key=True)
+
+
+class SlotRow(Base, table=True):
+    """A time the clinic offers for online booking, as the PIMS last sent it, with the portal's hold
+    (a parent has it for a few minutes) or booking on it. Free: open, not booked, not held (or the
+    hold expired), in the future."""
+
+    __tablename__ = "booking_slots"
+    __table_args__ = (Index("ix_booking_slots_clinic_start", "clinic_id", "starts_at"),)
+
+    clinic_id: str = Field(max_length=64, primary_key=True)
+    slot_id: str = Field(max_length=64, primary_key=True)
+    starts_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    duration_minutes: int
+    appointment_type: str | None = Field(default=None, max_length=100)
+    provider: str | None = Field(default=None, max_length=100)
+    open: bool = True
+    version: int | None = Field(default=None, sa_column=Column(BigInteger))
+    hold_id: uuid.UUID | None = None
+    held_by: str | None = Field(default=None, max_length=64)  # the client holding it
+    held_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    booking_id: uuid.UUID | None = None
+    updated_at: datetime = _timestamp()
+
+
+class BookingRow(Base, table=True):
+    __tablename__ = "bookings"
+    __table_args__ = (Index("ix_bookings_client", "clinic_id", "client_id", "created_at"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    clinic_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=64)
+    patient_id: str = Field(max_length=64)
+    slot_id: str = Field(max_length=64)
+    starts_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    duration_minutes: int
+    appointment_type: str | None = Field(default=None, max_length=100)
+    provider: str | None = Field(default=None, max_length=100)
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    status: str = Field(max_length=20)
+    reason: str | None = Field(default=None, max_length=40)
+    created_at: datetime = _timestamp()
+    decided_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class OutboundItemRow(Base, table=True):
+    """What the portal asks of the clinic's PIMS, until its connector acknowledges or refuses it.
+    `seq` is the cursor connectors pull by (taken anew from the sequence on a retry)."""
+
+    __tablename__ = "outbound_items"
+    __table_args__ = (
+        Index("ix_outbound_items_clinic_status_seq", "clinic_id", "status", "seq"),
+        Index("ix_outbound_items_client", "clinic_id", "client_id"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    seq: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger, nullable=False, unique=True, server_default=text("nextval('outbound_items_seq')")
+        ),
+    )
+    clinic_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=64)
+    kind: str = Field(max_length=30)
+    payload: Any = Field(sa_column=Column(JSONB, nullable=False))
+    status: str = Field(max_length=20)
+    created_at: datetime = _timestamp()
+    answered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    reason: str | None = Field(default=None, max_length=40)
+    reason_text: str | None = Field(default=None, sa_column=Column(Text))
+    pims_reference: str | None = Field(default=None, max_length=100)

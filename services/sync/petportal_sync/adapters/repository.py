@@ -19,6 +19,7 @@ from ..domain.clinics import Clinic, ClinicRegistration
 from ..domain.erasure import client_traces
 from ..domain.records import Rejection, StoredRejection, record_text
 from ..domain.snapshots import Snapshot
+from .booking import BookingRepository, OutboundRepository
 from .orm import (
     ApiKeyRow,
     ClinicalRecordRow,
@@ -234,6 +235,7 @@ class SyncRepository:
                     for (kind, record_id), record in plan.records.items()
                 ],
             )
+        await BookingRepository(self.session).upsert_slots(clinic_id, plan.slots, now)
         if plan.removed_patients:
             await self.session.exec(
                 delete(PatientRow).where(
@@ -503,7 +505,14 @@ def _rejection(row: RejectedRecordRow) -> StoredRejection:
 class SqlRepositories:
     sync: SyncRepository
     snapshots: SnapshotRepository
+    bookings: BookingRepository
+    outbound: OutboundRepository
 
 
 def sql_repositories(session: AsyncSession) -> SqlRepositories:
-    return SqlRepositories(sync=SyncRepository(session), snapshots=SnapshotRepository(session))
+    return SqlRepositories(
+        sync=SyncRepository(session),
+        snapshots=SnapshotRepository(session),
+        bookings=BookingRepository(session),
+        outbound=OutboundRepository(session),
+    )

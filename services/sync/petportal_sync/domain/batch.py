@@ -49,6 +49,7 @@ from .records import (
     ProgramRecord,
     Rejection,
     ReminderRecord,
+    SlotRecord,
     VaccinationRecord,
     field_errors,
     version_key,
@@ -99,6 +100,8 @@ class BatchPlan:
     versions: dict[RecordKey, int] = field(default_factory=dict)
     removed_contacts: list[str] = field(default_factory=list)
     removed_patients: list[str] = field(default_factory=list)
+    # Bookable slots: written with their version check in the database (no event: sync serves them).
+    slots: list[SlotRecord] = field(default_factory=list)
     events: list[PendingEvent] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     accepted: int = 0
@@ -191,6 +194,7 @@ _ORDER: dict[type[Any], int] = {
     ContactRecord: 0,
     ClinicSettingsRecord: 1,
     ProgramRecord: 1,
+    SlotRecord: 1,
     PatientRecord: 2,
     EnrolmentRecord: 3,
     AppointmentRecord: 4,
@@ -303,6 +307,8 @@ def plan_batch(records: list[tuple[int, PimsRecord]], data: ClinicData) -> Batch
                         for event in clinical_events(record, stored.state if stored else None, data.timezone):
                             plan.events.append(PendingEvent(event, record.client_id))
                         known[key] = plan.records[key] = StoredRecord(record.client_id, new, version)
+                case SlotRecord():
+                    plan.slots.append(record)
                 case PatientRemovedRecord():
                     current = patients.get(record.patient_id)
                     if current is not None and current["client_id"] == record.client_id:

@@ -196,6 +196,20 @@ class ClinicSettingsRecord(_Record):
     version: Version = None
 
 
+class SlotRecord(_Record):
+    """A time the clinic offers for online booking (clinic-wide). `open` while the PIMS has it free;
+    `booked` or `removed` once it has not. The portal holds and books only open slots."""
+
+    kind: Literal["slot"]
+    slot_id: PimsId
+    starts_at: AwareDatetime
+    duration_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    appointment_type: Annotated[Text100 | None, Blank] = None
+    provider: Annotated[Text100 | None, Blank] = None
+    status: Literal["open", "booked", "removed"] = "open"
+    version: Version = None
+
+
 class ProgramRecord(_Record):
     kind: Literal["program"]
     program_code: ProgramCode
@@ -224,6 +238,7 @@ PimsRecord = (
     | VaccinationRecord
     | MedicationRecord
     | ClinicSettingsRecord
+    | SlotRecord
 )
 KINDS = (
     "contact",
@@ -237,6 +252,7 @@ KINDS = (
     "vaccination",
     "medication",
     "clinic_settings",
+    "slot",
 )
 
 _record_adapter: TypeAdapter[PimsRecord] = TypeAdapter(Annotated[PimsRecord, Field(discriminator="kind")])

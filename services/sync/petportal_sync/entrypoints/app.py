@@ -7,12 +7,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
+from fastapi import APIRouter, FastAPI, Query, status
 from fastapi import Path as PathParam
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from petportal_runtime.container import container_of
 from petportal_runtime.edge import validated_per_item
 from petportal_runtime.errors import ErrorAnswer, ErrorStatuses
 from petportal_runtime.text import value_problems
@@ -20,11 +18,12 @@ from petportal_schemas.pims import PimsName
 
 from ..bootstrap import Sync, bootstrap
 from ..domain.apikeys import ApiKeyNotFound, hash_api_key, key_id
-from ..domain.clinics import Clinic, InvalidApiKey
+from ..domain.clinics import InvalidApiKey
 from ..domain.snapshots import Snapshot, SnapshotClosed, SnapshotIncomplete, SnapshotNotFound
 from ..service_layer import services
-from ..service_layer.unit_of_work import SyncUnitOfWork
 from ..settings import MAX_RECORDS
+from . import booking_api
+from .dependencies import CurrentClinic, SyncDep, UnitOfWork
 
 
 class RecordBatch(BaseModel):
@@ -138,29 +137,6 @@ class SnapshotCompletion(BaseModel):
 
     pages: int = Field(ge=1, le=100_000, description="how many pages the connector sent")
 
-
-def _sync(request: Request) -> Sync:
-    sync: Sync = container_of(request)
-    return sync
-
-
-def _unit_of_work(request: Request) -> SyncUnitOfWork:
-    return _sync(request).unit_of_work()
-
-
-SyncDep = Annotated[Sync, Depends(_sync)]
-UnitOfWork = Annotated[SyncUnitOfWork, Depends(_unit_of_work)]
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def current_clinic(
-    uow: UnitOfWork, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Clinic:
-    """The clinic whose API key the request carries (`InvalidApiKey`, answered 401, otherwise)."""
-    return await services.authenticate_clinic(uow, credentials.credentials if credentials else None)
-
-
-CurrentClinic = Annotated[Clinic, Depends(current_clinic)]
 
 router = APIRouter(prefix="/pims/v1", tags=["pims"])
 
@@ -373,6 +349,7 @@ ERRORS: ErrorStatuses = {
     ApiKeyNotFound: status.HTTP_404_NOT_FOUND,
     SnapshotClosed: status.HTTP_409_CONFLICT,
     SnapshotIncomplete: status.HTTP_409_CONFLICT,
+    **booking_api.ERRORS,
     InvalidApiKey: ErrorAnswer(
         status.HTTP_401_UNAUTHORIZED, headers=lambda _: {"WWW-Authenticate": "Bearer"}
     ),
@@ -381,6 +358,9 @@ ERRORS: ErrorStatuses = {
 
 def create_app(container: Sync | None = None) -> FastAPI:
     container = container or bootstrap()
-    app = container.runtime.create_app(title="Pet Portal sync", routers=[router], errors=ERRORS)
+    app = container.runtime.create_app(
+        title="Pet Portal sync", routers=[router, *booking_api.ROUTERS], errors=ERRORS
+    )
+    booking_api.install_error_handlers(app)
     app.state.container = container
     return app

@@ -5,19 +5,31 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from petportal_runtime.broker import PermanentEventError
-from petportal_schemas import ClientErasureRequested, Envelope
+from petportal_schemas import ClientErasureRequested, Envelope, FormSubmitted, RefillRequested
 
-from ..service_layer import services
+from ..service_layer import booking, services
 from ..service_layer.services import CONSUMER
 from ..service_layer.unit_of_work import SyncUnitOfWork
 
-__all__ = ["CONSUMER", "erase_client"]
+__all__ = ["CONSUMER", "erase_client", "queue_for_pims"]
 
 UnitsOfWork = Callable[[], SyncUnitOfWork]
 
 
-async def erase_client(unit_of_work: UnitsOfWork, envelope: Envelope, event: ClientErasureRequested) -> None:
+def _client_scoped(envelope: Envelope) -> None:
     if envelope.client_id is None:
         # Never applicable: dead-lettered rather than retried.
         raise PermanentEventError(f"{envelope.event_type} without a client_id")
+
+
+async def erase_client(unit_of_work: UnitsOfWork, envelope: Envelope, event: ClientErasureRequested) -> None:
+    _client_scoped(envelope)
     await services.erase_client(unit_of_work(), envelope, event)
+
+
+async def queue_for_pims(
+    unit_of_work: UnitsOfWork, envelope: Envelope, event: RefillRequested | FormSubmitted
+) -> None:
+    """A parent's refill request or completed form goes to the clinic's PIMS (the outbound queue)."""
+    _client_scoped(envelope)
+    await booking.queue_for_pims(unit_of_work(), envelope, event)

@@ -40,6 +40,7 @@ from ..domain.records import (
     ProgramRecord,
     Rejection,
     ReminderRecord,
+    SlotRecord,
     StoredRejection,
     VaccinationRecord,
     validate_record,
@@ -235,7 +236,9 @@ async def _apply(
         data = await store.load(
             clinic_id,
             client_ids={
-                r.client_id for r in records if not isinstance(r, ProgramRecord | ClinicSettingsRecord)
+                r.client_id
+                for r in records
+                if not isinstance(r, ProgramRecord | ClinicSettingsRecord | SlotRecord)
             },
             patient_ids={
                 r.patient_id
@@ -468,5 +471,10 @@ async def erase_client(uow: SyncUnitOfWork, envelope: Envelope, event: ClientEra
         CONSUMER,
         envelope,
         event,
-        lambda clinic_id, client_id: uow.repositories.sync.erase_client(clinic_id, client_id),
+        lambda clinic_id, client_id: _erase(uow, clinic_id, client_id),
     )
+
+
+async def _erase(uow: SyncUnitOfWork, clinic_id: str, client_id: str) -> int:
+    erased = await uow.repositories.bookings.erase_client(clinic_id, client_id)
+    return erased + await uow.repositories.sync.erase_client(clinic_id, client_id)

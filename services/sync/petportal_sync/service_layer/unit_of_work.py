@@ -8,11 +8,14 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from petportal_runtime.auth import ClientRef
 from petportal_runtime.uow import UnitOfWork
 
 from ..domain.apikeys import ApiKeyInfo
 from ..domain.batch import BatchPlan, ClinicData, RecordKey
+from ..domain.booking import Booking, Slot
 from ..domain.clinics import Clinic, ClinicRegistration
+from ..domain.outbound import OutboundItem, OutboundStatus
 from ..domain.records import Rejection, StoredRejection
 from ..domain.snapshots import Snapshot
 
@@ -110,12 +113,90 @@ class SnapshotStore(Protocol):
     async def expire(self, before: datetime) -> int: ...
 
 
+class BookingStore(Protocol):
+    async def booking_settings(self, clinic_id: str) -> tuple[str | None, str] | None:
+        """(booking mode, timezone) of a registered clinic; None for a clinic sync does not know."""
+        ...
+
+    async def free_slots(
+        self, clinic_id: str, client_id: str, start: datetime, end: datetime, now: datetime, limit: int
+    ) -> list[Slot]:
+        """Slots free for this client (free, or held by them) starting in [start, end), soonest first."""
+        ...
+
+    async def slot_state(self, clinic_id: str, slot_id: str, now: datetime) -> str:
+        """ "missing" (no such open future slot) or "taken" (it exists but someone else has it)."""
+        ...
+
+    async def hold(
+        self, clinic_id: str, client_id: str, slot_id: str, hold_id: uuid.UUID, until: datetime, now: datetime
+    ) -> Slot | None:
+        """Hold the slot if it is free for the client (their other hold at the clinic goes); None if not."""
+        ...
+
+    async def release_hold(self, clinic_id: str, client_id: str, hold_id: uuid.UUID) -> bool: ...
+
+    async def take(
+        self, clinic_id: str, client_id: str, slot_id: str, booking_id: uuid.UUID, now: datetime
+    ) -> Slot | None:
+        """Book the slot if it is free for the client; None if it is not (atomic)."""
+        ...
+
+    async def free(self, clinic_id: str, booking_id: uuid.UUID, *, still_open: bool) -> None: ...
+
+    async def owns_patient(self, clinic_id: str, client_id: str, patient_id: str) -> bool: ...
+
+    async def appointment(
+        self, clinic_id: str, appointment_id: str
+    ) -> tuple[str | None, dict[str, Any]] | None:
+        """(client, state) of an appointment as the PIMS last sent it."""
+        ...
+
+    async def add(self, booking: Booking) -> None: ...
+
+    async def get(self, clinic_id: str, booking_id: uuid.UUID, *, lock: bool = False) -> Booking | None: ...
+
+    async def save(self, booking: Booking) -> None: ...
+
+    async def for_clients(self, memberships: Collection[ClientRef], limit: int) -> list[Booking]: ...
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int: ...
+
+
+class OutboundStore(Protocol):
+    async def add(self, item: OutboundItem) -> bool:
+        """Queue the item; False (nothing queued) when one with its id is there already."""
+        ...
+
+    async def get(self, clinic_id: str, item_id: uuid.UUID, *, lock: bool = False) -> OutboundItem | None: ...
+
+    async def save(self, item: OutboundItem, *, requeue: bool = False) -> None:
+        """Write its state; `requeue` gives it a new cursor (a retried item)."""
+        ...
+
+    async def pending(self, clinic_id: str, after: int, limit: int) -> list[OutboundItem]:
+        """The clinic's unanswered items after the cursor, in cursor order."""
+        ...
+
+    async def for_clinic(
+        self, clinic_id: str, status: OutboundStatus | None, limit: int
+    ) -> list[OutboundItem]:
+        """The clinic's items (in one status if asked), newest first."""
+        ...
+
+
 class SyncRepositories(Protocol):
     @property
     def sync(self) -> SyncStore: ...
 
     @property
     def snapshots(self) -> SnapshotStore: ...
+
+    @property
+    def bookings(self) -> BookingStore: ...
+
+    @property
+    def outbound(self) -> OutboundStore: ...
 
 
 SyncUnitOfWork = UnitOfWork[SyncRepositories]

@@ -13,8 +13,10 @@ import pytest
 from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_sync.domain.apikeys import ApiKeyInfo, key_id
 from petportal_sync.domain.batch import BatchPlan, ClinicData, RecordKey, State, StoredRecord
+from petportal_sync.domain.booking import Booking, Slot
 from petportal_sync.domain.clinics import Clinic, ClinicRegistration
 from petportal_sync.domain.erasure import client_traces
+from petportal_sync.domain.outbound import OutboundItem, OutboundStatus
 from petportal_sync.domain.records import Rejection, StoredRejection, record_text
 
 
@@ -179,8 +181,172 @@ class InMemorySync:
 
 
 @dataclass
+class SlotState:
+    slot: Slot
+    open: bool = True
+    held_by: str | None = None
+    hold_id: uuid.UUID | None = None
+    held_until: datetime | None = None
+    booking_id: uuid.UUID | None = None
+
+    def free_for(self, client_id: str, now: datetime) -> bool:
+        held = self.held_until is not None and self.held_until > now and self.held_by != client_id
+        return self.open and self.booking_id is None and self.slot.starts_at > now and not held
+
+
+@dataclass
+class InMemoryBookings:
+    """BookingStore in memory: the same rules as the SQL's conditional updates."""
+
+    sync: InMemorySync
+    settings: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    slots: dict[tuple[str, str], SlotState] = field(default_factory=dict)
+    bookings: dict[uuid.UUID, Booking] = field(default_factory=dict)
+    outbound: InMemoryOutbound | None = None
+
+    def add_slot(self, clinic_id: str, slot_id: str, starts_at: datetime) -> None:
+        self.slots[(clinic_id, slot_id)] = SlotState(Slot(clinic_id, slot_id, starts_at, 30, "Exam"))
+
+    async def booking_settings(self, clinic_id: str) -> tuple[str | None, str] | None:
+        return self.settings.get(clinic_id)
+
+    async def free_slots(
+        self, clinic_id: str, client_id: str, start: datetime, end: datetime, now: datetime, limit: int
+    ) -> list[Slot]:
+        found = [
+            s.slot
+            for (c, _), s in self.slots.items()
+            if c == clinic_id and s.free_for(client_id, now) and start <= s.slot.starts_at < end
+        ]
+        return sorted(found, key=lambda s: (s.starts_at, s.slot_id))[:limit]
+
+    async def slot_state(self, clinic_id: str, slot_id: str, now: datetime) -> str:
+        s = self.slots.get((clinic_id, slot_id))
+        return "taken" if s is not None and s.open and s.slot.starts_at > now else "missing"
+
+    async def hold(
+        self, clinic_id: str, client_id: str, slot_id: str, hold_id: uuid.UUID, until: datetime, now: datetime
+    ) -> Slot | None:
+        for (c, other), s in self.slots.items():
+            if c == clinic_id and other != slot_id and s.held_by == client_id:
+                s.held_by = s.hold_id = s.held_until = None
+        s = self.slots.get((clinic_id, slot_id))
+        if s is None or not s.free_for(client_id, now):
+            return None
+        s.held_by, s.hold_id, s.held_until = client_id, hold_id, until
+        return s.slot
+
+    async def release_hold(self, clinic_id: str, client_id: str, hold_id: uuid.UUID) -> bool:
+        for (c, _), s in self.slots.items():
+            if c == clinic_id and s.held_by == client_id and s.hold_id == hold_id:
+                s.held_by = s.hold_id = s.held_until = None
+                return True
+        return False
+
+    async def take(
+        self, clinic_id: str, client_id: str, slot_id: str, booking_id: uuid.UUID, now: datetime
+    ) -> Slot | None:
+        s = self.slots.get((clinic_id, slot_id))
+        if s is None or not s.free_for(client_id, now):
+            return None
+        s.booking_id, s.held_by, s.hold_id, s.held_until = booking_id, None, None, None
+        return s.slot
+
+    async def free(self, clinic_id: str, booking_id: uuid.UUID, *, still_open: bool) -> None:
+        for (c, _), s in self.slots.items():
+            if c == clinic_id and s.booking_id == booking_id:
+                s.booking_id = None
+                s.open = s.open and still_open
+
+    async def owns_patient(self, clinic_id: str, client_id: str, patient_id: str) -> bool:
+        patient = self.sync.patients.get((clinic_id, patient_id))
+        return patient is not None and patient["client_id"] == client_id and not patient.get("deceased")
+
+    async def appointment(
+        self, clinic_id: str, appointment_id: str
+    ) -> tuple[str | None, dict[str, Any]] | None:
+        record = self.sync.records.get((clinic_id, "appointment", appointment_id))
+        return (record.client_id, record.state) if record else None
+
+    async def add(self, booking: Booking) -> None:
+        self.bookings[booking.id] = replace(booking)
+
+    async def get(self, clinic_id: str, booking_id: uuid.UUID, *, lock: bool = False) -> Booking | None:
+        found = self.bookings.get(booking_id)
+        return replace(found) if found is not None and found.clinic_id == clinic_id else None
+
+    async def save(self, booking: Booking) -> None:
+        self.bookings[booking.id] = replace(booking)
+
+    async def for_clients(self, memberships: Collection[Any], limit: int) -> list[Booking]:
+        mine = {(m.clinic_id, m.client_id) for m in memberships}
+        found = [replace(b) for b in self.bookings.values() if (b.clinic_id, b.client_id) in mine]
+        return sorted(found, key=lambda b: b.created_at, reverse=True)[:limit]
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        gone = [b for b in self.bookings.values() if (b.clinic_id, b.client_id) == (clinic_id, client_id)]
+        for booking in gone:
+            await self.free(clinic_id, booking.id, still_open=True)
+            del self.bookings[booking.id]
+        for (c, _), s in self.slots.items():
+            if c == clinic_id and s.held_by == client_id:
+                s.held_by = s.hold_id = s.held_until = None
+        return len(gone) + (await self.outbound.erase_client(clinic_id, client_id) if self.outbound else 0)
+
+
+@dataclass
+class InMemoryOutbound:
+    items: dict[uuid.UUID, OutboundItem] = field(default_factory=dict)
+    next_seq: int = 1
+
+    def _seq(self) -> int:
+        self.next_seq += 1
+        return self.next_seq - 1
+
+    async def add(self, item: OutboundItem) -> bool:
+        if item.id in self.items:
+            return False
+        self.items[item.id] = replace(item, seq=self._seq())
+        return True
+
+    async def get(self, clinic_id: str, item_id: uuid.UUID, *, lock: bool = False) -> OutboundItem | None:
+        found = self.items.get(item_id)
+        return replace(found) if found is not None and found.clinic_id == clinic_id else None
+
+    async def save(self, item: OutboundItem, *, requeue: bool = False) -> None:
+        self.items[item.id] = replace(item, seq=self._seq() if requeue else self.items[item.id].seq)
+
+    async def pending(self, clinic_id: str, after: int, limit: int) -> list[OutboundItem]:
+        found = [
+            replace(i)
+            for i in self.items.values()
+            if i.clinic_id == clinic_id and i.status is OutboundStatus.PENDING and i.seq > after
+        ]
+        return sorted(found, key=lambda i: i.seq)[:limit]
+
+    async def for_clinic(
+        self, clinic_id: str, status: OutboundStatus | None, limit: int
+    ) -> list[OutboundItem]:
+        found = [
+            replace(i) for i in self.items.values() if i.clinic_id == clinic_id and status in (None, i.status)
+        ]
+        return sorted(found, key=lambda i: i.seq, reverse=True)[:limit]
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        gone = [k for k, i in self.items.items() if (i.clinic_id, i.client_id) == (clinic_id, client_id)]
+        for key in gone:
+            del self.items[key]
+        return len(gone)
+
+
+@dataclass
 class InMemoryRepositories:
     sync: InMemorySync = field(default_factory=InMemorySync)
+    outbound: InMemoryOutbound = field(default_factory=InMemoryOutbound)
+    bookings: InMemoryBookings = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bookings = InMemoryBookings(self.sync, outbound=self.outbound)
 
 
 @pytest.fixture
