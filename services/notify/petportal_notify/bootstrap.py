@@ -15,6 +15,8 @@ from petportal_runtime.container import Container
 from petportal_runtime.internal import internal_headers
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import (
+    AppointmentBooked,
+    AppointmentBookingRejected,
     AppointmentCancelled,
     AppointmentRequestAnswered,
     AppointmentUpserted,
@@ -139,6 +141,8 @@ def bootstrap(
             on(MessageRead, bind(handlers.applying(deliveries.messages_read), uow)),
             on(AppointmentRequestAnswered, bind(handlers.applying(deliveries.request_answered), uow)),
             on(RefillRequestDecided, bind(handlers.applying(deliveries.refill_decided), uow)),
+            on(AppointmentBooked, bind(handlers.applying(deliveries.booking_answered), uow)),
+            on(AppointmentBookingRejected, bind(handlers.applying(deliveries.booking_answered), uow)),
         ],
     )
     document_publisher(runtime.broker, topics.NOTIFY, [SmsOptedOut, SmsOptedIn, SmsReceived, ReminderSent])

@@ -44,6 +44,7 @@ class Template(StrEnum):
     APPOINTMENT_REMINDER = "appointment_reminder"
     REQUEST_ANSWERED = "request_answered"  # the clinic answered an appointment request
     REFILL_DECIDED = "refill_decided"  # the clinic approved or denied a refill request
+    BOOKING_ANSWERED = "booking_answered"  # the clinic's system took or refused an online booking
 
 
 REMINDERS = frozenset({Template.SERVICE_REMINDER, Template.APPOINTMENT_REMINDER})

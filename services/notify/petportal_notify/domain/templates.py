@@ -33,6 +33,7 @@ _SMS: dict[Template, str] = {
     Template.APPOINTMENT_REMINDER: "$clinic_name: $pet has an appointment $when. Details: $portal_link $stop",
     Template.REQUEST_ANSWERED: "$clinic_name $answer. Details: $portal_link $stop",
     Template.REFILL_DECIDED: "$clinic_name $answer. Details: $portal_link $stop",
+    Template.BOOKING_ANSWERED: "$clinic_name: $answer. Details: $portal_link $stop",
 }
 
 _SUBJECT: dict[Template, str] = {
@@ -43,6 +44,7 @@ _SUBJECT: dict[Template, str] = {
     Template.APPOINTMENT_REMINDER: "Appointment reminder: $pet, $when",
     Template.REQUEST_ANSWERED: "Your appointment request$for_pet: $outcome",
     Template.REFILL_DECIDED: "Your refill request$for_pet: $outcome",
+    Template.BOOKING_ANSWERED: "Your booking$for_pet: $outcome",
 }
 
 _EMAIL: dict[Template, str] = {
@@ -64,6 +66,7 @@ _EMAIL: dict[Template, str] = {
     Template.REQUEST_ANSWERED: "$clinic_name $answer.\n\n"
     "See the clinic's answer in the portal:\n$portal_link",
     Template.REFILL_DECIDED: "$clinic_name $answer.\n\nSee the clinic's answer in the portal:\n$portal_link",
+    Template.BOOKING_ANSWERED: "$clinic_name: $answer.\n\nSee your bookings in the portal:\n$portal_link",
 }
 
 
@@ -107,7 +110,19 @@ _OUTCOMES = {
         "proposed": "another time proposed",
     },
     Template.REFILL_DECIDED: {"approved": "approved", "denied": "denied"},
+    Template.BOOKING_ANSWERED: {"confirmed": "confirmed", "rejected": "not booked"},
 }
+
+
+def _booking_answer(params: dict[str, Any], timezone: str) -> str:
+    """What became of an online booking ("Rex is booked on Thu 10 Dec at 15:30"); the time in the
+    clinic's timezone. A refused one says the time was not booked and to pick another."""
+    at = params.get("starts_at")
+    moment = _moment(datetime.fromisoformat(str(at)), timezone) if at else ""
+    pet = str(params.get("pet_name") or "your pet")
+    if params.get("outcome") == "confirmed":
+        return f"{pet} is booked {moment}".rstrip()
+    return f"we could not book {pet} {moment}; please pick another time".replace("  ", " ")
 
 
 def _refill_decision(params: dict[str, Any]) -> str:
@@ -148,6 +163,8 @@ def values(
         out["answer"] = _request_answer(params, clinic.timezone)
     if template is Template.REFILL_DECIDED:
         out["answer"] = _refill_decision(params)
+    if template is Template.BOOKING_ANSWERED:
+        out["answer"] = _booking_answer(params, clinic.timezone)
     return out
 
 

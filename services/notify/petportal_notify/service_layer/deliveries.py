@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from petportal_runtime import telemetry
 from petportal_runtime.logging import get_logger
 from petportal_schemas import (
+    AppointmentBooked,
+    AppointmentBookingRejected,
     AppointmentCancelled,
     AppointmentRequestAnswered,
     AppointmentUpserted,
@@ -181,6 +183,28 @@ async def refill_decided(
         subject=("refill_request", str(event.request_id)),
         patient_id=event.patient_id,
         params={"outcome": event.outcome},
+        at=at,
+    )
+
+
+async def booking_answered(
+    uow: NotifyUnitOfWork,
+    envelope: Envelope,
+    event: AppointmentBooked | AppointmentBookingRejected,
+    *,
+    at: datetime | None = None,
+) -> bool:
+    """The clinic's system took the client's online booking, or refused it (the slot is free again and
+    they should pick another time): one notification per reachable channel, now."""
+    outcome = "confirmed" if isinstance(event, AppointmentBooked) else "rejected"
+    return await _tell(
+        uow,
+        envelope,
+        key=f"booking_answered:{event.booking_id}:{outcome}",
+        template=Template.BOOKING_ANSWERED,
+        subject=("booking", str(event.booking_id)),
+        patient_id=event.patient_id,
+        params={"outcome": outcome, "starts_at": event.starts_at.isoformat()},
         at=at,
     )
 

@@ -17,6 +17,8 @@ from petportal_notify.domain.delivery import Delivery, Outgoing, ProviderError, 
 from petportal_notify.domain.schedule import ReminderPolicy
 from petportal_notify.service_layer import deliveries
 from petportal_schemas import (
+    AppointmentBooked,
+    AppointmentBookingRejected,
     AppointmentCancelled,
     AppointmentRequestAnswered,
     AppointmentUpserted,
@@ -180,6 +182,44 @@ async def test_an_answered_request_is_one_notification_per_reachable_channel_sen
     assert uow.published == []  # not a reminder: no ReminderSent
     assert await dispatcher.dispatch_once(NOW + timedelta(days=1)) == 0
     assert (len(email.sent), len(sms.sent)) == (1, 1)
+
+
+async def test_an_online_booking_taken_or_refused_by_the_pims_is_told_once_per_channel(
+    uow: Any, world: Any, dispatcher: deliveries.Dispatcher, email: RecordingProvider, sms: RecordingProvider
+) -> None:
+    booking_id = uuid.uuid4()
+    starts_at = datetime(2027, 3, 4, 15, 30, tzinfo=UTC)
+    booked = AppointmentBooked(
+        booking_id=booking_id,
+        slot_id="s1",
+        patient_id="p1",
+        starts_at=starts_at,
+        duration_minutes=30,
+        booked_at=NOW,
+    )
+    assert await deliveries.booking_answered(uow, wrap(booked), booked, at=NOW)
+    assert await deliveries.booking_answered(uow, wrap(booked), booked, at=NOW)  # published again
+    refused = AppointmentBookingRejected(
+        booking_id=uuid.uuid4(),
+        patient_id="p1",
+        starts_at=starts_at,
+        reason="slot_unavailable",
+        rejected_at=NOW,
+    )
+    assert await deliveries.booking_answered(uow, wrap(refused), refused, at=NOW)
+    assert sorted(d.key for d in rows(world) if str(booking_id) in d.key) == [
+        f"booking_answered:{booking_id}:confirmed:email",
+        f"booking_answered:{booking_id}:confirmed:sms",
+    ]
+    assert await dispatcher.dispatch_once(NOW) == 4
+    assert sorted(m.subject for m in email.sent) == [
+        "Your booking for Biscuit: confirmed",
+        "Your booking for Biscuit: not booked",
+    ]
+    assert sorted(t.body.split(". Details")[0] for t in sms.sent) == [
+        "Happy Paws: Biscuit is booked on Thu 4 Mar at 15:30",
+        "Happy Paws: we could not book Biscuit on Thu 4 Mar at 15:30; please pick another time",
+    ]
 
 
 async def test_a_refill_decision_skips_a_channel_the_client_turned_off_and_an_opt_out_suppresses_it(
