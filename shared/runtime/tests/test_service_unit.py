@@ -95,6 +95,40 @@ async def test_domain_errors_are_answered_with_the_status_mapped_once_at_app_cre
     )
 
 
+async def test_a_refusal_names_its_field_and_an_invalid_value_is_a_validation_error() -> None:
+    from petportal_runtime.errors import Refusal
+
+    class Taken(Refusal):
+        pass
+
+    class TooLong(Refusal):
+        pass
+
+    router = APIRouter()
+
+    @router.post("/taken")
+    async def taken() -> None:
+        raise Taken("slot_id", "someone else has it")
+
+    @router.post("/long")
+    async def long() -> None:
+        raise TooLong("note", "a note is at most 5 characters")
+
+    runtime = ServiceRuntime(ServiceSettings(service_name="unit"), database=False, broker=False)
+    app = runtime.create_app(title="unit", routers=[router], errors={Taken: 409, TooLong: 422})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as http:
+        conflict, invalid = await http.post("/taken"), await http.post("/long")
+
+    assert (conflict.status_code, conflict.json()) == (
+        409,
+        {"detail": "someone else has it", "field": "slot_id"},
+    )
+    assert invalid.status_code == 422
+    assert [(e["loc"], e["msg"]) for e in invalid.json()["detail"]] == [
+        (["body", "note"], "a note is at most 5 characters")
+    ]
+
+
 def test_the_token_verifier_is_given_to_the_runtime_when_it_is_built() -> None:
     from petportal_runtime.auth import TokenVerifier
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from petportal_runtime.errors import Refusal
+
 MAX_NOTE = 500
 
 
@@ -23,13 +25,9 @@ class BookingStatus(StrEnum):
     NEEDS_STAFF = "needs_staff"  # the PIMS could not match the client or pet: staff sort it out
 
 
-class BookingError(Exception):
+class BookingError(Refusal):
     """A hold or booking the rules refuse; `field` names the part of the request at fault. The message
     is shown to the caller."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class BookingNotFound(BookingError):

@@ -361,6 +361,5 @@ def create_app(container: Sync | None = None) -> FastAPI:
     app = container.runtime.create_app(
         title="Pet Portal sync", routers=[router, *booking_api.ROUTERS], errors=ERRORS
     )
-    booking_api.install_error_handlers(app)
     app.state.container = container
     return app

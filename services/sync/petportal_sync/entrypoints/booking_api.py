@@ -17,12 +17,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from petportal_runtime.auth import CurrentParent, CurrentStaff
-from petportal_runtime.edge import validation_error_response
+from petportal_runtime.errors import ErrorStatuses
 from petportal_runtime.text import Text
 from petportal_schemas.booking import AppointmentAnswer, NackReason
 from petportal_schemas.envelope import ID_PATTERN
@@ -31,7 +30,6 @@ from ..domain.booking import (
     MAX_NOTE,
     Booking,
     BookingConflict,
-    BookingError,
     BookingNotFound,
     BookingNotOffered,
     BookingStatus,
@@ -385,29 +383,12 @@ async def dismiss(item_id: ItemId, staff: CurrentStaff, uow: UnitOfWork) -> Outb
 
 ROUTERS = (parent, appointments, connector, clinic)
 
-_STATUSES: dict[type[BookingError], int] = {
+# Refusals answer {"detail", "field"}; an invalid value is a validation error on its field.
+ERRORS: ErrorStatuses = {
     BookingNotFound: 404,
     BookingConflict: 409,
     BookingNotOffered: 409,
+    InvalidBooking: 422,
+    OutboundNotFound: 404,
+    OutboundConflict: 409,
 }
-
-
-async def _refused(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, BookingError)
-    status = next(code for cls, code in _STATUSES.items() if isinstance(exc, cls))
-    return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=status)
-
-
-async def _invalid(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, InvalidBooking)
-    return validation_error_response([{"type": "value_error", "loc": ("body", exc.field), "msg": str(exc)}])
-
-
-ERRORS = {OutboundNotFound: 404, OutboundConflict: 409}
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """How the booking routes' refusals are answered: with the field at fault."""
-    for error in _STATUSES:
-        app.add_exception_handler(error, _refused)
-    app.add_exception_handler(InvalidBooking, _invalid)
