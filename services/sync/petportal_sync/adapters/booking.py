@@ -62,9 +62,100 @@ _SLOT_COLUMNS: tuple[Any, ...] = (
 )
 
 
+# A booking is one statement: the slot is taken only if it is free for the client, the clinic takes
+# direct bookings and the pet is the client's. Written out once (no per-request query building): this
+# is the path every parent racing for a slot runs.
+_TAKE = text(
+    """
+    UPDATE booking_slots SET booking_id = :booking_id, hold_id = NULL, held_by = NULL, held_until = NULL
+    WHERE clinic_id = :clinic_id AND slot_id = :slot_id
+      AND open AND booking_id IS NULL AND starts_at > :now
+      AND (held_until IS NULL OR held_until <= :now OR held_by = :client_id)
+      AND EXISTS (
+        SELECT 1 FROM clinical_records
+        WHERE clinic_id = :clinic_id AND kind = 'clinic_settings' AND record_id = 'clinic'
+          AND state ->> 'booking_mode' = 'direct')
+      AND EXISTS (
+        SELECT 1 FROM patients
+        WHERE clinic_id = :clinic_id AND patient_id = :patient_id AND client_id = :client_id
+          AND NOT deceased)
+    RETURNING clinic_id, slot_id, starts_at, duration_minutes, appointment_type, provider
+    """
+)
+# Why a booking was refused, in one round trip (only refusals pay for it).
+_WHY_NOT = text(
+    """
+    SELECT
+      EXISTS (SELECT 1 FROM clinics WHERE clinic_id = :clinic_id) AS known,
+      (SELECT state ->> 'booking_mode' FROM clinical_records
+        WHERE clinic_id = :clinic_id AND kind = 'clinic_settings' AND record_id = 'clinic') AS mode,
+      EXISTS (
+        SELECT 1 FROM patients
+        WHERE clinic_id = :clinic_id AND patient_id = :patient_id AND client_id = :client_id
+          AND NOT deceased) AS pet,
+      EXISTS (
+        SELECT 1 FROM booking_slots
+        WHERE clinic_id = :clinic_id AND slot_id = :slot_id AND open AND starts_at > :now) AS slot
+    """
+)
+_ADD_BOOKING = text(
+    """
+    INSERT INTO bookings (id, clinic_id, client_id, patient_id, slot_id, starts_at, duration_minutes,
+                          appointment_type, provider, note, status, created_at)
+    VALUES (:id, :clinic_id, :client_id, :patient_id, :slot_id, :starts_at, :duration_minutes,
+            :appointment_type, :provider, :note, :status, :created_at)
+    """
+)
+
+
 class BookingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def take_for(
+        self,
+        clinic_id: str,
+        client_id: str,
+        slot_id: str,
+        patient_id: str,
+        booking_id: uuid.UUID,
+        now: datetime,
+    ) -> Slot | None:
+        """Book the slot for the client's pet if it is free for them, the clinic takes direct bookings
+        and the pet is theirs; None otherwise (atomic)."""
+        result = await self.session.execute(
+            _TAKE,
+            {
+                "booking_id": booking_id,
+                "clinic_id": clinic_id,
+                "slot_id": slot_id,
+                "client_id": client_id,
+                "patient_id": patient_id,
+                "now": now,
+            },
+        )
+        row = result.first()
+        return _slot(row) if row else None
+
+    async def why_not(
+        self, clinic_id: str, client_id: str, slot_id: str, patient_id: str, now: datetime
+    ) -> str:
+        """Why `take_for` refused: "clinic" (unknown), "mode" (no direct booking), "patient", "slot"
+        (no such open future slot) or "taken"."""
+        params = {
+            "clinic_id": clinic_id,
+            "client_id": client_id,
+            "slot_id": slot_id,
+            "patient_id": patient_id,
+        }
+        row = (await self.session.execute(_WHY_NOT, {**params, "now": now})).one()
+        if not row.known:
+            return "clinic"
+        if row.mode != "direct":
+            return "mode"
+        if not row.pet:
+            return "patient"
+        return "taken" if row.slot else "slot"
 
     async def upsert_slots(self, clinic_id: str, slots: Sequence[SlotRecord], now: datetime) -> None:
         """The PIMS's slots, unless the stored one has a newer PIMS version; a hold or booking on a
@@ -195,19 +286,6 @@ class BookingRepository:
         )
         return bool(result.rowcount)
 
-    async def take(
-        self, clinic_id: str, client_id: str, slot_id: str, booking_id: uuid.UUID, now: datetime
-    ) -> Slot | None:
-        """Book a slot that is free for the client (theirs if they hold it); None if it is not."""
-        result = await self.session.exec(
-            update(SlotRow)
-            .where(_free(clinic_id, client_id, now), col(SlotRow.slot_id) == slot_id)
-            .values(booking_id=booking_id, hold_id=None, held_by=None, held_until=None)
-            .returning(*_SLOT_COLUMNS)
-        )
-        row = result.first()
-        return _slot(row) if row else None
-
     async def free(self, clinic_id: str, booking_id: uuid.UUID, *, still_open: bool) -> None:
         """The booking no longer has its slot; with `still_open` False the PIMS said the time is gone."""
         values: dict[str, Any] = {"booking_id": None}
@@ -248,23 +326,23 @@ class BookingRepository:
         return (row[0], row[1]) if row else None
 
     async def add(self, booking: Booking) -> None:
-        self.session.add(
-            BookingRow(
-                id=booking.id,
-                clinic_id=booking.clinic_id,
-                client_id=booking.client_id,
-                patient_id=booking.patient_id,
-                slot_id=booking.slot.slot_id,
-                starts_at=booking.slot.starts_at,
-                duration_minutes=booking.slot.duration_minutes,
-                appointment_type=booking.slot.appointment_type,
-                provider=booking.slot.provider,
-                note=booking.note,
-                status=booking.status.value,
-                created_at=booking.created_at,
-            )
+        await self.session.execute(
+            _ADD_BOOKING,
+            {
+                "id": booking.id,
+                "clinic_id": booking.clinic_id,
+                "client_id": booking.client_id,
+                "patient_id": booking.patient_id,
+                "slot_id": booking.slot.slot_id,
+                "starts_at": booking.slot.starts_at,
+                "duration_minutes": booking.slot.duration_minutes,
+                "appointment_type": booking.slot.appointment_type,
+                "provider": booking.slot.provider,
+                "note": booking.note,
+                "status": booking.status.value,
+                "created_at": booking.created_at,
+            },
         )
-        await self.session.flush()
 
     async def get(self, clinic_id: str, booking_id: uuid.UUID, *, lock: bool = False) -> Booking | None:
         query = select(BookingRow).where(

@@ -16,6 +16,8 @@ from enum import StrEnum
 from petportal_runtime.errors import Refusal
 
 MAX_NOTE = 500
+NOT_OFFERED = "this clinic does not take online bookings: send an appointment request instead"
+TAKEN = "someone else has just taken this time: pick another"
 
 
 class BookingStatus(StrEnum):
@@ -100,6 +102,4 @@ def clean_note(note: str | None) -> str | None:
 
 def check_bookable(booking_mode: str | None) -> None:
     if booking_mode != "direct":
-        raise BookingNotOffered(
-            "clinic_id", "this clinic does not take online bookings: send an appointment request instead"
-        )
+        raise BookingNotOffered("clinic_id", NOT_OFFERED)

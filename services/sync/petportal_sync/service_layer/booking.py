@@ -7,7 +7,7 @@ are an acknowledgement and the event it publishes."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,9 +25,13 @@ from petportal_schemas import (
 from petportal_schemas.booking import AppointmentAnswer
 
 from ..domain.booking import (
+    NOT_OFFERED,
+    TAKEN,
     Booking,
     BookingConflict,
+    BookingError,
     BookingNotFound,
+    BookingNotOffered,
     BookingStatus,
     Hold,
     InvalidBooking,
@@ -98,10 +102,21 @@ async def free_slots(
     return FreeSlots(clinic_id, timezone, found)
 
 
+_REFUSALS: dict[str, Callable[[str, str, str], BookingError]] = {
+    "clinic": lambda clinic, _slot, _pet: BookingNotFound("clinic_id", f"no clinic {clinic}"),
+    "mode": lambda *_: BookingNotOffered("clinic_id", NOT_OFFERED),
+    "patient": lambda _clinic, _slot, pet: BookingNotFound(
+        "patient_id", f"no pet {pet} of yours at this clinic"
+    ),
+    "slot": lambda _clinic, slot, _pet: BookingNotFound("slot_id", f"no free slot {slot}: pick another time"),
+    "taken": lambda *_: BookingConflict("slot_id", TAKEN),
+}
+
+
 async def _refused(uow: SyncUnitOfWork, clinic_id: str, slot_id: str, now: datetime) -> Exception:
     if await uow.repositories.bookings.slot_state(clinic_id, slot_id, now) == "missing":
         return BookingNotFound("slot_id", f"no free slot {slot_id}: pick another time")
-    return BookingConflict("slot_id", "someone else has just taken this time: pick another")
+    return BookingConflict("slot_id", TAKEN)
 
 
 async def hold_slot(
@@ -148,24 +163,22 @@ async def book(
     booking_id = uuid.uuid4()
     async with uow:
         store = uow.repositories.bookings
-        await _bookable_clinic(uow, clinic_id)
-        if not await store.owns_patient(clinic_id, client_id, patient_id):
-            raise BookingNotFound("patient_id", f"no pet {patient_id} of yours at this clinic")
-        slot = await store.take(clinic_id, client_id, slot_id, booking_id, now)
+        slot = await store.take_for(clinic_id, client_id, slot_id, patient_id, booking_id, now)
         if slot is None:
-            raise await _refused(uow, clinic_id, slot_id, now)
+            raise _REFUSALS[await store.why_not(clinic_id, client_id, slot_id, patient_id, now)](
+                clinic_id, slot_id, patient_id
+            )
         booking = Booking(clinic_id, client_id, patient_id, slot, note, id=booking_id, created_at=now)
         await store.add(booking)
-        await uow.repositories.outbound.add(
-            OutboundItem(
-                clinic_id,
-                client_id,
-                OutboundKind.BOOKING,
-                booking.outbound_payload(),
-                id=booking.id,
-                created_at=now,
-            )
+        item = OutboundItem(
+            clinic_id,
+            client_id,
+            OutboundKind.BOOKING,
+            booking.outbound_payload(),
+            id=booking.id,
+            created_at=now,
         )
+        await uow.repositories.outbound.add(item)
     _bookings.add(1, {"outcome": "requested"})
     return booking
 

@@ -136,10 +136,24 @@ class BookingStore(Protocol):
 
     async def release_hold(self, clinic_id: str, client_id: str, hold_id: uuid.UUID) -> bool: ...
 
-    async def take(
-        self, clinic_id: str, client_id: str, slot_id: str, booking_id: uuid.UUID, now: datetime
+    async def take_for(
+        self,
+        clinic_id: str,
+        client_id: str,
+        slot_id: str,
+        patient_id: str,
+        booking_id: uuid.UUID,
+        now: datetime,
     ) -> Slot | None:
-        """Book the slot if it is free for the client; None if it is not (atomic)."""
+        """Book the slot for the client's pet if it is free for them, the clinic takes direct bookings
+        and the pet is theirs; None otherwise (atomic)."""
+        ...
+
+    async def why_not(
+        self, clinic_id: str, client_id: str, slot_id: str, patient_id: str, now: datetime
+    ) -> str:
+        """Why `take_for` refused: "clinic" (unknown), "mode" (no direct booking), "patient", "slot"
+        (no such open future slot) or "taken"."""
         ...
 
     async def free(self, clinic_id: str, booking_id: uuid.UUID, *, still_open: bool) -> None: ...

@@ -243,14 +243,35 @@ class InMemoryBookings:
                 return True
         return False
 
-    async def take(
-        self, clinic_id: str, client_id: str, slot_id: str, booking_id: uuid.UUID, now: datetime
+    async def take_for(
+        self,
+        clinic_id: str,
+        client_id: str,
+        slot_id: str,
+        patient_id: str,
+        booking_id: uuid.UUID,
+        now: datetime,
     ) -> Slot | None:
-        s = self.slots.get((clinic_id, slot_id))
-        if s is None or not s.free_for(client_id, now):
+        if await self.why_not(clinic_id, client_id, slot_id, patient_id, now) != "free":
             return None
+        s = self.slots[(clinic_id, slot_id)]
         s.booking_id, s.held_by, s.hold_id, s.held_until = booking_id, None, None, None
         return s.slot
+
+    async def why_not(
+        self, clinic_id: str, client_id: str, slot_id: str, patient_id: str, now: datetime
+    ) -> str:
+        settings = self.settings.get(clinic_id)
+        if settings is None:
+            return "clinic"
+        if settings[0] != "direct":
+            return "mode"
+        if not await self.owns_patient(clinic_id, client_id, patient_id):
+            return "patient"
+        s = self.slots.get((clinic_id, slot_id))
+        if s is None or not s.open or s.slot.starts_at <= now:
+            return "slot"
+        return "free" if s.free_for(client_id, now) else "taken"
 
     async def free(self, clinic_id: str, booking_id: uuid.UUID, *, still_open: bool) -> None:
         for (c, _), s in self.slots.items():
