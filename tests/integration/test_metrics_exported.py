@@ -16,6 +16,7 @@ import re
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -141,7 +142,8 @@ def queries() -> Iterator[tuple[str, str]]:
 
 def test_every_dashboard_panel_and_alert_rule_has_a_query() -> None:
     found = list(queries())
-    assert len({where for where, _ in found if "alerts" in where}) >= 4  # lag, outbox, dead letters, 5xx
+    # lag, outbox, dead letters, 5xx, deliveries, the outbound queue
+    assert len({where for where, _ in found if "alerts" in where}) >= 6
     assert all(metric_names(expr) for _, expr in found)
 
 
@@ -201,11 +203,28 @@ def _value(samples: list[Sample], name: str, **labels: str) -> float:
 
 def test_every_metric_queried_by_the_dashboards_and_alerts_is_exported(stack: Stack) -> None:
     portal = Portal(stack, f"metrics-{uuid.uuid4().hex[:6]}")
+    starts = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     pushed = portal.push(
-        contact("C-1", "+15005550111"), {"kind": "contact", "client_id": "C-2", "first_name": "No"}
+        contact("C-1", "+15005550111"),
+        {"kind": "contact", "client_id": "C-2", "first_name": "No"},
+        {"kind": "patient", "client_id": "C-1", "patient_id": "P-1", "name": "Rex", "species": "dog"},
+        {"kind": "clinic_settings", "booking_mode": "direct"},
+        {"kind": "slot", "slot_id": "S-1", "starts_at": starts},
     )
-    assert pushed["accepted"] == 1
+    assert pushed["accepted"] == 4
     staff, parent = portal.staff_token(), portal.parent_token("C-1")
+    # an online booking the connector pulls and acknowledges (the outbound queue's metrics)
+    booked = portal.http.post(
+        "/api/v1/booking/bookings",
+        json={"clinic_id": portal.clinic_id, "slot_id": "S-1", "patient_id": "P-1"},
+        headers={"authorization": f"Bearer {parent}"},
+    )
+    assert booked.status_code == 201, booked.text
+    connector = {"authorization": f"Bearer {portal.api_key}"}
+    acked = portal.http.post(
+        f"/pims/v1/outbound/{booked.json()['booking_id']}/ack", json={}, headers=connector
+    )
+    assert acked.status_code == 200, acked.text
     assert portal.send_message(staff, "C-1", "Rex is due for his booster").status_code == 201
     portal.wait_todo(
         parent, [("unread_messages", "You have 1 unread message")], "the message on the To-Do list"
@@ -217,7 +236,8 @@ def test_every_metric_queried_by_the_dashboards_and_alerts_is_exported(stack: St
         every = [s for samples in scraped.values() for s in samples]
         dead = _value(scraped["todo"], "petportal_dead_letters_total", reason="invalid_envelope")
         groups = {s.labels["consumer_group"] for s in every if s.name == "petportal_kafka_consumer_lag"}
-        return scraped if dead >= 1 and groups == CONSUMER_GROUPS else None
+        outbound = any(s.name == "petportal_sync_outbound_items" for s in scraped["sync"])
+        return scraped if dead >= 1 and groups == CONSUMER_GROUPS and outbound else None
 
     scraped: dict[str, list[Sample]] = wait_for(
         settled, timeout=45, what="a dead letter and consumer lag exported"
@@ -245,7 +265,11 @@ def test_every_metric_queried_by_the_dashboards_and_alerts_is_exported(stack: St
     assert _value(scraped["messaging"], "petportal_outbox_published_total") >= 1
     assert _value(scraped["sync"], "petportal_sync_rejected_records_total") >= 1
     assert _value(scraped["sync"], "petportal_sync_accepted_records_total") >= 1
-    sync_records = [s for s in scraped["sync"] if s.name.startswith("petportal_sync_") and s.value]
+    sync_records = [
+        s
+        for s in scraped["sync"]
+        if s.name.startswith("petportal_sync_") and s.name.endswith("_records_total") and s.value
+    ]
     assert sync_records
     assert all(s.labels.get("pims") == "ezyvet" for s in sync_records)  # the clinic's PIMS (stack.py)
     statuses: dict[str, Any] = {
@@ -254,3 +278,7 @@ def test_every_metric_queried_by_the_dashboards_and_alerts_is_exported(stack: St
         if s.name == "http_server_request_duration_seconds_count"
     }
     assert "201" in statuses
+    assert _value(scraped["sync"], "petportal_sync_bookings_total", outcome="confirmed") == 1
+    assert (
+        _value(scraped["sync"], "petportal_sync_outbound_answers_total", kind="booking", status="acked") == 1
+    )

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 
 from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
@@ -31,6 +33,7 @@ from petportal_schemas import (
 
 from .adapters.repository import sql_repositories
 from .entrypoints import handlers
+from .service_layer.booking import watch_backlog
 from .service_layer.unit_of_work import SyncRepositories, SyncUnitOfWork
 from .settings import SyncSettings
 
@@ -87,4 +90,5 @@ def bootstrap(
                 on(FormSubmitted, bind(handlers.queue_for_pims, sync.unit_of_work)),
             ],
         )
+        runtime.background.append(partial(watch_backlog, sync.unit_of_work, timedelta(seconds=15)))
     return sync

@@ -415,6 +415,12 @@ def _booking(row: BookingRow) -> Booking:
     )
 
 
+_BACKLOG = text(
+    "SELECT status, count(*), min(created_at) FROM outbound_items "
+    "WHERE status IN ('pending', 'flagged') GROUP BY status"
+)
+
+
 class OutboundRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -469,6 +475,18 @@ class OutboundRepository:
             .limit(limit)
         )
         return [_item(row) for row in result]
+
+    async def backlog(self) -> tuple[dict[str, int], datetime | None]:
+        """Unanswered items of every clinic by status (pending, flagged), and the oldest pending one's
+        creation time: a connector that stopped pulling shows as a growing age."""
+        result = await self.session.execute(_BACKLOG)
+        counts = {"pending": 0, "flagged": 0}
+        oldest: datetime | None = None
+        for status, count, first in result:
+            counts[status] = int(count)
+            if status == "pending":
+                oldest = first
+        return counts, oldest
 
     async def for_clinic(
         self, clinic_id: str, status: OutboundStatus | None, limit: int

@@ -6,14 +6,19 @@ are an acknowledgement and the event it publishes."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Observation
 
 from petportal_runtime import telemetry
 from petportal_runtime.auth import ClientRef
+from petportal_runtime.logging import get_logger
 from petportal_schemas import (
     AppointmentAnswered,
     AppointmentBooked,
@@ -48,6 +53,7 @@ MAX_DAYS = 62
 # Item ids of the parent's answers to an appointment: one item per (clinic, appointment, answer).
 _ANSWERS = uuid.UUID("5b0f3c52-4d8e-4a35-9d0a-3b9f1f0e7a11")
 
+log = get_logger(__name__)
 _meter = telemetry.meter("sync")
 _bookings = _meter.create_counter(
     "petportal_sync_bookings",
@@ -367,6 +373,59 @@ async def _booking_answered(uow: SyncUnitOfWork, item: OutboundItem, now: dateti
     _bookings.add(1, {"outcome": booking.status.value})
 
 
+# --- the queue's gauges --------------------------------------------------------------------------
+
+
+@dataclass
+class Backlog:
+    """The outbound queue as last measured (None until then), for the gauges."""
+
+    counts: dict[str, int] | None = None
+    oldest_pending: datetime | None = None
+
+
+BACKLOG = Backlog()
+
+
+def _observe_items(_options: CallbackOptions) -> Iterable[Observation]:
+    for status, count in (BACKLOG.counts or {}).items():
+        yield Observation(count, {"status": status})
+
+
+def _observe_age(_options: CallbackOptions) -> Iterable[Observation]:
+    if BACKLOG.counts is not None:
+        oldest = BACKLOG.oldest_pending
+        yield Observation(0.0 if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds()))
+
+
+_meter.create_observable_gauge(
+    "petportal_sync_outbound_items",
+    callbacks=[_observe_items],
+    description="outbound items not answered by the connectors, by status (pending, flagged for staff)",
+)
+_meter.create_observable_gauge(
+    "petportal_sync_outbound_oldest_pending_age_seconds",
+    callbacks=[_observe_age],
+    unit="s",
+    description="age of the oldest outbound item no connector has answered (0 when there is none)",
+)
+
+
+async def watch_backlog(
+    unit_of_work: Callable[[], SyncUnitOfWork], every: timedelta, stop: asyncio.Event
+) -> None:
+    """Keep the queue's gauges current (a background task of every replica; a read only)."""
+    while not stop.is_set():
+        try:
+            uow = unit_of_work()
+            async with uow:
+                BACKLOG.counts, BACKLOG.oldest_pending = await uow.repositories.outbound.backlog()
+        except Exception as exc:  # measured again at the next round
+            log.warning("outbound backlog not measured", error=type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every.total_seconds())
+
+
 # --- from other services' events -------------------------------------------------------------
 
 
@@ -422,4 +481,5 @@ __all__: Sequence[str] = [
     "queue_for_pims",
     "release_hold",
     "retry",
+    "watch_backlog",
 ]

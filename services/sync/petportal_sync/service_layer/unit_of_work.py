@@ -198,6 +198,11 @@ class OutboundStore(Protocol):
         """The clinic's items (in one status if asked), newest first."""
         ...
 
+    async def backlog(self) -> tuple[dict[str, int], datetime | None]:
+        """Unanswered items of every clinic by status (pending, flagged), and the oldest pending one's
+        creation time."""
+        ...
+
 
 class SyncRepositories(Protocol):
     @property

@@ -353,6 +353,14 @@ class InMemoryOutbound:
         ]
         return sorted(found, key=lambda i: i.seq, reverse=True)[:limit]
 
+    async def backlog(self) -> tuple[dict[str, int], datetime | None]:
+        waiting = [
+            i for i in self.items.values() if i.status in (OutboundStatus.PENDING, OutboundStatus.FLAGGED)
+        ]
+        counts = {s: sum(1 for i in waiting if i.status.value == s) for s in ("pending", "flagged")}
+        pending = [i.created_at for i in waiting if i.status is OutboundStatus.PENDING]
+        return counts, min(pending, default=None)
+
     async def erase_client(self, clinic_id: str, client_id: str) -> int:
         gone = [k for k, i in self.items.items() if (i.clinic_id, i.client_id) == (clinic_id, client_id)]
         for key in gone:

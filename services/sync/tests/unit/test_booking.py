@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -175,3 +176,16 @@ def test_an_item_is_answered_once_either_way() -> None:
         refused.ack(None, NOW)
     with pytest.raises(OutboundConflict):
         refused.retry()
+
+
+async def test_the_backlog_gauges_follow_the_queue(uow: Any, clinic: Any, repositories: Any) -> None:
+    made = await booking.book(uow, ME, "k1", "s1", "p1", None, NOW)
+    other = await booking.book(uow, OTHER, "k1", "s2", "p2", None, NOW + timedelta(minutes=1))
+    await booking.nack(uow, "k1", other.id, "client_not_matched", None, NOW)
+    stop = asyncio.Event()
+    task = asyncio.create_task(booking.watch_backlog(lambda: uow, timedelta(seconds=60), stop))
+    await asyncio.sleep(0)
+    stop.set()
+    await task
+    assert booking.BACKLOG.counts == {"pending": 1, "flagged": 1}
+    assert booking.BACKLOG.oldest_pending == made.created_at
