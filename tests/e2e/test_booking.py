@@ -29,9 +29,19 @@ def test_twenty_parents_one_slot_one_booking_confirmed_by_the_connector(stack: S
         stack, f"e2e-book-{uuid.uuid4().hex[:6]}", sms_number="+15005550030", timezone="America/Chicago"
     )
     clients = [f"B-{n}" for n in range(PARENTS)]
+    tag = uuid.uuid4().hex[:6]
+    emails = [f"bo{n}.{tag}@example.com" for n in range(PARENTS)]
     records: list[dict[str, Any]] = [{"kind": "clinic_settings", "booking_mode": "direct"}]
     for n, client in enumerate(clients):
-        records.append({"kind": "contact", "client_id": client, "first_name": "Bo", "last_name": f"Oking{n}"})
+        records.append(
+            {
+                "kind": "contact",
+                "client_id": client,
+                "first_name": "Bo",
+                "last_name": f"Oking{n}",
+                "email": emails[n],
+            }
+        )
         records.append(
             {"kind": "patient", "client_id": client, "patient_id": f"BP-{n}", "name": "Rex", "species": "dog"}
         )
@@ -87,6 +97,12 @@ def test_twenty_parents_one_slot_one_booking_confirmed_by_the_connector(stack: S
     after = pulled["next_cursor"]
     assert portal.http.get("/pims/v1/outbound", params={"after": after}, headers=pims).json()["items"] == []
 
+    def mail_to(n: int, subject: str) -> list[Any] | None:
+        return [m for m in stack.mail() if m["To"] == emails[n] and m["Subject"] == subject] or None
+
+    # The parent is told, through the real notify channel (the local mailbox).
+    wait_for(lambda: mail_to(winner, "Your booking for Rex: confirmed"), what="the confirmation email")
+
     # A refusal frees the slot for the others.
     loser = next(n for n in range(PARENTS) if n != winner)
     refused = book(loser, "S-NACK")
@@ -101,6 +117,7 @@ def test_twenty_parents_one_slot_one_booking_confirmed_by_the_connector(stack: S
     assert [s["slot_id"] for s in free.json()["slots"]] == ["S-NACK", "S-FLAG"]
     states = portal.http.get("/api/v1/booking/bookings", headers=parents[loser]).json()["bookings"]
     assert [b["status"] for b in states] == ["rejected"]
+    wait_for(lambda: mail_to(loser, "Your booking for Rex: not booked"), what="the refusal email")
 
     # The PIMS cannot match the client: flagged for staff, never a silent new record.
     flagged = book(loser, "S-FLAG")
