@@ -88,17 +88,24 @@ export function SignIn({ clinicId }: { clinicId?: string }) {
   );
 }
 
-/** The magic link: its token is in the URL fragment (never sent to a server log). */
+/** Where a link may lead once signed in: a path of this app only (never another site), else home. */
+export function inApp(next: string | null): string {
+  return next && /^\/(?![\/\\])[\w\-./]*$/.test(next) && !next.includes("..") ? next : "/";
+}
+
+/** The magic link: its token is in the URL fragment (never sent to a server log). A reminder's link
+ * also says which page to open (`next`: its pet's page, where an appointment is confirmed). */
 export function SignInLink() {
   const [error, setError] = useState("");
   useEffect(() => {
-    const token = new URLSearchParams(location.hash.slice(1)).get("token");
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    const token = fragment.get("token");
     history.replaceState(null, "", "/sign-in/link");
     if (!token) return setError("This link is incomplete.");
     api.POST("/api/v1/auth/sign-in/link", { body: { token } }).then(async ({ data, error }) => {
       if (data) {
         setSession(data);
-        return navigate("/", true);
+        return navigate(inApp(fragment.get("next")), true);
       }
       // A reminder link works once; after that it opens its clinic's sign-in, filled in.
       const prefill = await api.POST("/api/v1/auth/sign-in/link/prefill", { body: { token } });

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from petportal_runtime import telemetry
 from petportal_runtime.logging import get_logger
@@ -479,13 +480,7 @@ class Dispatcher:
         if not to_send:
             return len(claimed)
         links = await self._sign_in_links(to_send)
-        outgoing = [
-            (
-                item.delivery,
-                self._message(item, links.get(_client_of(item)) or self.link(item.delivery.clinic_id)),
-            )
-            for item in to_send
-        ]
+        outgoing = [(item.delivery, self._message(item, self._link_for(item, links))) for item in to_send]
         limit = asyncio.Semaphore(self.concurrency)
 
         async def attempt(message: Outgoing) -> str | ProviderError:
@@ -512,6 +507,16 @@ class Dispatcher:
         if not clients or self.reminder_links is None:
             return {}
         return await self.reminder_links(sorted(clients))
+
+    def _link_for(self, item: Claimed, links: dict[tuple[str, str], str]) -> str:
+        """A reminder's sign-in link opens its pet's page once signed in (where the parent confirms or
+        cancels the appointment, or sees what is due); any other message links to the portal."""
+        link = links.get(_client_of(item))
+        if link is None:
+            return self.link(item.delivery.clinic_id)
+        if item.delivery.patient_id:
+            link += "&next=" + quote(f"/pets/{item.delivery.patient_id}", safe="/")
+        return link
 
     def _refusal(self, item: Claimed) -> tuple[Status, str | None] | None:
         """Why a claimed delivery does not go (the state it ends in), or None: it goes."""

@@ -480,7 +480,8 @@ async def test_a_reminder_links_to_a_sign_in_for_its_client_or_to_the_portal(
     await deliveries.request(uow, sign_in())  # not a reminder: no link asked for
     await dispatcher.dispatch_once(NOW)
     bodies = {m.to: m.body for m in sms.sent if "is due" in m.body}
-    assert "https://portal.example.com/sign-in/link#token=for-k1" in bodies["+14155550101"]
-    assert "https://portal.example.com/c/c1" in bodies["+14155550102"]  # identity had none: the portal
+    # signed in, the link opens the pet's page (its reminders; an appointment's confirm and cancel)
+    assert "https://portal.example.com/sign-in/link#token=for-k1&next=/pets/p1" in bodies["+14155550101"]
+    assert "https://portal.example.com/c/c1 " in bodies["+14155550102"]  # identity had none: the portal
     assert "sign-in/link#token=for-k1" in email.sent[0].body
     assert asked == [[("c1", "k1"), ("c1", "k2")]]  # one request for the round
