@@ -2,14 +2,17 @@
 parent signs in with the code from the local mailbox, sees the badge go up when the clinic writes and
 down once they read it, replies with a photo, uploads a photo of their pet, asks for an appointment
 (the clinic accepts it in its console), downloads the ID card PDF, sends feedback, turns texts off
-and sees the To-Do item; the clinic reads the reply and answers from its console. axe-core finds no
-serious or critical violation on any screen; each screen is saved to docs/screenshots/."""
+and sees the To-Do item; the clinic reads the reply and answers from its console. At a clinic that
+takes online bookings, a parent books a free time (the connector confirms it), confirms an
+appointment, and staff retry a booking the PIMS could not match. axe-core finds no serious or critical
+violation on any screen; each screen is saved to docs/screenshots/."""
 
 from __future__ import annotations
 
 import io
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,6 +83,31 @@ def accessible(page: Page, screen: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{screen}.png"))
 
 
+def sign_in(page: Page, stack: Stack, email: str) -> None:
+    """Sign in on the portal's first screen with the code from the local mailbox."""
+    page.get_by_label("Email or mobile number").fill(email)
+    page.get_by_role("button", name="Send me a code").click()
+    expect(page.get_by_label("6-digit code")).to_be_visible()
+
+    def code() -> str | None:
+        for mail in reversed(stack.mail()):
+            if mail["To"] == email.lower() and "sign-in code" in mail["Subject"]:
+                return re.search(r"\d{6}", mail["Subject"]).group(0)  # type: ignore[union-attr]
+        return None
+
+    page.get_by_label("6-digit code").fill(wait_for(code, what="the code in the mailbox"))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name=re.compile("To-Do"))).to_be_visible()
+
+
+def staff_sign_in(page: Page, portal: Portal) -> None:
+    page.goto("/console")
+    page.get_by_label("Email").fill(portal.staff_email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Conversations")).to_be_visible()
+
+
 def test_a_parent_uses_the_portal_in_a_browser(stack: Stack, browser: Browser) -> None:
     portal = Portal(stack, "e2e-web", sms_number="+15005550022")  # a clinic number is one clinic's
     phone = "+14155550122"
@@ -109,19 +137,7 @@ def test_a_parent_uses_the_portal_in_a_browser(stack: Stack, browser: Browser) -
         page.goto("/")
         expect(page.get_by_role("heading", name="Pet Portal")).to_be_visible()
         accessible(page, "sign-in")
-        page.get_by_label("Email or mobile number").fill("C-W@example.com")
-        page.get_by_role("button", name="Send me a code").click()
-        expect(page.get_by_label("6-digit code")).to_be_visible()
-
-        def code() -> str | None:
-            for mail in reversed(stack.mail()):
-                if mail["To"] == "c-w@example.com" and "sign-in code" in mail["Subject"]:
-                    return re.search(r"\d{6}", mail["Subject"]).group(0)  # type: ignore[union-attr]
-            return None
-
-        page.get_by_label("6-digit code").fill(wait_for(code, what="the code in the mailbox"))
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name=re.compile("To-Do"))).to_be_visible()
+        sign_in(page, stack, "C-W@example.com")
         accessible(page, "home")
 
         # The clinic writes: the badge goes up (the portal polls), and reading brings it down.
@@ -222,9 +238,164 @@ def test_a_parent_uses_the_portal_in_a_browser(stack: Stack, browser: Browser) -
         page.get_by_role("link", name="Waffles").click()
         expect(page.get_by_text("Booked")).to_be_visible()
 
+        # This clinic takes appointment requests, not online bookings: the booking screen says so and
+        # leads to the pet's request form.
+        page.goto("/book")
+        expect(page.get_by_text(re.compile("does not take online bookings"))).to_be_visible()
+        page.get_by_role("link", name="Request an appointment for Waffles").click()
+        expect(page.get_by_role("heading", name="Waffles")).to_be_visible()
+
         # Signed out, the portal is the sign-in screen again.
         page.get_by_role("link", name="Account").click()
         page.get_by_role("button", name="Sign out", exact=True).click()
         expect(page.get_by_role("button", name="Send me a code")).to_be_visible()
     finally:
         context.close()
+
+
+def _hours_ahead(hours: int) -> str:
+    at = datetime.now(UTC) + timedelta(hours=hours)
+    return at.replace(minute=0, second=0, microsecond=0).isoformat()
+
+
+def test_a_parent_books_online_and_the_clinic_sorts_out_what_the_pims_could_not_match(
+    stack: Stack, browser: Browser
+) -> None:
+    portal = Portal(
+        stack, f"e2e-webbook-{uuid.uuid4().hex[:6]}", sms_number="+15005550031", timezone="America/Chicago"
+    )
+    email = f"bk.{uuid.uuid4().hex[:6]}@example.com"
+    pushed = portal.push(
+        {"kind": "clinic_settings", "booking_mode": "direct"},
+        {**contact("C-BK", "+14155550131"), "email": email},
+        {"kind": "patient", "client_id": "C-BK", "patient_id": "P-BK", "name": "Biscuit", "species": "dog"},
+        {"kind": "slot", "slot_id": "S-W1", "starts_at": _hours_ahead(26), "appointment_type": "Exam",
+         "provider": "Dr Lee"},
+        {"kind": "slot", "slot_id": "S-W2", "starts_at": _hours_ahead(27), "appointment_type": "Exam"},
+        {"kind": "slot", "slot_id": "S-W3", "starts_at": _hours_ahead(50), "appointment_type": "Vaccination"},
+        {"kind": "appointment", "client_id": "C-BK", "appointment_id": "APT-W1", "patient_id": "P-BK",
+         "starts_at": _hours_ahead(74), "appointment_type": "Dental"},
+    )  # fmt: skip
+    assert pushed["rejected"] == [], pushed
+    parent = {"authorization": f"Bearer {portal.parent_token('C-BK')}"}
+    pims = {"authorization": f"Bearer {portal.api_key}"}
+    # The home screen learns the booking setting from todo, the appointment from pets (both by events).
+    wait_for(
+        lambda: portal.http.get("/api/v1/todo", headers=parent).json()["help"]["booking_mode"] == "direct",
+        what="todo knows the clinic takes online bookings",
+    )
+
+    def appointments() -> list[str]:
+        listed = portal.http.get("/api/v1/appointments", headers=parent).json()["appointments"]
+        return [a["appointment_id"] for a in listed]
+
+    wait_for(lambda: appointments() == ["APT-W1"], what="pets knows the appointment")
+
+    context = browser.new_context(viewport=PHONE, base_url=stack.gateway, bypass_csp=True)
+    page = context.new_page()
+    try:
+        page.goto("/")
+        sign_in(page, stack, email)
+
+        # Book a visit: the pet, a free time (held while the parent finishes), a note.
+        page.get_by_role("link", name="Book a visit").click()
+        expect(page.get_by_role("heading", name="Book a visit")).to_be_visible()
+        expect(page.get_by_label("Which pet is the visit for?")).to_have_value("P-BK")
+        expect(page.get_by_role("radio")).to_have_count(3)
+        page.get_by_role("radio").first.check()
+        expect(page.get_by_role("timer")).to_have_text(re.compile(r"Held for you: [45]:\d\d left"))
+        page.get_by_label("A note for the clinic (optional)").fill("She is shy with other dogs.")
+        accessible(page, "book")
+        page.get_by_role("button", name="Book this time").click()
+        expect(
+            page.get_by_text(re.compile("Sent to the clinic — waiting for confirmation: Biscuit"))
+        ).to_be_visible()
+        bookings = page.get_by_role("list", name="Your bookings")
+        expect(
+            bookings.get_by_text("Sent to the clinic — waiting for confirmation", exact=True)
+        ).to_be_visible()
+        expect(page.get_by_role("radio")).to_have_count(2)  # no longer offered
+
+        # The connector takes it; after a reload the parent sees it confirmed.
+        [item] = portal.http.get("/pims/v1/outbound", headers=pims).json()["items"]
+        assert (item["kind"], item["payload"]["slot_id"], item["payload"]["patient_id"]) == (
+            "booking",
+            "S-W1",
+            "P-BK",
+        )
+        assert item["payload"]["note"] == "She is shy with other dogs."
+        ack = portal.http.post(
+            f"/pims/v1/outbound/{item['item_id']}/ack", json={"pims_reference": "EZ-9"}, headers=pims
+        )
+        assert ack.status_code == 200, ack.text
+        page.reload()
+        expect(bookings.get_by_text("Confirmed", exact=True)).to_be_visible()
+        accessible(page, "book-confirmed")
+
+        # Another booking the PIMS cannot match to the client: the parent is told the clinic will call.
+        page.get_by_role("radio").first.check()
+        expect(page.get_by_role("timer")).to_be_visible()
+        page.get_by_role("button", name="Book this time").click()
+        expect(
+            page.get_by_text(re.compile("Sent to the clinic — waiting for confirmation: Biscuit"))
+        ).to_be_visible()
+        pulled = portal.http.get("/pims/v1/outbound", params={"after": item["cursor"]}, headers=pims).json()
+        [second] = pulled["items"]
+        assert second["payload"]["slot_id"] == "S-W2"
+        nack = portal.http.post(
+            f"/pims/v1/outbound/{second['item_id']}/nack",
+            json={"reason": "client_not_matched", "text": "no client with this email"},
+            headers=pims,
+        )
+        assert nack.status_code == 200, nack.text
+        page.reload()
+        expect(bookings.get_by_text("The clinic will contact you about this booking")).to_be_visible()
+
+        # The parent confirms the appointment from the pet page (cancelling asks first).
+        page.get_by_role("link", name="Pets").click()
+        page.get_by_role("link", name="Biscuit").click()
+        upcoming = page.get_by_role("region", name="Upcoming appointments")
+        expect(upcoming.get_by_text("Dental")).to_be_visible()
+        upcoming.get_by_role("button", name="Confirm", exact=True).click()
+        expect(upcoming.get_by_text("Confirmation sent")).to_be_visible()
+        upcoming.get_by_role("button", name="Cancel appointment").click()
+        expect(upcoming.get_by_text("Cancel this appointment?")).to_be_visible()
+        expect(upcoming.get_by_role("button", name="Keep it")).to_be_focused()
+        accessible(page, "pet-appointment")
+        upcoming.get_by_role("button", name="Keep it").click()
+        expect(upcoming.get_by_role("button", name="Cancel appointment")).to_be_visible()
+        answers = portal.http.get(
+            "/pims/v1/outbound", params={"after": second["cursor"]}, headers=pims
+        ).json()
+        assert [
+            (i["kind"], i["payload"]["appointment_id"], i["payload"]["answer"]) for i in answers["items"]
+        ] == [("appointment_answer", "APT-W1", "confirm")]
+    finally:
+        context.close()
+
+    # Staff see the flagged booking first in the console's outbound queue and retry it.
+    console = browser.new_context(viewport=DESKTOP, base_url=stack.gateway, bypass_csp=True)
+    try:
+        clinic = console.new_page()
+        staff_sign_in(clinic, portal)
+        clinic.get_by_role("link", name="Outbound queue").click()
+        expect(clinic.get_by_role("heading", name="Outbound queue")).to_be_visible()
+        queue = clinic.get_by_role("list", name="Outbound items")
+        first = queue.get_by_role("listitem").first
+        expect(first).to_contain_text("Flagged for staff")
+        expect(first).to_contain_text("Client not matched in the practice system")
+        expect(first).to_contain_text("no client with this email")
+        expect(queue.get_by_role("listitem")).to_have_count(3)  # the flagged one, the confirmed, the answer
+        accessible(clinic, "console-outbound")
+        first.get_by_role("button", name="Retry").click()
+        expect(clinic.get_by_text(re.compile("sent again to the practice system"))).to_be_visible()
+        clinic.get_by_label("Show").select_option("flagged")
+        expect(clinic.get_by_text("Nothing here.")).to_be_visible()
+    finally:
+        console.close()
+    mine = portal.http.get("/api/v1/booking/bookings", headers=parent).json()["bookings"]
+    assert [(b["slot"]["slot_id"], b["status"]) for b in mine] == [("S-W2", "pending"), ("S-W1", "confirmed")]
+    again = portal.http.get("/pims/v1/outbound", params={"after": second["cursor"]}, headers=pims).json()[
+        "items"
+    ]
+    assert {(i["item_id"], i["status"]) for i in again} >= {(second["item_id"], "pending")}

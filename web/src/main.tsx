@@ -2,14 +2,18 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { currentSession, onSession } from "./api";
 import { Console } from "./console/Console";
+import { lazy } from "./lazy";
 import { onLinkClick, usePath } from "./router";
 import { Account, Erased } from "./screens/Account";
 import { Conversation } from "./screens/Conversation";
+import { Forms, FormScreen } from "./screens/Forms";
 import { Home } from "./screens/Home";
 import { Layout } from "./screens/Layout";
 import { Pet, Pets } from "./screens/Pets";
 import { SignIn, SignInLink } from "./screens/SignIn";
 import "./styles.css";
+
+const Book = lazy(() => import("./screens/Book").then((m) => m.Book));
 
 function App() {
   const path = usePath();
@@ -25,9 +29,13 @@ function App() {
 
   let screen;
   const pet = path.match(/^\/pets\/([^/]+)$/);
+  const form = path.match(/^\/forms\/([0-9a-f-]{36})$/);
   if (path === "/pets") screen = <Pets />;
   else if (pet) screen = <Pet patientId={decodeURIComponent(pet[1])} />;
   else if (path === "/conversation") screen = <Conversation />;
+  else if (path === "/book") screen = <Book />;
+  else if (path === "/forms") screen = <Forms />;
+  else if (form) screen = <FormScreen assignmentId={form[1]} />;
   else if (path === "/account" || path === "/notifications/preferences") screen = <Account />;
   else screen = <Home />;
   return <Layout path={path}>{screen}</Layout>;

@@ -2,6 +2,8 @@ import { useEffect, useState } from "preact/hooks";
 import { AuthImage } from "../AuthImage";
 import { problem, type Schemas } from "../api";
 import { navigate } from "../router";
+import { FormsScreen } from "./Forms";
+import { OutboundScreen } from "./Outbound";
 import { setStaffSession, staffApi, staffImage, staffSession } from "./staff";
 
 export function Console({ path }: { path: string }) {
@@ -19,6 +21,8 @@ export function Console({ path }: { path: string }) {
   else if (path === "/console/feedback") screen = <FeedbackScreen />;
   else if (path === "/console/requests") screen = <RequestsScreen />;
   else if (path === "/console/refills") screen = <RefillsScreen />;
+  else if (path === "/console/forms") screen = <FormsScreen />;
+  else if (path === "/console/outbound") screen = <OutboundScreen />;
   else screen = <Conversations />;
   return (
     <div class="shell console">
@@ -31,6 +35,8 @@ export function Console({ path }: { path: string }) {
         <a href="/console" aria-current={path === "/console" || path.startsWith("/console/conversations") ? "page" : undefined}>Conversations</a>
         <a href="/console/requests" aria-current={path === "/console/requests" ? "page" : undefined}>Appointment requests</a>
         <a href="/console/refills" aria-current={path === "/console/refills" ? "page" : undefined}>Refill requests</a>
+        <a href="/console/forms" aria-current={path === "/console/forms" ? "page" : undefined}>Forms</a>
+        <a href="/console/outbound" aria-current={path === "/console/outbound" ? "page" : undefined}>Outbound queue</a>
         <a href="/console/feedback" aria-current={path === "/console/feedback" ? "page" : undefined}>Feedback</a>
         <a href="/console/sign-in-link" aria-current={path.startsWith("/console/sign-in-link") ? "page" : undefined}>Sign-in link and QR code</a>
       </nav>

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, problem, type Schemas } from "../api";
+import { AppointmentCard } from "./Appointments";
 
 // Where a To-Do item's action leads in this app; items for screens not built yet are shown without a link.
 const SCREENS = ["/conversation", "/notifications/preferences", "/pets", "/account"];
@@ -8,14 +9,24 @@ const HELP_LABELS: Record<string, string> = {
   live_chat: "Chat with your Care Plan team",
   book_appointment: "Request an appointment (choose your pet)",
 };
-/** Whether the app has a screen for `href` (a pet's page included). */
-const hasScreen = (href: string) => SCREENS.includes(href) || /^\/pets\/[^/]+$/.test(href);
+/** Whether the app has a screen for `href` (a pet's page and a clinic form included). */
+const hasScreen = (href: string) => SCREENS.includes(href) || /^\/(pets\/[^/]+|forms\/[0-9a-f-]{36})$/.test(href);
+
+/** Where "book an appointment" leads: the booking screen at a clinic that takes online bookings, the
+ * pet page's request form (through the pets) otherwise. */
+function helpLink(option: Schemas["HelpOption"], bookingMode: string | null | undefined): { href: string; label: string } {
+  if (option.kind === "book_appointment" && bookingMode === "direct") return { href: "/book", label: "Book a visit" };
+  return { href: option.href, label: HELP_LABELS[option.kind] ?? option.kind };
+}
 
 export function Home() {
   const [home, setHome] = useState<Schemas["HomeScreen"] | null>(null);
+  const [bookingMode, setBookingMode] = useState<string | null | undefined>(undefined);
   const [error, setError] = useState("");
   useEffect(() => {
     const load = async () => {
+      // The clinic's booking setting comes with the To-Do list's help options.
+      api.GET("/api/v1/todo").then(({ data }) => setBookingMode(data ? data.help.booking_mode : null));
       const { data, error } = await api.GET("/api/v1/home");
       if (data) setHome(data);
       else setError(problem(error, "Your home screen could not be loaded. Please try again."));
@@ -46,6 +57,7 @@ export function Home() {
           ))}
         </ul>
       )}
+      <p><a href="/forms">Your clinic forms</a></p>
       <h2>Upcoming appointments</h2>
       {upcoming_appointments === null ? (
         <p class="empty">Your appointments could not be loaded just now.</p>
@@ -54,11 +66,7 @@ export function Home() {
       ) : (
         <ul class="cards">
           {upcoming_appointments.map((a) => (
-            <li class="card">
-              <strong>{a.pet_name ?? "Appointment"}</strong>
-              <time dateTime={a.starts_at}>{clinicTime(a.starts_at, a.timezone)}</time>
-              {a.reason && <span>{a.reason}</span>}
-            </li>
+            <AppointmentCard key={`${a.clinic_id}/${a.appointment_id}`} appointment={a} showPet />
           ))}
         </ul>
       )}
@@ -66,21 +74,13 @@ export function Home() {
       <ul class="cards">
         {get_help
           .filter((option) => SCREENS.includes(option.href))
-          .map((option) => (
+          .map((option) => helpLink(option, bookingMode))
+          .map((link) => (
             <li class="card">
-              <a href={option.href}>{HELP_LABELS[option.kind] ?? option.kind}</a>
+              <a href={link.href}>{link.label}</a>
             </li>
           ))}
       </ul>
     </>
   );
-}
-
-/** An appointment's time as the clinic's clock shows it. */
-function clinicTime(startsAt: string, timeZone: string): string {
-  try {
-    return new Date(startsAt).toLocaleString(undefined, { timeZone, weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
-  } catch {
-    return new Date(startsAt).toLocaleString();
-  }
 }

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { AuthImage } from "../AuthImage";
+import { PetAppointments } from "./Appointments";
 import { changed } from "./Layout";
 import { api, download, imageUrl, problem, putFile, type Schemas } from "../api";
 
@@ -124,6 +125,7 @@ export function Pet({ patientId }: { patientId: string }) {
       >
         Download ID card (PDF)
       </button>
+      <PetAppointments patientId={pet.patient_id} clinicId={pet.clinic_id} />
       <RequestVisit patientId={pet.patient_id} clinicId={pet.clinic_id} petName={pet.name} />
       <Medications patientId={pet.patient_id} clinicId={pet.clinic_id} />
       <h2>Reminders</h2>
