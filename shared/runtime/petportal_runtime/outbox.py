@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Row
 from sqlmodel.ext.asyncio.session import AsyncSession
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_exponential_jitter
@@ -33,12 +33,21 @@ SendRecord = Callable[[bytes, str, bytes, dict[str, str]], Awaitable[Awaitable[A
 
 def with_current_trace(envelope: Envelope) -> Envelope:
     """The envelope stamped with the trace context of the current span (if it has none yet)."""
-    if envelope.trace.traceparent:
-        return envelope
+    return _stamped(envelope, current_trace())
+
+
+def current_trace() -> TraceContext | None:
+    """The trace context of the current span, for envelopes built in it (None outside a trace).
+    Passed to `Envelope.wrap`, it saves `add_events` stamping each envelope afterwards."""
     headers = telemetry.current_trace_headers()
     if not headers.get("traceparent"):
+        return None
+    return TraceContext(traceparent=headers["traceparent"], tracestate=headers.get("tracestate"))
+
+
+def _stamped(envelope: Envelope, trace: TraceContext | None) -> Envelope:
+    if envelope.trace.traceparent or trace is None:
         return envelope
-    trace = TraceContext(traceparent=headers["traceparent"], tracestate=headers.get("tracestate"))
     return envelope.model_copy(update={"trace": trace})
 
 
@@ -47,23 +56,44 @@ async def add_event(session: AsyncSession, envelope: Envelope) -> None:
     await add_events(session, [envelope])
 
 
+# All of a transaction's events in one statement, one array a column; the rows take their ids in
+# the order given (WITH ORDINALITY ... ORDER BY), so the relay sends them in that order.
+_COLUMNS = {
+    "event_id": "uuid",
+    "event_type": "text",
+    "topic": "text",
+    "key": "text",
+    "value": "bytea",
+    "traceparent": "text",
+    "tracestate": "text",
+}
+_INSERT_EVENTS = text(
+    f"INSERT INTO {outbox.name} ({', '.join(_COLUMNS)})"
+    f" SELECT {', '.join(_COLUMNS)} FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {sql_type}[])" for name, sql_type in _COLUMNS.items())
+    + f") WITH ORDINALITY AS events ({', '.join(_COLUMNS)}, n) ORDER BY n"
+)
+
+
 async def add_events(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
     if not envelopes:
         return
-    rows = []
-    for env in map(with_current_trace, envelopes):
-        rows.append(
-            {
-                "event_id": env.event_id,
-                "event_type": env.event_type,
-                "topic": env.topic,
-                "key": env.key,
-                "value": env.to_bytes(),
-                "traceparent": env.trace.traceparent,
-                "tracestate": env.trace.tracestate,
-            }
-        )
-    await session.exec(insert(outbox), params=rows)
+    # One span is current for the whole call: its trace context is read once.
+    trace = current_trace()
+    stamped = [_stamped(env, trace) for env in envelopes]
+    conn = await session.connection()
+    await conn.execute(
+        _INSERT_EVENTS,
+        {
+            "event_id": [env.event_id for env in stamped],
+            "event_type": [env.event_type for env in stamped],
+            "topic": [env.topic for env in stamped],
+            "key": [env.key for env in stamped],
+            "value": [env.to_bytes() for env in stamped],
+            "traceparent": [env.trace.traceparent for env in stamped],
+            "tracestate": [env.trace.tracestate for env in stamped],
+        },
+    )
 
 
 _relays: weakref.WeakSet[OutboxRelay] = weakref.WeakSet()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, tuple_, update
+from sqlalchemy import TextClause, delete, func, or_, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,11 +28,104 @@ from .orm import (
     ContactRow,
     EnrolmentRow,
     PatientRow,
-    ProgramRow,
     RejectedRecordRow,
     SnapshotRow,
     SnapshotSeenRow,
 )
+
+
+def _upsert_sql(table: str, keys: tuple[str, ...], columns: dict[str, str]) -> TextClause:
+    """INSERT of one row per array index (`clinic_id` and `updated_at` the same for all), updating
+    the row of the same key; `columns` maps each column to its SQL type."""
+    names = ", ".join(columns)
+    arrays = ", ".join(f"CAST(:{name} AS {sql_type}[])" for name, sql_type in columns.items())
+    updated = [name for name in (*columns, "updated_at") if name not in keys]
+    return text(
+        f"INSERT INTO {table} (clinic_id, {names}, updated_at)"
+        f" SELECT CAST(:clinic_id AS text), {names}, CAST(:updated_at AS timestamptz)"
+        f" FROM unnest({arrays}) AS rows ({names})"
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET"
+        f" {', '.join(f'{name} = EXCLUDED.{name}' for name in updated)}"
+    )
+
+
+_CONTACT_COLUMNS = {
+    "client_id": "text",
+    "first_name": "text",
+    "last_name": "text",
+    "email": "text",
+    "phone": "text",
+    "version": "bigint",
+}
+_PATIENT_COLUMNS = {
+    "patient_id": "text",
+    "client_id": "text",
+    "name": "text",
+    "species": "text",
+    "breed": "text",
+    "sex": "text",
+    "date_of_birth": "date",
+    "colour": "text",
+    "weight_kg": "float8",
+    "microchip": "text",
+    "deceased": "boolean",
+    "deceased_on": "date",
+    "version": "bigint",
+}
+_PROGRAM_COLUMNS = {"code": "text", "name": "text", "call_to_action": "text", "offered": "boolean"}
+_UPSERT_CONTACTS = _upsert_sql("contacts", ("clinic_id", "client_id"), _CONTACT_COLUMNS)
+_UPSERT_PATIENTS = _upsert_sql("patients", ("clinic_id", "patient_id"), _PATIENT_COLUMNS)
+_UPSERT_PROGRAMS = _upsert_sql("programs", ("clinic_id", "code"), _PROGRAM_COLUMNS)
+# The state arrives as JSON text, made JSONB row by row.
+_UPSERT_RECORDS = text(
+    "INSERT INTO clinical_records (clinic_id, kind, record_id, client_id, state, version, updated_at)"
+    " SELECT CAST(:clinic_id AS text), kind, record_id, client_id, CAST(state AS jsonb), version,"
+    " CAST(:updated_at AS timestamptz)"
+    " FROM unnest(CAST(:kind AS text[]), CAST(:record_id AS text[]), CAST(:client_id AS text[]),"
+    " CAST(:state AS text[]), CAST(:version AS bigint[]))"
+    " AS rows (kind, record_id, client_id, state, version)"
+    " ON CONFLICT (clinic_id, kind, record_id) DO UPDATE SET client_id = EXCLUDED.client_id,"
+    " state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at"
+)
+_CLINIC_TIMEZONE = text("SELECT timezone FROM clinics WHERE clinic_id = :clinic_id")
+_RECORDS_OF_CLIENTS = text(
+    "SELECT kind, record_id, client_id, state, version FROM clinical_records"
+    " WHERE clinic_id = :clinic_id AND client_id = ANY(CAST(:client_ids AS text[]))"
+)
+# The same, with the records of no client (the clinic's settings).
+_RECORDS_OF_CLIENTS_OR_CLINIC = text(
+    "SELECT kind, record_id, client_id, state, version FROM clinical_records"
+    " WHERE clinic_id = :clinic_id AND (client_id = ANY(CAST(:client_ids AS text[])) OR client_id IS NULL)"
+)
+_CONTACTS = text(
+    "SELECT client_id, first_name, last_name, email, phone, version FROM contacts"
+    " WHERE clinic_id = :clinic_id AND client_id = ANY(CAST(:ids AS text[]))"
+)
+_PATIENTS = text(
+    f"SELECT {', '.join(_PATIENT_COLUMNS)} FROM patients"
+    " WHERE clinic_id = :clinic_id AND patient_id = ANY(CAST(:ids AS text[]))"
+)
+_PROGRAMS = text(
+    "SELECT code, name, call_to_action, offered FROM programs"
+    " WHERE clinic_id = :clinic_id AND code = ANY(CAST(:codes AS text[]))"
+)
+_ENROLMENTS = text(
+    "SELECT client_id, program_code FROM enrolments"
+    " WHERE clinic_id = :clinic_id AND (client_id, program_code) IN"
+    " (SELECT * FROM unnest(CAST(:client_ids AS text[]), CAST(:codes AS text[])))"
+)
+
+
+def _columns(
+    clinic_id: str, now: datetime, id_column: str, states: dict[str, dict[str, Any]], columns: dict[str, str]
+) -> dict[str, Any]:
+    """The parameters of an `_upsert_sql` statement: one list a column, in the order of `states`."""
+    params: dict[str, Any] = {"clinic_id": clinic_id, "updated_at": now, id_column: list(states)}
+    values = list(states.values())
+    for name in columns:
+        if name != id_column:
+            params[name] = [state[name] for state in values]
+    return params
 
 
 class SyncRepository:
@@ -133,107 +227,109 @@ class SyncRepository:
         enrolments: Collection[tuple[str, str]],
         records: Collection[tuple[RecordKey, str | None]] = (),
     ) -> ClinicData:
+        # Plain rows (no ORM objects), each lookup one statement whose ids are an array parameter:
+        # the same SQL for any batch, so the driver's prepared statement is reused.
         data = ClinicData()
-        timezone = (
-            await self.session.exec(select(ClinicRow.timezone).where(col(ClinicRow.clinic_id) == clinic_id))
-        ).first()
+        conn = await self.session.connection()
+        timezone = (await conn.execute(_CLINIC_TIMEZONE, {"clinic_id": clinic_id})).scalar()
         data.timezone = timezone or "UTC"
         if records:
             # By the clients the records name (an index range each), kinds and ids checked here: a
             # lookup by (kind, record_id) pairs may be planned as a scan of all the clinic's records.
             wanted = {key for key, _client in records}
-            clients = {client for _key, client in records if client is not None}
-            of_clients = col(ClinicalRecordRow.client_id).in_(clients)
-            rows = await self.session.exec(
-                select(ClinicalRecordRow).where(
-                    col(ClinicalRecordRow.clinic_id) == clinic_id,
-                    or_(of_clients, col(ClinicalRecordRow.client_id).is_(None))
-                    if len(clients) < len(records)
-                    else of_clients,
-                )
+            clients = sorted({client for _key, client in records if client is not None})
+            rows = await conn.execute(
+                _RECORDS_OF_CLIENTS_OR_CLINIC if len(clients) < len(records) else _RECORDS_OF_CLIENTS,
+                {"clinic_id": clinic_id, "client_ids": clients},
             )
-            for record in rows:
-                if (record.kind, record.record_id) in wanted:
-                    data.records[(record.kind, record.record_id)] = StoredRecord(
-                        record.client_id, record.state, record.version
-                    )
+            for kind, record_id, client_id, state, version in rows:
+                if (kind, record_id) in wanted:
+                    data.records[(kind, record_id)] = StoredRecord(client_id, state, version)
         if client_ids:
-            contacts = await self.session.exec(
-                select(ContactRow).where(
-                    col(ContactRow.clinic_id) == clinic_id, col(ContactRow.client_id).in_(client_ids)
-                )
-            )
-            for contact in contacts:
-                data.contacts[contact.client_id] = contact.model_dump(
-                    include={"first_name", "last_name", "email", "phone"}
-                )
-                if contact.version is not None:
-                    data.versions[("contact", contact.client_id)] = contact.version
+            contacts = await conn.execute(_CONTACTS, {"clinic_id": clinic_id, "ids": sorted(client_ids)})
+            for client_id, first_name, last_name, email, phone, version in contacts:
+                data.contacts[client_id] = {
+                    "first_name": first_name,
+                    "last_name": last_name,
+                    "email": email,
+                    "phone": phone,
+                }
+                if version is not None:
+                    data.versions[("contact", client_id)] = version
         if patient_ids:
-            patients = await self.session.exec(
-                select(PatientRow).where(
-                    col(PatientRow.clinic_id) == clinic_id, col(PatientRow.patient_id).in_(patient_ids)
-                )
-            )
-            for patient in patients:
-                data.patients[patient.patient_id] = patient.model_dump(
-                    exclude={"clinic_id", "patient_id", "updated_at", "version"}
-                )
-                if patient.version is not None:
-                    data.versions[("patient", patient.patient_id)] = patient.version
+            patients = await conn.execute(_PATIENTS, {"clinic_id": clinic_id, "ids": sorted(patient_ids)})
+            for row in patients.mappings():
+                state = dict(row)
+                patient_id, version = state.pop("patient_id"), state.pop("version")
+                data.patients[patient_id] = state
+                if version is not None:
+                    data.versions[("patient", patient_id)] = version
         if program_codes:
-            programs = await self.session.exec(
-                select(ProgramRow).where(
-                    col(ProgramRow.clinic_id) == clinic_id, col(ProgramRow.code).in_(program_codes)
-                )
-            )
-            for program in programs:
-                data.programs[program.code] = program.model_dump(
-                    include={"name", "call_to_action", "offered"}
-                )
+            programs = await conn.execute(_PROGRAMS, {"clinic_id": clinic_id, "codes": sorted(program_codes)})
+            for code, name, call_to_action, offered in programs:
+                data.programs[code] = {"name": name, "call_to_action": call_to_action, "offered": offered}
         if enrolments:
-            result = await self.session.exec(
-                select(col(EnrolmentRow.client_id), col(EnrolmentRow.program_code)).where(
-                    col(EnrolmentRow.clinic_id) == clinic_id,
-                    tuple_(col(EnrolmentRow.client_id), col(EnrolmentRow.program_code)).in_(list(enrolments)),
-                )
+            pairs = sorted(enrolments)
+            result = await conn.execute(
+                _ENROLMENTS,
+                {
+                    "clinic_id": clinic_id,
+                    "client_ids": [client for client, _code in pairs],
+                    "codes": [code for _client, code in pairs],
+                },
             )
             data.enrolments = {(r[0], r[1]) for r in result}
         return data
 
     async def apply(self, clinic_id: str, plan: BatchPlan) -> None:
+        # Each table's rows in one statement (INSERT ... SELECT FROM unnest of one array a column).
         now = datetime.now(UTC)
-        contacts = {
-            client: {**state, "version": plan.versions.get(("contact", client))}
-            for client, state in plan.contacts.items()
-        }
-        patients = {
-            patient: {**state, "version": plan.versions.get(("patient", patient))}
-            for patient, state in plan.patients.items()
-        }
-        await self._upsert(ContactRow, ["clinic_id", "client_id"], "client_id", clinic_id, contacts, now)
-        await self._upsert(ProgramRow, ["clinic_id", "code"], "code", clinic_id, plan.programs, now)
-        await self._upsert(PatientRow, ["clinic_id", "patient_id"], "patient_id", clinic_id, patients, now)
-        if plan.records:
-            stmt = insert(ClinicalRecordRow)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["clinic_id", "kind", "record_id"],
-                set_={name: stmt.excluded[name] for name in ("client_id", "state", "version", "updated_at")},
-            )
-            await self.session.exec(
-                stmt,
-                params=[
+        conn = await self.session.connection()
+        if plan.contacts:
+            await conn.execute(
+                _UPSERT_CONTACTS,
+                _columns(
+                    clinic_id,
+                    now,
+                    "client_id",
                     {
-                        "clinic_id": clinic_id,
-                        "kind": kind,
-                        "record_id": record_id,
-                        "client_id": record.client_id,
-                        "state": record.state,
-                        "version": record.version,
-                        "updated_at": now,
-                    }
-                    for (kind, record_id), record in plan.records.items()
-                ],
+                        client: {**state, "version": plan.versions.get(("contact", client))}
+                        for client, state in plan.contacts.items()
+                    },
+                    _CONTACT_COLUMNS,
+                ),
+            )
+        if plan.programs:
+            await conn.execute(
+                _UPSERT_PROGRAMS, _columns(clinic_id, now, "code", plan.programs, _PROGRAM_COLUMNS)
+            )
+        if plan.patients:
+            await conn.execute(
+                _UPSERT_PATIENTS,
+                _columns(
+                    clinic_id,
+                    now,
+                    "patient_id",
+                    {
+                        patient: {**state, "version": plan.versions.get(("patient", patient))}
+                        for patient, state in plan.patients.items()
+                    },
+                    _PATIENT_COLUMNS,
+                ),
+            )
+        if plan.records:
+            items = plan.records.items()
+            await conn.execute(
+                _UPSERT_RECORDS,
+                {
+                    "clinic_id": clinic_id,
+                    "updated_at": now,
+                    "kind": [kind for (kind, _id), _record in items],
+                    "record_id": [record_id for (_kind, record_id), _record in items],
+                    "client_id": [record.client_id for record in plan.records.values()],
+                    "state": [json.dumps(record.state) for record in plan.records.values()],
+                    "version": [record.version for record in plan.records.values()],
+                },
             )
         await BookingRepository(self.session).upsert_slots(clinic_id, plan.slots, now)
         if plan.removed_patients:
@@ -260,27 +356,6 @@ class SyncRepository:
                     for client, code in plan.enrolments
                 ],
             )
-
-    async def _upsert(
-        self,
-        table: type[ContactRow | ProgramRow | PatientRow],
-        keys: list[str],
-        id_column: str,
-        clinic_id: str,
-        states: dict[str, dict[str, Any]],
-        now: datetime,
-    ) -> None:
-        if not states:
-            return
-        rows = [
-            {"clinic_id": clinic_id, id_column: pims_id, **state, "updated_at": now}
-            for pims_id, state in states.items()
-        ]
-        stmt = insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys, set_={name: stmt.excluded[name] for name in rows[0] if name not in keys}
-        )
-        await self.session.exec(stmt, params=rows)
 
     # --- rejections -----------------------------------------------------------------------------
 

@@ -132,6 +132,44 @@ def record_state(record: ClinicalRecord | ClinicSettingsRecord) -> State:
     return record.model_dump(mode="json", exclude={"kind", "version", "client_id"})
 
 
+@dataclass
+class References:
+    """What a batch's records refer to: the stored rows `plan_batch` needs to see (`ClinicData`).
+    Clinical records as (key, client_id); the clinic's settings as (SETTINGS_KEY, None)."""
+
+    client_ids: set[str] = field(default_factory=set)
+    patient_ids: set[str] = field(default_factory=set)
+    program_codes: set[str] = field(default_factory=set)
+    enrolments: set[tuple[str, str]] = field(default_factory=set)
+    records: set[tuple[RecordKey, str | None]] = field(default_factory=set)
+
+
+def references(records: list[PimsRecord]) -> References:
+    """One pass over the records (a batch holds thousands: one type test each, not one a set)."""
+    refs = References()
+    for record in records:
+        match record:
+            case AppointmentRecord() | ReminderRecord() | VaccinationRecord() | MedicationRecord():
+                refs.client_ids.add(record.client_id)
+                if record.patient_id is not None:
+                    refs.patient_ids.add(record.patient_id)
+                refs.records.add((record_key(record), record.client_id))
+            case ContactRecord() | ContactRemovedRecord():
+                refs.client_ids.add(record.client_id)
+            case PatientRecord() | PatientRemovedRecord():
+                refs.client_ids.add(record.client_id)
+                refs.patient_ids.add(record.patient_id)
+            case EnrolmentRecord():
+                refs.client_ids.add(record.client_id)
+                refs.program_codes.add(record.program_code)
+                refs.enrolments.add((record.client_id, record.program_code))
+            case ProgramRecord():
+                refs.program_codes.add(record.program_code)
+            case ClinicSettingsRecord():
+                refs.records.add((SETTINGS_KEY, None))
+    return refs
+
+
 def is_stale(stored: int | None, new: int | None) -> bool:
     """An older PIMS version than the one stored: a change that was overtaken, so it is ignored."""
     return stored is not None and new is not None and new < stored

@@ -8,6 +8,7 @@ each such field; a rejected record is kept as JSON text that can always be store
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -28,7 +29,7 @@ from pydantic import (
 )
 
 from petportal_runtime.phone import DEFAULT_REGION, normalise_phone
-from petportal_runtime.text import escape_text, value_problems
+from petportal_runtime.text import FORBIDDEN_CHARACTERS, escape_text, value_problems
 from petportal_schemas.envelope import ID_PATTERN
 from petportal_schemas.records import AppointmentVisibility, BookingMode
 
@@ -308,8 +309,34 @@ def field_errors(exc: ValidationError, kind: str | None = None) -> tuple[FieldEr
     return tuple(errors)
 
 
+_SCALARS = (str, int, bool, type(None))
+
+
+def _plainly_acceptable(raw: Any) -> bool:
+    """True for a flat JSON object of strings, integers, booleans, nulls and finite numbers with no
+    refused character in a key or string: what most records are, for which `value_problems` (a walk
+    that names each problem's place) would find nothing. False means "look closer", not "refused"."""
+    if type(raw) is not dict:
+        return False
+    texts = []
+    for key, value in raw.items():
+        if type(key) is not str:
+            return False
+        texts.append(key)
+        kind = type(value)
+        if kind is str:
+            texts.append(value)
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind not in _SCALARS:
+            return False
+    # One scan of all the record's text (line feeds are accepted, so they may join it).
+    return FORBIDDEN_CHARACTERS.search("\n".join(texts)) is None
+
+
 def validate_record(raw: Any, index: int, *, phone_region: str = DEFAULT_REGION) -> PimsRecord | Rejection:
-    if problems := list(value_problems(raw)):
+    if not _plainly_acceptable(raw) and (problems := list(value_problems(raw))):
         return Rejection(index, record_kind(raw), tuple(FieldError(_field(p.loc), p.msg) for p in problems))
     try:
         return _record_adapter.validate_python(raw, context={"phone_region": phone_region})

@@ -13,6 +13,7 @@ from typing import Any, get_args
 
 from petportal_runtime import telemetry
 from petportal_runtime.erasure import erase
+from petportal_runtime.outbox import current_trace
 from petportal_schemas import (
     ClientErasureRequested,
     ClientRemoved,
@@ -24,25 +25,16 @@ from petportal_schemas.pims import PimsName
 
 from ..domain.adapters import ADAPTERS, Adapter, native_field
 from ..domain.apikeys import ApiKeyInfo, ApiKeyNotFound, generate_api_key, hash_api_key, looks_like_api_key
-from ..domain.batch import SETTINGS_KEY, BatchPlan, plan_batch, record_key
+from ..domain.batch import BatchPlan, plan_batch, references
 from ..domain.clinics import Clinic, ClinicExistsError, ClinicRegistration, InvalidApiKey
 from ..domain.records import (
     KINDS,
-    AppointmentRecord,
-    ClinicSettingsRecord,
     ContactRecord,
-    EnrolmentRecord,
     FieldError,
-    MedicationRecord,
     PatientRecord,
-    PatientRemovedRecord,
     PimsRecord,
-    ProgramRecord,
     Rejection,
-    ReminderRecord,
-    SlotRecord,
     StoredRejection,
-    VaccinationRecord,
     validate_record,
 )
 from ..domain.snapshots import (
@@ -68,9 +60,6 @@ _accepted_records = _meter.create_counter(
 _rejected_records = _meter.create_counter(
     "petportal_sync_rejected_records", description="PIMS records rejected by validation, by kind and PIMS"
 )
-
-
-_CLINICAL = (AppointmentRecord, ReminderRecord, VaccinationRecord, MedicationRecord)
 
 
 @dataclass(frozen=True)
@@ -232,34 +221,25 @@ async def _apply(
         # already took them, this one applies nothing.
         if replacing is not None and not await store.delete_rejections(clinic_id, ids=replacing):
             return BatchResult(accepted=0, rejected=[])
-        clinical = [r for r in records if isinstance(r, _CLINICAL)]
+        refs = references(records)
         data = await store.load(
             clinic_id,
-            client_ids={
-                r.client_id
-                for r in records
-                if not isinstance(r, ProgramRecord | ClinicSettingsRecord | SlotRecord)
-            },
-            patient_ids={
-                r.patient_id
-                for r in records
-                if isinstance(r, (PatientRecord, PatientRemovedRecord, *_CLINICAL))
-                and r.patient_id is not None
-            },
-            program_codes={r.program_code for r in records if isinstance(r, ProgramRecord | EnrolmentRecord)},
-            enrolments={(r.client_id, r.program_code) for r in records if isinstance(r, EnrolmentRecord)},
-            records={(record_key(r), r.client_id) for r in clinical}
-            | (
-                {(SETTINGS_KEY, None)} if any(isinstance(r, ClinicSettingsRecord) for r in records) else set()
-            ),
+            client_ids=refs.client_ids,
+            patient_ids=refs.patient_ids,
+            program_codes=refs.program_codes,
+            enrolments=refs.enrolments,
+            records=refs.records,
         )
         plan = await asyncio.to_thread(plan_batch, valid, data)
         if names is not None:
             plan.rejections = [in_native_names(r, names[r.index]) for r in plan.rejections]
         await store.apply(clinic_id, plan)
+        trace = current_trace()
         await uow.publish_all(
             [
-                Envelope.wrap(p.event, clinic_id=clinic_id, client_id=p.client_id, producer=PRODUCER)
+                Envelope.wrap(
+                    p.event, clinic_id=clinic_id, client_id=p.client_id, producer=PRODUCER, trace=trace
+                )
                 for p in plan.events
             ]
         )

@@ -163,6 +163,41 @@ async def test_batch_applies_good_records_publishes_them_and_keeps_the_bad_one(
     assert await count(url, "SELECT count(*) FROM outbox") == events_before + 1
 
 
+async def test_a_batchs_events_are_staged_in_record_order_with_the_requests_trace(
+    settings: SyncSettings, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clinic_id = f"clinic-{uuid.uuid4().hex[:8]}"
+    api_key = await new_clinic(settings, capsys, clinic_id)
+    trace_id = uuid.uuid4().hex
+    headers = {"Authorization": f"Bearer {api_key}", "traceparent": f"00-{trace_id}-{'b' * 16}-01"}
+    contacts = [
+        {"kind": "contact", "client_id": f"t{i}", "first_name": "Ann", "last_name": f"Lee{i}"}
+        for i in range(30)
+    ]
+
+    response = await client.post("/pims/v1/records", json=batch(*contacts), headers=headers)
+    assert response.json() == {"accepted": 30, "rejected": []}
+
+    engine = create_async_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.key, outbox.c.traceparent, outbox.c.value)
+                    .where(outbox.c.event_type == "ClientUpserted", outbox.c.key.startswith(clinic_id))
+                    .order_by(outbox.c.id)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    # One row per event, in the order of the records (the relay sends them in id order).
+    assert [key for key, _, _ in rows] == [f"{clinic_id}:t{i}" for i in range(30)]
+    for _key, traceparent, value in rows:
+        assert traceparent is not None
+        assert traceparent.split("-")[1] == trace_id
+        assert json.loads(value)["trace"]["traceparent"] == traceparent
+
+
 async def test_patient_of_an_unknown_client_is_rejected_with_a_clear_error(
     settings: SyncSettings, client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from petportal_runtime.text import value_problems
 from petportal_schemas import (
     ClientEnrolledInProgram,
     ClientUpserted,
@@ -18,6 +19,7 @@ from petportal_sync.domain.records import (
     PatientRecord,
     PimsRecord,
     Rejection,
+    _plainly_acceptable,
     record_text,
     validate_record,
 )
@@ -149,6 +151,32 @@ def test_text_and_numbers_the_portal_refuses_reject_the_record_naming_the_field(
     [error] = rejection(raw).errors
     assert error.field == field
     assert reason in error.message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        contact(),
+        contact(first_name="Zo\u00eb\tA\r\nB", email=None, version=3),
+        patient(weight_kg=12.5, deceased=True),
+        patient(weight_kg=float("nan")),
+        {**patient(), "no\x00te": "x"},
+        contact(last_name="\udfff"),
+        {"kind": "clinic_settings", "appointment_visibility": {"show\x00": True}},
+        {"kind": "clinic_settings", "appointment_visibility": {"provider": "\x1f"}},
+        {"kind": "x", "nested": [[[["\x00"]]]]},
+        {1: "a"},
+        ["kind", "contact"],
+        "contact",
+        None,
+    ],
+)
+def test_the_quick_check_of_plain_records_passes_only_records_with_nothing_refused(raw: Any) -> None:
+    # Records that pass the one-scan check skip the walk that names each problem: it must find none.
+    if _plainly_acceptable(raw):
+        assert not list(value_problems(raw))
+    else:
+        assert raw not in (contact(), patient(weight_kg=12.5, deceased=True))
 
 
 def test_a_refused_kind_is_kept_escaped() -> None:
