@@ -82,6 +82,7 @@ class SqlUnitOfWork(Generic[R]):
         self._stack: AsyncExitStack | None = None
         self._session: AsyncSession | None = None
         self._repositories: R | None = None
+        self._staged_events = False
 
     @property
     def session(self) -> AsyncSession:
@@ -101,6 +102,7 @@ class SqlUnitOfWork(Generic[R]):
         if self._stack is not None:
             raise RuntimeError("the unit of work is already open")
         stack = AsyncExitStack()
+        self._staged_events = False
         session = await stack.enter_async_context(self._sessions())
         await stack.enter_async_context(session.begin())
         self._stack, self._session = stack, session
@@ -116,18 +118,21 @@ class SqlUnitOfWork(Generic[R]):
             return
         # Commits (the session's `begin()` block) unless the body raised; a failed commit raises here.
         await stack.__aexit__(exc_type, exc, tb)
-        if exc_type is None and self._relay is not None:
+        # Only a commit that added events wakes the relay: a read costs it nothing.
+        if exc_type is None and self._staged_events and self._relay is not None:
             self._relay.wake()
 
     async def publish(self, envelope: Envelope) -> None:
         from .outbox import add_event
 
         await add_event(self.session, envelope)
+        self._staged_events = True
 
     async def publish_all(self, envelopes: Sequence[Envelope]) -> None:
         from .outbox import add_events
 
         await add_events(self.session, envelopes)
+        self._staged_events = self._staged_events or bool(envelopes)
 
     async def claim(self, consumer: str, envelope: Envelope) -> bool:
         from .inbox import claim

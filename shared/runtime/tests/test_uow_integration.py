@@ -74,6 +74,37 @@ async def test_a_unit_of_work_that_raises_keeps_neither_event_nor_claim(runtime:
         assert await uow.claim("uow-test", envelope)
 
 
+async def test_only_a_commit_that_added_events_wakes_the_relay(make_database) -> None:  # type: ignore[no-untyped-def]
+    from petportal_runtime.uow import SqlUnitOfWork
+
+    url = make_database()
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    woken: list[bool] = []
+
+    class Relay:
+        def wake(self) -> None:
+            woken.append(True)
+
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    uow = SqlUnitOfWork(sessions, _sessions, relay=Relay())  # type: ignore[arg-type]
+    try:
+        async with uow:
+            await uow.claim("uow-test", _message())  # a read-and-claim, no event
+        assert woken == []
+        async with uow:
+            await uow.publish_all([])
+        assert woken == []
+        async with uow:
+            await uow.publish(_message())
+        assert woken == [True]
+    finally:
+        await engine.dispose()
+
+
 async def test_the_repositories_share_the_unit_of_works_session(runtime: ServiceRuntime) -> None:
     uow = runtime.unit_of_work(_sessions)
     async with uow:
