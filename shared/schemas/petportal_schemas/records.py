@@ -194,6 +194,17 @@ class AppointmentVisibility(BaseModel):
     hidden_types: list[str] = Field(default_factory=list, max_length=100)
     hidden_reasons: list[str] = Field(default_factory=list, max_length=100)
 
+    def shows(self, appointment_type: str | None, reason: str | None) -> bool:
+        """Whether clients may see an appointment of this type and reason (the same rules wherever an
+        appointment is shown: pets' appointments, todo's appointments to confirm)."""
+        kind = (appointment_type or "").casefold()
+        if self.visible_types is not None and kind not in {t.casefold() for t in self.visible_types}:
+            return False
+        if kind and kind in {t.casefold() for t in self.hidden_types}:
+            return False
+        reason = (reason or "").casefold()
+        return not (reason and reason in {r.casefold() for r in self.hidden_reasons})
+
 
 @register
 class ClinicSettingsChanged(Event):

@@ -1,7 +1,8 @@
 """The home screen's model: what the gateway reads from todo and pets, and the answer it composes.
 
-The upstream models mirror the owning services' answers (`GET /api/v1/todo`, `GET /api/v1/pets`, as
-in their OpenAPI snapshots under tests/contract/snapshots/openapi/). They ignore fields they do not
+The upstream models mirror the owning services' answers (`GET /api/v1/todo`, and pets' `GET
+/api/v1/pets-overview`: its `GET /api/v1/pets` and `GET /api/v1/appointments` in one answer; as in
+their OpenAPI snapshots under tests/contract/snapshots/openapi/). They ignore fields they do not
 know, so a service may add one without breaking the home screen; a missing or mistyped field makes
 that part unusable (todo: 503; pets: null).
 """
@@ -25,6 +26,8 @@ class TodoItem(BaseModel):
         "unread_messages",
         "request_answered",
         "refill_decided",
+        "form_pending",
+        "appointment_to_confirm",
         "overdue_services",
         "sms_opt_in",
         "program_cta",
@@ -77,10 +80,6 @@ class Pet(BaseModel):
     age: PetAge | None = Field(description="null when the date of birth is unknown")
 
 
-class PetList(BaseModel):
-    pets: list[Pet]
-
-
 # --- the composed answer ----------------------------------------------------------------------------
 
 
@@ -107,7 +106,10 @@ class UpcomingAppointment(BaseModel):
     status: str
 
 
-class AppointmentList(BaseModel):
+class PetsOverview(BaseModel):
+    """pets' `GET /api/v1/pets-overview`: the parent's pets and upcoming appointments, read together."""
+
+    pets: list[Pet]
     appointments: list[UpcomingAppointment]
 
 

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from petportal_runtime.auth import CurrentParent, current_parent, current_staff
 from petportal_runtime.logging import get_logger
 from petportal_runtime.ratelimit import RateLimiter
+from petportal_runtime.routes import ParentRoute
 
 from ..adapters.upstreams import (
     FORWARDED_REQUEST_HEADERS,
@@ -52,14 +53,18 @@ def _client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-home_router = APIRouter(tags=["home"])
+# The home screen, asked for on every visit: answered without FastAPI's per-request dependency
+# resolution (see ParentRoute), like the proxy below.
+home_router = APIRouter(tags=["home"], route_class=ParentRoute)
 
 
 @home_router.get("/api/v1/home", response_model=HomeScreen)
-async def home(request: Request, _parent: CurrentParent) -> HomeScreen:
+async def home(request: Request, _parent: CurrentParent) -> Response:
     headers = request_headers(request.headers, _client_ip(request))
     gateway = _gateway(request)
-    return await compose_home(gateway.upstreams, headers, gateway.settings.upstream_timeout_seconds)
+    screen = await compose_home(gateway.upstreams, headers, gateway.settings.upstream_timeout_seconds)
+    # The documented model, serialised once here (FastAPI would validate a returned model again).
+    return Response(screen.model_dump_json(), media_type="application/json")
 
 
 async def authorize(request: Request, auth: Auth) -> None:

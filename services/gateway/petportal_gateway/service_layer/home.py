@@ -1,4 +1,5 @@
-"""The home screen: the parent's to-do list and pets, fetched concurrently, plus ways to get help."""
+"""The home screen: the parent's to-do list and their pets with their upcoming appointments, fetched
+concurrently (one call to todo, one to pets), plus ways to get help."""
 
 from __future__ import annotations
 
@@ -17,16 +18,7 @@ from ..adapters.upstreams import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from ..domain.home import (
-    AppointmentList,
-    HomeScreen,
-    Pet,
-    PetList,
-    TodoAnswer,
-    TodoList,
-    UpcomingAppointment,
-    get_help,
-)
+from ..domain.home import HomeScreen, PetsOverview, TodoAnswer, TodoList, get_help
 
 log = get_logger(__name__)
 
@@ -44,20 +36,13 @@ def _todo(response: UpstreamResponse) -> TodoAnswer:
         raise UpstreamUnavailable("todo") from exc
 
 
-def _pets(response: UpstreamResponse) -> list[Pet]:
+def _pets(response: UpstreamResponse) -> PetsOverview:
     if response.status_code != 200:
         log.warning("upstream answered with an error", upstream="pets", status=response.status_code)
         raise UpstreamUnavailable("pets")
-    return PetList.model_validate_json(response.content).pets
-
-
-def _appointments(response: UpstreamResponse) -> list[UpcomingAppointment]:
-    if response.status_code != 200:
-        log.warning("upstream answered with an error", upstream="pets", status=response.status_code)
-        raise UpstreamUnavailable("pets")
-    return sorted(
-        AppointmentList.model_validate_json(response.content).appointments, key=lambda a: a.starts_at
-    )
+    overview = PetsOverview.model_validate_json(response.content)
+    overview.appointments.sort(key=lambda a: a.starts_at)
+    return overview
 
 
 def _optional(
@@ -86,23 +71,24 @@ async def _part(
 
 
 async def compose_home(upstreams: Upstreams, headers: dict[str, str], seconds_per_part: float) -> HomeScreen:
-    """`headers` carry the parent's Authorization; the three calls run at once, each given at most
+    """`headers` carry the parent's Authorization; the two calls (todo's list; pets' overview: the
+    pets and the upcoming appointments in one answer) run at once, each given at most
     `seconds_per_part`. Raises UpstreamUnavailable when todo cannot answer (or answers something that
     is not a to-do list); a failing or slow pets service only leaves `pets` and
     `upcoming_appointments` null (the screen still renders)."""
-    todo, pets, appointments = await asyncio.gather(
+    todo, pets = await asyncio.gather(
         _part(upstreams, "todo", b"/api/v1/todo", headers, seconds_per_part),
-        _part(upstreams, "pets", b"/api/v1/pets", headers, seconds_per_part),
-        _part(upstreams, "pets", b"/api/v1/appointments", headers, seconds_per_part),
+        _part(upstreams, "pets", b"/api/v1/pets-overview", headers, seconds_per_part),
         return_exceptions=True,
     )
     if isinstance(todo, BaseException):
         # Without its to-do list the home screen is not worth showing: 503, whatever the cause.
         raise UpstreamUnavailable("todo") from todo
     answer = _todo(todo)
+    overview = _optional(pets, _pets, "pets")
     return HomeScreen(
         todo=TodoList(badge=answer.badge, items=answer.items),
-        pets=_optional(pets, _pets, "pets"),
-        upcoming_appointments=_optional(appointments, _appointments, "appointments"),
+        pets=overview.pets if overview is not None else None,
+        upcoming_appointments=overview.appointments if overview is not None else None,
         get_help=get_help(answer.help),
     )

@@ -55,7 +55,12 @@ async def pets(server: Callable[[Any], AbstractAsyncContextManager[str]]) -> Asy
     from .conftest import recording_upstream
 
     upstream = recording_upstream(
-        "pets", {"/api/v1/pets": PETS, "/api/v1/appointments": {"appointments": []}}
+        "pets",
+        {
+            "/api/v1/pets": PETS,
+            "/api/v1/appointments": {"appointments": []},
+            "/api/v1/pets-overview": {**PETS, "appointments": []},
+        },
     )
     async with server(upstream.app) as url:
         upstream.url = url
@@ -194,7 +199,9 @@ async def test_home_composes_todo_and_pets(
     assert body["pets"] == PETS["pets"]
     assert body["upcoming_appointments"] == []
     assert [h["kind"] for h in body["get_help"]] == ["talk_to_staff", "book_appointment"]
-    assert [s.headers["authorization"] for s in todo.seen + pets.seen] == [f"Bearer {token}"] * 3
+    # One call to each: todo's list, and pets' overview (the pets and the appointments together).
+    assert [s.path for s in todo.seen + pets.seen] == ["/api/v1/todo", "/api/v1/pets-overview"]
+    assert [s.headers["authorization"] for s in todo.seen + pets.seen] == [f"Bearer {token}"] * 2
 
 
 async def test_home_without_pets_still_shows_todo(

@@ -104,13 +104,23 @@ async def app_and_network(keys: Any) -> AsyncIterator[tuple[httpx.AsyncClient, F
 
 
 TODO = {
-    "badge": 2,
+    "badge": 4,
     "items": [
         {
             "kind": "unread_messages",
             "title": "You have 2 unread messages",
             "count": 2,
             "action": {"href": "/conversation"},
+        },
+        {
+            "kind": "form_pending",
+            "title": "Please fill in: Surgery consent",
+            "action": {"href": "/forms/7f2e0a2a-4d9c-4e3a-9b5c-9d8a7f6e5d4c"},
+        },
+        {
+            "kind": "appointment_to_confirm",
+            "title": "Please confirm your appointment on Thu 10 Dec at 09:30",
+            "action": {"href": "/pets/p1"},
         },
         {"kind": "sms_opt_in", "title": "Opt into receiving texts", "action": {"href": "/notifications"}},
     ],
@@ -138,16 +148,6 @@ PET = {
 }
 
 
-def by_path(**handlers: Handler) -> Handler:
-    """One upstream answering each path (`api_v1_pets` for /api/v1/pets) with its own handler."""
-
-    def handler(seen: Seen) -> UpstreamResponse:
-        return handlers[seen.url.path.strip("/").replace("/", "_")](seen)
-
-    handler.checked = True  # type: ignore[attr-defined]
-    return handler
-
-
 def appointment(appointment_id: str, starts_at: str) -> dict[str, Any]:
     return {
         "appointment_id": appointment_id,
@@ -166,15 +166,14 @@ def appointment(appointment_id: str, starts_at: str) -> dict[str, Any]:
 
 
 LATER, SOONER = appointment("a-2", "2026-12-20T10:00:00Z"), appointment("a-1", "2026-12-10T09:30:00Z")
+# pets' overview (GET /api/v1/pets-overview) of a parent without pets.
+NO_PETS: dict[str, Any] = {"pets": [], "appointments": []}
 
 
 async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network: Any, keys: Any) -> None:
     client, network = app_and_network
     network.handlers["todo.test:4"] = answer("todo", json=TODO_ANSWER)
-    network.handlers["pets.test:2"] = by_path(
-        api_v1_pets=answer("pets", json={"pets": [PET]}),
-        api_v1_appointments=answer("pets", json={"appointments": [LATER, SOONER]}),
-    )
+    network.handlers["pets.test:2"] = answer("pets", json={"pets": [PET], "appointments": [LATER, SOONER]})
     token = keys.parent()
 
     response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {token}"})
@@ -189,7 +188,8 @@ async def test_home_composes_todo_and_pets_and_the_help_options(app_and_network:
             {"kind": "book_appointment", "href": "/pets"},
         ],
     }
-    assert {r.url.path for r in network.seen} == {"/api/v1/todo", "/api/v1/pets", "/api/v1/appointments"}
+    # One call to each service: pets answers the pets and the appointments together.
+    assert sorted(r.url.path for r in network.seen) == ["/api/v1/pets-overview", "/api/v1/todo"]
     assert all(r.headers["authorization"] == f"Bearer {token}" for r in network.seen)
 
 
@@ -225,7 +225,7 @@ async def test_home_degrades_without_pets(app_and_network: Any, keys: Any, pets:
 async def test_home_fails_with_503_without_todo(app_and_network: Any, keys: Any, todo: Handler) -> None:
     client, network = app_and_network
     network.handlers["todo.test:4"] = todo
-    network.handlers["pets.test:2"] = answer("pets", json={"pets": []})
+    network.handlers["pets.test:2"] = answer("pets", json=NO_PETS)
 
     response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
 
@@ -350,7 +350,7 @@ async def test_the_gateways_own_routes_with_a_trailing_slash_redirect_to_the_can
     client, network = app_and_network
     network.handlers["identity.test:1"] = answer("identity", json=keys.jwks)
     network.handlers["todo.test:4"] = answer("todo", json=TODO_ANSWER)
-    network.handlers["pets.test:2"] = answer("pets", json={"pets": []})
+    network.handlers["pets.test:2"] = answer("pets", json=NO_PETS)
     auth = {"Authorization": f"Bearer {keys.parent()}"}
 
     redirect = await client.get(path, headers=auth)
@@ -425,10 +425,7 @@ async def test_get_help_now_follows_the_clinics_settings_and_the_parents_care_pl
     model); booking unless the clinic turned it off."""
     client, network = app_and_network
     network.handlers["todo.test:4"] = answer("todo", json={**TODO, "help": help})
-    network.handlers["pets.test:2"] = by_path(
-        api_v1_pets=answer("pets", json={"pets": []}),
-        api_v1_appointments=answer("pets", json={"appointments": []}),
-    )
+    network.handlers["pets.test:2"] = answer("pets", json=NO_PETS)
 
     response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
 
@@ -444,7 +441,7 @@ async def test_home_reads_todo_and_pets_tolerantly_of_fields_it_does_not_know(
     working and leaves the field out."""
     client, network = app_and_network
     todo = {**TODO_ANSWER, "generated_at": "2026-03-01T09:30:00Z"}
-    pets = {"pets": [{**PET, "insured": True}], "next_cursor": None}
+    pets = {"pets": [{**PET, "insured": True}], "appointments": [], "next_cursor": None}
     network.handlers["todo.test:4"] = answer("todo", json=todo)
     network.handlers["pets.test:2"] = answer("pets", json=pets)
 

@@ -19,6 +19,11 @@ pytestmark = pytest.mark.unit
         ("/api/v1/todo", Route("todo", "parent")),
         ("/api/v1/pets", Route("pets", "parent")),
         ("/api/v1/pets/p-1/weights", Route("pets", "parent")),
+        ("/api/v1/pets-overview", Route("pets", "parent")),
+        ("/api/v1/booking/slots", Route("sync", "parent")),
+        ("/api/v1/appointments/A-1/answer", Route("sync", "parent")),
+        ("/api/v1/appointments", Route("pets", "parent")),
+        ("/clinic/v1/outbound", Route("sync", "staff")),
         ("/api/v1/conversation", Route("messaging", "parent")),
         ("/api/v1/conversation/read", Route("messaging", "parent")),
         ("/api/v1/conversation/messages", Route("messaging", "parent")),
@@ -33,6 +38,11 @@ pytestmark = pytest.mark.unit
         ("/pims/v1/records", Route("sync", "none")),
         ("/pims/v1/rejections", Route("sync", "none")),
         ("/webhooks/sms/inbound", Route("notify", "none")),
+        ("/api/v1/forms", Route("pets", "parent")),
+        ("/api/v1/forms/0b8d6c5e-2f4a-4c3b-8e1d-9a7f6e5d4c3b/submission", Route("pets", "parent")),
+        ("/clinic/v1/forms/0b8d6c5e-2f4a-4c3b-8e1d-9a7f6e5d4c3b/assignments", Route("pets", "staff")),
+        ("/clinic/v1/form-submissions", Route("pets", "staff")),
+        ("/clinic/v1/form-submissions/0b8d6c5e-2f4a-4c3b-8e1d-9a7f6e5d4c3b/pdf", Route("pets", "staff")),
     ],
 )
 def test_known_paths_go_to_the_owning_service_with_the_right_token(path: str, expected: Route) -> None:
@@ -58,6 +68,8 @@ def test_known_paths_go_to_the_owning_service_with_the_right_token(path: str, ex
         "/.well-known/jwks.json",  # identity's keys are not published through the gateway
         "/metrics",  # served on the metrics port only
         "/api/v1/home//",
+        "/api/v1/formsx",
+        "/clinic/v1/form-submissionsx",
     ],
 )
 def test_unknown_paths_have_no_route(path: str) -> None:

@@ -154,3 +154,65 @@ class RefillRequestRow(Base, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     decided_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     seen_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class FormVersionRow(Base, table=True):
+    """One version of a clinic's form (domain.forms): its fields and the JSON Schema built from them.
+    The form's id stays; each changed publication adds the next version."""
+
+    __tablename__ = "form_versions"
+    __table_args__ = (Index("ix_form_versions_clinic", "clinic_id", "form_id"),)
+
+    form_id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    version: int = Field(primary_key=True)
+    clinic_id: str = Field(max_length=64)
+    title: str = Field(max_length=120)
+    description: str | None = Field(default=None, sa_column=Column(String(2000)))
+    fields: Any = Field(sa_column=Column(JSONB, nullable=False))
+    json_schema: Any = Field(sa_column=Column("schema", JSONB, nullable=False))
+    published_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class FormAssignmentRow(Base, table=True):
+    """A form version assigned to a client (maybe about a pet and an appointment), pending until the
+    parent submits it."""
+
+    __tablename__ = "form_assignments"
+    __table_args__ = (
+        Index("ix_form_assignments_client", "clinic_id", "client_id", "assigned_at"),
+        Index("ix_form_assignments_clinic", "clinic_id", "status", "assigned_at"),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    clinic_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=64)
+    form_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))
+    version: int
+    title: str = Field(max_length=120)
+    patient_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    appointment_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    status: str = Field(max_length=20)
+    assigned_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    submission_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    completed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class FormSubmissionRow(Base, table=True):
+    """A completed form: the answers and the exact version they answered; one per assignment."""
+
+    __tablename__ = "form_submissions"
+    __table_args__ = (
+        UniqueConstraint("assignment_id", name="uq_form_submissions_assignment"),
+        Index("ix_form_submissions_clinic", "clinic_id", "submitted_at"),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    assignment_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))
+    clinic_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=64)
+    form_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))
+    version: int
+    patient_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    appointment_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    answers: Any = Field(sa_column=Column(JSONB, nullable=False))
+    submitted_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import delete, or_, tuple_, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,9 +24,20 @@ from petportal_runtime.photos import Photo
 from petportal_schemas import ClinicSettingsChanged
 
 from ..domain import Clinic, Pet, PetRecord
+from ..domain.forms import AssignmentStatus, FormAssignment, FormDefinition, FormField, FormSubmission
 from ..domain.refills import RefillRequest, RefillStatus
 from ..domain.requests import AppointmentRequest, RequestStatus
-from .orm import AppointmentRequestRow, ClinicRow, PetPhotoRow, PetRecordRow, PetRow, RefillRequestRow
+from .orm import (
+    AppointmentRequestRow,
+    ClinicRow,
+    FormAssignmentRow,
+    FormSubmissionRow,
+    FormVersionRow,
+    PetPhotoRow,
+    PetRecordRow,
+    PetRow,
+    RefillRequestRow,
+)
 
 _FIELDS = (
     "client_id",
@@ -497,6 +508,225 @@ def _refill(row: Any) -> RefillRequest:
     )
 
 
+class FormRepository:
+    """The clinic's forms (every version), their assignments and submissions."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_version(self, definition: FormDefinition) -> bool:
+        """Store a version; False (nothing stored) when this form already has it."""
+        t = form_versions_table.c
+        stmt = (
+            insert(form_versions_table)
+            .values(
+                form_id=definition.form_id,
+                version=definition.version,
+                clinic_id=definition.clinic_id,
+                title=definition.title,
+                description=definition.description,
+                fields=[f.as_json() for f in definition.fields],
+                schema=definition.schema,
+                published_at=definition.published_at,
+            )
+            .on_conflict_do_nothing(index_elements=[t.form_id, t.version])
+            .returning(t.form_id)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def definition(
+        self, clinic_id: str, form_id: uuid.UUID, version: int | None = None
+    ) -> FormDefinition | None:
+        """One version of the clinic's form (the latest when `version` is None)."""
+        t = form_versions_table.c
+        query = sa_select(form_versions_table).where(t.clinic_id == clinic_id, t.form_id == form_id)
+        query = query.where(t.version == version) if version is not None else query
+        row = (await self.session.execute(query.order_by(t.version.desc()).limit(1))).first()
+        return _definition(row) if row else None
+
+    async def definitions(self, clinic_id: str, limit: int) -> list[FormDefinition]:
+        """The latest version of each of the clinic's forms, by title."""
+        t = form_versions_table.c
+        latest = (
+            sa_select(form_versions_table)
+            .where(t.clinic_id == clinic_id)
+            .ext(distinct_on(t.form_id))
+            .order_by(t.form_id, t.version.desc())
+            .subquery()
+        )
+        query = sa_select(latest).order_by(latest.c.title, latest.c.form_id).limit(limit)
+        return [_definition(r) for r in await self.session.execute(query)]
+
+    async def add_assignment(self, assignment: FormAssignment) -> None:
+        await self.session.execute(insert(form_assignments_table).values(**_assignment_values(assignment)))
+
+    async def assignment(
+        self, clinic_id: str, assignment_id: uuid.UUID, *, lock: bool = False
+    ) -> FormAssignment | None:
+        t = form_assignments_table.c
+        query = sa_select(form_assignments_table).where(t.clinic_id == clinic_id, t.id == assignment_id)
+        row = (await self.session.execute(query.with_for_update() if lock else query)).first()
+        return _assignment(row) if row else None
+
+    async def save_assignment(self, assignment: FormAssignment) -> None:
+        values = _assignment_values(assignment)
+        await self.session.execute(
+            update(form_assignments_table)
+            .where(form_assignments_table.c.id == assignment.id)
+            .values({k: values[k] for k in ("status", "submission_id", "completed_at")})
+        )
+
+    async def assignments_for_clients(
+        self, memberships: Collection[ClientRef], limit: int
+    ) -> list[FormAssignment]:
+        if not memberships:
+            return []
+        t = form_assignments_table.c
+        query = (
+            sa_select(form_assignments_table)
+            .where(_of_memberships(form_assignments_table, memberships))
+            .order_by(t.assigned_at.desc(), t.id)
+            .limit(limit)
+        )
+        return [_assignment(r) for r in await self.session.execute(query)]
+
+    async def assignments_for_clinic(
+        self, clinic_id: str, status: AssignmentStatus | None, limit: int
+    ) -> list[FormAssignment]:
+        t = form_assignments_table.c
+        query = sa_select(form_assignments_table).where(t.clinic_id == clinic_id)
+        if status is not None:
+            query = query.where(t.status == status.value)
+        query = query.order_by(t.assigned_at.desc(), t.id).limit(limit)
+        return [_assignment(r) for r in await self.session.execute(query)]
+
+    async def add_submission(self, submission: FormSubmission) -> bool:
+        """Store a submission; False (nothing stored) when the assignment already has one."""
+        t = form_submissions_table.c
+        stmt = (
+            insert(form_submissions_table)
+            .values(
+                id=submission.id,
+                assignment_id=submission.assignment_id,
+                clinic_id=submission.clinic_id,
+                client_id=submission.client_id,
+                form_id=submission.form_id,
+                version=submission.version,
+                patient_id=submission.patient_id,
+                appointment_id=submission.appointment_id,
+                answers=submission.answers,
+                submitted_at=submission.submitted_at,
+            )
+            .on_conflict_do_nothing(index_elements=[t.assignment_id])
+            .returning(t.id)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def submission(self, clinic_id: str, submission_id: uuid.UUID) -> FormSubmission | None:
+        t = form_submissions_table.c
+        query = sa_select(form_submissions_table).where(t.clinic_id == clinic_id, t.id == submission_id)
+        row = (await self.session.execute(query)).first()
+        return _submission(row) if row else None
+
+    async def knows_client(self, clinic_id: str, client_id: str) -> bool:
+        """Whether pets has heard of the client at the clinic: a pet of theirs (listed or gone)."""
+        t = table_of(PetRow).c
+        query = sa_select(t.id).where(t.clinic_id == clinic_id, t.client_id == client_id).limit(1)
+        return (await self.session.execute(query)).first() is not None
+
+    async def appointment(self, clinic_id: str, client_id: str, appointment_id: str) -> PetRecord | None:
+        """The client's appointment at the clinic as the PIMS last published it (cancelled ones too)."""
+        t = table_of(PetRecordRow).c
+        query = sa_select(table_of(PetRecordRow)).where(
+            t.clinic_id == clinic_id,
+            t.kind == "appointment",
+            t.record_id == appointment_id,
+            t.client_id == client_id,
+        )
+        row = (await self.session.execute(query)).first()
+        return (
+            PetRecord("appointment", row.record_id, row.patient_id, row.payload, row.active) if row else None
+        )
+
+    async def erase_client(self, clinic_id: str, client_id: str) -> int:
+        """Delete the client's submissions and assignments; the clinic's forms stay."""
+        deleted = 0
+        for table in (form_submissions_table, form_assignments_table):
+            deleted += _deleted(
+                await self.session.execute(
+                    delete(table).where(table.c.clinic_id == clinic_id, table.c.client_id == client_id)
+                )
+            )
+        return deleted
+
+
+form_versions_table = table_of(FormVersionRow)
+form_assignments_table = table_of(FormAssignmentRow)
+form_submissions_table = table_of(FormSubmissionRow)
+
+
+def _definition(row: Any) -> FormDefinition:
+    return FormDefinition(
+        clinic_id=row.clinic_id,
+        title=row.title,
+        description=row.description,
+        fields=tuple(FormField.from_json(f) for f in row.fields),
+        form_id=row.form_id,
+        version=row.version,
+        published_at=row.published_at,
+        schema=row.schema,
+    )
+
+
+def _assignment_values(a: FormAssignment) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "clinic_id": a.clinic_id,
+        "client_id": a.client_id,
+        "form_id": a.form_id,
+        "version": a.version,
+        "title": a.title,
+        "patient_id": a.patient_id,
+        "appointment_id": a.appointment_id,
+        "status": a.status.value,
+        "assigned_at": a.assigned_at,
+        "submission_id": a.submission_id,
+        "completed_at": a.completed_at,
+    }
+
+
+def _assignment(row: Any) -> FormAssignment:
+    return FormAssignment(
+        clinic_id=row.clinic_id,
+        client_id=row.client_id,
+        form_id=row.form_id,
+        version=row.version,
+        title=row.title,
+        patient_id=row.patient_id,
+        appointment_id=row.appointment_id,
+        id=row.id,
+        status=AssignmentStatus(row.status),
+        assigned_at=row.assigned_at,
+        submission_id=row.submission_id,
+        completed_at=row.completed_at,
+    )
+
+
+def _submission(row: Any) -> FormSubmission:
+    return FormSubmission(
+        clinic_id=row.clinic_id,
+        client_id=row.client_id,
+        assignment_id=row.assignment_id,
+        form_id=row.form_id,
+        version=row.version,
+        answers=row.answers,
+        submitted_at=row.submitted_at,
+        patient_id=row.patient_id,
+        appointment_id=row.appointment_id,
+        id=row.id,
+    )
+
+
 @dataclass(frozen=True)
 class SqlRepositories:
     pets: PetRepository
@@ -505,16 +735,19 @@ class SqlRepositories:
     photos: PhotoRepository
     requests: RequestRepository
     refills: RefillRepository
+    forms: FormRepository
 
     async def erase_client(self, clinic_id: str, client_id: str) -> int:
         """Delete everything pets holds about the client (docs/erasure.md): the photos of their pets
-        (found through the pets, so first), their pets' records, their appointment and refill requests
-        and their pets. The clinic's own rows stay. How many rows were deleted."""
+        (found through the pets, so first), their pets' records, their appointment and refill requests,
+        their forms' assignments and submissions, and their pets. The clinic's own rows (its forms
+        included) stay. How many rows were deleted."""
         return (
             await self.photos.erase_client(clinic_id, client_id)
             + await self.records.erase_client(clinic_id, client_id)
             + await self.requests.erase_client(clinic_id, client_id)
             + await self.refills.erase_client(clinic_id, client_id)
+            + await self.forms.erase_client(clinic_id, client_id)
             + await self.pets.erase_client(clinic_id, client_id)
         )
 
@@ -527,6 +760,7 @@ def sql_repositories(session: AsyncSession) -> SqlRepositories:
         photos=PhotoRepository(session),
         requests=RequestRepository(session),
         refills=RefillRepository(session),
+        forms=FormRepository(session),
     )
 
 

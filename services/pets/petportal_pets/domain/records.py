@@ -80,14 +80,7 @@ def add_months(day: date, months: int) -> date:
 
 def visible(appointment: AppointmentUpserted, settings: ClinicSettingsChanged) -> bool:
     """Whether the clinic lets clients see this appointment (types and reasons case-insensitively)."""
-    rules = settings.appointment_visibility
-    kind = (appointment.appointment_type or "").casefold()
-    reason = (appointment.reason or "").casefold()
-    if rules.visible_types is not None and kind not in {t.casefold() for t in rules.visible_types}:
-        return False
-    if kind and kind in {t.casefold() for t in rules.hidden_types}:
-        return False
-    return not (reason and reason in {r.casefold() for r in rules.hidden_reasons})
+    return settings.appointment_visibility.shows(appointment.appointment_type, appointment.reason)
 
 
 def upcoming_appointments(records: Iterable[PetRecord], clinic: Clinic, now: datetime) -> list[Appointment]:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Req
 from pydantic import BaseModel, Field
 
 from petportal_runtime.auth import CurrentParent
+from petportal_runtime.container import container_of
 from petportal_runtime.errors import ErrorStatuses
 from petportal_runtime.photo_http import (
     JPEG_ANSWER,
@@ -19,6 +20,7 @@ from petportal_runtime.photo_http import (
     jpeg_response,
     photo_body,
 )
+from petportal_runtime.routes import ParentRoute
 from petportal_schemas import MedicationPrescribed, VaccinationRecorded
 from petportal_schemas.envelope import ID_PATTERN
 from petportal_schemas.pims import CapabilityMissing
@@ -28,7 +30,8 @@ from ..bootstrap import PetsService, bootstrap
 from ..domain import Appointment, Clinic, Pet, Reminder
 from ..domain.requests import InvalidRequest, RequestNotFound
 from ..service_layer import services
-from . import refills_api, requests_api
+from ..service_layer.overview import OverviewReader, parent_overview
+from . import forms_api, refills_api, requests_api
 from .dependencies import UnitOfWork
 
 
@@ -115,6 +118,13 @@ class AppointmentPublic(BaseModel):
 
 
 class AppointmentsPublic(BaseModel):
+    appointments: list[AppointmentPublic]
+
+
+class PetsOverviewPublic(BaseModel):
+    """`GET /api/v1/pets` and `GET /api/v1/appointments` in one answer."""
+
+    pets: list[PetPublic]
     appointments: list[AppointmentPublic]
 
 
@@ -206,6 +216,27 @@ async def _pet(
 
 
 ParentPet = Annotated[tuple[Pet, Clinic], Depends(_pet)]
+
+# The home screen's part, asked for on every visit: answered without FastAPI's per-request
+# dependency resolution (see ParentRoute), with one read of the store, and the documented model
+# serialised here once.
+overview_router = APIRouter(prefix="/api/v1", tags=["pets"], route_class=ParentRoute)
+
+
+@overview_router.get("/pets-overview", response_model=PetsOverviewPublic)
+async def pets_overview(request: Request, parent: CurrentParent) -> Response:
+    """The parent's pets (as `GET /api/v1/pets`) and their upcoming appointments (as `GET
+    /api/v1/appointments`) in one answer: the home screen's part."""
+    read: OverviewReader = container_of(request).read_overview
+    now = datetime.now(UTC)
+    overview = await parent_overview(read, parent.memberships, now)
+    today = now.date()
+    answer = PetsOverviewPublic(
+        pets=[PetPublic.of(p, today) for p in overview.pets],
+        appointments=[AppointmentPublic.of(a, clinic, pet) for a, pet, clinic in overview.appointments],
+    )
+    return Response(answer.model_dump_json(), media_type="application/json")
+
 
 router = APIRouter(prefix="/api/v1", tags=["pets"])
 
@@ -379,9 +410,20 @@ def create_app(container: PetsService | None = None) -> FastAPI:
     container = container or bootstrap()
     app = container.runtime.create_app(
         title="Pet Portal pets",
-        routers=[router, requests_api.parent, requests_api.clinic, refills_api.parent, refills_api.clinic],
+        routers=[
+            overview_router,
+            router,
+            requests_api.parent,
+            requests_api.clinic,
+            refills_api.parent,
+            refills_api.clinic,
+            forms_api.parent,
+            forms_api.clinic,
+            forms_api.submissions,
+        ],
         errors=ERRORS,
     )
     refills_api.install_error_handlers(app)
+    forms_api.install_error_handlers(app)
     app.state.container = container
     return app

@@ -61,6 +61,7 @@ from ..domain.refills import (
     RefillStatus,
 )
 from ..domain.requests import AppointmentRequest, Decision, RequestNotFound, RequestStatus
+from .overview import shown_appointments
 from .unit_of_work import PetsUnitOfWork
 
 CONSUMER = "pets"  # also the producer of what pets publishes
@@ -311,18 +312,7 @@ async def parent_appointments(
         anchors = pets or []
         records = await uow.repositories.records.for_pets(anchors, ["appointment"], include_unassigned=True)
         clinics = await uow.repositories.clinics.get_many({m.clinic_id for m in memberships})
-    by_key = {(p.clinic_id, p.patient_id): p for p in pets}
-    shown = []
-    for (clinic_id, patient_id), found in records.items():
-        pet = by_key.get((clinic_id, patient_id))
-        if patient_id and pet is None:
-            continue
-        clinic = clinics[clinic_id]
-        shown += [
-            (a, _with_clinic(pet, clinic) if pet else None, clinic)
-            for a in upcoming_appointments(found, clinic, now)
-        ]
-    return sorted(shown, key=lambda x: (x[0].appointment.starts_at, x[0].appointment.appointment_id))
+    return shown_appointments(pets, records, clinics, now)
 
 
 def _with_clinic(pet: Pet, clinic: Clinic) -> Pet:

@@ -13,6 +13,7 @@ from petportal_runtime.uow import UnitOfWork
 from petportal_schemas import ClinicSettingsChanged
 
 from ..domain import Clinic, Pet, PetRecord
+from ..domain.forms import AssignmentStatus, FormAssignment, FormDefinition, FormSubmission
 from ..domain.refills import RefillRequest, RefillStatus
 from ..domain.requests import AppointmentRequest, RequestStatus
 
@@ -113,6 +114,60 @@ class RefillStore(Protocol):
         ...
 
 
+class FormStore(Protocol):
+    async def add_version(self, definition: FormDefinition) -> bool:
+        """Store a version; False (nothing stored) when the form already has this version number."""
+        ...
+
+    async def definition(
+        self, clinic_id: str, form_id: uuid.UUID, version: int | None = None
+    ) -> FormDefinition | None:
+        """One version of the clinic's form, the latest when `version` is None; None otherwise."""
+        ...
+
+    async def definitions(self, clinic_id: str, limit: int) -> list[FormDefinition]:
+        """The latest version of each of the clinic's forms, by title."""
+        ...
+
+    async def add_assignment(self, assignment: FormAssignment) -> None: ...
+
+    async def assignment(
+        self, clinic_id: str, assignment_id: uuid.UUID, *, lock: bool = False
+    ) -> FormAssignment | None:
+        """The clinic's assignment (locked for this unit of work if asked); None otherwise."""
+        ...
+
+    async def save_assignment(self, assignment: FormAssignment) -> None:
+        """Write its status, submission and completion time."""
+        ...
+
+    async def assignments_for_clients(
+        self, memberships: Collection[ClientRef], limit: int
+    ) -> list[FormAssignment]:
+        """The parent's assignments at all their clinics, newest first."""
+        ...
+
+    async def assignments_for_clinic(
+        self, clinic_id: str, status: AssignmentStatus | None, limit: int
+    ) -> list[FormAssignment]:
+        """The clinic's assignments (in one status if asked), newest first."""
+        ...
+
+    async def add_submission(self, submission: FormSubmission) -> bool:
+        """Store a submission; False (nothing stored) when its assignment already has one."""
+        ...
+
+    async def submission(self, clinic_id: str, submission_id: uuid.UUID) -> FormSubmission | None: ...
+
+    async def knows_client(self, clinic_id: str, client_id: str) -> bool:
+        """Whether the client has a pet (listed or gone) at the clinic."""
+        ...
+
+    async def appointment(self, clinic_id: str, client_id: str, appointment_id: str) -> PetRecord | None:
+        """The client's appointment at the clinic (cancelled ones too); None otherwise."""
+        ...
+
+
 class PetsRepositories(Protocol):
     @property
     def pets(self) -> PetStore: ...
@@ -132,10 +187,14 @@ class PetsRepositories(Protocol):
     @property
     def refills(self) -> RefillStore: ...
 
+    @property
+    def forms(self) -> FormStore: ...
+
     async def erase_client(self, clinic_id: str, client_id: str) -> int:
         """Delete everything pets holds about the client: their pets (listed or gone), the photos of
-        those pets, their records, their appointment requests and their refill requests; the clinic's
-        rows stay. How many rows were deleted."""
+        those pets, their records, their appointment requests, their refill requests and their forms'
+        assignments and submissions; the clinic's rows (its forms included) stay. How many rows were
+        deleted."""
         ...
 
 

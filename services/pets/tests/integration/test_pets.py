@@ -25,6 +25,7 @@ from petportal_pets.entrypoints.app import create_app
 from petportal_pets.settings import PetsSettings
 from petportal_runtime.migrations import upgrade
 from petportal_schemas import (
+    AppointmentCancelled,
     AppointmentRequestAnswered,
     AppointmentUpserted,
     ClientDataErased,
@@ -332,6 +333,107 @@ async def test_a_pets_records_and_id_card_arrive_through_kafka_and_only_its_pare
     )
     refused = await eventually(lambda: get("/reminders"), lambda r: r.status_code == 409)
     assert "reminders" in refused.json()["detail"]
+
+
+async def test_the_overview_answers_what_the_pets_and_appointments_lists_answer(
+    pets: tuple[httpx.AsyncClient, Any], producer: Any, signing_key: TokenMinter
+) -> None:
+    """The home screen's one read (GET /api/v1/pets-overview) against the two lists it stands for,
+    across two clinics: clinic names and time zones, visibility rules, past, cancelled and
+    other parents' appointments, one for no pet in particular, a removed pet, a photo."""
+    from PIL import Image
+
+    http, runtime = pets
+    suffix = uuid.uuid4().hex[:6]
+    clinic_a, clinic_b = f"clinic-a-{suffix}", f"clinic-b-{suffix}"  # B never registers
+    client_a, client_b, other = f"client-a-{suffix}", f"client-b-{suffix}", f"other-{suffix}"
+    now = datetime.now(UTC)
+    await producer(
+        ClinicRegistered(name="Maple Vets", pims="avimark", timezone="America/Chicago"), clinic_a, None
+    )
+    await producer(
+        ClinicSettingsChanged(appointment_visibility={"hidden_types": ["euthanasia"]}), clinic_a, None
+    )
+    born = now.date().replace(day=1) - timedelta(days=800)
+    await producer(
+        patient("p-1", "Rex", date_of_birth=born, weight_kg=21.0, breed="Collie"), clinic_a, client_a
+    )
+    await producer(patient("p-2", "Bella"), clinic_a, client_a)
+    await producer(patient("p-3", "Gone"), clinic_a, client_a)
+    await producer(PatientRemoved(patient_id="p-3", reason="deleted_in_pims"), clinic_a, client_a)
+    await producer(patient("p-1", "Zed"), clinic_b, client_b)  # the same PIMS id at the other clinic
+    await producer(patient("p-9", "Not yours"), clinic_a, other)
+
+    def appointment(
+        appointment_id: str, patient_id: str | None, hours: float, **kw: Any
+    ) -> AppointmentUpserted:
+        return AppointmentUpserted(
+            appointment_id=appointment_id, patient_id=patient_id, starts_at=now + timedelta(hours=hours), **kw
+        )
+
+    for event, clinic_id, client_id in [
+        (appointment("a-1", "p-1", 48, reason="Vaccines"), clinic_a, client_a),
+        (appointment("a-2", "p-2", 24, appointment_type="Euthanasia"), clinic_a, client_a),  # hidden
+        (appointment("a-3", None, 72, appointment_type="Exam"), clinic_a, client_a),  # no pet in particular
+        (appointment("a-4", "p-1", -240), clinic_a, client_a),  # past
+        (appointment("a-5", "p-3", 30), clinic_a, client_a),  # of the removed pet
+        (appointment("a-6", "p-9", 10), clinic_a, other),  # another parent's
+        (appointment("a-7", "p-2", 12), clinic_a, client_a),
+        (AppointmentCancelled(appointment_id="a-7", patient_id="p-2"), clinic_a, client_a),
+        (appointment("b-1", "p-1", 5, provider="Dr Ng"), clinic_b, client_b),
+    ]:
+        await producer(event, clinic_id, client_id)
+    mine = signing_key.parent_headers(clinic_a, client_a, clients=((clinic_b, client_b),))
+
+    async def lists() -> tuple[dict[str, Any], dict[str, Any]]:
+        listed = (await http.get("/api/v1/pets", headers=mine)).json()
+        upcoming = (await http.get("/api/v1/appointments", headers=mine)).json()
+        return listed, upcoming
+
+    def settled(found: tuple[dict[str, Any], dict[str, Any]]) -> bool:
+        listed, upcoming = found
+        return [p["name"] for p in listed["pets"]] == ["Bella", "Rex", "Zed"] and [
+            (a["appointment_id"], a["timezone"]) for a in upcoming["appointments"]
+        ] == [("b-1", "UTC"), ("a-1", "America/Chicago"), ("a-3", "America/Chicago")]
+
+    await eventually(lists, settled)
+    upload = io.BytesIO()
+    Image.new("RGB", (64, 64), "orange").save(upload, format="JPEG")
+    bella = f"/api/v1/pets/p-2/photo?clinic_id={clinic_a}"
+    put = await http.put(bella, content=upload.getvalue(), headers={**mine, "content-type": "image/jpeg"})
+    assert put.status_code == 204, put.text
+    listed, upcoming = await lists()
+
+    overview = await http.get("/api/v1/pets-overview", headers=mine)
+
+    assert overview.status_code == 200
+    assert overview.headers["content-type"] == "application/json"
+    assert overview.json() == {"pets": listed["pets"], "appointments": upcoming["appointments"]}
+    rex = overview.json()["pets"][1]
+    assert (rex["clinic_name"], rex["weight_kg"], rex["age"]["years"]) == ("Maple Vets", 21.0, 2)
+    assert overview.json()["pets"][0]["photo_url"] == bella
+    assert overview.json()["appointments"][1]["local_start"].endswith(("-05:00", "-06:00"))
+    # Only the parent's own: another parent of the same clinic, and one with no pets, see nothing.
+    for someone_else in (headers(signing_key, clinic_a, "intruder"), headers(signing_key, clinic_b, other)):
+        answer = await http.get("/api/v1/pets-overview", headers=someone_else)
+        assert answer.json() == {"pets": [], "appointments": []}
+    theirs = await http.get("/api/v1/pets-overview", headers=headers(signing_key, clinic_a, other))
+    assert [p["name"] for p in theirs.json()["pets"]] == ["Not yours"]
+    assert [a["appointment_id"] for a in theirs.json()["appointments"]] == ["a-6"]
+    assert (await http.get("/api/v1/pets-overview")).status_code == 401
+
+    # Its pooled connections are handed out unpinged: one the server closed meanwhile (a restart, a
+    # dropped connection) costs the read a second try on a new connection, not the parent an error.
+    async with runtime.transaction() as session:
+        closed = await session.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        assert closed.scalar_one() >= 1
+    again = await http.get("/api/v1/pets-overview", headers=mine)
+    assert (again.status_code, again.json()) == (200, overview.json())
 
 
 async def test_a_photo_is_uploaded_replaced_and_removed_without_its_gps_and_never_published(

@@ -11,6 +11,7 @@ import pytest
 
 from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_pets.domain import Clinic, Pet, PetRecord
+from petportal_pets.domain.forms import AssignmentStatus, FormAssignment, FormDefinition, FormSubmission
 from petportal_pets.domain.refills import RefillRequest, RefillStatus
 from petportal_pets.domain.requests import AppointmentRequest, RequestStatus
 from petportal_runtime.auth import ClientRef
@@ -189,6 +190,90 @@ class InMemoryRefills:
 
 
 @dataclass
+class InMemoryForms:
+    """Forms (every version), assignments and submissions; copies leave and are saved back."""
+
+    versions: dict[tuple[uuid.UUID, int], FormDefinition] = field(default_factory=dict)
+    assignments: dict[uuid.UUID, FormAssignment] = field(default_factory=dict)
+    submissions: dict[uuid.UUID, FormSubmission] = field(default_factory=dict)
+    # Clients pets knows (a pet of theirs) and appointments: (clinic, client, appointment) → patient.
+    clients: set[tuple[str, str]] = field(default_factory=set)
+    appointments: dict[tuple[str, str, str], str | None] = field(default_factory=dict)
+
+    async def add_version(self, definition: FormDefinition) -> bool:
+        key = (definition.form_id, definition.version)
+        if key in self.versions:
+            return False
+        self.versions[key] = replace(definition)
+        return True
+
+    async def definition(
+        self, clinic_id: str, form_id: uuid.UUID, version: int | None = None
+    ) -> FormDefinition | None:
+        found = [
+            d
+            for (f, v), d in self.versions.items()
+            if f == form_id and d.clinic_id == clinic_id and version in (None, v)
+        ]
+        return replace(max(found, key=lambda d: d.version)) if found else None
+
+    async def definitions(self, clinic_id: str, limit: int) -> list[FormDefinition]:
+        latest: dict[uuid.UUID, FormDefinition] = {}
+        for d in self.versions.values():
+            if d.clinic_id == clinic_id and (
+                d.form_id not in latest or latest[d.form_id].version < d.version
+            ):
+                latest[d.form_id] = d
+        return sorted(latest.values(), key=lambda d: (d.title, str(d.form_id)))[:limit]
+
+    async def add_assignment(self, assignment: FormAssignment) -> None:
+        self.assignments[assignment.id] = replace(assignment)
+
+    async def assignment(
+        self, clinic_id: str, assignment_id: uuid.UUID, *, lock: bool = False
+    ) -> FormAssignment | None:
+        found = self.assignments.get(assignment_id)
+        return replace(found) if found is not None and found.clinic_id == clinic_id else None
+
+    async def save_assignment(self, assignment: FormAssignment) -> None:
+        self.assignments[assignment.id] = replace(assignment)
+
+    async def assignments_for_clients(
+        self, memberships: Collection[ClientRef], limit: int
+    ) -> list[FormAssignment]:
+        pairs = {(m.clinic_id, m.client_id) for m in memberships}
+        mine = [a for a in self.assignments.values() if (a.clinic_id, a.client_id) in pairs]
+        return sorted(mine, key=lambda a: a.assigned_at, reverse=True)[:limit]
+
+    async def assignments_for_clinic(
+        self, clinic_id: str, status: AssignmentStatus | None, limit: int
+    ) -> list[FormAssignment]:
+        found = [
+            a for a in self.assignments.values() if a.clinic_id == clinic_id and status in (None, a.status)
+        ]
+        return sorted(found, key=lambda a: a.assigned_at, reverse=True)[:limit]
+
+    async def add_submission(self, submission: FormSubmission) -> bool:
+        if any(s.assignment_id == submission.assignment_id for s in self.submissions.values()):
+            return False
+        self.submissions[submission.id] = replace(submission)
+        return True
+
+    async def submission(self, clinic_id: str, submission_id: uuid.UUID) -> FormSubmission | None:
+        found = self.submissions.get(submission_id)
+        return replace(found) if found is not None and found.clinic_id == clinic_id else None
+
+    async def knows_client(self, clinic_id: str, client_id: str) -> bool:
+        return (clinic_id, client_id) in self.clients
+
+    async def appointment(self, clinic_id: str, client_id: str, appointment_id: str) -> PetRecord | None:
+        key = (clinic_id, client_id, appointment_id)
+        if key not in self.appointments:
+            return None
+        return PetRecord("appointment", appointment_id, self.appointments[key], {})
+
+
+@dataclass
 class InMemoryRepositories:
     pets: InMemoryPets = field(default_factory=InMemoryPets)
     clinics: InMemoryClinics = field(default_factory=InMemoryClinics)
@@ -196,6 +281,7 @@ class InMemoryRepositories:
     photos: InMemoryPhotos = field(default_factory=InMemoryPhotos)
     requests: InMemoryRequests = field(default_factory=InMemoryRequests)
     refills: InMemoryRefills = field(default_factory=InMemoryRefills)
+    forms: InMemoryForms = field(default_factory=InMemoryForms)
 
     async def erase_client(self, clinic_id: str, client_id: str) -> int:
         """The client's pets (listed or gone), their photos, the client's records and requests."""
@@ -223,7 +309,22 @@ class InMemoryRepositories:
             del self.requests.stored[request_id]
         for request_id in refills:
             del self.refills.stored[request_id]
-        return len(pets) + len(photos) + len(records) + len(requests) + len(refills)
+        mine = (clinic_id, client_id)
+        assignments = [k for k, a in self.forms.assignments.items() if (a.clinic_id, a.client_id) == mine]
+        submissions = [k for k, f in self.forms.submissions.items() if (f.clinic_id, f.client_id) == mine]
+        for assignment_id in assignments:
+            del self.forms.assignments[assignment_id]
+        for submission_id in submissions:
+            del self.forms.submissions[submission_id]
+        return (
+            len(pets)
+            + len(photos)
+            + len(records)
+            + len(requests)
+            + len(refills)
+            + len(assignments)
+            + len(submissions)
+        )
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from faststream.kafka import TestKafkaBroker
 from petportal_devkit.consumers import DeadLetter, publish_envelope, record_dead_letters
 from petportal_devkit.fakes import FakeUnitOfWork
 from petportal_pets.bootstrap import bootstrap
+from petportal_pets.domain.forms import FormAssignment, FormSubmission
 from petportal_pets.domain.refills import RefillRequest
 from petportal_pets.domain.requests import AppointmentRequest
 from petportal_pets.settings import PetsSettings
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.unit
 AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 ERASED_AT = AT + timedelta(hours=1)
 CLINIC, ERASED, KEPT = "clinic-1", "C-1", "C-2"
+FORM = uuid.uuid4()
 
 
 @dataclass
@@ -81,6 +83,10 @@ async def test_an_erasure_deletes_the_clients_data_confirms_once_and_refuses_the
         pets.repositories.requests.stored[appointment.id] = appointment
         refill = RefillRequest(CLINIC, client_id, patient_id, f"m-{patient_id}", "Carprofen", "Running low")
         pets.repositories.refills.stored[refill.id] = refill
+        assigned = FormAssignment(CLINIC, client_id, FORM, 1, "Surgery consent", patient_id=patient_id)
+        pets.repositories.forms.assignments[assigned.id] = assigned
+        answered = FormSubmission(CLINIC, client_id, assigned.id, FORM, 1, {"allergies": "none"}, AT)
+        pets.repositories.forms.submissions[answered.id] = answered
     assert pets.uow.published == []
 
     erasure_id = uuid.uuid4()
@@ -99,6 +105,8 @@ async def test_an_erasure_deletes_the_clients_data_confirms_once_and_refuses_the
     assert [client for client, _, _ in pets.repositories.records.stored.values()] == [KEPT]
     assert [r.client_id for r in pets.repositories.requests.stored.values()] == [KEPT]
     assert [r.client_id for r in pets.repositories.refills.stored.values()] == [KEPT]
+    assert [a.client_id for a in pets.repositories.forms.assignments.values()] == [KEPT]
+    assert [f.client_id for f in pets.repositories.forms.submissions.values()] == [KEPT]
     assert pets.repositories.clinics.clinics[CLINIC].name == "Maple Vets"
     assert pets.uow.erased == {(CLINIC, ERASED): ERASED_AT}
     # One confirmation, keyed to the client, naming pets and the erasure.
