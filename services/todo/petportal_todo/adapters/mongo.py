@@ -6,8 +6,16 @@ Collections:
   reminders {patient: {reminder: due date as YYYY-MM-DD}} (open service reminders),
   answers {patient: {request id: {kind, outcome, answered_us}}} (the clinic's answers to the parent's
   requests), seen_requests {request id: seen_us} (the requests whose answer the parent has seen: an
-  answer is on the list while its request id is not a key here), updated_at.
-- `clinics`: `_id` clinic_id, offered_programs {code: {name, call_to_action}}, updated_at.
+  answer is on the list while its request id is not a key here), forms {assignment id: {title,
+  assigned_us}} (the clinic's forms assigned to the parent), completed_forms {assignment id:
+  submitted_us} (a form is on the list while its assignment id is not a key here), appointments
+  {appointment id: {patient_id, starts_us, timezone, type, reason}} (the appointments the PIMS holds
+  as scheduled), pet_appointments {patient: {appointment id: true}} (an appointment of a pet is shown
+  only while it is listed under that pet: a pet's removal is one $unset), answered_appointments
+  {appointment id: answered_us} (an appointment is on the list while its id is not a key here, and
+  while it starts within the next week), updated_at.
+- `clinics`: `_id` clinic_id, offered_programs {code: {name, call_to_action}}, booking_mode,
+  live_chat, appointment_visibility {visible_types, hidden_types, hidden_reasons}, updated_at.
 - `inbox`: `_id` event id (unique by construction), event_type, occurred_at, applied_at.
 - `erased`: `_id` "clinic_id:client_id" of an erased parent, erased_us (the latest erasure's time,
   epoch microseconds). Tombstones, kept by `drop` (and so by `rebuild`): events about the parent
@@ -26,9 +34,11 @@ Kept to what nx-27017 (the local server) does like MongoDB: instants are stored 
 written by $set/$max into an existing document into a string; and every parent update carries
 $addToSet on enrolled_programs (an empty $each at worst) so the array exists from the first write,
 because nx-27017 ignores $addToSet on an existing document that lacks the field. The fields added
-since (reminders, answers, seen_requests) are maps written with $set/$unset of one path per member,
-which also work on documents written before them. No $max on a nested path: on an upsert that
-inserts, nx-27017 stores "a.b" as one field named "a.b", not as field b of a subdocument a.
+since (reminders, answers, seen_requests, forms, completed_forms, appointments, pet_appointments,
+answered_appointments) are maps written with $set/$unset of one path per member, which also work on
+documents written before them. No $max on a nested path: on an upsert that inserts, nx-27017 stores
+"a.b" as one field named "a.b", not as field b of a subdocument a. No arrays of subdocuments either:
+nx-27017 stores a subdocument $push-ed into an existing document as a JSON string.
 """
 
 from __future__ import annotations
@@ -46,15 +56,18 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import CollectionInvalid, ConnectionFailure, ExecutionTimeout, PyMongoError
 
 from petportal_runtime.unavailable import Dependency
+from petportal_schemas.records import AppointmentVisibility
 
 from ..domain import (
     ClinicChange,
     ClinicView,
     ParentChange,
     ParentView,
+    PendingForm,
     Program,
     ProjectionChanges,
     RequestAnswer,
+    ScheduledAppointment,
     parent_id,
 )
 
@@ -265,13 +278,17 @@ def parent_updates(change: ParentChange, applied_at: datetime) -> list[UpdateOne
     }
     if latest:
         update["$max"] = latest
-    # Reminders and answers: pets (or the client) gone first, in an operation of their own (it clears
-    # a prefix of the paths set below), then the ended reminders unset and the open ones set.
+    # Reminders, answers and the pets' appointment entries: pets (or the client) gone first, in an
+    # operation of their own (it clears a prefix of the paths set below), then the ended reminders
+    # unset and the open ones set. A gone pet's appointments written before stay, never shown again
+    # (their entries are gone) unless the PIMS schedules them again for a pet.
     gone = (
-        {"reminders": "", "answers": ""}
+        {"reminders": "", "answers": "", "forms": "", "appointments": "", "pet_appointments": ""}
         if change.client_gone
         else {
-            f"{kind}.{_key(p)}": "" for p in sorted(change.patients_gone) for kind in ("reminders", "answers")
+            f"{kind}.{_key(p)}": ""
+            for p in sorted(change.patients_gone)
+            for kind in ("reminders", "answers", "pet_appointments")
         }
     )
     ops = erased + ([UpdateOne({"_id": change.parent_id}, {"$unset": gone})] if gone else [])
@@ -291,8 +308,46 @@ def parent_updates(change: ParentChange, applied_at: datetime) -> list[UpdateOne
         for a in change.answers.values()
     }
     update["$set"] |= {f"seen_requests.{request_id}": micros(at) for request_id, at in change.seen.items()}
-    if change.reminders_ended:
-        update["$unset"] = {f"reminders.{_key(p)}.{_key(r)}": "" for p, r in sorted(change.reminders_ended)}
+    # Forms likewise: an assignment and its completion are separate paths (assignment ids are UUIDs).
+    update["$set"] |= {
+        f"forms.{f.assignment_id}": {"title": f.title, "assigned_us": micros(f.assigned_at)}
+        for f in change.forms.values()
+    }
+    update["$set"] |= {
+        f"completed_forms.{assignment_id}": micros(at) for assignment_id, at in change.forms_completed.items()
+    }
+    # Appointments: the scheduled ones set with their pet's entry, the others unset with the entry of
+    # the event's pet (never a path set here: the fold keeps the entries apart, and an appointment
+    # set again is not unset), and the answered marks set or, once the appointment is over, unset.
+    update["$set"] |= {
+        f"appointments.{_key(a.appointment_id)}": {
+            "patient_id": a.patient_id,
+            "starts_us": micros(a.starts_at),
+            "timezone": a.timezone,
+            "type": a.appointment_type,
+            "reason": a.reason,
+        }
+        for a in change.appointments.values()
+    }
+    update["$set"] |= {
+        f"pet_appointments.{_key(a.patient_id)}.{_key(a.appointment_id)}": True
+        for a in change.appointments.values()
+        if a.patient_id is not None
+    }
+    update["$set"] |= {
+        f"answered_appointments.{_key(appointment_id)}": micros(at)
+        for appointment_id, at in change.appointments_answered.items()
+    }
+    unset = {f"reminders.{_key(p)}.{_key(r)}": "" for p, r in sorted(change.reminders_ended)}
+    unset |= {
+        f"appointments.{_key(a)}": "" for _, a in change.appointments_ended if a not in change.appointments
+    }
+    unset |= {
+        f"pet_appointments.{_key(p)}.{_key(a)}": "" for p, a in change.appointments_ended if p is not None
+    }
+    unset |= {f"answered_appointments.{_key(a)}": "" for a in sorted(change.answered_forgotten)}
+    if unset:
+        update["$unset"] = unset
     ops.append(UpdateOne({"_id": change.parent_id}, update, upsert=True))
     if change.read:
         # A second operation: one update may not both add to and pull from the same array.
@@ -330,6 +385,11 @@ def clinic_update(change: ClinicChange, applied_at: datetime) -> UpdateOne:
             },
             **({"booking_mode": change.booking_mode} if change.booking_mode is not None else {}),
             **({"live_chat": change.live_chat} if change.live_chat is not None else {}),
+            **(
+                {"appointment_visibility": change.appointment_visibility.model_dump(mode="json")}
+                if change.appointment_visibility is not None
+                else {}
+            ),
         }
     }
     # `offered` and `withdrawn` are disjoint (project() keeps the last word per code).
@@ -363,6 +423,28 @@ def parent_view(doc: Document) -> ParentView:
             for request_id, a in (answers or {}).items()
         ),
         seen_request_ids=frozenset(doc.get("seen_requests") or ()),
+        assigned_forms=frozenset(
+            PendingForm(assignment_id, f["title"], EPOCH + timedelta(microseconds=int(f["assigned_us"])))
+            for assignment_id, f in (doc.get("forms") or {}).items()
+        ),
+        completed_form_ids=frozenset(doc.get("completed_forms") or ()),
+        scheduled_appointments=frozenset(
+            ScheduledAppointment(
+                _unkey(appointment_id),
+                a.get("patient_id"),
+                EPOCH + timedelta(microseconds=int(a["starts_us"])),
+                a.get("timezone") or "UTC",
+                a.get("type"),
+                a.get("reason"),
+            )
+            for appointment_id, a in (doc.get("appointments") or {}).items()
+        ),
+        pet_appointment_ids=frozenset(
+            (_unkey(patient), _unkey(appointment_id))
+            for patient, appointments in (doc.get("pet_appointments") or {}).items()
+            for appointment_id in appointments or ()
+        ),
+        answered_appointment_ids=frozenset(_unkey(a) for a in doc.get("answered_appointments") or ()),
     )
 
 
@@ -375,4 +457,5 @@ def clinic_view(doc: Document) -> ClinicView:
         ),
         booking_mode=doc.get("booking_mode"),
         live_chat=bool(doc.get("live_chat", False)),
+        appointment_visibility=AppointmentVisibility.model_validate(doc.get("appointment_visibility") or {}),
     )

@@ -1,11 +1,14 @@
 """The To-Do domain: pure functions and values, no I/O."""
 
 from .model import (
+    APPOINTMENT_CONFIRM_WINDOW,
     ClinicView,
     HelpOptions,
     ParentView,
+    PendingForm,
     Program,
     RequestAnswer,
+    ScheduledAppointment,
     TodoItem,
     TodoKind,
     TodoList,
@@ -25,6 +28,7 @@ from .projection import (
 )
 
 __all__ = [
+    "APPOINTMENT_CONFIRM_WINDOW",
     "CONSUMED_EVENTS",
     "ERASED",
     "ClinicChange",
@@ -32,9 +36,11 @@ __all__ = [
     "HelpOptions",
     "ParentChange",
     "ParentView",
+    "PendingForm",
     "Program",
     "ProjectionChanges",
     "RequestAnswer",
+    "ScheduledAppointment",
     "TodoItem",
     "TodoKind",
     "TodoList",

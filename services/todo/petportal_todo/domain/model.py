@@ -7,11 +7,21 @@ so a clinic-wide change (a program offered to every client) is one write, not a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from petportal_schemas.records import AppointmentVisibility
 
 TodoKind = Literal[
-    "unread_messages", "request_answered", "refill_decided", "overdue_services", "sms_opt_in", "program_cta"
+    "unread_messages",
+    "request_answered",
+    "refill_decided",
+    "form_pending",
+    "appointment_to_confirm",
+    "overdue_services",
+    "sms_opt_in",
+    "program_cta",
 ]
 # What a parent asked the clinic through the portal (petportal_schemas.requests.RequestKind).
 RequestKind = Literal["appointment", "refill"]
@@ -25,6 +35,13 @@ PROGRAM_HREF = "/programs/{code}"
 PETS_HREF = "/pets"
 # One pet's page: its appointment requests and refills with the clinic's answers.
 PET_HREF = "/pets/{patient_id}"
+# A clinic form to fill in.
+FORM_HREF = "/forms/{assignment_id}"
+
+# How far ahead an appointment waiting for the parent's confirmation is on the list: from now (it has
+# not started yet) to a week from now. Further ahead, the parent is asked when it comes within a week
+# (the list is computed on read, so it appears then without any event).
+APPOINTMENT_CONFIRM_WINDOW = timedelta(days=7)
 
 # A service reminder still open: (patient_id, reminder_id, due on).
 DueReminder = tuple[str, str, date]
@@ -50,6 +67,31 @@ class RequestAnswer:
 
 
 @dataclass(frozen=True)
+class PendingForm:
+    """A clinic form assigned to the parent (FormAssigned), to fill in until they submit it."""
+
+    assignment_id: str
+    title: str
+    assigned_at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduledAppointment:
+    """An appointment the PIMS holds as "scheduled": it waits for the parent's confirmation.
+
+    Its type and reason are kept for the clinic's visibility rules, applied on read (a clinic may
+    hide some appointments from clients); `timezone` is the clinic's IANA zone, for the local time.
+    """
+
+    appointment_id: str
+    patient_id: str | None
+    starts_at: datetime
+    timezone: str = "UTC"
+    appointment_type: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class ParentView:
     """One parent (a client of one clinic) as the projection holds it.
 
@@ -62,7 +104,13 @@ class ParentView:
     Answers to the parent's requests are kept with the ids of the requests whose answer the parent has
     seen, two sets: an answer is on the list while its request is not among the seen ones, whatever
     the order the two events arrive in (a seen request stays seen: a replayed answer cannot bring it
-    back).
+    back). Forms likewise: the forms assigned, and the ids of those completed (submitted), two sets.
+    Appointments to confirm likewise: the scheduled appointments, and the ids of those the parent
+    answered (confirmed or asked to cancel), so that the PIMS sending the appointment again still
+    "scheduled" (before it has processed the answer) does not ask the parent again. An appointment
+    of a pet is shown only while that pet has it among its entries (`pet_appointment_ids`): a pet
+    leaving removes its entries in one write without knowing their ids, and an appointment the PIMS
+    moves to another pet (or gives a pet) is one appointment whatever entry the former pet kept.
     """
 
     clinic_id: str
@@ -76,6 +124,14 @@ class ParentView:
     # Answers to the parent's requests (seen or not), and the requests whose answer they have seen.
     request_answers: frozenset[RequestAnswer] = frozenset()
     seen_request_ids: frozenset[str] = frozenset()
+    # Forms assigned to the parent (completed or not), and the assignments they have completed.
+    assigned_forms: frozenset[PendingForm] = frozenset()
+    completed_form_ids: frozenset[str] = frozenset()
+    # Appointments the PIMS holds as scheduled (answered or not; one per id), the pets' entries
+    # (patient, appointment id), and the appointments the parent answered.
+    scheduled_appointments: frozenset[ScheduledAppointment] = frozenset()
+    pet_appointment_ids: frozenset[tuple[str, str]] = frozenset()
+    answered_appointment_ids: frozenset[str] = frozenset()
 
     @property
     def parent_id(self) -> str:
@@ -92,6 +148,37 @@ class ParentView:
             sorted(
                 (a for a in self.request_answers if a.request_id not in self.seen_request_ids),
                 key=lambda a: (a.answered_at, a.request_id),
+            )
+        )
+
+    @property
+    def pending_forms(self) -> tuple[PendingForm, ...]:
+        """The forms still to fill in, oldest assignment first (then by id: a stable order)."""
+        return tuple(
+            sorted(
+                (f for f in self.assigned_forms if f.assignment_id not in self.completed_form_ids),
+                key=lambda f: (f.assigned_at, f.assignment_id),
+            )
+        )
+
+    def appointments_to_confirm(
+        self, now: datetime, visibility: AppointmentVisibility | None = None
+    ) -> tuple[ScheduledAppointment, ...]:
+        """The scheduled appointments the parent has not answered, of no pet or of a pet they still have,
+        that start after `now` and within APPOINTMENT_CONFIRM_WINDOW, and that the clinic lets clients
+        see; soonest first (then by id)."""
+        rules = visibility or AppointmentVisibility()
+        return tuple(
+            sorted(
+                (
+                    a
+                    for a in self.scheduled_appointments
+                    if a.appointment_id not in self.answered_appointment_ids
+                    and (a.patient_id is None or (a.patient_id, a.appointment_id) in self.pet_appointment_ids)
+                    and now < a.starts_at <= now + APPOINTMENT_CONFIRM_WINDOW
+                    and rules.shows(a.appointment_type, a.reason)
+                ),
+                key=lambda a: (a.starts_at, a.appointment_id),
             )
         )
 
@@ -114,6 +201,8 @@ class ClinicView:
     # From the clinic's settings (ClinicSettingsChanged); None: the clinic never sent any.
     booking_mode: str | None = None
     live_chat: bool = False
+    # Which appointments clients may see (none hidden until the clinic says otherwise).
+    appointment_visibility: AppointmentVisibility = field(default_factory=AppointmentVisibility)
 
 
 @dataclass(frozen=True)
@@ -182,11 +271,47 @@ def answer_item(answer: RequestAnswer) -> TodoItem:
     return TodoItem("refill_decided", REFILL_DECISION_TITLES[answer.outcome], href)
 
 
-def todo_list(parent: ParentView | None, clinic: ClinicView | None, today: date | None = None) -> TodoList:
+def form_item(form: PendingForm) -> TodoItem:
+    """One item per form to fill in, leading to the form."""
+    return TodoItem(
+        "form_pending", f"Please fill in: {form.title}", FORM_HREF.format(assignment_id=form.assignment_id)
+    )
+
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _zone(name: str) -> tzinfo:
+    # The clinic's IANA zone as the PIMS connector sent it; an unknown one shows UTC rather than failing.
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def appointment_item(appointment: ScheduledAppointment) -> TodoItem:
+    """One item per appointment to confirm, its start in the clinic's local time, leading to the pet's
+    page (where the parent confirms or cancels it), or to the pets when it is not about one pet."""
+    local = appointment.starts_at.astimezone(_zone(appointment.timezone))
+    when = f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} at {local:%H:%M}"
+    href = PET_HREF.format(patient_id=appointment.patient_id) if appointment.patient_id else PETS_HREF
+    return TodoItem("appointment_to_confirm", f"Please confirm your appointment on {when}", href)
+
+
+def todo_list(
+    parent: ParentView | None,
+    clinic: ClinicView | None,
+    today: date | None = None,
+    now: datetime | None = None,
+) -> TodoList:
     """The parent's To-Do list, in a stable order: messages, the clinic's answers to appointment
-    requests, then to refill requests (one item per request, oldest answer first), overdue services,
-    texts, then programs by code. Overdue services are one item for all the parent's pets (the badge
-    counts things to do, and the pet pages list them), counted on `today` (UTC by default).
+    requests, then to refill requests (one item per request, oldest answer first), the clinic's forms
+    to fill in (oldest first), appointments to confirm (soonest first), overdue services, texts, then
+    programs by code. Overdue services are one item for all the parent's pets (the badge counts things
+    to do, and the pet pages list them), counted on `today` (by default `now`'s date in UTC).
+    Appointments to confirm are those starting after `now` (by default the current time) and within
+    APPOINTMENT_CONFIRM_WINDOW, that the clinic lets clients see.
 
     A parent the projection has not heard of yet has nothing to do except the clinic's programs.
     """
@@ -199,7 +324,12 @@ def todo_list(parent: ParentView | None, clinic: ClinicView | None, today: date 
         answers = [answer_item(a) for a in parent.unseen_answers]
         items += [i for i in answers if i.kind == "request_answered"]
         items += [i for i in answers if i.kind == "refill_decided"]
-    overdue = parent.overdue(today or datetime.now(UTC).date()) if parent is not None else 0
+        items += [form_item(f) for f in parent.pending_forms]
+    now = now or datetime.now(UTC)
+    if parent is not None:
+        visibility = clinic.appointment_visibility if clinic is not None else None
+        items += [appointment_item(a) for a in parent.appointments_to_confirm(now, visibility)]
+    overdue = parent.overdue(today or now.astimezone(UTC).date()) if parent is not None else 0
     if overdue:
         items.append(TodoItem("overdue_services", overdue_title(overdue), PETS_HREF, count=overdue))
     if parent is not None and parent.sms_opted_out:

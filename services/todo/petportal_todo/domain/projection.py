@@ -20,13 +20,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from petportal_schemas import (
+    AppointmentAnswered,
+    AppointmentCancelled,
     AppointmentRequestAnswered,
+    AppointmentUpserted,
     ClientEnrolledInProgram,
     ClientErasureRequested,
     ClientRemoved,
     ClinicSettingsChanged,
     Envelope,
     Event,
+    FormAssigned,
+    FormSubmitted,
     MessageRead,
     MessageReceived,
     PatientDeceased,
@@ -40,8 +45,19 @@ from petportal_schemas import (
     SmsOptedIn,
     SmsOptedOut,
 )
+from petportal_schemas.records import AppointmentVisibility
 
-from .model import AnswerOutcome, ClinicView, ParentView, Program, RequestAnswer, RequestKind, parent_id
+from .model import (
+    AnswerOutcome,
+    ClinicView,
+    ParentView,
+    PendingForm,
+    Program,
+    RequestAnswer,
+    RequestKind,
+    ScheduledAppointment,
+    parent_id,
+)
 
 CONSUMED_EVENTS: tuple[type[Event], ...] = (
     MessageReceived,
@@ -61,7 +77,16 @@ CONSUMED_EVENTS: tuple[type[Event], ...] = (
     AppointmentRequestAnswered,
     RefillRequestDecided,
     RequestAnswerSeen,
+    FormAssigned,
+    FormSubmitted,
+    AppointmentUpserted,
+    AppointmentCancelled,
+    AppointmentAnswered,
 )
+
+# The appointment is over (or gone): the PIMS will not send it as scheduled again, so the parent's
+# answer to it no longer needs remembering.
+_APPOINTMENT_OVER = frozenset({"completed", "no_show"})
 
 # The `ignored` reason of an event about an erased parent that occurred before the erasure (or was
 # followed by it in its batch).
@@ -102,6 +127,24 @@ class ParentChange:
     # seen ids stay (harmless, and they keep a late or replayed answer off the list).
     answers: dict[str, RequestAnswer] = field(default_factory=dict)
     seen: dict[str, datetime] = field(default_factory=dict)
+    # Forms assigned, by assignment id, and those completed (→ the latest submitted_at). Disjoint after
+    # folding, like the answers: a form submitted in the same batch is only completed, and a completed
+    # id hides a late or replayed assignment. Forms go with the client (client_gone), not with a pet.
+    forms: dict[str, PendingForm] = field(default_factory=dict)
+    forms_completed: dict[str, datetime] = field(default_factory=dict)
+    # Appointments to confirm: the scheduled ones by appointment id (written with their pet's entry
+    # (patient, appointment id), see ParentView), and the (patient of the event, appointment id) of
+    # those no longer scheduled (cancelled, in another status, or answered): their appointment and
+    # that pet's entry go, except what this change writes again (another pet's entry stays apart).
+    # Answered ids (→ the latest answered_at) are marks like the seen ones: a scheduled appointment of
+    # the same batch is not written, and the mark hides a re-send while the PIMS has not processed the
+    # answer. `answered_forgotten`: the marks dropped because the appointment is over (cancelled,
+    # completed, no-show); disjoint from `appointments_answered`. A pet leaving takes its entries
+    # (patients_gone), the client every appointment and entry (client_gone); the marks stay.
+    appointments: dict[str, ScheduledAppointment] = field(default_factory=dict)
+    appointments_ended: set[tuple[str | None, str]] = field(default_factory=set)
+    appointments_answered: dict[str, datetime] = field(default_factory=dict)
+    answered_forgotten: set[str] = field(default_factory=set)
     # The parent was erased at this time, in this batch: their document is deleted first (and the
     # tombstone written), and the rest of this change starts a fresh one.
     erased_at: datetime | None = None
@@ -125,6 +168,12 @@ class ParentChange:
             or self.client_gone
             or self.answers
             or self.seen
+            or self.forms
+            or self.forms_completed
+            or self.appointments
+            or self.appointments_ended
+            or self.appointments_answered
+            or self.answered_forgotten
         )
 
     def applied_to(self, view: ParentView | None) -> ParentView:
@@ -142,6 +191,18 @@ class ParentChange:
             for a in (() if self.client_gone else view.request_answers)
             if a.patient_id not in self.patients_gone
         } | self.answers
+        forms = {f.assignment_id: f for f in (() if self.client_gone else view.assigned_forms)} | self.forms
+        ended_ids = {appointment_id for _, appointment_id in self.appointments_ended}
+        appointments = {
+            a.appointment_id: a
+            for a in (() if self.client_gone else view.scheduled_appointments)
+            if a.appointment_id not in ended_ids
+        } | self.appointments
+        pet_appointments = {
+            entry
+            for entry in (() if self.client_gone else view.pet_appointment_ids)
+            if entry[0] not in self.patients_gone and entry not in self.appointments_ended
+        } | {(a.patient_id, a.appointment_id) for a in self.appointments.values() if a.patient_id is not None}
         return replace(
             view,
             unread_message_ids=(view.unread_message_ids - self.read) | self.received,
@@ -158,6 +219,13 @@ class ParentChange:
             ),
             request_answers=frozenset(answers.values()),
             seen_request_ids=view.seen_request_ids.union(self.seen),
+            assigned_forms=frozenset(forms.values()),
+            completed_form_ids=view.completed_form_ids.union(self.forms_completed),
+            scheduled_appointments=frozenset(appointments.values()),
+            pet_appointment_ids=frozenset(pet_appointments),
+            answered_appointment_ids=(view.answered_appointment_ids - self.answered_forgotten).union(
+                self.appointments_answered
+            ),
         )
 
 
@@ -170,6 +238,7 @@ class ClinicChange:
     # so batches arrive in order).
     booking_mode: str | None = None
     live_chat: bool | None = None
+    appointment_visibility: AppointmentVisibility | None = None
 
     def applied_to(self, view: ClinicView | None) -> ClinicView:
         programs = {p.code: p for p in (view.offered_programs if view else ())}
@@ -183,6 +252,9 @@ class ClinicChange:
             if self.booking_mode is not None
             else (view.booking_mode if view else None),
             live_chat=self.live_chat if self.live_chat is not None else (view.live_chat if view else False),
+            appointment_visibility=self.appointment_visibility
+            if self.appointment_visibility is not None
+            else (view.appointment_visibility if view else AppointmentVisibility()),
         )
 
 
@@ -297,6 +369,7 @@ def _fold(changes: ProjectionChanges, envelope: Envelope, event: Event) -> str |
     if isinstance(event, ClinicSettingsChanged):
         clinic = changes.clinic(clinic_id)
         clinic.booking_mode, clinic.live_chat = event.booking_mode, event.live_chat
+        clinic.appointment_visibility = event.appointment_visibility
         return None
     if not isinstance(event, CONSUMED_EVENTS):
         return f"{envelope.event_type} is not projected"
@@ -333,18 +406,78 @@ def _fold(changes: ProjectionChanges, envelope: Envelope, event: Event) -> str |
         request_id = str(event.request_id)
         parent.seen[request_id] = _later(parent.seen.get(request_id), event.seen_at)
         parent.answers.pop(request_id, None)
+    elif isinstance(event, FormAssigned):
+        assignment_id = str(event.assignment_id)
+        if assignment_id not in parent.forms_completed:
+            parent.forms[assignment_id] = PendingForm(assignment_id, event.title, _utc(event.assigned_at))
+    elif isinstance(event, FormSubmitted):
+        assignment_id = str(event.assignment_id)
+        parent.forms_completed[assignment_id] = _later(
+            parent.forms_completed.get(assignment_id), event.submitted_at
+        )
+        parent.forms.pop(assignment_id, None)
+    elif isinstance(event, AppointmentUpserted):
+        if event.status == "scheduled":
+            _scheduled(parent, event)
+        else:
+            over = event.status in _APPOINTMENT_OVER
+            _unscheduled(parent, event.appointment_id, event.patient_id, over=over)
+    elif isinstance(event, AppointmentCancelled):
+        _unscheduled(parent, event.appointment_id, event.patient_id, over=True)
+    elif isinstance(event, AppointmentAnswered):
+        _unscheduled(parent, event.appointment_id, event.patient_id, over=False)
+        appointment_id = event.appointment_id
+        parent.appointments_answered[appointment_id] = _later(
+            parent.appointments_answered.get(appointment_id), event.answered_at
+        )
+        parent.answered_forgotten.discard(appointment_id)
     elif isinstance(event, PatientRemoved | PatientDeceased):
         parent.patients_gone.add(event.patient_id)
         parent.reminders_due = {k: v for k, v in parent.reminders_due.items() if k[0] != event.patient_id}
         parent.reminders_ended = {k for k in parent.reminders_ended if k[0] != event.patient_id}
         parent.answers = {k: a for k, a in parent.answers.items() if a.patient_id != event.patient_id}
+        for appointment in [a for a in parent.appointments.values() if a.patient_id == event.patient_id]:
+            _unscheduled(parent, appointment.appointment_id, event.patient_id, over=False)
     elif isinstance(event, ClientRemoved):
         parent.client_gone = True
         parent.patients_gone.clear()
         parent.reminders_due.clear()
         parent.reminders_ended.clear()
         parent.answers.clear()
+        parent.forms.clear()
+        parent.appointments.clear()
+        parent.appointments_ended.clear()
     return None
+
+
+def _scheduled(parent: ParentChange, event: AppointmentUpserted) -> None:
+    """A scheduled appointment: it waits for the parent's confirmation, unless they answered it in this
+    batch (an earlier answer's mark hides it on read)."""
+    appointment_id = event.appointment_id
+    if appointment_id in parent.appointments_answered:
+        return
+    _unscheduled(parent, appointment_id, event.patient_id, over=False)
+    parent.appointments_ended.discard((event.patient_id, appointment_id))
+    parent.appointments[appointment_id] = ScheduledAppointment(
+        appointment_id,
+        event.patient_id,
+        _utc(event.starts_at),
+        event.timezone,
+        event.appointment_type,
+        event.reason,
+    )
+
+
+def _unscheduled(parent: ParentChange, appointment_id: str, patient_id: str | None, *, over: bool) -> None:
+    """The appointment no longer waits for the parent's confirmation: it goes, with its entry under the
+    event's pet (and under another one if it was scheduled there earlier in this batch). `over`: it is
+    over, and its answered mark goes too."""
+    parent.appointments_ended.add((patient_id, appointment_id))
+    if (earlier := parent.appointments.pop(appointment_id, None)) is not None:
+        parent.appointments_ended.add((earlier.patient_id, appointment_id))
+    if over:
+        parent.appointments_answered.pop(appointment_id, None)
+        parent.answered_forgotten.add(appointment_id)
 
 
 def _answered(
