@@ -17,6 +17,7 @@ from typing import Any
 
 from . import (
     badge_latency,
+    booking_contention,
     gateway_rps,
     pims_freshness,
     reminder_fanout,
@@ -58,6 +59,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             sync_ingest,
             pims_freshness,
             reminder_fanout,
+            booking_contention,
         ),
     )
 }
