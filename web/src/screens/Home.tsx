@@ -12,21 +12,18 @@ const HELP_LABELS: Record<string, string> = {
 /** Whether the app has a screen for `href` (a pet's page and a clinic form included). */
 const hasScreen = (href: string) => SCREENS.includes(href) || /^\/(pets\/[^/]+|forms\/[0-9a-f-]{36})$/.test(href);
 
-/** Where "book an appointment" leads: the booking screen at a clinic that takes online bookings, the
- * pet page's request form (through the pets) otherwise. */
-function helpLink(option: Schemas["HelpOption"], bookingMode: string | null | undefined): { href: string; label: string } {
-  if (option.kind === "book_appointment" && bookingMode === "direct") return { href: "/book", label: "Book a visit" };
+/** "Book an appointment" leads where the gateway says: the booking screen at a clinic that takes
+ * online bookings, the pet page's request form (through the pets) otherwise. */
+function helpLink(option: Schemas["HelpOption"]): { href: string; label: string } {
+  if (option.kind === "book_appointment" && option.href === "/book") return { href: "/book", label: "Book a visit" };
   return { href: option.href, label: HELP_LABELS[option.kind] ?? option.kind };
 }
 
 export function Home() {
   const [home, setHome] = useState<Schemas["HomeScreen"] | null>(null);
-  const [bookingMode, setBookingMode] = useState<string | null | undefined>(undefined);
   const [error, setError] = useState("");
   useEffect(() => {
     const load = async () => {
-      // The clinic's booking setting comes with the To-Do list's help options.
-      api.GET("/api/v1/todo").then(({ data }) => setBookingMode(data ? data.help.booking_mode : null));
       const { data, error } = await api.GET("/api/v1/home");
       if (data) setHome(data);
       else setError(problem(error, "Your home screen could not be loaded. Please try again."));
@@ -74,7 +71,7 @@ export function Home() {
       <ul class="cards">
         {get_help
           .filter((option) => SCREENS.includes(option.href))
-          .map((option) => helpLink(option, bookingMode))
+          .map((option) => helpLink(option))
           .map((link) => (
             <li class="card">
               <a href={link.href}>{link.label}</a>

@@ -124,11 +124,13 @@ class HomeScreen(BaseModel):
 
 def get_help(help: TodoHelp) -> list[HelpOption]:
     """Talk to staff always; Care Plan live chat for a member at a clinic with chat on (in the same
-    conversation, answered as a chat); booking unless the clinic turned it off (requests are made from
-    the pet's page; a clinic that never sent its settings gets requests)."""
+    conversation, answered as a chat); booking unless the clinic turned it off: the booking screen at a
+    clinic that takes direct bookings, else a request from the pet's page (a clinic that never sent
+    its settings gets requests)."""
     options = [HelpOption(kind="talk_to_staff", href="/conversation")]
     if help.live_chat:
         options.append(HelpOption(kind="live_chat", href="/conversation"))
     if help.booking_mode != "none":
-        options.append(HelpOption(kind="book_appointment", href="/pets"))
+        href = "/book" if help.booking_mode == "direct" else "/pets"
+        options.append(HelpOption(kind="book_appointment", href=href))
     return options

@@ -410,19 +410,37 @@ def test_the_gateways_openapi_documents_the_home_screen() -> None:
 
 
 @pytest.mark.parametrize(
-    ("help", "kinds"),
+    ("help", "options"),
     [
-        ({"live_chat": False, "booking_mode": None}, ["talk_to_staff", "book_appointment"]),
-        ({"live_chat": True, "booking_mode": "request"}, ["talk_to_staff", "live_chat", "book_appointment"]),
-        ({"live_chat": True, "booking_mode": "direct"}, ["talk_to_staff", "live_chat", "book_appointment"]),
-        ({"live_chat": False, "booking_mode": "none"}, ["talk_to_staff"]),
+        (
+            {"live_chat": False, "booking_mode": None},
+            [("talk_to_staff", "/conversation"), ("book_appointment", "/pets")],
+        ),
+        (
+            {"live_chat": True, "booking_mode": "request"},
+            [
+                ("talk_to_staff", "/conversation"),
+                ("live_chat", "/conversation"),
+                ("book_appointment", "/pets"),
+            ],
+        ),
+        (
+            {"live_chat": True, "booking_mode": "direct"},
+            [
+                ("talk_to_staff", "/conversation"),
+                ("live_chat", "/conversation"),
+                ("book_appointment", "/book"),
+            ],
+        ),
+        ({"live_chat": False, "booking_mode": "none"}, [("talk_to_staff", "/conversation")]),
     ],
 )
 async def test_get_help_now_follows_the_clinics_settings_and_the_parents_care_plan(
-    app_and_network: Any, keys: Any, help: dict[str, Any], kinds: list[str]
+    app_and_network: Any, keys: Any, help: dict[str, Any], options: list[tuple[str, str]]
 ) -> None:
     """Live chat only for a Care plan member at a clinic with chat on (todo decides, from its read
-    model); booking unless the clinic turned it off."""
+    model); booking unless the clinic turned it off: the booking screen where it takes direct
+    bookings, a request from the pet's page otherwise."""
     client, network = app_and_network
     network.handlers["todo.test:4"] = answer("todo", json={**TODO, "help": help})
     network.handlers["pets.test:2"] = answer("pets", json=NO_PETS)
@@ -430,7 +448,7 @@ async def test_get_help_now_follows_the_clinics_settings_and_the_parents_care_pl
     response = await client.get("/api/v1/home", headers={"Authorization": f"Bearer {keys.parent()}"})
 
     assert response.status_code == 200
-    assert [o["kind"] for o in response.json()["get_help"]] == kinds
+    assert [(o["kind"], o["href"]) for o in response.json()["get_help"]] == options
     assert "help" not in response.json()["todo"]
 
 
