@@ -64,6 +64,9 @@ SELECT
 # more, on another connection. Not a timeout: trying again would double the wait.
 _STALE_CONNECTION: tuple[type[BaseException], ...] = (
     asyncpg.ConnectionDoesNotExistError,
+    # The server's close arriving while the statement is being sent ("another operation is in
+    # progress"): the connection is as good as closed.
+    asyncpg.InternalClientError,
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
@@ -73,10 +76,9 @@ _STALE_CONNECTION: tuple[type[BaseException], ...] = (
 
 class SqlOverviewReader:
     """`OverviewReader` on an engine of its own: a few connections to the service's database, with
-    the same timeouts (and so the same 503s), handed out without the ping that the service's engine
-    makes first (three round trips, four with the read). A connection the server closed meanwhile
-    fails the read, which is then made once more on another connection; a connection that failed
-    is dropped from the pool.
+    the same timeouts (and so the same 503s); one the server is known to have closed is not handed
+    out (`make_engine`). A connection the server closes during the read fails it, and the read is made
+    once more on another connection; a connection that failed is dropped from the pool.
 
     The pool does not grow past `connections`: more reads wait for a free one (bounded by the
     dependency timeout). A read takes one round trip, so a few connections serve any rate one
@@ -97,7 +99,6 @@ class SqlOverviewReader:
             max_overflow=0,
             timeout=timeout,
             application_name=application_name,
-            pre_ping=False,
         )
         return cls(engine)
 

@@ -24,6 +24,8 @@ from typing import Any
 from jsonschema.exceptions import ValidationError
 from jsonschema.validators import Draft202012Validator
 
+from petportal_runtime.errors import Refusal
+
 MAX_FIELDS = 50
 MAX_TITLE = 120  # petportal_schemas.forms.MAX_FORM_TITLE: the title travels in FormAssigned
 MAX_DESCRIPTION = 2000
@@ -49,13 +51,9 @@ class AssignmentStatus(StrEnum):
     COMPLETED = "completed"
 
 
-class FormError(Exception):
+class FormError(Refusal):
     """A form, assignment or submission the rules refuse; `field` names the part of the request at
     fault. The message is shown to the caller."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class FormNotFound(FormError):

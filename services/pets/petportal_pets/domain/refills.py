@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from petportal_runtime.errors import Refusal
 from petportal_schemas import MedicationPrescribed
 
 MAX_NOTE = 500
@@ -25,13 +26,9 @@ class RefillDecision(StrEnum):
     DENY = "deny"
 
 
-class RefillError(Exception):
+class RefillError(Refusal):
     """A refill request or decision the rules refuse; `field` names the part of the request at fault.
     The message is shown to the caller."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class RefillNotFound(RefillError):

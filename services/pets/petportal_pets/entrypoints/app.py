@@ -403,6 +403,8 @@ ERRORS: ErrorStatuses = {
     **PHOTO_ERRORS,
     RequestNotFound: status.HTTP_404_NOT_FOUND,
     InvalidRequest: status.HTTP_409_CONFLICT,
+    **refills_api.ERRORS,
+    **forms_api.ERRORS,
 }
 
 
@@ -423,7 +425,6 @@ def create_app(container: PetsService | None = None) -> FastAPI:
         ],
         errors=ERRORS,
     )
-    refills_api.install_error_handlers(app)
     forms_api.install_error_handlers(app)
     app.state.container = container
     return app

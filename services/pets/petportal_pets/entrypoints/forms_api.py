@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from petportal_runtime.auth import CurrentParent, CurrentStaff
 from petportal_runtime.edge import validation_error_response
+from petportal_runtime.errors import ErrorStatuses
 from petportal_runtime.text import Text
 from petportal_schemas.envelope import ID_PATTERN
 
@@ -38,7 +38,6 @@ from ..domain.forms import (
     FormAssignment,
     FormConflict,
     FormDefinition,
-    FormError,
     FormField,
     FormNotFound,
     FormSubmission,
@@ -428,13 +427,8 @@ async def clinic_submission_pdf(
     return _pdf(await services.clinic_submission(uow, staff.clinic_id, submission_id), submission_id)
 
 
-ERROR_STATUSES: dict[type[FormError], int] = {FormNotFound: 404, FormConflict: 409}
-
-
-async def _refused(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, FormError)
-    status = next(code for cls, code in ERROR_STATUSES.items() if isinstance(exc, cls))
-    return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=status)
+# Refusals answer {"detail", "field"}.
+ERRORS: ErrorStatuses = {FormNotFound: 404, FormConflict: 409}
 
 
 async def _invalid(_request: Request, exc: Exception) -> Response:
@@ -445,7 +439,5 @@ async def _invalid(_request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """How the form routes' refusals are answered: with the field at fault."""
-    for error in ERROR_STATUSES:
-        app.add_exception_handler(error, _refused)
+    """Answers that break the form's schema: one validation error per field at fault."""
     app.add_exception_handler(InvalidForm, _invalid)

@@ -12,12 +12,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from petportal_runtime.auth import ClientRef, CurrentParent, CurrentStaff
-from petportal_runtime.edge import validation_error_response
+from petportal_runtime.errors import ErrorStatuses
 from petportal_runtime.text import Text
 from petportal_schemas.envelope import ID_PATTERN
 
@@ -26,7 +25,6 @@ from ..domain.refills import (
     InvalidRefill,
     RefillConflict,
     RefillDecision,
-    RefillError,
     RefillNotFound,
     RefillRequest,
     RefillStatus,
@@ -173,22 +171,5 @@ async def decide_refill(
     return RefillPublic.of(request)
 
 
-ERROR_STATUSES: dict[type[RefillError], int] = {RefillNotFound: 404, RefillConflict: 409}
-
-
-async def _refused(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RefillError)
-    status = next(code for cls, code in ERROR_STATUSES.items() if isinstance(exc, cls))
-    return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=status)
-
-
-async def _invalid(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, InvalidRefill)
-    return validation_error_response([{"type": "value_error", "loc": ("body", exc.field), "msg": str(exc)}])
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """How the refill routes' refusals are answered: with the field at fault."""
-    for error in ERROR_STATUSES:
-        app.add_exception_handler(error, _refused)
-    app.add_exception_handler(InvalidRefill, _invalid)
+# Refusals answer {"detail", "field"}; a denial without a note is a validation error on `note`.
+ERRORS: ErrorStatuses = {RefillNotFound: 404, RefillConflict: 409, InvalidRefill: 422}
