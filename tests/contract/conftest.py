@@ -23,6 +23,7 @@ from petportal_schemas import (
     AppointmentBookingRejected,
     AppointmentCancelled,
     AppointmentRequestAnswered,
+    AppointmentRequested,
     AppointmentUpserted,
     ClientDataErased,
     ClientEnrolledInProgram,
@@ -121,6 +122,12 @@ _SAMPLES: tuple[Event, ...] = (
         patient_id="P-1",
         answer="confirm",
         answered_at=datetime(2026, 12, 4, 9, 0, tzinfo=UTC),
+    ),
+    AppointmentRequested(
+        request_id=uuid.UUID("5d0c8f0e-2b7a-4c1e-9f3a-7b6e5d4c3b2a"),
+        patient_id="P-1",
+        preferred_times=[datetime(2026, 12, 10, 15, 30, tzinfo=UTC)],
+        requested_at=datetime(2026, 12, 4, 8, 0, tzinfo=UTC),
     ),
     AppointmentRequestAnswered(
         request_id=uuid.UUID("5d0c8f0e-2b7a-4c1e-9f3a-7b6e5d4c3b2a"),

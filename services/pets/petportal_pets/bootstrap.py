@@ -18,6 +18,7 @@ from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import (
     AppointmentCancelled,
     AppointmentRequestAnswered,
+    AppointmentRequested,
     AppointmentUpserted,
     ClientDataErased,
     ClientErasureRequested,
@@ -107,6 +108,7 @@ def bootstrap(
         runtime.broker,
         topics.PETS,
         [
+            AppointmentRequested,
             AppointmentRequestAnswered,
             RefillRequested,
             RefillRequestDecided,

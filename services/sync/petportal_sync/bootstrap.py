@@ -15,6 +15,7 @@ from petportal_runtime.container import Container
 from petportal_runtime.service import ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 from petportal_schemas import (
+    AppointmentRequested,
     ClientDataErased,
     ClientEnrolledInProgram,
     ClientErasureRequested,
@@ -86,6 +87,7 @@ def bootstrap(
             consumer=handlers.CONSUMER,
             handlers=[
                 on(ClientErasureRequested, bind(handlers.erase_client, sync.unit_of_work)),
+                on(AppointmentRequested, bind(handlers.queue_for_pims, sync.unit_of_work)),
                 on(RefillRequested, bind(handlers.queue_for_pims, sync.unit_of_work)),
                 on(FormSubmitted, bind(handlers.queue_for_pims, sync.unit_of_work)),
             ],

@@ -47,6 +47,7 @@ from .records import (
 )
 from .requests import (
     AppointmentRequestAnswered,
+    AppointmentRequested,
     RefillRequestDecided,
     RefillRequested,
     RequestAnswerSeen,
@@ -59,6 +60,7 @@ __all__ = [
     "AppointmentBookingRejected",
     "AppointmentCancelled",
     "AppointmentRequestAnswered",
+    "AppointmentRequested",
     "AppointmentUpserted",
     "Capability",
     "CapabilityMissing",

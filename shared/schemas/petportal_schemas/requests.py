@@ -11,13 +11,28 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from . import topics
 from .envelope import Event, register
 from .events import PimsId
 
 RequestKind = Literal["appointment", "refill"]
+
+
+@register
+class AppointmentRequested(Event):
+    """The parent asked for a visit for one of their pets, at one of their preferred times (the
+    reason, their own words, stays in pets: the clinic reads it in its console)."""
+
+    EVENT_TYPE = "AppointmentRequested"
+    VERSION = 1
+    TOPIC = topics.PETS
+
+    request_id: uuid.UUID
+    patient_id: PimsId
+    preferred_times: list[AwareDatetime] = Field(min_length=1, max_length=10)
+    requested_at: datetime
 
 
 @register

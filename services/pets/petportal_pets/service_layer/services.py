@@ -20,6 +20,7 @@ from petportal_runtime.photos import Photo, process_photo
 from petportal_schemas import (
     AppointmentCancelled,
     AppointmentRequestAnswered,
+    AppointmentRequested,
     AppointmentUpserted,
     ClientErasureRequested,
     ClientRemoved,
@@ -339,6 +340,19 @@ async def request_appointment(
     request = AppointmentRequest.new(pet.clinic_id, client, pet.patient_id, reason, preferred, at)
     async with uow:
         await uow.repositories.requests.add(request)
+        # The PIMS hears of it through sync's outbound queue (its connector may match the client or
+        # flag the request for staff); the reason stays here.
+        event = AppointmentRequested(
+            request_id=request.id,
+            patient_id=request.patient_id,
+            preferred_times=request.preferred_times,
+            requested_at=at,
+        )
+        await uow.publish(
+            Envelope.wrap(
+                event, clinic_id=request.clinic_id, client_id=client, producer=CONSUMER, occurred_at=at
+            )
+        )
     return request
 
 

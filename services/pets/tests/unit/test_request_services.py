@@ -22,6 +22,7 @@ from petportal_pets.service_layer import services
 from petportal_runtime.auth import ClientRef
 from petportal_schemas import (
     AppointmentRequestAnswered,
+    AppointmentRequested,
     MedicationPrescribed,
     RefillRequestDecided,
     RefillRequested,
@@ -69,7 +70,14 @@ async def test_an_answer_is_published_with_it_and_seen_once(uow: FakeUnitOfWork[
     request = await services.request_appointment(
         uow, [ME], patient_id="p-1", clinic_id=None, reason="Limping", preferred=[later], at=NOW
     )
-    assert uow.published == []
+    # The PIMS hears of it (sync's outbound queue): ids and times, never the parent's words.
+    assert events(uow) == [
+        AppointmentRequested(
+            request_id=request.id, patient_id="p-1", preferred_times=[later], requested_at=NOW
+        )
+    ]
+    assert "Limping" not in uow.published[0].model_dump_json()
+    uow.published.clear()
     with pytest.raises(InvalidRequest):
         await services.see_request(uow, [ME], request.id, NOW)
     with pytest.raises(RequestNotFound):
@@ -106,7 +114,7 @@ async def test_each_answer_has_its_outcome(
     )
     time = None if decision is Decision.DECLINE else later
     await services.answer_request(uow, CLINIC, request.id, decision=decision, time=time, note=None, at=NOW)
-    [answered] = events(uow)
+    [_requested, answered] = events(uow)
     assert isinstance(answered, AppointmentRequestAnswered)
     assert (answered.outcome, answered.appointment_at) == (outcome, time)
 

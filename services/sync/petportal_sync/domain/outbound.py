@@ -27,6 +27,7 @@ MAX_REASON_TEXT = 500
 class OutboundKind(StrEnum):
     BOOKING = "booking"
     APPOINTMENT_ANSWER = "appointment_answer"
+    APPOINTMENT_REQUEST = "appointment_request"
     REFILL_REQUEST = "refill_request"
     FORM_SUBMISSION = "form_submission"
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from petportal_runtime.broker import PermanentEventError
-from petportal_schemas import ClientErasureRequested, Envelope, FormSubmitted, RefillRequested
+from petportal_schemas import (
+    AppointmentRequested,
+    ClientErasureRequested,
+    Envelope,
+    FormSubmitted,
+    RefillRequested,
+)
 
 from ..service_layer import booking, services
 from ..service_layer.services import CONSUMER
@@ -28,8 +34,11 @@ async def erase_client(unit_of_work: UnitsOfWork, envelope: Envelope, event: Cli
 
 
 async def queue_for_pims(
-    unit_of_work: UnitsOfWork, envelope: Envelope, event: RefillRequested | FormSubmitted
+    unit_of_work: UnitsOfWork,
+    envelope: Envelope,
+    event: AppointmentRequested | RefillRequested | FormSubmitted,
 ) -> None:
-    """A parent's refill request or completed form goes to the clinic's PIMS (the outbound queue)."""
+    """A parent's appointment or refill request or completed form goes to the clinic's PIMS (the
+    outbound queue)."""
     _client_scoped(envelope)
     await booking.queue_for_pims(unit_of_work(), envelope, event)

@@ -23,6 +23,7 @@ from petportal_schemas import (
     AppointmentAnswered,
     AppointmentBooked,
     AppointmentBookingRejected,
+    AppointmentRequested,
     Envelope,
     FormSubmitted,
     RefillRequested,
@@ -430,13 +431,22 @@ async def watch_backlog(
 
 
 async def queue_for_pims(
-    uow: SyncUnitOfWork, envelope: Envelope, event: RefillRequested | FormSubmitted
+    uow: SyncUnitOfWork, envelope: Envelope, event: AppointmentRequested | RefillRequested | FormSubmitted
 ) -> None:
-    """A parent's refill request (the clinic still decides in the portal) or completed form goes to the
-    PIMS too: ids only, the connector reads the rest from the clinic API. Once per event."""
+    """A parent's appointment or refill request (the clinic still answers in the portal) or completed
+    form goes to the PIMS too: ids (and the preferred times) only, the connector reads the rest from
+    the clinic API. A client the PIMS cannot match is flagged for staff. Once per event."""
     assert envelope.client_id is not None
     payload: dict[str, Any]
-    if isinstance(event, RefillRequested):
+    if isinstance(event, AppointmentRequested):
+        kind, item_id = OutboundKind.APPOINTMENT_REQUEST, event.request_id
+        payload = {
+            "request_id": str(event.request_id),
+            "patient_id": event.patient_id,
+            "preferred_times": [t.isoformat() for t in event.preferred_times],
+            "requested_at": event.requested_at.isoformat(),
+        }
+    elif isinstance(event, RefillRequested):
         kind, item_id = OutboundKind.REFILL_REQUEST, event.request_id
         payload = {
             "request_id": str(event.request_id),

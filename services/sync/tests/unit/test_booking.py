@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from petportal_runtime.auth import ClientRef
-from petportal_schemas import RefillRequested
+from petportal_schemas import AppointmentRequested, RefillRequested
 from petportal_schemas.envelope import Envelope
 from petportal_sync.domain.batch import StoredRecord
 from petportal_sync.domain.booking import BookingConflict, BookingNotFound, BookingNotOffered, InvalidBooking
@@ -149,6 +149,26 @@ async def test_a_parent_answers_their_upcoming_appointment_once(uow: Any, clinic
         await booking.answer_appointment(uow, OTHER, "k1", "A1", "cancel", None, NOW)
     with pytest.raises(BookingConflict):
         await booking.answer_appointment(uow, ME, "k1", "A1", "cancel", None, NOW + timedelta(days=2))
+
+
+async def test_an_appointment_request_reaches_the_queue_and_an_unmatched_client_is_flagged(
+    uow: Any, clinic: Any
+) -> None:
+    times = [NOW + timedelta(days=3)]
+    event = AppointmentRequested(
+        request_id=uuid.uuid4(), patient_id="p1", preferred_times=times, requested_at=NOW
+    )
+    envelope = Envelope.wrap(event, clinic_id="k1", client_id="c1", producer="pets")
+    await booking.queue_for_pims(uow, envelope, event)
+    [item] = await booking.pull(uow, "k1", 0, 10)
+    assert (item.kind, item.id, item.payload["preferred_times"]) == (
+        OutboundKind.APPOINTMENT_REQUEST,
+        event.request_id,
+        [times[0].isoformat()],
+    )
+    flagged, _ = await booking.nack(uow, "k1", item.id, "client_not_matched", None, NOW)
+    assert flagged.status is OutboundStatus.FLAGGED
+    assert [i.id for i in await booking.clinic_items(uow, "k1", OutboundStatus.FLAGGED)] == [item.id]
 
 
 async def test_refill_requests_reach_the_queue_once(uow: Any, clinic: Any) -> None:
