@@ -56,6 +56,17 @@ def _of_memberships(table: Any, memberships: Collection[ClientRef]) -> Any:
     return tuple_(table.c.clinic_id, table.c.client_id).in_([(m.clinic_id, m.client_id) for m in memberships])
 
 
+def _newest(table: Any, where: Any, created: str, limit: int) -> Any:
+    """A parent's or a clinic's requests (or forms), newest first (then by id: a stable order)."""
+    return sa_select(table).where(where).order_by(table.c[created].desc(), table.c.id).limit(limit)
+
+
+def _clinics(table: Any, clinic_id: str, status: Any) -> Any:
+    """The clinic's rows, in one status if asked."""
+    where = table.c.clinic_id == clinic_id
+    return where if status is None else where & (table.c.status == status.value)
+
+
 class PetRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -340,25 +351,14 @@ class RequestRepository:
     async def for_clients(self, memberships: Collection[ClientRef], limit: int) -> list[AppointmentRequest]:
         if not memberships:
             return []
-        t = requests_table.c
-        query = (
-            sa_select(requests_table)
-            .where(tuple_(t.clinic_id, t.client_id).in_([(m.clinic_id, m.client_id) for m in memberships]))
-            .order_by(t.created_at.desc())
-            .limit(limit)
-        )
+        query = _newest(requests_table, _of_memberships(requests_table, memberships), "created_at", limit)
         return [_request(r) for r in await self.session.execute(query)]
 
     async def for_clinic(
         self, clinic_id: str, status: RequestStatus | None, limit: int
     ) -> list[AppointmentRequest]:
-        t = requests_table.c
-        query = sa_select(requests_table).where(t.clinic_id == clinic_id)
-        if status is not None:
-            query = query.where(t.status == status.value)
-        return [
-            _request(r) for r in await self.session.execute(query.order_by(t.created_at.desc()).limit(limit))
-        ]
+        query = _newest(requests_table, _clinics(requests_table, clinic_id, status), "created_at", limit)
+        return [_request(r) for r in await self.session.execute(query)]
 
     async def erase_client(self, clinic_id: str, client_id: str) -> int:
         """Delete the client's appointment requests, whatever their status."""
@@ -442,23 +442,13 @@ class RefillRepository:
     async def for_clients(self, memberships: Collection[ClientRef], limit: int) -> list[RefillRequest]:
         if not memberships:
             return []
-        t = refills_table.c
-        query = (
-            sa_select(refills_table)
-            .where(_of_memberships(refills_table, memberships))
-            .order_by(t.created_at.desc(), t.id)
-            .limit(limit)
-        )
+        query = _newest(refills_table, _of_memberships(refills_table, memberships), "created_at", limit)
         return [_refill(r) for r in await self.session.execute(query)]
 
     async def for_clinic(
         self, clinic_id: str, status: RefillStatus | None, limit: int
     ) -> list[RefillRequest]:
-        t = refills_table.c
-        query = sa_select(refills_table).where(t.clinic_id == clinic_id)
-        if status is not None:
-            query = query.where(t.status == status.value)
-        query = query.order_by(t.created_at.desc(), t.id).limit(limit)
+        query = _newest(refills_table, _clinics(refills_table, clinic_id, status), "created_at", limit)
         return [_refill(r) for r in await self.session.execute(query)]
 
     async def erase_client(self, clinic_id: str, client_id: str) -> int:
@@ -581,23 +571,15 @@ class FormRepository:
     ) -> list[FormAssignment]:
         if not memberships:
             return []
-        t = form_assignments_table.c
-        query = (
-            sa_select(form_assignments_table)
-            .where(_of_memberships(form_assignments_table, memberships))
-            .order_by(t.assigned_at.desc(), t.id)
-            .limit(limit)
-        )
+        mine = _of_memberships(form_assignments_table, memberships)
+        query = _newest(form_assignments_table, mine, "assigned_at", limit)
         return [_assignment(r) for r in await self.session.execute(query)]
 
     async def assignments_for_clinic(
         self, clinic_id: str, status: AssignmentStatus | None, limit: int
     ) -> list[FormAssignment]:
-        t = form_assignments_table.c
-        query = sa_select(form_assignments_table).where(t.clinic_id == clinic_id)
-        if status is not None:
-            query = query.where(t.status == status.value)
-        query = query.order_by(t.assigned_at.desc(), t.id).limit(limit)
+        theirs = _clinics(form_assignments_table, clinic_id, status)
+        query = _newest(form_assignments_table, theirs, "assigned_at", limit)
         return [_assignment(r) for r in await self.session.execute(query)]
 
     async def add_submission(self, submission: FormSubmission) -> bool:

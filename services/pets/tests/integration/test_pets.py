@@ -27,6 +27,7 @@ from petportal_runtime.migrations import upgrade
 from petportal_schemas import (
     AppointmentCancelled,
     AppointmentRequestAnswered,
+    AppointmentRequested,
     AppointmentUpserted,
     ClientDataErased,
     ClientErasureRequested,
@@ -711,7 +712,8 @@ async def test_an_erased_clients_data_is_deleted_everywhere_and_a_replay_brings_
         ).all()
     # The other client's refill request stays published; the erased client's is gone from the outbox.
     assert [(key, event_type) for key, event_type, _ in outbox if key != f"{clinic_id}:{erased}"] == [
-        (f"{clinic_id}:{kept}", "RefillRequested")
+        (f"{clinic_id}:{kept}", "AppointmentRequested"),
+        (f"{clinic_id}:{kept}", "RefillRequested"),
     ]
     outbox = [row for row in outbox if row[0] == f"{clinic_id}:{erased}"]
     assert [tuple(row) for row in tombstone] == [(clinic_id, erased, request.occurred_at, erasure_id)]
@@ -795,11 +797,15 @@ async def test_the_answer_to_an_appointment_request_is_published_once_and_seen_o
     assert created.json()["seen_at"] is None
     seen_url = f"/api/v1/appointment-requests/{request_id}/seen"
 
-    # Nothing to see before the clinic answers; nothing published by asking.
+    # Nothing to see before the clinic answers; asking publishes the request for the PIMS (sync's
+    # outbound queue) without the parent's words.
     not_yet = await http.post(seen_url, headers=mine)
     assert not_yet.status_code == 409
     assert "not answered" in not_yet.json()["detail"]
-    assert await _outbox(runtime, clinic_id) == []
+    [(_, asked)] = await _outbox(runtime, clinic_id)
+    assert isinstance(asked, AppointmentRequested)
+    assert (str(asked.request_id), asked.preferred_times) == (request_id, [soon])
+    assert "Itchy" not in asked.model_dump_json()
 
     answered = await http.post(
         f"/clinic/v1/appointment-requests/{request_id}/answer",
@@ -807,7 +813,7 @@ async def test_the_answer_to_an_appointment_request_is_published_once_and_seen_o
         headers=staff,
     )
     assert answered.status_code == 200, answered.text
-    [(key, event)] = await _outbox(runtime, clinic_id)
+    [_, (key, event)] = await _outbox(runtime, clinic_id)
     assert key == f"{clinic_id}:{client_id}"
     assert isinstance(event, AppointmentRequestAnswered)
     assert (str(event.request_id), event.patient_id, event.outcome, event.appointment_at) == (
@@ -835,7 +841,7 @@ async def test_the_answer_to_an_appointment_request_is_published_once_and_seen_o
         assert response.content == b""
     [listed] = (await http.get("/api/v1/appointment-requests", headers=mine)).json()["requests"]
     assert listed["seen_at"] is not None
-    published = await _outbox(runtime, clinic_id)
+    published = (await _outbox(runtime, clinic_id))[1:]
     assert [type(e).__name__ for _, e in published] == ["AppointmentRequestAnswered", "RequestAnswerSeen"]
     seen = published[1][1]
     assert isinstance(seen, RequestAnswerSeen)
@@ -846,8 +852,9 @@ async def test_the_answer_to_an_appointment_request_is_published_once_and_seen_o
     )
 
     # The relay takes them to the pets topic.
-    found = await read_events(kafka_bootstrap, topics.PETS, clinic_id=clinic_id, count=2)
+    found = await read_events(kafka_bootstrap, topics.PETS, clinic_id=clinic_id, count=3)
     assert [(e.event_type, e.producer, e.client_id) for e, _, _ in found] == [
+        ("AppointmentRequested", "pets", client_id),
         ("AppointmentRequestAnswered", "pets", client_id),
         ("RequestAnswerSeen", "pets", client_id),
     ]
