@@ -4,8 +4,10 @@ down once they read it, replies with a photo, uploads a photo of their pet, asks
 (the clinic accepts it in its console), downloads the ID card PDF, sends feedback, turns texts off
 and sees the To-Do item; the clinic reads the reply and answers from its console. At a clinic that
 takes online bookings, a parent books a free time (the connector confirms it), confirms an
-appointment, and staff retry a booking the PIMS could not match. axe-core finds no serious or critical
-violation on any screen; each screen is saved to docs/screenshots/."""
+appointment, and staff retry a booking the PIMS could not match. Staff publish a clinic form in the
+console and assign it; the parent follows the To-Do item to it, is shown each missing answer next to its
+field, signs and sends it, and staff download its PDF. axe-core finds no serious or critical violation
+on any screen; the screens are saved to docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -67,8 +69,9 @@ def jpeg_file(name: str) -> FilePayload:
     return {"name": name, "mimeType": "image/jpeg", "buffer": jpeg.getvalue()}
 
 
-def accessible(page: Page, screen: str) -> None:
-    """axe-core on the screen as it is now: no serious or critical violation."""
+def accessible(page: Page, screen: str, save: bool = True) -> None:
+    """axe-core on the screen as it is now: no serious or critical violation. The screen is saved to
+    docs/screenshots/ unless `save` is false."""
     page.add_script_tag(path=str(AXE))
     result: dict[str, Any] = page.evaluate(
         "async () => await axe.run(document, {resultTypes: ['violations']})"
@@ -79,6 +82,8 @@ def accessible(page: Page, screen: str) -> None:
         if v["impact"] in ("serious", "critical")
     ]
     assert not bad, (screen, bad)
+    if not save:
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{screen}.png"))
 
@@ -399,3 +404,160 @@ def test_a_parent_books_online_and_the_clinic_sorts_out_what_the_pims_could_not_
         "items"
     ]
     assert {(i["item_id"], i["status"]) for i in again} >= {(second["item_id"], "pending")}
+
+
+def test_staff_publish_a_form_the_parent_fills_it_in_and_the_clinic_reads_it(
+    stack: Stack, browser: Browser
+) -> None:
+    portal = Portal(stack, f"e2e-webforms-{uuid.uuid4().hex[:6]}", sms_number="+15005550036")
+    email = f"fm.{uuid.uuid4().hex[:6]}@example.com"
+    pushed = portal.push(
+        {**contact("C-FM", "+14155550136"), "email": email},
+        {"kind": "patient", "client_id": "C-FM", "patient_id": "P-FM", "name": "Pepper", "species": "cat"},
+    )
+    assert pushed["rejected"] == [], pushed
+    parent = {"authorization": f"Bearer {portal.parent_token('C-FM')}"}
+    staff = {"authorization": f"Bearer {portal.staff_token()}"}
+    wait_for(
+        lambda: portal.http.get("/api/v1/pets", headers=parent).json()["pets"] or None,
+        what="pets knows the pet",
+    )
+    title = "Dental check-in"
+
+    # Staff publish the form in the console and assign it to the parent (about their pet).
+    console = browser.new_context(viewport=PHONE, base_url=stack.gateway, bypass_csp=True)
+    try:
+        clinic = console.new_page()
+        staff_sign_in(clinic, portal)
+        clinic.get_by_role("link", name="Forms").click()
+        expect(clinic.get_by_role("heading", name="Forms", exact=True)).to_be_visible()
+        expect(clinic.get_by_text("No forms published yet.")).to_be_visible()
+        clinic.get_by_label("Title").fill(title)
+        fields = [
+            ("Weight (kg)", "pet_weight", "text", True, ""),
+            ("Fasting since midnight?", "fasting", "choice", False, "yes, no"),
+            ("Last meal", "last_meal", "date", False, ""),
+            ("I consent to anaesthesia", "consent", "signature", True, ""),
+        ]
+        for number, (label, key, kind, required, options) in enumerate(fields, start=1):
+            if number > 1:
+                clinic.get_by_role("button", name="Add a field").click()
+            field = clinic.get_by_role("group", name=f"Field {number}")
+            field.get_by_label("Label", exact=True).fill(label)
+            field.get_by_label("Key (lower case, digits, _)").fill(key)
+            field.get_by_label("Type").select_option(kind)
+            if options:
+                field.get_by_label("Options, separated by commas").fill(options)
+            if required:
+                field.get_by_label("Required").check()
+        clinic.get_by_role("button", name="Publish").click()
+        expect(clinic.get_by_text(f"Published “{title}”.")).to_be_visible()
+        card = clinic.get_by_role("listitem").filter(has_text=f"{title} (version 1, 4 fields)")
+        card.get_by_label("Client id").fill("C-FM")
+        card.get_by_label("Pet id (optional)").fill("P-FM")
+        card.get_by_role("button", name="Assign").click()
+        expect(card.get_by_text("Assigned to client C-FM.")).to_be_visible()
+        submissions = clinic.get_by_role("list", name="Form submissions")
+        expect(submissions.get_by_role("listitem")).to_have_count(1)
+        expect(submissions).to_contain_text("Waiting for the client")
+        [assignment] = portal.http.get("/clinic/v1/form-submissions", headers=staff).json()["submissions"]
+        assert (assignment["client_id"], assignment["patient_id"], assignment["status"]) == (
+            "C-FM",
+            "P-FM",
+            "pending",
+        )
+
+        # The parent: the To-Do item leads to the form.
+        context = browser.new_context(viewport=PHONE, base_url=stack.gateway, bypass_csp=True)
+        try:
+            page = context.new_page()
+            page.goto("/")
+            sign_in(page, stack, email)
+            todo = page.get_by_role("list", name="To-Do").get_by_role("link", name=f"Please fill in: {title}")
+            expect(todo).to_be_visible(timeout=30_000)
+            page.get_by_role("link", name="Your clinic forms").click()
+            expect(page.get_by_role("heading", name="Forms", exact=True)).to_be_visible()
+            expect(
+                page.get_by_role("list", name="Forms to fill in").get_by_role("link", name=title)
+            ).to_be_visible()
+            accessible(page, "forms-list", save=False)
+            page.get_by_role("link", name="Home").click()
+            todo.click()
+            expect(page.get_by_role("heading", name=title)).to_be_visible()
+
+            # The required answers left out: each error is next to its field, and focus goes to the first.
+            weight = page.get_by_label("Weight (kg) (required)")
+            page.get_by_label("Fasting since midnight?").select_option("yes")
+            page.get_by_label("Last meal").fill((datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d"))
+            # What a screen reader reads as focus lands: the field must already carry its error.
+            page.evaluate(
+                """() => document.addEventListener("focusin", (e) => {
+                    if (e.target.id === "field-pet_weight") {
+                        window.focusedWith = e.target.getAttribute("aria-describedby");
+                    }
+                })"""
+            )
+            page.get_by_role("button", name="Send to my clinic").click()
+            expect(page.get_by_role("status")).to_have_text("Some answers need another look.")
+            expect(weight).to_be_focused()
+            assert page.evaluate("() => window.focusedWith") == "field-pet_weight-error"
+            expect(weight).to_have_attribute("aria-invalid", "true")
+            expect(weight).to_have_accessible_description("this field is required")
+            expect(page.locator("#field-pet_weight + .error")).to_have_text("this field is required")
+            signed_name = page.get_by_label("Your full name")
+            agree = page.get_by_label("I agree, and sign with my name")
+            expect(signed_name).to_have_attribute("aria-invalid", "true")
+            expect(agree).to_have_accessible_description(re.compile("consent"))
+            accessible(page, "form-errors", save=False)
+
+            # Filled in correctly, signature included: completed, and gone from the To-Do list.
+            weight.fill("4.5")
+            expect(weight).to_have_attribute("aria-invalid", "false")  # an answer changed is not wrong yet
+            expect(page.locator("#field-pet_weight + .error")).to_have_count(0)
+            signed_name.fill("Alex Rivera")
+            agree.check()
+            expect(page.get_by_text("this field is required")).to_have_count(0)
+            expect(page.get_by_role("status")).to_have_text("")
+            accessible(page, "forms")
+            page.get_by_role("button", name="Send to my clinic").click()
+            expect(page.get_by_role("status")).to_have_text(
+                "Thank you: your answers were sent to your clinic."
+            )
+            expect(page.get_by_role("status")).to_be_focused()
+            expect(page.get_by_text(re.compile("^Signed by Alex Rivera on "))).to_be_visible()
+            expect(page.get_by_role("button", name="Download (PDF)")).to_be_visible()
+            page.get_by_role("link", name="Home").click()
+            expect(page.get_by_role("heading", name=re.compile("To-Do"))).to_be_visible()
+            expect(page.get_by_role("link", name=f"Please fill in: {title}")).to_have_count(0, timeout=30_000)
+            page.get_by_role("link", name="Your clinic forms").click()
+            expect(
+                page.get_by_role("list", name="Completed forms").get_by_role("link", name=title)
+            ).to_be_visible()
+        finally:
+            context.close()
+
+        # Staff see the submission, completed, with its PDF.
+        clinic.reload()
+        expect(submissions).to_contain_text("Completed")
+        pdf_button = submissions.get_by_role("button", name="PDF")
+        expect(pdf_button).to_be_visible()
+        with clinic.expect_download() as download:
+            pdf_button.click()
+        assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
+        submissions.scroll_into_view_if_needed()
+        accessible(clinic, "console-forms")
+    finally:
+        console.close()
+    [completed] = portal.http.get(
+        "/clinic/v1/form-submissions", params={"status": "completed"}, headers=staff
+    ).json()["submissions"]
+    detail = portal.http.get(f"/clinic/v1/form-submissions/{completed['submission_id']}", headers=staff)
+    answers = detail.json()["submission"]["answers"]
+    assert (answers["pet_weight"], answers["fasting"], answers["consent"]["full_name"]) == (
+        "4.5",
+        "yes",
+        "Alex Rivera",
+    )
+    pdf = portal.http.get(f"/clinic/v1/form-submissions/{completed['submission_id']}/pdf", headers=staff)
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.content.startswith(b"%PDF")

@@ -33,22 +33,25 @@ async function staffDownload(path: string, filename: string): Promise<void> {
 export function FormsScreen() {
   const [forms, setForms] = useState<Schemas["FormPublic"][] | null>(null);
   const [submissions, setSubmissions] = useState<Schemas["AssignmentPublic"][]>([]);
+  const [error, setError] = useState("");
   const load = async () => {
     const [found, assigned] = await Promise.all([staffApi.GET("/clinic/v1/forms"), staffApi.GET("/clinic/v1/form-submissions")]);
     if (found.data) setForms(found.data.forms);
     if (assigned.data) setSubmissions(assigned.data.submissions);
+    setError(found.data && assigned.data ? "" : problem(found.error ?? assigned.error, "The forms could not be loaded."));
   };
   useEffect(() => {
     load();
   }, []);
-  if (!forms) return <p role="status">Loading…</p>;
+  if (!forms) return error ? <p class="error" role="alert">{error}</p> : <p role="status">Loading…</p>;
   return (
     <>
       <h1>Forms</h1>
+      {error && <p class="error" role="alert">{error}</p>}
       {forms.length === 0 && <p class="empty">No forms published yet.</p>}
       <ul class="cards">
         {forms.map((f) => (
-          <AssignCard form={f} onAssigned={load} />
+          <AssignCard key={f.form_id} form={f} onAssigned={load} />
         ))}
       </ul>
       <PublishForm onPublished={load} />

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api, download, problem, type Schemas } from "../api";
 import { changed } from "./Layout";
 
@@ -69,6 +69,15 @@ function answersOf(fields: Field[], values: Record<string, Value>): Record<strin
   return answers;
 }
 
+/** Whether the error at `key` is about the answer to `name` that has just changed from `before` to
+ * `after` (a signature's name and consent are each their own). */
+function outdated(key: string, name: string, before: Value | undefined, after: Value): boolean {
+  if (key === name) return true;
+  if (!key.startsWith(`${name}.`) || typeof before !== "object" || typeof after !== "object") return false;
+  const part = key.slice(name.length + 1) as keyof Signature;
+  return before[part] !== after[part];
+}
+
 /** One form: filled in here (errors shown next to their fields), or its answers once completed. */
 export function FormScreen({ assignmentId }: { assignmentId: string }) {
   const [form, setForm] = useState<Schemas["ParentForm"] | null>(null);
@@ -76,6 +85,14 @@ export function FormScreen({ assignmentId }: { assignmentId: string }) {
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [status, setStatus] = useState("");
   const [loadError, setLoadError] = useState("");
+  // The element to focus once the next render is on screen (the first field at fault, the thank-you),
+  // so a screen reader reads it with its error or as the new screen.
+  const focusNext = useRef<string | null>(null);
+  useEffect(() => {
+    if (!focusNext.current) return;
+    document.getElementById(focusNext.current)?.focus();
+    focusNext.current = null;
+  });
   const load = async () => {
     const { data, error } = await api.GET("/api/v1/forms/{assignment_id}", { params: { path: { assignment_id: assignmentId } } });
     if (!data) return setLoadError(problem(error, "This form could not be loaded."));
@@ -89,7 +106,16 @@ export function FormScreen({ assignmentId }: { assignmentId: string }) {
   if (loadError) return <p class="error" role="alert">{loadError}</p>;
   if (!form) return <p role="status">Loading…</p>;
   const { assignment, form: definition } = form;
-  const set = (name: string, value: Value) => setValues({ ...values, [name]: value });
+  const set = (name: string, value: Value) => {
+    const before = values[name];
+    setValues({ ...values, [name]: value });
+    // An answer changed since it was refused is no longer marked wrong.
+    if (Object.keys(errors).some((k) => outdated(k, name, before, value))) {
+      const left = Object.entries(errors).filter(([k]) => !outdated(k, name, before, value));
+      setErrors(Object.fromEntries(left));
+      if (left.length === 0) setStatus("");
+    }
+  };
 
   async function submit(event: Event) {
     event.preventDefault();
@@ -102,6 +128,7 @@ export function FormScreen({ assignmentId }: { assignmentId: string }) {
       setErrors({});
       changed();
       await load();
+      focusNext.current = "form-status";
       return setStatus("Thank you: your answers were sent to your clinic.");
     }
     if (response.status === 422 && error && Array.isArray((error as { detail?: unknown }).detail)) {
@@ -113,7 +140,7 @@ export function FormScreen({ assignmentId }: { assignmentId: string }) {
       }
       setErrors(found);
       const first = definition.fields.find((f) => Object.keys(found).some((k) => k === f.name || k.startsWith(`${f.name}.`)));
-      if (first) document.getElementById(`field-${first.name}`)?.focus();
+      if (first) focusNext.current = `field-${first.name}`;
       return setStatus("Some answers need another look.");
     }
     setStatus(problem(error, "Your answers were not sent. Please try again."));
@@ -130,7 +157,7 @@ export function FormScreen({ assignmentId }: { assignmentId: string }) {
     return (
       <>
         {header}
-        <p role="status">{status || `Completed ${assignment.completed_at ? when(assignment.completed_at) : ""}`}</p>
+        <p role="status" id="form-status" tabIndex={-1}>{status || `Completed ${assignment.completed_at ? when(assignment.completed_at) : ""}`}</p>
         <dl class="facts">
           {definition.fields.map((f) => (
             <div>

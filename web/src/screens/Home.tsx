@@ -70,7 +70,7 @@ export function Home() {
       <h2>Get help now</h2>
       <ul class="cards">
         {get_help
-          .filter((option) => SCREENS.includes(option.href))
+          .filter((option) => SCREENS.includes(option.href) || option.href === "/book")
           .map((option) => helpLink(option))
           .map((link) => (
             <li class="card">
