@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
 from petportal_runtime.auth import CurrentParent
+from petportal_runtime.routes import ParentRoute
 
 from ..bootstrap import TodoService, bootstrap
 from ..domain import HelpOptions, TodoKind, TodoList
@@ -55,11 +56,13 @@ class TodoListPublic(BaseModel):
         )
 
 
-router = APIRouter(prefix="/api/v1", tags=["todo"])
+# The hot path of every visit: the token and input checks without FastAPI's per-request dependency
+# resolution (see ParentRoute).
+router = APIRouter(prefix="/api/v1", tags=["todo"], route_class=ParentRoute)
 
 
 @router.get("/todo", response_model=TodoListPublic)
-async def get_todo(parent: CurrentParent, request: Request) -> Response:
+async def get_todo(request: Request, parent: CurrentParent) -> Response:
     """The parent's To-Do list; a parent the projection has not seen yet gets the clinic's programs only."""
     read_model: ReadModel = request.app.state.read_model
     todo = TodoListPublic.of(*await parent_todo(read_model, parent.clinic_id, parent.client_id))
