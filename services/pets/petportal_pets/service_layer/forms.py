@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from petportal_runtime.auth import ClientRef
-from petportal_schemas import Envelope, Event, FormAssigned, FormSubmitted
+from petportal_schemas import FormAssigned, FormSubmitted
 
 from ..domain import Clinic, Pet
 from ..domain.forms import (
@@ -26,7 +26,7 @@ from ..domain.forms import (
     FormSubmission,
     InvalidForm,
 )
-from .services import CONSUMER
+from .services import stage_event
 from .unit_of_work import PetsUnitOfWork
 
 LIST_LIMIT = 200
@@ -50,12 +50,6 @@ class CompletedForm:
     submission: FormSubmission
     clinic: Clinic
     pet: Pet | None
-
-
-async def _publish(uow: PetsUnitOfWork, clinic_id: str, client_id: str, event: Event, at: datetime) -> None:
-    await uow.publish(
-        Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=CONSUMER, occurred_at=at)
-    )
 
 
 # --- the clinic -----------------------------------------------------------------------------------
@@ -164,7 +158,7 @@ async def assign_form(
             assigned_at=at,
         )
         await forms.add_assignment(assignment)
-        await _publish(
+        await stage_event(
             uow,
             clinic_id,
             client_id,
@@ -286,7 +280,7 @@ async def submit_form(
         if not await forms.add_submission(submission):
             raise FormConflict("assignment_id", "this form has already been completed")
         await forms.save_assignment(assignment)
-        await _publish(
+        await stage_event(
             uow,
             assignment.clinic_id,
             assignment.client_id,

@@ -348,11 +348,7 @@ async def request_appointment(
             preferred_times=request.preferred_times,
             requested_at=at,
         )
-        await uow.publish(
-            Envelope.wrap(
-                event, clinic_id=request.clinic_id, client_id=client, producer=CONSUMER, occurred_at=at
-            )
-        )
+        await stage_event(uow, request.clinic_id, client, event, at)
     return request
 
 
@@ -383,7 +379,7 @@ async def see_request(
         request = await _parent_request(uow, memberships, request_id)
         if request.see(at):
             await uow.repositories.requests.save(request)
-            await _publish(
+            await stage_event(
                 uow,
                 request.clinic_id,
                 request.client_id,
@@ -442,7 +438,7 @@ async def answer_request(
             raise RequestNotFound()
         request.answer(decision, time, note, at)
         await uow.repositories.requests.save(request)
-        await _publish(
+        await stage_event(
             uow,
             request.clinic_id,
             request.client_id,
@@ -465,7 +461,9 @@ _OUTCOMES: dict[RequestStatus, Literal["accepted", "declined", "proposed"]] = {
 }
 
 
-async def _publish(uow: PetsUnitOfWork, clinic_id: str, client_id: str, event: Event, at: datetime) -> None:
+async def stage_event(
+    uow: PetsUnitOfWork, clinic_id: str, client_id: str, event: Event, at: datetime
+) -> None:
     """Stage one of pets' own events about the client in the unit of work's outbox."""
     await uow.publish(
         Envelope.wrap(event, clinic_id=clinic_id, client_id=client_id, producer=CONSUMER, occurred_at=at)
@@ -506,7 +504,7 @@ async def request_refill(
         )
         if not await uow.repositories.refills.add(request):
             raise RefillConflict("prescription_id", "a refill of this prescription is already pending")
-        await _publish(
+        await stage_event(
             uow,
             request.clinic_id,
             request.client_id,
@@ -538,7 +536,7 @@ async def see_refill(
             raise RefillNotFound("request_id", "no such refill request")
         if request.see(at):
             await uow.repositories.refills.save(request)
-            await _publish(
+            await stage_event(
                 uow,
                 request.clinic_id,
                 request.client_id,
@@ -572,7 +570,7 @@ async def decide_refill(
             raise RefillNotFound("request_id", "no such refill request")
         request.decide(decision, note, at)
         await uow.repositories.refills.save(request)
-        await _publish(
+        await stage_event(
             uow,
             request.clinic_id,
             request.client_id,
