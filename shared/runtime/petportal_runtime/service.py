@@ -267,11 +267,13 @@ class ServiceRuntime:
         )
         app.state.runtime = self
         app.state.token_verifier = self.token_verifier
-        app.include_router(health_router(self.checks, timeout=self.settings.dependency_timeout_seconds))
         install_unavailable_handlers(app, self.dependencies)
         install_error_handlers(app, errors or {})
+        # The service's routes first: a request is matched against the routes in order, and the
+        # health probes are asked for far less often than the service's own routes.
         for router in routers:
             app.include_router(router)
+        app.include_router(health_router(self.checks, timeout=self.settings.dependency_timeout_seconds))
 
         if self.settings.metrics_port is None:
 
