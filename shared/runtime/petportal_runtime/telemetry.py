@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -39,7 +39,14 @@ def configure_telemetry(service: str, otlp_endpoint: str | None) -> None:
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(
-        MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()], views=METRIC_VIEWS)
+        MeterProvider(
+            resource=resource,
+            metric_readers=[PrometheusMetricReader()],
+            views=METRIC_VIEWS,
+            # The Prometheus text format carries no exemplars: offering each measurement to a
+            # reservoir would only cost time on every request and event.
+            exemplar_filter=AlwaysOffExemplarFilter(),
+        )
     )
     _configured = True
 
