@@ -66,7 +66,7 @@ def _phases(text: str) -> dict[str, float]:
     }
 
 
-def _rss_mb(pid: int) -> float | None:
+def rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -118,14 +118,14 @@ class MakeRun:
                 continue
             for spec in SERVICES:
                 if spec.package.encode() in argv and b"serve" in argv:
-                    memory[spec.name] = _rss_mb(pid)
+                    memory[spec.name] = rss_mb(pid)
         return memory
 
     def stop(self) -> None:
         stop_process(self.proc, sig=signal.SIGINT, timeout=60)
 
 
-async def _bare_start() -> float:
+async def bare_start() -> float:
     port = free_port()
     started = time.perf_counter()
     proc = start_process([sys.executable, "-c", BARE_APP, str(port)], env=os.environ)
@@ -144,7 +144,7 @@ async def _bare_start() -> float:
 async def run(infra: Infra, params: Params) -> BenchResult:
     result = BenchResult(NAME, TITLE, dict(vars(params)))
     workdir = Path(tempfile.mkdtemp(prefix="startup-", dir=infra.workdir))
-    bare = [await _bare_start() for _ in range(params.bare_starts)]
+    bare = [await bare_start() for _ in range(params.bare_starts)]
     bare_s = statistics.median(bare)
 
     ports = [spec.port for spec in SERVICES] + [19092, 27117]

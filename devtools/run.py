@@ -44,11 +44,12 @@ import httpx
 
 from petportal_devkit import devinfra, prepare
 from petportal_devkit.supervisor import STACK_ID_VARIABLE, GaveUp, RestartPolicy, Supervisor
-from petportal_runtime.catalog import DATABASE_SERVICES, SERVICES, ServiceSpec
+from petportal_runtime.catalog import CONSUMERS_STARTED, DATABASE_SERVICES, SERVICES, ServiceSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
 HOST = "127.0.0.1"
+RUN_HEADER = "===== make run"
 # The gateway serves /metrics on a port of its own (its API port is public).
 GATEWAY_METRICS_PORT = 9080
 KAFKA_PORT = 19092
@@ -324,7 +325,7 @@ class Orchestrator:
     def _log(self, svc: str) -> IO[bytes]:
         if svc not in self.log_files:
             fh = (self.logs / f"{svc}.log").open("ab")
-            fh.write(f"\n===== make run {datetime.now(UTC).isoformat(timespec='seconds')} =====\n".encode())
+            fh.write(f"\n{RUN_HEADER} {datetime.now(UTC).isoformat(timespec='seconds')} =====\n".encode())
             fh.flush()
             self.log_files[svc] = fh
         return self.log_files[svc]
@@ -421,8 +422,21 @@ class Orchestrator:
                         f"not ready after {self.ready_timeout:.0f}s: {', '.join(pending)} (see .data/logs/)"
                     )
                 await asyncio.sleep(0.1)
+        # Ready is before a service's consumers have joined their groups (they join in the
+        # background); the demo's records and the walkthrough need them consuming.
+        joining = [spec.name for spec in SERVICES if spec.consumes and spec.name in self.ports]
+        while joining:
+            joining = [svc for svc in joining if CONSUMERS_STARTED not in self._this_run(svc)]
+            if joining and time.monotonic() > deadline:
+                raise RunError(f"consumers not started after {self.ready_timeout:.0f}s: {', '.join(joining)}")
+            await asyncio.sleep(0.1)
         say("all services ready")
         self.phases.done("services")
+
+    def _this_run(self, svc: str) -> str:
+        """What the service logged since this `make run` started it."""
+        text = (self.logs / f"{svc}.log").read_text(errors="replace")
+        return text.rsplit(RUN_HEADER, 1)[-1]
 
     async def supervise(self) -> None:
         """Restart crashed services (with backoff) until one crash-loops; then raise RunError."""

@@ -29,7 +29,7 @@ from petportal_devkit.devinfra import (
 )
 from petportal_devkit.supervisor import Supervisor
 from petportal_devkit.testing import run_sync, wait_for
-from petportal_runtime.catalog import DATABASE_SERVICES, SERVICES
+from petportal_runtime.catalog import BY_NAME, CONSUMERS_STARTED, DATABASE_SERVICES, SERVICES
 
 CLINIC_NUMBER = "+15005550006"
 WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"  # built by `make test` (make web)
@@ -48,6 +48,7 @@ class Stack:
         self.smtp_port, self.sms_api_port = free_port(), free_port()  # the delivery sinks
         self.databases = {spec.name: f"e2e_{self.suffix}_{spec.name}" for spec in DATABASE_SERVICES}
         self.supervisor = Supervisor()
+        self.starts: dict[str, int] = {}  # how many times each service was started
         self.base_env = {
             **os.environ,
             "ENVIRONMENT": "test",
@@ -139,6 +140,7 @@ class Stack:
         self.supervisor.spawn(
             svc, [*argv, "--port", str(self.ports[svc])], env=self.env(svc), log_file=self.logs / f"{svc}.log"
         )
+        self.starts[svc] = self.starts.get(svc, 0) + 1
 
     def wait_ready(self, svc: str, timeout: float = 60) -> None:
         def ready() -> bool:
@@ -148,7 +150,16 @@ class Stack:
                 raise RuntimeError(f"{svc} exited ({code}):\n{self.log_tail(svc)}")
             return httpx.get(f"{self.url(svc)}/readyz", timeout=2).status_code == 200
 
+        deadline = time.monotonic() + timeout
         wait_for(ready, timeout=timeout, what=f"{svc} ready")
+        if BY_NAME[svc].consumes:
+            # A service is ready before its consumers have joined their groups; the tests publish and
+            # then wait for what they published, some through rate-limited endpoints.
+            def joined() -> bool:
+                started = (self.logs / f"{svc}.log").read_text(errors="replace").count(CONSUMERS_STARTED)
+                return started >= self.starts.get(svc, 1)
+
+            wait_for(joined, timeout=max(1.0, deadline - time.monotonic()), what=f"{svc} consumers started")
 
     def kill(self, svc: str) -> None:
         child = self.supervisor.children.pop(svc)

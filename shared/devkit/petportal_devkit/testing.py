@@ -206,12 +206,22 @@ async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 20, i
 
 @asynccontextmanager
 async def app_client(app: FastAPI, base_url: str = "http://service") -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the app in-process, with the app's lifespan (broker, relay, consumers) running."""
+    """An HTTP client on the app in-process, with the app's lifespan (broker, relay, consumers) running
+    and its consumers in their groups."""
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as http,
     ):
+        await _consumers_started(app)
         yield http
+
+
+async def _consumers_started(app: Any) -> None:
+    # A service serves HTTP before its consumers have joined their groups (ServiceRuntime.start);
+    # tests publish right after start-up and wait for what they publish to be applied.
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    if runtime is not None:
+        await asyncio.wait_for(runtime.consumers_started(), 60)
 
 
 @asynccontextmanager
@@ -231,6 +241,7 @@ async def serve(app: Any, *, startup_timeout: float = 30, **config: Any) -> Asyn
                 if task.done():
                     task.result()
                 await asyncio.sleep(0.01)
+        await _consumers_started(app)
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True

@@ -56,6 +56,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("notify", 8086, database=True, consumes=True),
 )
 BY_NAME = {spec.name: spec for spec in SERVICES}
+# What a consuming service logs once its consumers have joined their groups, after it is ready
+# (`ServiceRuntime.start`): `make run` and the end-to-end stack wait for it.
+CONSUMERS_STARTED = "consumers started"
 DATABASE_SERVICES = tuple(spec for spec in SERVICES if spec.database)
 # Every one of these must confirm an erasure before it is complete.
 ERASING_SERVICES = tuple(spec.name for spec in SERVICES if spec.client_data)

@@ -5,6 +5,7 @@ build one in bootstrap.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import TokenVerifier
+from .catalog import CONSUMERS_STARTED
 from .edge import EDGE_DEPENDENCIES, install_edge
 from .errors import ErrorStatuses, install_error_handlers
 from .health import Check, health_router
@@ -150,7 +152,12 @@ class ServiceRuntime:
         # Clients of other systems (SMTP, HTTP) a service opened: closed when it stops.
         self.closing: list[Callable[[], Awaitable[None]]] = []
         self.uses_broker = broker
-        self.checks: dict[str, Check] = {"broker": self._ping_broker} if broker else {}
+        self.checks: dict[str, Check] = (
+            {"broker": self._ping_broker, "consumers": self._check_consumers} if broker else {}
+        )
+        self._consumers: asyncio.Task[None] | None = None
+        self._consumers_error: str | None = None
+        self.consumers_retry_seconds = 1.0  # doubles after each failed start, up to 30 s
         # What answers 503 when down; services add theirs (todo: MongoDB).
         self.dependencies: list[Dependency] = []
         if database:
@@ -202,8 +209,12 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         self._stop.clear()
+        self._consumers_error = None
         if self.uses_broker:
-            await self.broker.start()
+            # The producer now: the outbox relay publishes with it and /readyz pings it. The consumers
+            # join their groups in the background (`_start_consumers`).
+            await self.broker.connect()
+            self._consumers = asyncio.create_task(self._start_consumers(self._stop))
         tasks: list[BackgroundTask] = list(self.background)
         if self.relay is not None:
             tasks.append(self.relay.run)
@@ -217,8 +228,46 @@ class ServiceRuntime:
         self._tasks = [asyncio.create_task(task(self._stop)) for task in tasks]
         log.info("service started")
 
+    async def _start_consumers(self, stop: asyncio.Event) -> None:
+        """Start the subscribers, which join their consumer groups, without holding up HTTP: a join
+        waits for the group's rebalance (seconds here, up to the session timeout on a cluster), and
+        the service's reads and writes need none of it. Nothing is missed meanwhile: a new group
+        starts at the earliest offset, a known one where it committed. A start that fails is
+        reported by /readyz (`consumers`) and tried again, with backoff, until it succeeds."""
+        delay = self.consumers_retry_seconds
+        while not stop.is_set():
+            try:
+                await self.broker.start()
+                self._consumers_error = None
+                log.info(CONSUMERS_STARTED)
+                return
+            except Exception as exc:
+                self._consumers_error = type(exc).__name__
+                log.warning("consumers did not start; trying again", error=type(exc).__name__, in_s=delay)
+                for subscriber in self.broker.subscribers:
+                    with contextlib.suppress(Exception):
+                        await subscriber.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+
+    async def consumers_started(self) -> None:
+        """Wait until the subscribers have started (joined their groups): for tests and tools that
+        publish right after start-up and need what they publish applied by this process."""
+        if self._consumers is not None:
+            await asyncio.shield(self._consumers)
+
+    async def _check_consumers(self) -> None:
+        if self._consumers_error is not None:
+            raise ConnectionError(f"consumers did not start: {self._consumers_error}")
+
     async def stop(self) -> None:
         self._stop.set()
+        if self._consumers is not None and not self._consumers.done():
+            self._consumers.cancel()  # still joining its group
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consumers
+        self._consumers = None
         for task in self._tasks:
             try:
                 await asyncio.wait_for(task, 5)

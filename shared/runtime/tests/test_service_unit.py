@@ -156,3 +156,69 @@ async def test_stopping_closes_every_client_the_service_opened_even_when_one_fai
     assert closed == []
     await runtime.stop()
     assert closed == ["smtp", "http"]
+
+
+async def test_http_does_not_wait_for_the_consumer_groups_and_a_failed_start_is_retried() -> None:
+    import asyncio
+
+    runtime = ServiceRuntime(ServiceSettings(service_name="unit"), database=False, broker=True)
+    runtime.consumers_retry_seconds = 0.01
+    broker = runtime.broker
+    joined = asyncio.Event()
+    attempts: list[str] = []
+
+    async def connect() -> None:
+        attempts.append("connect")
+
+    async def start() -> None:
+        attempts.append("start")
+        if attempts.count("start") == 1:
+            raise ConnectionError("group coordinator not available")
+        await joined.wait()  # a group join that takes its time
+
+    async def stop() -> None:
+        attempts.append("stop")
+
+    broker.connect, broker.start, broker.stop = connect, start, stop  # type: ignore[method-assign]
+    await asyncio.wait_for(runtime.start(), 5)  # returns while the consumers are still starting
+    assert attempts[0] == "connect"
+
+    async def until(condition: object) -> None:
+        for _ in range(500):
+            if callable(condition) and condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("condition not met in 5 s")
+
+    await until(lambda: attempts.count("start") == 2)  # the failed start was tried again
+    with pytest.raises(ConnectionError):  # not ready until a start succeeds
+        await runtime.checks["consumers"]()
+    joined.set()
+    await until(lambda: runtime._consumers is not None and runtime._consumers.done())
+    await runtime.checks["consumers"]()
+    await runtime.stop()
+    assert attempts[-1] == "stop"
+
+
+async def test_a_failed_consumer_start_makes_the_service_not_ready_until_it_succeeds() -> None:
+    runtime = ServiceRuntime(ServiceSettings(service_name="unit"), database=False, broker=True)
+    runtime.consumers_retry_seconds = 60  # no retry during the test
+    broker = runtime.broker
+
+    async def nothing() -> None:
+        return None
+
+    async def fail() -> None:
+        raise ConnectionError("no coordinator")
+
+    broker.connect, broker.start, broker.stop = nothing, fail, nothing  # type: ignore[method-assign]
+    await runtime.start()
+    import asyncio
+
+    for _ in range(500):
+        if runtime._consumers_error is not None:
+            break
+        await asyncio.sleep(0.01)
+    with pytest.raises(ConnectionError, match="ConnectionError"):
+        await runtime.checks["consumers"]()
+    await asyncio.wait_for(runtime.stop(), 5)  # the backoff wait ends with the stop

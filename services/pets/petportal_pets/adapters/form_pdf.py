@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fpdf import FPDF
-
 from ..domain.forms import FieldType
 from ..service_layer.forms import CompletedForm
 
@@ -33,6 +31,10 @@ def _answer(kind: FieldType, value: Any) -> str:
 
 def render_form(completed: CompletedForm) -> bytes:
     definition, submission = completed.definition, completed.submission
+    # Imported here: fpdf2 costs a quarter of a second and about 40 MB, and most pets processes
+    # never render a PDF.
+    from fpdf import FPDF
+
     pdf = FPDF(format="A4")
     pdf.set_title(_latin1(definition.title))
     pdf.set_creator("Pet Portal")
