@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import httpx
 
 from petportal_devkit.devinfra import free_port, tail
-from petportal_runtime.catalog import SERVICES, ServiceSpec
+from petportal_runtime.catalog import CONSUMERS_STARTED, SERVICES, ServiceSpec
 
 from .gateway_rps import _migrated_database
 from .infra import Infra
@@ -72,7 +72,21 @@ async def _start_once(
             deadline = time.monotonic() + timeout_s
             healthz = await _first_200(client, f"{base}/healthz", proc, deadline)
             readyz = await _first_200(client, f"{base}/readyz", proc, deadline)
-        return {"healthz_s": round(healthz, 3), "readyz_s": round(readyz, 3), "rss_mb": rss_mb(proc.pid)}
+        memory = rss_mb(proc.pid)
+        joined = None
+        if spec.consumes:  # the group join, after ready (for information: not part of the target)
+            while CONSUMERS_STARTED not in proc.log_file.read_text(errors="replace"):
+                proc.check_alive()
+                if time.monotonic() > deadline:
+                    raise ChildFailed(f"{proc.name}: consumers not started; log:\n{tail(proc.log_file)}")
+                await asyncio.sleep(POLL_S)
+            joined = round(time.perf_counter() - proc.started_at, 3)
+        return {
+            "healthz_s": round(healthz, 3),
+            "readyz_s": round(readyz, 3),
+            "consumers_started_s": joined,
+            "rss_mb": memory,
+        }
     finally:
         proc.stop()
 
