@@ -9,15 +9,16 @@ in full, or that would decode to more pixels than a photo has, is refused.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-from pillow_heif import register_heif_opener
-
-register_heif_opener()
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 MAX_PIXELS = 50_000_000  # a 50-megapixel phone photo; more is a decompression bomb here
@@ -50,8 +51,20 @@ class Photo:
         return hashlib.sha256(self.jpeg).hexdigest()[:32]
 
 
+@functools.cache
+def _pillow() -> tuple[ModuleType, ModuleType]:
+    """Pillow with HEIC support, imported by the first photo (7 MB a process that never gets one
+    does without)."""
+    from PIL import Image, ImageOps
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    return Image, ImageOps
+
+
 def process_photo(data: bytes) -> Photo:
     """The photo as the portal keeps it; `PhotoRejected` (with the reason) otherwise."""
+    Image, ImageOps = _pillow()
     if len(data) > MAX_PHOTO_BYTES:
         raise PhotoTooLarge(f"a photo may be at most {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
     if not data:
@@ -65,7 +78,7 @@ def process_photo(data: bytes) -> Photo:
                 image.load()
                 upright = ImageOps.exif_transpose(image)
                 rgb = upright.convert("RGB")
-        except UnidentifiedImageError:
+        except Image.UnidentifiedImageError:
             raise PhotoTypeRefused("the photo must be a JPEG, PNG, WebP or HEIC image") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise PhotoTooLarge(f"a photo may have at most {MAX_PIXELS // 1_000_000} megapixels") from None
