@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from petportal_runtime.catalog import ServiceSpec
 
@@ -36,29 +35,21 @@ async def migrate_all(urls: Mapping[ServiceSpec, str]) -> dict[str, float]:
 
 async def replay_all(urls: Mapping[ServiceSpec, str], bootstrap: str) -> dict[str, int]:
     """Republish every kept outbox row of every service (consumers' inboxes skip repeats)."""
-    from aiokafka import AIOKafkaProducer
-
+    from petportal_runtime.broker import OutboxProducer
     from petportal_runtime.db import make_engine, make_session_factory
     from petportal_runtime.outbox import OutboxRelay
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-
-    async def send(value: bytes, topic: str, key: bytes, headers: dict[str, str]) -> Any:
-        return await producer.send(
-            topic, value, key=key, headers=[(k, v.encode()) for k, v in headers.items()]
-        )
+    producer = OutboxProducer(bootstrap, "petportal-replay")
 
     async def replay(url: str) -> int:
         engine = make_engine(url, pool_size=1)
         try:
-            return await OutboxRelay(make_session_factory(engine), send).replay()
+            return await OutboxRelay(make_session_factory(engine), producer.send).replay()
         finally:
             await engine.dispose()
 
     try:
         counts = await asyncio.gather(*(replay(url) for url in urls.values()))
-        await producer.flush()
     finally:
-        await producer.stop()
+        await producer.close()
     return {spec.name: count for spec, count in zip(urls, counts, strict=True)}

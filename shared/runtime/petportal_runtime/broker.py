@@ -1,4 +1,4 @@
-"""Kafka wiring on FastStream: the broker, the outbox sender, typed consumers, and the one broker
+"""Kafka wiring on FastStream: the broker, the outbox's producer, typed consumers, and the one broker
 middleware that retries what may succeed later and dead-letters what never will."""
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ from .unavailable import Dependency
 if TYPE_CHECKING:
     from faststream import ContextRepo
     from faststream.message import StreamMessage
-
-    from .outbox import SendRecord
 
 log = get_logger(__name__)
 
@@ -82,11 +80,53 @@ def make_broker(settings: ServiceSettings, *, delivery: DeadLetterMiddleware | N
     )
 
 
-def outbox_sender(broker: KafkaBroker) -> SendRecord:
-    async def send(value: bytes, topic: str, key: bytes, headers: dict[str, str]) -> Awaitable[Any]:
-        return await broker.publish(value, topic, key=key, headers=headers, no_confirm=True)
+class OutboxProducer:
+    """The outbox relay's Kafka producer: aiokafka's own, with the broker's guarantees (`acks=all`,
+    the key's partition) and without FastStream's per-message middlewares. The relay traces a
+    batch with one span (`OutboxRelay`), and each record carries its event's own trace context.
+    Started by the first send, so a broker that is down delays the relay, never the service."""
 
-    return send
+    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+        self._bootstrap = bootstrap_servers
+        self._client_id = client_id
+        self._producer: Any = None
+        self._starting = asyncio.Lock()
+
+    async def _started(self) -> Any:
+        async with self._starting:
+            if self._producer is None:
+                from aiokafka import AIOKafkaProducer
+
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap,
+                    client_id=self._client_id,
+                    acks="all",
+                    enable_idempotence=False,
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+        return self._producer
+
+    async def send(self, value: bytes, topic: str, key: bytes, headers: dict[str, str]) -> Awaitable[Any]:
+        """Queue the record; the returned future is done when the broker has acknowledged it."""
+        producer = self._producer or await self._started()
+        future: Awaitable[Any] = await producer.send(
+            topic, value, key=key, headers=[(name, v.encode()) for name, v in headers.items()]
+        )
+        return future
+
+    async def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+
+def outbox_producer(settings: ServiceSettings) -> OutboxProducer:
+    return OutboxProducer(settings.kafka_bootstrap_servers, f"petportal-{settings.service_name}-outbox")
 
 
 _dead_letters = telemetry.meter("broker").create_counter(

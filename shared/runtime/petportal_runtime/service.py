@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlmodel.ext.asyncio.session import AsyncSession
 
+    from .broker import OutboxProducer
     from .db import SessionFactory
     from .inbox import InboxPurger
     from .outbox import OutboxRelay
@@ -118,6 +119,7 @@ class ServiceRuntime:
         self.engine: AsyncEngine | None = None
         self.sessions: SessionFactory | None = None
         self.relay: OutboxRelay | None = None
+        self.outbox_producer: OutboxProducer | None = None
         self.inbox_purger: InboxPurger | None = None
         self._broker: KafkaBroker | None = None
         if broker or database:
@@ -125,7 +127,7 @@ class ServiceRuntime:
 
             self._broker = make_broker(settings)
         if database:
-            from .broker import outbox_sender
+            from .broker import outbox_producer
             from .db import make_engine, make_session_factory, replica_name
             from .inbox import InboxPurger
             from .outbox import OutboxRelay
@@ -138,9 +140,10 @@ class ServiceRuntime:
             )
             self.sessions = make_session_factory(self.engine)
             self.inbox_purger = InboxPurger(self.sessions, settings.inbox_retention)
+            self.outbox_producer = outbox_producer(settings)
             self.relay = OutboxRelay(
                 self.sessions,
-                outbox_sender(self.broker),
+                self.outbox_producer.send,
                 batch_size=settings.outbox_batch_size,
                 retention=timedelta(hours=settings.outbox_retention_hours),
                 lock_timeout=timedelta(seconds=settings.outbox_relay_lock_timeout_seconds),
@@ -151,6 +154,8 @@ class ServiceRuntime:
         self.background: list[BackgroundTask] = []
         # Clients of other systems (SMTP, HTTP) a service opened: closed when it stops.
         self.closing: list[Callable[[], Awaitable[None]]] = []
+        if self.outbox_producer is not None:
+            self.closing.append(self.outbox_producer.close)
         self.uses_broker = broker
         self.checks: dict[str, Check] = (
             {"broker": self._ping_broker, "consumers": self._check_consumers} if broker else {}

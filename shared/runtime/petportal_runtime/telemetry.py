@@ -3,15 +3,17 @@ service's port, or on its own `METRICS_PORT`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
-from opentelemetry import context, metrics, propagate, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Link, Span, SpanKind
 
 _configured = False
 
@@ -58,18 +60,40 @@ def current_trace_headers() -> dict[str, str]:
     return carrier
 
 
-def attach_trace_headers(headers: Mapping[str, str]) -> object:
-    """Make the trace context in `headers` current; pass the token to context.detach()."""
-    return context.attach(propagate.extract(dict(headers)))
-
-
-def detach(token: object) -> None:
-    context.detach(token)  # type: ignore[arg-type]
-
-
 def meter(name: str) -> metrics.Meter:
     return metrics.get_meter(f"petportal.{name}")
 
 
 def tracer(name: str) -> trace.Tracer:
     return trace.get_tracer(f"petportal.{name}")
+
+
+# The SDK keeps at most this many links on a span (OTEL_SPAN_LINK_COUNT_LIMIT's default).
+MAX_LINKS = 128
+
+
+@contextmanager
+def batch_span(
+    tracer: trace.Tracer,
+    name: str,
+    carriers: Sequence[Mapping[str, str]],
+    attributes: Mapping[str, str | int],
+    kind: SpanKind = SpanKind.PRODUCER,
+) -> Iterator[Span]:
+    """One span for a batch of messages, linked to each message's trace (OpenTelemetry's messaging
+    conventions for a batch): `carriers` are the messages' W3C headers, those without one skipped."""
+    links: list[Link] = []
+    for carrier in carriers:
+        if len(links) == MAX_LINKS:
+            break
+        if "traceparent" in carrier:
+            span_context = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+            if span_context.is_valid:
+                links.append(Link(span_context))
+    with tracer.start_as_current_span(
+        name,
+        kind=kind,
+        links=links,
+        attributes={**attributes, "messaging.batch.message_count": len(carriers)},
+    ) as span:
+        yield span

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from opentelemetry import trace
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -144,8 +145,10 @@ async def test_relayed_messages_validate_against_the_contract(
     await runtime.start()
     try:
         sent = _message("contract")
-        async with runtime.transaction() as session:
-            await outbox.add_event(session, sent)
+        with trace.get_tracer("test").start_as_current_span("the request that made the event") as span:
+            async with runtime.transaction() as session:
+                await outbox.add_event(session, sent)
+        trace_id = format(span.get_span_context().trace_id, "032x")
         found = None
         for _ in range(40):
             batch = await reader.getmany(timeout_ms=250)
@@ -159,6 +162,8 @@ async def test_relayed_messages_validate_against_the_contract(
         record, envelope, event = found
         assert record.key == b"rt-clinic:contract"
         assert dict(record.headers)["event_type"] == b"MessageReceived"
+        # The consumer continues the trace of the request that made the event.
+        assert dict(record.headers)["traceparent"].decode().split("-")[1] == trace_id
         assert isinstance(event, MessageReceived)
     finally:
         await runtime.stop()
