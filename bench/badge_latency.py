@@ -35,7 +35,7 @@ TITLE = "produce → read-model visible latency (ms) at a fixed event rate"
 
 @dataclass(frozen=True)
 class Params:
-    rate_per_s: int = 200
+    rate_per_s: int = 1000  # the target rate
     duration_s: float = 10.0
     clients: int = 100
     poll_interval_s: float = 0.005
