@@ -44,7 +44,7 @@ async def replay_all(urls: Mapping[ServiceSpec, str], bootstrap: str) -> dict[st
     async def replay(url: str) -> int:
         engine = make_engine(url, pool_size=1)
         try:
-            return await OutboxRelay(make_session_factory(engine), producer.send).replay()
+            return await OutboxRelay(make_session_factory(engine), producer.send_all).replay()
         finally:
             await engine.dispose()
 

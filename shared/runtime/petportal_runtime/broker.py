@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from faststream import ContextRepo
     from faststream.message import StreamMessage
 
+    from .outbox import OutgoingRecord
+
 log = get_logger(__name__)
 
 E = TypeVar("E", bound=Event)
@@ -111,13 +113,37 @@ class OutboxProducer:
                 self._producer = producer
         return self._producer
 
-    async def send(self, value: bytes, topic: str, key: bytes, headers: dict[str, str]) -> Awaitable[Any]:
-        """Queue the record; the returned future is done when the broker has acknowledged it."""
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> None:
+        """Send the records, each to its key's partition (the partitioner of `producer.send`), and
+        return once the broker has acknowledged them all. A partition's records go in the order
+        given, in aiokafka batches (`send_batch`): one future a batch rather than one a record."""
+        from aiokafka.partitioner import DefaultPartitioner
+
         producer = self._producer or await self._started()
-        future: Awaitable[Any] = await producer.send(
-            topic, value, key=key, headers=[(name, v.encode()) for name, v in headers.items()]
-        )
-        return future
+        partitioner = DefaultPartitioner()
+        partitions: dict[str, list[int]] = {}
+        placed: dict[tuple[str, bytes], int] = {}
+        open_batches: dict[tuple[str, int], Any] = {}
+        acks: list[Awaitable[Any]] = []
+        for topic, key, value, headers in records:
+            partition = placed.get((topic, key))
+            if partition is None:
+                if topic not in partitions:
+                    partitions[topic] = sorted(await producer.partitions_for(topic))
+                partition = partitioner(key, partitions[topic], partitions[topic])
+                placed[(topic, key)] = partition
+            batch = open_batches.get((topic, partition))
+            if batch is None:
+                batch = open_batches[(topic, partition)] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                # Full: it is queued, and the record starts the next one (which takes its first
+                # record whatever its size).
+                acks.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = open_batches[(topic, partition)] = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None, headers=headers)
+        for (topic, partition), batch in open_batches.items():
+            acks.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*acks)
 
     async def close(self) -> None:
         producer, self._producer = self._producer, None

@@ -143,7 +143,7 @@ class ServiceRuntime:
             self.outbox_producer = outbox_producer(settings)
             self.relay = OutboxRelay(
                 self.sessions,
-                self.outbox_producer.send,
+                self.outbox_producer.send_all,
                 batch_size=settings.outbox_batch_size,
                 retention=timedelta(hours=settings.outbox_retention_hours),
                 lock_timeout=timedelta(seconds=settings.outbox_relay_lock_timeout_seconds),

@@ -74,6 +74,38 @@ async def test_a_unit_of_work_that_raises_keeps_neither_event_nor_claim(runtime:
         assert await uow.claim("uow-test", envelope)
 
 
+async def test_many_events_are_staged_in_order_and_roll_back_with_the_transaction(
+    runtime: ServiceRuntime,
+) -> None:
+    from sqlalchemy import text
+
+    from petportal_runtime.outbox import add_events
+
+    many = [_message() for _ in range(250)]  # enough for the bulk path (COPY)
+    async with runtime.transaction() as session:
+        await session.execute(text("SELECT 1"))
+        await add_events(session, many[:120])
+    async with runtime.transaction() as session:
+        await add_events(session, many[120:])  # the transaction's first statement: no COPY
+
+    async def fail_after_staging() -> None:
+        async with runtime.transaction() as session:
+            await session.execute(text("SELECT 1"))
+            await add_events(session, [_message() for _ in range(120)])
+            raise RuntimeError("effect failed")
+
+    with pytest.raises(RuntimeError, match="effect failed"):
+        await fail_after_staging()
+    async with runtime.transaction() as session:
+        rows = (
+            await session.execute(
+                select(tables.outbox.c.event_id, tables.outbox.c.value).order_by(tables.outbox.c.id)
+            )
+        ).all()
+    assert [row.event_id for row in rows] == [e.event_id for e in many]
+    assert [Envelope.from_bytes(row.value) for row in rows] == many
+
+
 async def test_only_a_commit_that_added_events_wakes_the_relay(make_database) -> None:  # type: ignore[no-untyped-def]
     from petportal_runtime.uow import SqlUnitOfWork
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self, TypeVar
@@ -58,10 +59,13 @@ class Envelope(BaseModel):
         producer: str,
         trace: TraceContext | None = None,
         occurred_at: datetime | None = None,
+        event_id: uuid.UUID | None = None,
     ) -> Self:
+        """`event_id`: one of `new_event_ids`, for many events at once; a new one by default."""
         if not event.CLINIC_WIDE and client_id is None:
             raise ValueError(f"{event.EVENT_TYPE} concerns one client: client_id is required")
         return cls(
+            event_id=event_id or uuid.uuid4(),
             event_type=event.EVENT_TYPE,
             event_version=event.VERSION,
             clinic_id=clinic_id,
@@ -91,6 +95,13 @@ class Envelope(BaseModel):
     @classmethod
     def from_bytes(cls, raw: bytes) -> Self:
         return cls.model_validate_json(raw)
+
+
+def new_event_ids(count: int) -> list[uuid.UUID]:
+    """`count` random (version 4) UUIDs like `uuid.uuid4`'s, from one read of the system's random
+    source rather than a read (a system call) for each."""
+    random = os.urandom(16 * count)
+    return [uuid.UUID(bytes=random[i : i + 16], version=4) for i in range(0, 16 * count, 16)]
 
 
 def partition_key(clinic_id: str, client_id: str | None) -> str:

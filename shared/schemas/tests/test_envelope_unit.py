@@ -9,6 +9,7 @@ from petportal_schemas import (
     MessageRead,
     ProgramOffered,
     SmsOptedOut,
+    new_event_ids,
     topics,
     validate_message,
 )
@@ -47,6 +48,17 @@ def test_a_client_event_without_a_client_is_refused() -> None:
             client_id=None,
             producer="sync",
         )
+
+
+def test_event_ids_made_many_at_once_are_random_uuids_and_wrap_takes_one() -> None:
+    ids = new_event_ids(1000)
+    assert len(set(ids)) == 1000
+    assert {(i.version, i.variant) for i in ids} == {(4, uuid.RFC_4122)}
+    env = Envelope.wrap(
+        SmsOptedOut(source="portal"), clinic_id="demo", client_id="C-1", producer="notify", event_id=ids[0]
+    )
+    assert env.event_id == ids[0]
+    assert new_event_ids(0) == []
 
 
 def test_round_trip_through_bytes() -> None:

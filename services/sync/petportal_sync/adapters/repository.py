@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import TextClause, delete, func, or_, text, tuple_, update
@@ -35,18 +35,24 @@ from .orm import (
 
 
 def _upsert_sql(table: str, keys: tuple[str, ...], columns: dict[str, str]) -> TextClause:
-    """INSERT of one row per array index (`clinic_id` and `updated_at` the same for all), updating
-    the row of the same key; `columns` maps each column to its SQL type."""
+    """INSERT of the rows of a JSON array (`_rows`; `clinic_id` and `updated_at` the same for all),
+    updating the row of the same key; `columns` maps each column to its SQL type. One JSON text for
+    all the rows rather than an array a column: the driver checks each element of an array."""
     names = ", ".join(columns)
-    arrays = ", ".join(f"CAST(:{name} AS {sql_type}[])" for name, sql_type in columns.items())
     updated = [name for name in (*columns, "updated_at") if name not in keys]
     return text(
         f"INSERT INTO {table} (clinic_id, {names}, updated_at)"
         f" SELECT CAST(:clinic_id AS text), {names}, CAST(:updated_at AS timestamptz)"
-        f" FROM unnest({arrays}) AS rows ({names})"
+        " FROM jsonb_to_recordset(CAST(:rows AS jsonb))"
+        f" AS rows ({', '.join(f'{name} {sql_type}' for name, sql_type in columns.items())})"
         f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET"
         f" {', '.join(f'{name} = EXCLUDED.{name}' for name in updated)}"
     )
+
+
+def _rows(clinic_id: str, now: datetime, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of an `_upsert_sql` statement (dates as ISO text)."""
+    return {"clinic_id": clinic_id, "updated_at": now, "rows": json.dumps(rows, default=date.isoformat)}
 
 
 _CONTACT_COLUMNS = {
@@ -76,18 +82,17 @@ _PROGRAM_COLUMNS = {"code": "text", "name": "text", "call_to_action": "text", "o
 _UPSERT_CONTACTS = _upsert_sql("contacts", ("clinic_id", "client_id"), _CONTACT_COLUMNS)
 _UPSERT_PATIENTS = _upsert_sql("patients", ("clinic_id", "patient_id"), _PATIENT_COLUMNS)
 _UPSERT_PROGRAMS = _upsert_sql("programs", ("clinic_id", "code"), _PROGRAM_COLUMNS)
-# The state arrives as JSON text, made JSONB row by row.
-_UPSERT_RECORDS = text(
-    "INSERT INTO clinical_records (clinic_id, kind, record_id, client_id, state, version, updated_at)"
-    " SELECT CAST(:clinic_id AS text), kind, record_id, client_id, CAST(state AS jsonb), version,"
-    " CAST(:updated_at AS timestamptz)"
-    " FROM unnest(CAST(:kind AS text[]), CAST(:record_id AS text[]), CAST(:client_id AS text[]),"
-    " CAST(:state AS text[]), CAST(:version AS bigint[]))"
-    " AS rows (kind, record_id, client_id, state, version)"
-    " ON CONFLICT (clinic_id, kind, record_id) DO UPDATE SET client_id = EXCLUDED.client_id,"
-    " state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at"
+_UPSERT_RECORDS = _upsert_sql(
+    "clinical_records",
+    ("clinic_id", "kind", "record_id"),
+    {"kind": "text", "record_id": "text", "client_id": "text", "state": "jsonb", "version": "bigint"},
 )
-_CLINIC_TIMEZONE = text("SELECT timezone FROM clinics WHERE clinic_id = :clinic_id")
+# With the clinic's timezone, for the rest of the transaction: each statement planned for its own
+# parameters (`_by_primary_key`).
+_CLINIC_TIMEZONE = text(
+    "SELECT (SELECT timezone FROM clinics WHERE clinic_id = :clinic_id),"
+    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
 _RECORDS_OF_CLIENTS = text(
     "SELECT kind, record_id, client_id, state, version FROM clinical_records"
     " WHERE clinic_id = :clinic_id AND client_id = ANY(CAST(:client_ids AS text[]))"
@@ -97,14 +102,26 @@ _RECORDS_OF_CLIENTS_OR_CLINIC = text(
     "SELECT kind, record_id, client_id, state, version FROM clinical_records"
     " WHERE clinic_id = :clinic_id AND (client_id = ANY(CAST(:client_ids AS text[])) OR client_id IS NULL)"
 )
-_CONTACTS = text(
-    "SELECT client_id, first_name, last_name, email, phone, version FROM contacts"
-    " WHERE clinic_id = :clinic_id AND client_id = ANY(CAST(:ids AS text[]))"
+
+
+def _by_primary_key(table: str, id_column: str, columns: Sequence[str]) -> TextClause:
+    """The clinic's rows with these ids, one primary-key probe per id (a subquery with a LIMIT is
+    never merged into a join). `id = ANY(:ids)` was planned as a scan of all the clinic's rows
+    while the table had no statistics (a clinic's first import), and a prepared statement's
+    generic plan, made while the table was small, stays so as it grows: `load` has each statement
+    planned for its parameters, so the probe is planned knowing the table's size."""
+    return text(
+        f"SELECT {', '.join(f'found.{c}' for c in columns)}"
+        " FROM unnest(CAST(:ids AS text[])) AS wanted (id)"
+        f" CROSS JOIN LATERAL (SELECT {', '.join(columns)} FROM {table}"
+        f" WHERE clinic_id = :clinic_id AND {id_column} = wanted.id LIMIT 1) AS found"
+    )
+
+
+_CONTACTS = _by_primary_key(
+    "contacts", "client_id", ["client_id", "first_name", "last_name", "email", "phone", "version"]
 )
-_PATIENTS = text(
-    f"SELECT {', '.join(_PATIENT_COLUMNS)} FROM patients"
-    " WHERE clinic_id = :clinic_id AND patient_id = ANY(CAST(:ids AS text[]))"
-)
+_PATIENTS = _by_primary_key("patients", "patient_id", list(_PATIENT_COLUMNS))
 _PROGRAMS = text(
     "SELECT code, name, call_to_action, offered FROM programs"
     " WHERE clinic_id = :clinic_id AND code = ANY(CAST(:codes AS text[]))"
@@ -114,18 +131,6 @@ _ENROLMENTS = text(
     " WHERE clinic_id = :clinic_id AND (client_id, program_code) IN"
     " (SELECT * FROM unnest(CAST(:client_ids AS text[]), CAST(:codes AS text[])))"
 )
-
-
-def _columns(
-    clinic_id: str, now: datetime, id_column: str, states: dict[str, dict[str, Any]], columns: dict[str, str]
-) -> dict[str, Any]:
-    """The parameters of an `_upsert_sql` statement: one list a column, in the order of `states`."""
-    params: dict[str, Any] = {"clinic_id": clinic_id, "updated_at": now, id_column: list(states)}
-    values = list(states.values())
-    for name in columns:
-        if name != id_column:
-            params[name] = [state[name] for state in values]
-    return params
 
 
 class SyncRepository:
@@ -282,55 +287,36 @@ class SyncRepository:
         return data
 
     async def apply(self, clinic_id: str, plan: BatchPlan) -> None:
-        # Each table's rows in one statement (INSERT ... SELECT FROM unnest of one array a column).
+        # Each table's rows in one statement (`_upsert_sql`).
         now = datetime.now(UTC)
         conn = await self.session.connection()
         if plan.contacts:
-            await conn.execute(
-                _UPSERT_CONTACTS,
-                _columns(
-                    clinic_id,
-                    now,
-                    "client_id",
-                    {
-                        client: {**state, "version": plan.versions.get(("contact", client))}
-                        for client, state in plan.contacts.items()
-                    },
-                    _CONTACT_COLUMNS,
-                ),
-            )
+            contacts = [
+                {**state, "client_id": client, "version": plan.versions.get(("contact", client))}
+                for client, state in plan.contacts.items()
+            ]
+            await conn.execute(_UPSERT_CONTACTS, _rows(clinic_id, now, contacts))
         if plan.programs:
-            await conn.execute(
-                _UPSERT_PROGRAMS, _columns(clinic_id, now, "code", plan.programs, _PROGRAM_COLUMNS)
-            )
+            programs = [{**state, "code": code} for code, state in plan.programs.items()]
+            await conn.execute(_UPSERT_PROGRAMS, _rows(clinic_id, now, programs))
         if plan.patients:
-            await conn.execute(
-                _UPSERT_PATIENTS,
-                _columns(
-                    clinic_id,
-                    now,
-                    "patient_id",
-                    {
-                        patient: {**state, "version": plan.versions.get(("patient", patient))}
-                        for patient, state in plan.patients.items()
-                    },
-                    _PATIENT_COLUMNS,
-                ),
-            )
+            patients = [
+                {**state, "patient_id": patient, "version": plan.versions.get(("patient", patient))}
+                for patient, state in plan.patients.items()
+            ]
+            await conn.execute(_UPSERT_PATIENTS, _rows(clinic_id, now, patients))
         if plan.records:
-            items = plan.records.items()
-            await conn.execute(
-                _UPSERT_RECORDS,
+            records = [
                 {
-                    "clinic_id": clinic_id,
-                    "updated_at": now,
-                    "kind": [kind for (kind, _id), _record in items],
-                    "record_id": [record_id for (_kind, record_id), _record in items],
-                    "client_id": [record.client_id for record in plan.records.values()],
-                    "state": [json.dumps(record.state) for record in plan.records.values()],
-                    "version": [record.version for record in plan.records.values()],
-                },
-            )
+                    "kind": kind,
+                    "record_id": record_id,
+                    "client_id": record.client_id,
+                    "state": record.state,
+                    "version": record.version,
+                }
+                for (kind, record_id), record in plan.records.items()
+            ]
+            await conn.execute(_UPSERT_RECORDS, _rows(clinic_id, now, records))
         await BookingRepository(self.session).upsert_slots(clinic_id, plan.slots, now)
         if plan.removed_patients:
             await self.session.exec(

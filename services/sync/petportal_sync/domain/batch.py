@@ -9,6 +9,7 @@ changes nothing either, whatever order the PIMS's changes arrive in.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,6 +247,16 @@ _ORDER: dict[type[Any], int] = {
 
 def plan_batch(records: list[tuple[int, PimsRecord]], data: ClinicData) -> BatchPlan:
     plan = BatchPlan()
+    for _ in plan_steps(records, data, plan, every=max(1, len(records))):
+        pass
+    return plan
+
+
+def plan_steps(
+    records: list[tuple[int, PimsRecord]], data: ClinicData, plan: BatchPlan, every: int
+) -> Iterator[None]:
+    """`plan_batch` a step at a time: fills `plan`, pausing (a yield) after every `every` records, so
+    that the caller can let others run in between."""
     contacts = dict(data.contacts)
     programs = dict(data.programs)
     patients = dict(data.patients)
@@ -256,7 +267,10 @@ def plan_batch(records: list[tuple[int, PimsRecord]], data: ClinicData) -> Batch
     def reject(index: int, kind: str, field_name: str, message: str) -> None:
         plan.rejections.append(Rejection(index, kind, (FieldError(field_name, message),)))
 
-    for index, record in sorted(records, key=lambda item: (_ORDER[type(item[1])], item[0])):
+    ordered = sorted(records, key=lambda item: (_ORDER[type(item[1])], item[0]))
+    for done, (index, record) in enumerate(ordered):
+        if done and done % every == 0:
+            yield
         try:
             match record:
                 case ContactRecord():
@@ -367,7 +381,6 @@ def plan_batch(records: list[tuple[int, PimsRecord]], data: ClinicData) -> Batch
             continue
         plan.accepted += 1
     plan.rejections.sort(key=lambda r: r.index)
-    return plan
 
 
 # Patient fields that are not signalment: they change the pet's standing, not its ID card.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -356,10 +357,20 @@ ERRORS: ErrorStatuses = {
 }
 
 
+async def _freeze_startup_objects() -> None:
+    """What start-up allocated (modules, the app) lives as long as the process: frozen, a full
+    garbage collection no longer walks it. A batch of records makes enough objects to set off one
+    every few batches, each of which walked all of it (about a tenth of sync's CPU while ingesting)."""
+    gc.freeze()
+
+
 def create_app(container: Sync | None = None) -> FastAPI:
     container = container or bootstrap()
     app = container.runtime.create_app(
-        title="Pet Portal sync", routers=[router, *booking_api.ROUTERS], errors=ERRORS
+        title="Pet Portal sync",
+        routers=[router, *booking_api.ROUTERS],
+        on_startup=[_freeze_startup_objects],
+        errors=ERRORS,
     )
     app.state.container = container
     return app

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 from petportal_runtime import telemetry
 from petportal_runtime.erasure import erase
@@ -20,12 +20,13 @@ from petportal_schemas import (
     ClinicRegistered,
     Envelope,
     PatientRemoved,
+    new_event_ids,
 )
 from petportal_schemas.pims import PimsName
 
 from ..domain.adapters import ADAPTERS, Adapter, native_field
 from ..domain.apikeys import ApiKeyInfo, ApiKeyNotFound, generate_api_key, hash_api_key, looks_like_api_key
-from ..domain.batch import BatchPlan, plan_batch, references
+from ..domain.batch import BatchPlan, plan_steps, references
 from ..domain.clinics import Clinic, ClinicExistsError, ClinicRegistration, InvalidApiKey
 from ..domain.records import (
     KINDS,
@@ -51,6 +52,7 @@ PRODUCER = "sync"
 # sync's consumer of other services' events (its Kafka consumer group is petportal-sync).
 CONSUMER = "sync"
 
+T = TypeVar("T")
 RECORD_KINDS = frozenset(KINDS)
 PIMS_NAMES = frozenset(get_args(PimsName))
 _meter = telemetry.meter("sync")
@@ -108,11 +110,12 @@ async def authenticate_clinic(uow: SyncUnitOfWork, api_key: str | None) -> Clini
 
 
 def validate_records(
-    raw_records: Sequence[dict[str, Any]], phone_region: str
+    raw_records: Sequence[dict[str, Any]], phone_region: str, *, start: int = 0
 ) -> tuple[list[tuple[int, PimsRecord]], list[Rejection]]:
+    """`start`: the batch index of the first record (for a slice of a batch)."""
     valid: list[tuple[int, PimsRecord]] = []
     rejected: list[Rejection] = []
-    for index, raw in enumerate(raw_records):
+    for index, raw in enumerate(raw_records, start):
         outcome = validate_record(raw, index, phone_region=phone_region)
         if isinstance(outcome, Rejection):
             rejected.append(outcome)
@@ -129,13 +132,13 @@ class WrongPims(ValueError):
 
 
 def validate_native_records(
-    adapter: Adapter, raw_records: Sequence[Any], phone_region: str
+    adapter: Adapter, raw_records: Sequence[Any], phone_region: str, *, start: int = 0
 ) -> tuple[list[tuple[int, PimsRecord]], list[Rejection], dict[int, dict[str, str]]]:
     """Native records mapped to canonical ones and validated; rejections name the PIMS's fields."""
     valid: list[tuple[int, PimsRecord]] = []
     rejected: list[Rejection] = []
     names: dict[int, dict[str, str]] = {}
-    for index, raw in enumerate(raw_records):
+    for index, raw in enumerate(raw_records, start):
         canonical, names[index], problem = adapter.to_canonical(raw)
         if canonical is None:
             rejected.append(
@@ -148,6 +151,43 @@ def validate_native_records(
         else:
             valid.append((index, outcome))
     return valid, rejected, names
+
+
+# A batch is validated and planned on the event loop, this many records at a time, the loop
+# serving others between slices. In a worker thread it would share the interpreter (the GIL) with
+# the loop all the same, and slow down the clinic's batch that is applying meanwhile, whose every
+# query's answer would wait for the thread to give way (every few milliseconds). Planning holds
+# the clinic's lock: it goes in longer slices, so that other batches' validation delays it less.
+SLICE = 100
+PLAN_SLICE = 1000
+
+
+async def _slices(records: Sequence[T]) -> AsyncIterator[tuple[int, Sequence[T]]]:
+    """The records a slice at a time, with the batch index of each slice's first."""
+    for start in range(0, len(records), SLICE):
+        if start:
+            await asyncio.sleep(0)
+        yield start, records[start : start + SLICE]
+
+
+async def _validated(
+    raw_records: Sequence[Any], phone_region: str, adapter: Adapter | None = None
+) -> tuple[list[tuple[int, PimsRecord]], list[Rejection], dict[int, dict[str, str]] | None]:
+    """`validate_records`, or `validate_native_records` with an adapter, a slice at a time."""
+    valid: list[tuple[int, PimsRecord]] = []
+    rejected: list[Rejection] = []
+    names: dict[int, dict[str, str]] = {}
+    async for start, chunk in _slices(raw_records):
+        if adapter is None:
+            chunk_valid, chunk_rejected = validate_records(chunk, phone_region, start=start)
+        else:
+            chunk_valid, chunk_rejected, chunk_names = validate_native_records(
+                adapter, chunk, phone_region, start=start
+            )
+            names.update(chunk_names)
+        valid += chunk_valid
+        rejected += chunk_rejected
+    return valid, rejected, None if adapter is None else names
 
 
 def in_native_names(rejection: Rejection, names: dict[str, str]) -> Rejection:
@@ -167,10 +207,7 @@ async def receive_native_records(
     """A batch in the PIMS's own shapes (`domain.adapters`): mapped, then applied like any batch."""
     if pims != clinic.pims:
         raise WrongPims(pims, clinic.pims)
-    adapter = ADAPTERS[pims]
-    valid, rejected, names = await asyncio.to_thread(
-        validate_native_records, adapter, raw_records, phone_region
-    )
+    valid, rejected, names = await _validated(raw_records, phone_region, ADAPTERS[pims])
     return await _apply(uow, clinic.clinic_id, raw_records, valid, rejected, pims=pims, names=names)
 
 
@@ -184,8 +221,8 @@ async def receive_records(
     snapshot_id: uuid.UUID | None = None,
 ) -> BatchResult:
     """Validates each record on its own, applies the valid ones with their events, keeps the rest."""
-    # CPU-bound (about 0.2 ms a record): off the event loop, before the first query holds a connection.
-    valid, rejected = await asyncio.to_thread(validate_records, raw_records, phone_region)
+    # Before the first query holds a connection.
+    valid, rejected, _ = await _validated(raw_records, phone_region)
     return await _apply(uow, clinic_id, raw_records, valid, rejected, pims=pims, snapshot_id=snapshot_id)
 
 
@@ -230,7 +267,9 @@ async def _apply(
             enrolments=refs.enrolments,
             records=refs.records,
         )
-        plan = await asyncio.to_thread(plan_batch, valid, data)
+        plan = BatchPlan()
+        for _ in plan_steps(valid, data, plan, every=PLAN_SLICE):
+            await asyncio.sleep(0)
         if names is not None:
             plan.rejections = [in_native_names(r, names[r.index]) for r in plan.rejections]
         await store.apply(clinic_id, plan)
@@ -238,9 +277,14 @@ async def _apply(
         await uow.publish_all(
             [
                 Envelope.wrap(
-                    p.event, clinic_id=clinic_id, client_id=p.client_id, producer=PRODUCER, trace=trace
+                    p.event,
+                    clinic_id=clinic_id,
+                    client_id=p.client_id,
+                    producer=PRODUCER,
+                    trace=trace,
+                    event_id=event_id,
                 )
-                for p in plan.events
+                for p, event_id in zip(plan.events, new_event_ids(len(plan.events)), strict=True)
             ]
         )
         rejected = sorted(rejected + plan.rejections, key=lambda r: r.index)
@@ -286,13 +330,8 @@ async def replay_rejections(
     for source in sorted({r.source for r in stored}):
         group = [r for r in stored if r.source == source]
         raws = [json.loads(r.raw) for r in group]
-        if source == "canonical":
-            valid, bad = await asyncio.to_thread(validate_records, raws, phone_region)
-            names = None
-        else:
-            valid, bad, names = await asyncio.to_thread(
-                validate_native_records, ADAPTERS[source], raws, phone_region
-            )
+        adapter = None if source == "canonical" else ADAPTERS[source]
+        valid, bad, names = await _validated(raws, phone_region, adapter)
         result = await _apply(
             uow,
             clinic.clinic_id,

@@ -115,3 +115,21 @@ async def test_a_clinic_sees_only_its_own_rejections_newest_first_up_to_the_limi
     rejections = await services.clinic_rejections(uow, "clinic-1", 1)
     assert [(r.index, r.kind) for r in rejections] == [(0, "nothing")]
     assert len(await services.clinic_rejections(uow, "clinic-1", 100)) == 2
+
+
+async def test_a_batch_longer_than_a_slice_keeps_its_indexes_and_order(
+    uow: FakeUnitOfWork[Any], repositories: Any
+) -> None:
+    """Validated and planned a slice at a time (`services.SLICE`), then applied as one batch."""
+    contacts = [{**CONTACT, "client_id": f"c{i}"} for i in range(services.SLICE * 2 + 50)]
+    bad = {
+        i: {"kind": "contact", "client_id": f"x{i}", "first_name": "", "last_name": "Lee"}
+        for i in (3, 120, 230)
+    }
+    records = [bad.get(i, contact) for i, contact in enumerate(contacts)]
+    records.append({**PATIENT, "client_id": "c10"})  # its contact came in an earlier slice
+    result = await receive(uow, *records)
+    assert [r.index for r in result.rejected] == sorted(bad)
+    assert result.accepted == len(records) - len(bad)
+    assert len(repositories.sync.contacts) == len(contacts) - len(bad)
+    assert ("clinic-1", "p1") in repositories.sync.patients

@@ -13,7 +13,14 @@ from petportal_schemas import (
     ProgramWithdrawn,
 )
 from petportal_sync.domain.apikeys import generate_api_key, hash_api_key, looks_like_api_key
-from petportal_sync.domain.batch import ClinicData, has_changed, plan_batch, program_events
+from petportal_sync.domain.batch import (
+    BatchPlan,
+    ClinicData,
+    has_changed,
+    plan_batch,
+    plan_steps,
+    program_events,
+)
 from petportal_sync.domain.records import (
     ContactRecord,
     PatientRecord,
@@ -227,6 +234,16 @@ def test_new_contact_is_published_and_an_identical_one_is_not() -> None:
     changed = plan_batch(valid(contact(last_name="Lee-Smith")), ClinicData(contacts=dict(first.contacts)))
     assert [type(p.event) for p in changed.events] == [ClientUpserted]
     assert changed.contacts["c1"]["last_name"] == "Lee-Smith"
+
+
+def test_a_plan_made_in_steps_is_the_plan_made_at_once() -> None:
+    records = valid(
+        patient(client_id="ghost"), patient(), contact(), contact("c2"), patient("p2", "c2"), contact("c3")
+    )
+    stepped = BatchPlan()
+    steps = sum(1 for _ in plan_steps(records, ClinicData(), stepped, every=2))
+    assert steps == 2  # a pause after every 2 of the 6 records, none after the last
+    assert stepped == plan_batch(records, ClinicData())
 
 
 def test_patient_needs_a_known_client() -> None:
