@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import signal
 import time
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 MAX_RECORDS = 1000
-GETMANY_TIMEOUT_MS = 50  # what the runtime's batch subscriber uses (batch_timeout_ms)
+GETMANY_TIMEOUT_MS = 50  # the runtime's batch subscriber polls (batch_timeout_ms) at most this long
 
 
 @dataclass
@@ -249,6 +250,8 @@ class TodoProjectionStore:
     async def start(self) -> None:
         await self.read_model.ping()
         await self.read_model.ensure_indexes()
+        # As every service does once started (petportal_runtime.service.ServiceRuntime.start).
+        gc.freeze()
 
     async def apply(self, records: Records) -> int:
         from petportal_runtime.broker import parse_record

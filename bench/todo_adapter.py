@@ -28,6 +28,14 @@ def todo_mongo_adapter() -> ModuleType:
     return mongo
 
 
+def todo_fetch_max_wait_ms() -> int:
+    """How long the todo service's consumer lets a fetch wait (its setting's default)."""
+    todo_mongo_adapter()  # services/todo on sys.path
+    from petportal_todo.settings import TodoSettings
+
+    return int(TodoSettings.model_fields["todo_fetch_max_wait_ms"].default)
+
+
 def parent_state(doc: dict[str, Any]) -> tuple[int, bool]:
     """(unread messages, opted out of SMS?) of one `parents` document.
 

@@ -68,6 +68,7 @@ def bootstrap(
         event_types=CONSUMED_EVENTS,
         handler=bind(handlers.project_events, projection),
         max_records=settings.todo_batch_max_records,
+        fetch_max_wait_ms=settings.todo_fetch_max_wait_ms,
     )
     document_publisher(runtime.broker, topics.ERASURE, [ClientDataErased])
     return TodoService(settings, runtime, read_model)

@@ -238,12 +238,13 @@ def _errors(exc: ValidationError) -> str:
 
 # FastStream decoders: pydantic parses the bytes straight into the envelope (no intermediate dict),
 # and a failure names the record. The handler's annotation (Envelope, list[Envelope]) is then what
-# the AsyncAPI document shows.
-def _decode_one(msg: StreamMessage[Any]) -> Envelope:
+# the AsyncAPI document shows. Coroutines, because FastStream runs a plain function in a worker
+# thread: a thread hop per message (or batch) for a few microseconds of parsing.
+async def _decode_one(msg: StreamMessage[Any]) -> Envelope:
     return decode_envelope(msg.body)
 
 
-def _decode_batch(msg: StreamMessage[Any]) -> list[Envelope]:
+async def _decode_batch(msg: StreamMessage[Any]) -> list[Envelope]:
     return [decode_envelope(raw, index) for index, raw in enumerate(msg.body)]
 
 
@@ -256,7 +257,9 @@ def consumer_of_group(group_id: str | None) -> str:
     return (group_id or "").removeprefix("petportal-")
 
 
-def consumer_options(settings: ServiceSettings, group_id: str) -> dict[str, Any]:
+def consumer_options(
+    settings: ServiceSettings, group_id: str, *, fetch_max_wait_ms: int = 100
+) -> dict[str, Any]:
     return {
         "group_id": group_id,
         "auto_offset_reset": "earliest",
@@ -264,7 +267,7 @@ def consumer_options(settings: ServiceSettings, group_id: str) -> dict[str, Any]
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         # A fetch waits this long for data on idle partitions; aiokafka's 500 ms default puts half a
         # second between an event and the list that shows it whenever most partitions are quiet.
-        "fetch_max_wait_ms": 100,
+        "fetch_max_wait_ms": fetch_max_wait_ms,
         "heartbeat_interval_ms": max(300, settings.kafka_session_timeout_ms // 4),
     }
 
@@ -330,6 +333,7 @@ def subscribe_event_batches(
     event_types: Collection[type[Event]],
     handler: BatchHandler,
     max_records: int = 1000,
+    fetch_max_wait_ms: int = 100,
 ) -> None:
     """A fetched batch at a time, in partition order; the handler applies it in one transaction."""
     names = {cls.EVENT_TYPE for cls in event_types}
@@ -344,8 +348,10 @@ def subscribe_event_batches(
         *source_topics,
         batch=True,
         max_records=max_records,
-        batch_timeout_ms=50,
-        **consumer_options(settings, consumer_group(consumer)),
+        # A poll that finds nothing is followed by a pause as long (FastStream's): no longer than a
+        # fetch's wait, so that an event arriving then is not held up more than a fetch would.
+        batch_timeout_ms=min(50, fetch_max_wait_ms),
+        **consumer_options(settings, consumer_group(consumer), fetch_max_wait_ms=fetch_max_wait_ms),
         decoder=_decode_batch,
         title=consumer,
         description=f"{consumer} consumes: {', '.join(sorted(names))}",

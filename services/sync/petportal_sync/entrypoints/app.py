@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -357,19 +356,11 @@ ERRORS: ErrorStatuses = {
 }
 
 
-async def _freeze_startup_objects() -> None:
-    """What start-up allocated (modules, the app) lives as long as the process: frozen, a full
-    garbage collection no longer walks it. A batch of records makes enough objects to set off one
-    every few batches, each of which walked all of it (about a tenth of sync's CPU while ingesting)."""
-    gc.freeze()
-
-
 def create_app(container: Sync | None = None) -> FastAPI:
     container = container or bootstrap()
     app = container.runtime.create_app(
         title="Pet Portal sync",
         routers=[router, *booking_api.ROUTERS],
-        on_startup=[_freeze_startup_objects],
         errors=ERRORS,
     )
     app.state.container = container

@@ -59,6 +59,7 @@ from petportal_runtime.unavailable import Dependency
 from petportal_schemas.records import AppointmentVisibility
 
 from ..domain import (
+    AppliedEvent,
     ClinicChange,
     ClinicView,
     ParentChange,
@@ -70,6 +71,7 @@ from ..domain import (
     ScheduledAppointment,
     parent_id,
 )
+from ..service_layer.projection import meanwhile
 
 Document = dict[str, Any]
 
@@ -160,12 +162,12 @@ class MongoReadModel:
 class MongoUnitOfWork:
     """One session; `write` is one multi-document transaction.
 
-    The inbox check is a plain read before the transaction, and the transaction opens with the inbox
-    inserts: the unique `_id` is the claim, so an event applied meanwhile by someone else (a zombie
-    consumer during a rebalance) makes the insert fail and the whole batch roll back and retry. It
-    also means the first command of the transaction is a write, which nx-27017 needs: it starts a
-    transaction only on a write carrying `startTransaction` (a leading find would leave the writes
-    outside any transaction).
+    The inbox inserts are the claim: their unique `_id` makes a batch holding an event applied before
+    (a redelivery, or a zombie consumer during a rebalance) fail and roll back as a whole, and
+    `apply_batch` then reads the inbox and writes the rest. Reads are plain reads before the
+    transaction, whose first command is a write, which nx-27017 needs: it starts a transaction only
+    on a write carrying `startTransaction` (a leading find would leave the writes outside any
+    transaction).
     """
 
     def __init__(self, model: MongoReadModel) -> None:
@@ -194,7 +196,7 @@ class MongoUnitOfWork:
         return {doc["_id"] async for doc in cursor}
 
     async def tombstones(self, parent_ids: Collection[str]) -> dict[str, datetime]:
-        """A plain read before the transaction, like the inbox check."""
+        """A plain read before the transaction."""
         cursor = self._model.db[ERASED].find({"_id": {"$in": list(set(parent_ids))}})
         return {doc["_id"]: EPOCH + timedelta(microseconds=int(doc["erased_us"])) async for doc in cursor}
 
@@ -206,14 +208,29 @@ class MongoUnitOfWork:
 
     async def _write(self, changes: ProjectionChanges, applied_at: datetime) -> None:
         db, session = self._model.db, self.session
+        now = iso(applied_at)
         # Commits when the block ends, aborts when it raises. The first command must be a write
         # (nx-27017 starts the transaction on it); the inbox comes last (see the module docstring).
         async with await session.start_transaction():
+            inbox: list[Document] | None = None
             if changes.parents:
-                await db[PARENTS].bulk_write(
-                    [op for c in changes.parents.values() for op in parent_updates(c, applied_at)],
-                    session=session,
+                ops = [op for c in changes.parents.values() for op in _parent_updates(c, now)]
+                # The inbox documents are built while the server applies the updates.
+                written, inbox = await meanwhile(
+                    db[PARENTS].bulk_write(ops, session=session), lambda: inbox_documents(changes.events, now)
                 )
+                # A document created by an update that only pulled read messages has no
+                # unread_message_ids array yet (see `_parent_updates`).
+                if created := [
+                    key
+                    for key in (written.upserted_ids or {}).values()
+                    if (c := changes.parents.get(key)) is not None and c.read and not c.received
+                ]:
+                    await db[PARENTS].update_many(
+                        {"_id": {"$in": created}, "unread_message_ids": {"$exists": False}},
+                        {"$set": {"unread_message_ids": []}},
+                        session=session,
+                    )
             if changes.clinics:
                 await db[CLINICS].bulk_write(
                     [clinic_update(c, applied_at) for c in changes.clinics.values()], session=session
@@ -223,19 +240,24 @@ class MongoUnitOfWork:
             ]:
                 # After the deletions (see the module docstring), before the inbox.
                 await db[ERASED].bulk_write(erasures, session=session)
-            await db[INBOX].insert_many(
-                [
-                    {
-                        "_id": str(e.event_id),
-                        "event_type": e.event_type,
-                        "occurred_at": iso(e.occurred_at),
-                        "applied_at": iso(applied_at),
-                        **({"ignored": e.ignored_reason} if e.ignored_reason else {}),
-                    }
-                    for e in changes.events
-                ],
-                session=session,
-            )
+            if inbox is None:
+                inbox = inbox_documents(changes.events, now)
+            await db[INBOX].insert_many(inbox, session=session)
+
+
+def inbox_documents(events: Sequence[AppliedEvent], applied_at: str) -> list[Document]:
+    documents: list[Document] = []
+    for e in events:
+        document = {
+            "_id": str(e.event_id),
+            "event_type": e.event_type,
+            "occurred_at": iso(e.occurred_at),
+            "applied_at": applied_at,
+        }
+        if e.ignored_reason:
+            document["ignored"] = e.ignored_reason
+        documents.append(document)
+    return documents
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -256,106 +278,131 @@ def iso(moment: datetime) -> str:
 
 
 def parent_updates(change: ParentChange, applied_at: datetime) -> list[UpdateOne | DeleteOne]:
-    # An erasure first deletes the document; what followed it in the batch makes a fresh one.
-    erased: list[UpdateOne | DeleteOne] = [DeleteOne({"_id": change.parent_id})] if change.erased_at else []
-    if change.deletes_document:
-        return erased
-    update: Document = {
-        "$set": {"clinic_id": change.clinic_id, "client_id": change.client_id, "updated_at": iso(applied_at)},
-        # Both arrays exist from the first write: nx-27017 ignores $addToSet on a missing field.
-        "$addToSet": {
-            "enrolled_programs": {"$each": sorted(change.enrolled)},
-            "unread_message_ids": {"$each": sorted(change.received)},
-        },
+    return _parent_updates(change, iso(applied_at))
+
+
+def _parent_updates(change: ParentChange, updated_at: str) -> list[UpdateOne | DeleteOne]:
+    # Every part is built only when the change has some of it: most changes are a message or two.
+    ops: list[UpdateOne | DeleteOne] = []
+    if change.erased_at:
+        # An erasure first deletes the document; what followed it in the batch makes a fresh one.
+        ops.append(DeleteOne({"_id": change.parent_id}))
+        if change.deletes_document:
+            return ops
+    pid = change.parent_id
+    updates: Document = {
+        "clinic_id": change.clinic_id,
+        "client_id": change.client_id,
+        "updated_at": updated_at,
     }
-    latest = {
-        field: micros(value)
-        for field, value in (
-            ("sms_opted_out_us", change.sms_opted_out_at),
-            ("sms_opted_in_us", change.sms_opted_in_at),
-        )
-        if value is not None
+    # Both arrays exist from the first write: nx-27017 ignores $addToSet on a missing field.
+    add_to_set: Document = {
+        "enrolled_programs": {"$each": sorted(change.enrolled) if change.enrolled else []}
     }
-    if latest:
-        update["$max"] = latest
+    update: Document = {"$set": updates, "$addToSet": add_to_set}
+    if change.read and not change.received:
+        # Messages read and none received: the pull is part of this operation. (One update may not
+        # both add to and pull from an array; `_write` makes the array of a document this creates.)
+        update["$pull"] = {"unread_message_ids": {"$in": sorted(change.read)}}
+    else:
+        add_to_set["unread_message_ids"] = {"$each": sorted(change.received) if change.received else []}
+    if change.sms_opted_out_at is not None or change.sms_opted_in_at is not None:
+        update["$max"] = {
+            field: micros(value)
+            for field, value in (
+                ("sms_opted_out_us", change.sms_opted_out_at),
+                ("sms_opted_in_us", change.sms_opted_in_at),
+            )
+            if value is not None
+        }
     # Reminders, answers and the pets' appointment entries: pets (or the client) gone first, in an
     # operation of their own (it clears a prefix of the paths set below), then the ended reminders
     # unset and the open ones set. A gone pet's appointments written before stay, never shown again
     # (their entries are gone) unless the PIMS schedules them again for a pet.
-    gone = (
-        {"reminders": "", "answers": "", "forms": "", "appointments": "", "pet_appointments": ""}
-        if change.client_gone
-        else {
+    if change.client_gone:
+        gone = {"reminders": "", "answers": "", "forms": "", "appointments": "", "pet_appointments": ""}
+        ops.append(UpdateOne({"_id": pid}, {"$unset": gone}))
+    elif change.patients_gone:
+        gone = {
             f"{kind}.{_key(p)}": ""
             for p in sorted(change.patients_gone)
             for kind in ("reminders", "answers", "pet_appointments")
         }
-    )
-    ops = erased + ([UpdateOne({"_id": change.parent_id}, {"$unset": gone})] if gone else [])
-    update["$set"] |= {
-        f"reminders.{_key(patient)}.{_key(reminder)}": due.isoformat()
-        for (patient, reminder), due in change.reminders_due.items()
-    }
+        ops.append(UpdateOne({"_id": pid}, {"$unset": gone}))
+    if change.reminders_due:
+        updates |= {
+            f"reminders.{_key(patient)}.{_key(reminder)}": due.isoformat()
+            for (patient, reminder), due in change.reminders_due.items()
+        }
     # An answer and its request's seen mark are separate paths, so either order gives the same
     # document, and writing either again changes nothing (one answer per request; any seen_us means
     # seen). $set, not $max: see the module docstring.
-    update["$set"] |= {
-        f"answers.{_key(a.patient_id)}.{a.request_id}": {
-            "kind": a.kind,
-            "outcome": a.outcome,
-            "answered_us": micros(a.answered_at),
+    if change.answers:
+        updates |= {
+            f"answers.{_key(a.patient_id)}.{a.request_id}": {
+                "kind": a.kind,
+                "outcome": a.outcome,
+                "answered_us": micros(a.answered_at),
+            }
+            for a in change.answers.values()
         }
-        for a in change.answers.values()
-    }
-    update["$set"] |= {f"seen_requests.{request_id}": micros(at) for request_id, at in change.seen.items()}
+    if change.seen:
+        updates |= {f"seen_requests.{request_id}": micros(at) for request_id, at in change.seen.items()}
     # Forms likewise: an assignment and its completion are separate paths (assignment ids are UUIDs).
-    update["$set"] |= {
-        f"forms.{f.assignment_id}": {"title": f.title, "assigned_us": micros(f.assigned_at)}
-        for f in change.forms.values()
-    }
-    update["$set"] |= {
-        f"completed_forms.{assignment_id}": micros(at) for assignment_id, at in change.forms_completed.items()
-    }
+    if change.forms:
+        updates |= {
+            f"forms.{f.assignment_id}": {"title": f.title, "assigned_us": micros(f.assigned_at)}
+            for f in change.forms.values()
+        }
+    if change.forms_completed:
+        updates |= {
+            f"completed_forms.{assignment_id}": micros(at)
+            for assignment_id, at in change.forms_completed.items()
+        }
     # Appointments: the scheduled ones set with their pet's entry, the others unset with the entry of
     # the event's pet (never a path set here: the fold keeps the entries apart, and an appointment
     # set again is not unset), and the answered marks set or, once the appointment is over, unset.
-    update["$set"] |= {
-        f"appointments.{_key(a.appointment_id)}": {
-            "patient_id": a.patient_id,
-            "starts_us": micros(a.starts_at),
-            "timezone": a.timezone,
-            "type": a.appointment_type,
-            "reason": a.reason,
+    if change.appointments:
+        updates |= {
+            f"appointments.{_key(a.appointment_id)}": {
+                "patient_id": a.patient_id,
+                "starts_us": micros(a.starts_at),
+                "timezone": a.timezone,
+                "type": a.appointment_type,
+                "reason": a.reason,
+            }
+            for a in change.appointments.values()
         }
-        for a in change.appointments.values()
-    }
-    update["$set"] |= {
-        f"pet_appointments.{_key(a.patient_id)}.{_key(a.appointment_id)}": True
-        for a in change.appointments.values()
-        if a.patient_id is not None
-    }
-    update["$set"] |= {
-        f"answered_appointments.{_key(appointment_id)}": micros(at)
-        for appointment_id, at in change.appointments_answered.items()
-    }
-    unset = {f"reminders.{_key(p)}.{_key(r)}": "" for p, r in sorted(change.reminders_ended)}
-    unset |= {
-        f"appointments.{_key(a)}": "" for _, a in change.appointments_ended if a not in change.appointments
-    }
-    unset |= {
-        f"pet_appointments.{_key(p)}.{_key(a)}": "" for p, a in change.appointments_ended if p is not None
-    }
-    unset |= {f"answered_appointments.{_key(a)}": "" for a in sorted(change.answered_forgotten)}
+        updates |= {
+            f"pet_appointments.{_key(a.patient_id)}.{_key(a.appointment_id)}": True
+            for a in change.appointments.values()
+            if a.patient_id is not None
+        }
+    if change.appointments_answered:
+        updates |= {
+            f"answered_appointments.{_key(appointment_id)}": micros(at)
+            for appointment_id, at in change.appointments_answered.items()
+        }
+    unset: Document = {}
+    if change.reminders_ended:
+        unset |= {f"reminders.{_key(p)}.{_key(r)}": "" for p, r in sorted(change.reminders_ended)}
+    if change.appointments_ended:
+        unset |= {
+            f"appointments.{_key(a)}": ""
+            for _, a in change.appointments_ended
+            if a not in change.appointments
+        }
+        unset |= {
+            f"pet_appointments.{_key(p)}.{_key(a)}": "" for p, a in change.appointments_ended if p is not None
+        }
+    if change.answered_forgotten:
+        unset |= {f"answered_appointments.{_key(a)}": "" for a in sorted(change.answered_forgotten)}
     if unset:
         update["$unset"] = unset
-    ops.append(UpdateOne({"_id": change.parent_id}, update, upsert=True))
-    if change.read:
+    ops.append(UpdateOne({"_id": pid}, update, upsert=True))
+    if change.read and change.received:
         # A second operation: one update may not both add to and pull from the same array.
-        ops.append(
-            UpdateOne(
-                {"_id": change.parent_id}, {"$pull": {"unread_message_ids": {"$in": sorted(change.read)}}}
-            )
-        )
+        ops.append(UpdateOne({"_id": pid}, {"$pull": {"unread_message_ids": {"$in": sorted(change.read)}}}))
     return ops
 
 

@@ -19,6 +19,7 @@ from .model import (
 from .projection import (
     CONSUMED_EVENTS,
     ERASED,
+    AppliedEvent,
     ClinicChange,
     ParentChange,
     ProjectionChanges,
@@ -31,6 +32,7 @@ __all__ = [
     "APPOINTMENT_CONFIRM_WINDOW",
     "CONSUMED_EVENTS",
     "ERASED",
+    "AppliedEvent",
     "ClinicChange",
     "ClinicView",
     "HelpOptions",

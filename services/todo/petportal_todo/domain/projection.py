@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import cache
 
 from petportal_schemas import (
     AppointmentAnswered,
@@ -87,6 +88,16 @@ CONSUMED_EVENTS: tuple[type[Event], ...] = (
 # The appointment is over (or gone): the PIMS will not send it as scheduled again, so the parent's
 # answer to it no longer needs remembering.
 _APPOINTMENT_OVER = frozenset({"completed", "no_show"})
+
+_CLINIC_WIDE: tuple[type[Event], ...] = (ProgramOffered, ProgramWithdrawn, ClinicSettingsChanged)
+
+
+@cache
+def _is_a(kind: type[Event], classes: type[Event] | tuple[type[Event], ...]) -> bool:
+    """issubclass, remembered: an isinstance check that fails costs an ABC lookup on pydantic models,
+    and the fold makes several for every event."""
+    return issubclass(kind, classes)
+
 
 # The `ignored` reason of an event about an erased parent that occurred before the erasure (or was
 # followed by it in its batch).
@@ -287,13 +298,14 @@ class ProjectionChanges:
 
 
 def unique_events(
-    batch: Sequence[tuple[Envelope, Event]], already_applied: set[str]
+    batch: Sequence[tuple[Envelope, Event]], already_applied: set[str], keys: Sequence[str] | None = None
 ) -> list[tuple[Envelope, Event]]:
-    """The batch without events applied before or repeated in the batch, in batch order."""
+    """The batch without events applied before or repeated in the batch, in batch order. `keys`: the
+    batch's event ids as strings, when the caller has them already."""
     seen = set(already_applied)
     fresh = []
-    for envelope, event in batch:
-        key = str(envelope.event_id)
+    for index, (envelope, event) in enumerate(batch):
+        key = keys[index] if keys is not None else str(envelope.event_id)
         if key not in seen:
             seen.add(key)
             fresh.append((envelope, event))
@@ -318,7 +330,9 @@ def project(
         ignored: str | None
         if key is not None and key in tombstones and occurred_at <= tombstones[key]:
             ignored = ERASED
-        elif key is not None and envelope.client_id is not None and isinstance(event, ClientErasureRequested):
+        elif (
+            key is not None and envelope.client_id is not None and _is_a(type(event), ClientErasureRequested)
+        ):
             tombstones[key] = occurred_at
             for index in folded.pop(key, []):  # erased with the document: recorded as ignored
                 changes.events[index] = replace(changes.events[index], ignored_reason=ERASED)
@@ -326,11 +340,7 @@ def project(
             ignored = None
         else:
             ignored = _fold(changes, envelope, event)
-            if (
-                key is not None
-                and ignored is None
-                and not isinstance(event, ProgramOffered | ProgramWithdrawn | ClinicSettingsChanged)
-            ):
+            if key is not None and ignored is None and not _is_a(type(event), _CLINIC_WIDE):
                 folded.setdefault(key, []).append(len(changes.events))
         changes.events.append(AppliedEvent(envelope.event_id, envelope.event_type, occurred_at, ignored))
     return changes
@@ -356,22 +366,19 @@ def erasure_requests(
 def _fold(changes: ProjectionChanges, envelope: Envelope, event: Event) -> str | None:
     """Apply one event to `changes`; the reason when it has to be ignored."""
     clinic_id = envelope.clinic_id
-    if isinstance(event, ProgramOffered):
+    if _is_a(type(event), _CLINIC_WIDE):
         clinic = changes.clinic(clinic_id)
-        clinic.offered[event.program_code] = Program(event.program_code, event.name, event.call_to_action)
-        clinic.withdrawn.discard(event.program_code)
+        if isinstance(event, ProgramOffered):
+            clinic.offered[event.program_code] = Program(event.program_code, event.name, event.call_to_action)
+            clinic.withdrawn.discard(event.program_code)
+        elif isinstance(event, ProgramWithdrawn):
+            clinic.offered.pop(event.program_code, None)
+            clinic.withdrawn.add(event.program_code)
+        elif isinstance(event, ClinicSettingsChanged):
+            clinic.booking_mode, clinic.live_chat = event.booking_mode, event.live_chat
+            clinic.appointment_visibility = event.appointment_visibility
         return None
-    if isinstance(event, ProgramWithdrawn):
-        clinic = changes.clinic(clinic_id)
-        clinic.offered.pop(event.program_code, None)
-        clinic.withdrawn.add(event.program_code)
-        return None
-    if isinstance(event, ClinicSettingsChanged):
-        clinic = changes.clinic(clinic_id)
-        clinic.booking_mode, clinic.live_chat = event.booking_mode, event.live_chat
-        clinic.appointment_visibility = event.appointment_visibility
-        return None
-    if not isinstance(event, CONSUMED_EVENTS):
+    if not _is_a(type(event), CONSUMED_EVENTS):
         return f"{envelope.event_type} is not projected"
     if envelope.client_id is None:
         return f"{envelope.event_type} without client_id"

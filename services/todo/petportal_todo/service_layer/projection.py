@@ -7,10 +7,11 @@ Only the consumer confirms erasures (docs/erasure.md): todo has no outbox, so it
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 
 from petportal_runtime.erasure import confirmation
 from petportal_schemas import Envelope, Event
@@ -31,6 +32,9 @@ from ..domain import (
 
 SERVICE = "todo"
 
+T = TypeVar("T")
+W = TypeVar("W")
+
 # Publishes events and returns once the broker has acknowledged every one of them (raises otherwise).
 Publish = Callable[[Sequence[Envelope]], Awaitable[None]]
 
@@ -45,7 +49,7 @@ class ProjectionUnitOfWork(Protocol):
     ) -> None: ...
 
     async def already_applied(self, event_ids: Sequence[str]) -> set[str]:
-        """Those of `event_ids` recorded in the inbox."""
+        """Those of `event_ids` recorded in the inbox (read when a write found some there)."""
         ...
 
     async def tombstones(self, parent_ids: Collection[str]) -> dict[str, datetime]:
@@ -55,7 +59,7 @@ class ProjectionUnitOfWork(Protocol):
     async def write(self, changes: ProjectionChanges, applied_at: datetime) -> None:
         """Record the events in the inbox and apply the coalesced changes, in one transaction.
 
-        Fails (changing nothing) if one of the events was recorded meanwhile.
+        Fails (changing nothing) if one of the events is recorded already: the records are the claim.
         """
         ...
 
@@ -82,17 +86,49 @@ async def apply_batch(
     """
     if not batch:
         return ProjectionChanges()
+    keys = [str(envelope.event_id) for envelope, _ in batch]
+    parents = sorted({parent_id(e.clinic_id, e.client_id) for e, _ in batch if e.client_id is not None})
+    applied_at = now or datetime.now(UTC)
     async with read_model.unit_of_work() as uow:
-        seen = await uow.already_applied([str(envelope.event_id) for envelope, _ in batch])
-        fresh = unique_events(batch, seen)
-        parents = {parent_id(e.clinic_id, e.client_id) for e, _ in fresh if e.client_id is not None}
-        erased = await uow.tombstones(sorted(parents)) if parents else {}
-        changes = project(fresh, erased)
-        if changes.events:
-            await uow.write(changes, now or datetime.now(UTC))
+        # The inbox is not read first: its records, written with the changes, are the claim, and
+        # usually no event of a batch was applied before. That case is projected while the store
+        # looks up the tombstones.
+        erased, changes = await meanwhile(
+            uow.tombstones(parents) if parents else _none(),
+            lambda: project(unique_events(batch, set(), keys)),
+        )
+        if erased:
+            changes = project(unique_events(batch, set(), keys), erased)
+        try:
+            if changes.events:
+                await uow.write(changes, applied_at)
+        except Exception:
+            # Some events are in the inbox already (a redelivery): their claim failed the write,
+            # which changed nothing, and the rest is written now.
+            if not (seen := await uow.already_applied(keys)):
+                raise
+            changes = project(unique_events(batch, seen, keys), erased)
+            if changes.events:
+                await uow.write(changes, applied_at)
     if publish is not None and (requests := erasure_requests(batch)):
         await publish([confirmation(envelope, event, SERVICE) for envelope, event in requests])
     return changes
+
+
+async def meanwhile(operation: Awaitable[T], work: Callable[[], W]) -> tuple[T, W]:
+    """Send `operation` to the store, do `work` (CPU only) while the store answers, then wait for the
+    answer: the two overlap instead of adding up."""
+    task = asyncio.ensure_future(operation)
+    try:
+        await asyncio.sleep(0)  # the task runs until it waits for the reply: the request is out
+        done = work()
+        return await task, done
+    finally:
+        task.cancel()  # if `work` failed: nothing is left running on the unit of work
+
+
+async def _none() -> dict[str, datetime]:
+    return {}
 
 
 async def parent_todo_list(read_model: ReadModel, clinic_id: str, client_id: str) -> TodoList:

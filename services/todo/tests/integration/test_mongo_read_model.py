@@ -14,6 +14,7 @@ from petportal_schemas import (
     ClinicSettingsChanged,
     Envelope,
     Event,
+    MessageRead,
     MessageReceived,
     ProgramOffered,
     SmsOptedIn,
@@ -62,6 +63,33 @@ async def test_a_batch_whose_claim_fails_changes_nothing(read_model: MongoReadMo
     assert parent is not None
     assert parent.unread == 2
     assert parent.enrolled_programs == frozenset()
+
+
+async def test_messages_read_are_pulled_in_the_parents_update_and_count_after_a_first_read(
+    read_model: MongoReadModel,
+) -> None:
+    def message(client_id: str) -> tuple[Envelope, MessageReceived]:
+        event = MessageReceived(conversation_id=uuid.uuid4(), message_id=uuid.uuid4(), sent_at=T0)
+        return Envelope.wrap(event, clinic_id="c1", client_id=client_id, producer="t", occurred_at=T0), event
+
+    def read(client_id: str, *messages: tuple[Envelope, MessageReceived]) -> tuple[Envelope, MessageRead]:
+        ids = [m.message_id for _, m in messages]
+        event = MessageRead(conversation_id=uuid.uuid4(), message_ids=ids, read_at=T0)
+        return Envelope.wrap(event, clinic_id="c1", client_id=client_id, producer="t", occurred_at=T0), event
+
+    first, second = message("p1"), message("p1")
+    await apply_batch(read_model, [first, second])
+    await apply_batch(read_model, [read("p1", first), env(SmsOptedOut(source="portal"))])
+    parent, _ = await read_model.views("c1", "p1")
+    assert parent is not None
+    assert (parent.unread, parent.sms_opted_out) == (1, True)
+
+    # A parent whose first event is a read (e.g. after an erasure): a message received later counts.
+    await apply_batch(read_model, [read("p2", message("p2"))])
+    await apply_batch(read_model, [message("p2")])
+    parent, _ = await read_model.views("c1", "p2")
+    assert parent is not None
+    assert parent.unread == 1
 
 
 async def test_updates_round_trip_and_consent_keeps_the_latest_instant(read_model: MongoReadModel) -> None:

@@ -70,4 +70,6 @@ class FakeUnitOfWork:
         if self.model.fail_next_write:
             self.model.fail_next_write = False
             raise ConnectionError("read model down")
+        if claimed := self.model.inbox & {str(e.event_id) for e in changes.events}:
+            raise KeyError(f"already in the inbox: {sorted(claimed)}")  # the store's duplicate key
         self.staged = changes
