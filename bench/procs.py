@@ -92,8 +92,8 @@ class ChildProcess:
             code = self._proc.returncode
             raise ChildFailed(f"{self.name} exited with code {code}; last log lines:\n{tail(self.log_file)}")
 
-    async def wait_http_ok(self, url: str, *, timeout: float = 60) -> float:
-        """Poll `url` until it answers 200; the seconds it took since start()."""
+    async def wait_http_ok(self, url: str, *, timeout: float = 60, poll: float = 0.1) -> float:
+        """Poll `url` every `poll` seconds until it answers 200; the seconds it took since start()."""
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=2, trust_env=False) as client:
             while True:
@@ -109,7 +109,17 @@ class ChildProcess:
                         f"{self.name} not ready at {url} after {timeout:.0f}s; last log lines:\n"
                         f"{tail(self.log_file)}"
                     )
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(poll)
+
+    async def wait_logged(self, line: str, *, timeout: float = 60, poll: float = 0.1) -> float:
+        """Wait until the process has logged `line`; the seconds it took since start()."""
+        deadline = time.monotonic() + timeout
+        while line not in self.log_file.read_text(errors="replace"):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise ChildFailed(f"{self.name}: no {line!r} in {timeout:.0f}s; log:\n{tail(self.log_file)}")
+            await asyncio.sleep(poll)
+        return time.perf_counter() - self.started_at
 
     async def wait_exit(self, timeout: float) -> int:
         """Wait (without blocking the loop) for the process to exit by itself; kill it after `timeout`."""

@@ -12,19 +12,15 @@ started the same way in the same run.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 from dataclasses import dataclass
 
-import httpx
-
-from petportal_devkit.devinfra import free_port, tail
+from petportal_devkit.devinfra import free_port
 from petportal_runtime.catalog import CONSUMERS_STARTED, SERVICES, ServiceSpec
 
 from .gateway_rps import _migrated_database
 from .infra import Infra
-from .procs import ChildFailed, ChildProcess
 from .report import BenchResult, Row
 from .startup import bare_start, rss_mb
 
@@ -47,20 +43,6 @@ class Params:
         return cls(starts=1, bare_starts=2)
 
 
-async def _first_200(client: httpx.AsyncClient, url: str, proc: ChildProcess, deadline: float) -> float:
-    """Seconds from the process's spawn to the first 200 from `url`."""
-    while True:
-        proc.check_alive()
-        try:
-            if (await client.get(url)).status_code == 200:
-                return time.perf_counter() - proc.started_at
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise ChildFailed(f"{proc.name}: no 200 from {url}; last log lines:\n{tail(proc.log_file)}")
-        await asyncio.sleep(POLL_S)
-
-
 async def _start_once(
     infra: Infra, spec: ServiceSpec, env: dict[str, str], run: int, timeout_s: float
 ) -> dict[str, float | None]:
@@ -68,19 +50,17 @@ async def _start_once(
     base = f"http://{LOOPBACK}:{port}"
     proc.start()
     try:
-        async with httpx.AsyncClient(timeout=1, trust_env=False) as client:
-            deadline = time.monotonic() + timeout_s
-            healthz = await _first_200(client, f"{base}/healthz", proc, deadline)
-            readyz = await _first_200(client, f"{base}/readyz", proc, deadline)
+        deadline = time.monotonic() + timeout_s
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        healthz = await proc.wait_http_ok(f"{base}/healthz", timeout=left(), poll=POLL_S)
+        readyz = await proc.wait_http_ok(f"{base}/readyz", timeout=left(), poll=POLL_S)
         memory = rss_mb(proc.pid)
         joined = None
         if spec.consumes:  # the group join, after ready (for information: not part of the target)
-            while CONSUMERS_STARTED not in proc.log_file.read_text(errors="replace"):
-                proc.check_alive()
-                if time.monotonic() > deadline:
-                    raise ChildFailed(f"{proc.name}: consumers not started; log:\n{tail(proc.log_file)}")
-                await asyncio.sleep(POLL_S)
-            joined = round(time.perf_counter() - proc.started_at, 3)
+            joined = round(await proc.wait_logged(CONSUMERS_STARTED, timeout=left(), poll=POLL_S), 3)
         return {
             "healthz_s": round(healthz, 3),
             "readyz_s": round(readyz, 3),

@@ -426,17 +426,12 @@ class Orchestrator:
         # background); the demo's records and the walkthrough need them consuming.
         joining = [spec.name for spec in SERVICES if spec.consumes and spec.name in self.ports]
         while joining:
-            joining = [svc for svc in joining if CONSUMERS_STARTED not in self._this_run(svc)]
+            joining = [svc for svc in joining if not self.supervisor.children[svc].logged(CONSUMERS_STARTED)]
             if joining and time.monotonic() > deadline:
                 raise RunError(f"consumers not started after {self.ready_timeout:.0f}s: {', '.join(joining)}")
             await asyncio.sleep(0.1)
         say("all services ready")
         self.phases.done("services")
-
-    def _this_run(self, svc: str) -> str:
-        """What the service logged since this `make run` started it."""
-        text = (self.logs / f"{svc}.log").read_text(errors="replace")
-        return text.rsplit(RUN_HEADER, 1)[-1]
 
     async def supervise(self) -> None:
         """Restart crashed services (with backoff) until one crash-loops; then raise RunError."""

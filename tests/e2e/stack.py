@@ -48,7 +48,6 @@ class Stack:
         self.smtp_port, self.sms_api_port = free_port(), free_port()  # the delivery sinks
         self.databases = {spec.name: f"e2e_{self.suffix}_{spec.name}" for spec in DATABASE_SERVICES}
         self.supervisor = Supervisor()
-        self.starts: dict[str, int] = {}  # how many times each service was started
         self.base_env = {
             **os.environ,
             "ENVIRONMENT": "test",
@@ -140,7 +139,6 @@ class Stack:
         self.supervisor.spawn(
             svc, [*argv, "--port", str(self.ports[svc])], env=self.env(svc), log_file=self.logs / f"{svc}.log"
         )
-        self.starts[svc] = self.starts.get(svc, 0) + 1
 
     def wait_ready(self, svc: str, timeout: float = 60) -> None:
         def ready() -> bool:
@@ -155,11 +153,12 @@ class Stack:
         if BY_NAME[svc].consumes:
             # A service is ready before its consumers have joined their groups; the tests publish and
             # then wait for what they published, some through rate-limited endpoints.
-            def joined() -> bool:
-                started = (self.logs / f"{svc}.log").read_text(errors="replace").count(CONSUMERS_STARTED)
-                return started >= self.starts.get(svc, 1)
-
-            wait_for(joined, timeout=max(1.0, deadline - time.monotonic()), what=f"{svc} consumers started")
+            child = self.supervisor.children[svc]
+            wait_for(
+                lambda: child.logged(CONSUMERS_STARTED),
+                timeout=max(1.0, deadline - time.monotonic()),
+                what=f"{svc} consumers started",
+            )
 
     def kill(self, svc: str) -> None:
         child = self.supervisor.children.pop(svc)

@@ -129,6 +129,16 @@ class Child:
     started_at: float = 0.0
     crashes: list[float] = field(default_factory=list)
     restart_at: float | None = None
+    log_offset: int = 0  # the log file's size when this start of the child began
+
+    def logged(self, line: str) -> bool:
+        """Whether the child has logged `line` since it was last started."""
+        try:
+            with self.log_file.open("rb") as log:
+                log.seek(self.log_offset)
+                return line.encode() in log.read()
+        except FileNotFoundError:
+            return False
 
     @property
     def running(self) -> bool:
@@ -168,6 +178,7 @@ class Supervisor:
     def _start(self, child: Child) -> None:
         child.log_file.parent.mkdir(parents=True, exist_ok=True)
         with child.log_file.open("ab") as log:
+            child.log_offset = log.seek(0, os.SEEK_END)
             child.proc = start_process(child.argv, env=child.env, stdout=log, cwd=child.cwd)
         child.started_at = time.monotonic()
         child.restart_at = None

@@ -122,3 +122,12 @@ def test_children_die_with_a_parent_that_is_killed_outright(tmp_path: Path) -> N
     finally:
         for pid in processes_of_stack(stack_id):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_logged_sees_only_what_this_start_of_the_child_wrote(supervisor: Supervisor, tmp_path: Path) -> None:
+    log = tmp_path / "svc.log"
+    log.write_text("ready\n")  # an earlier run's line in the same file
+    say = [sys.executable, "-c", "import sys, time; print('waiting', flush=True); time.sleep(60)"]
+    child = supervisor.spawn("svc", say, env=os.environ, log_file=log)
+    assert wait_for(lambda: child.logged("waiting"))
+    assert not child.logged("ready")
