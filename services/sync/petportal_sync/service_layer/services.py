@@ -208,7 +208,9 @@ async def receive_native_records(
     if pims != clinic.pims:
         raise WrongPims(pims, clinic.pims)
     valid, rejected, names = await _validated(raw_records, phone_region, ADAPTERS[pims])
-    return await _apply(uow, clinic.clinic_id, raw_records, valid, rejected, pims=pims, names=names)
+    return await _apply(
+        uow, clinic.clinic_id, raw_records, valid, rejected, pims=pims, names=names, snapshot_id=snapshot_id
+    )
 
 
 async def receive_records(

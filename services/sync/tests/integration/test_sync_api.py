@@ -481,6 +481,14 @@ async def test_a_pims_sample_lands_through_its_native_endpoint_once(
     wrong = await client.post(f"/pims/v1/{other}/records", json={"records": records}, headers=auth)
     assert wrong.status_code == 409
     assert pims in wrong.json()["detail"]
+    # A snapshot's page in the native shapes counts as the snapshot's, like a canonical one.
+    snapshot = (await client.post("/pims/v1/snapshots", headers=auth)).json()["snapshot_id"]
+    page = await client.post(
+        f"/pims/v1/{pims}/snapshots/{snapshot}/records", json={"records": records}, headers=auth
+    )
+    assert page.json() == {"accepted": len(records), "rejected": []}
+    done = await client.post(f"/pims/v1/snapshots/{snapshot}/complete", json={"pages": 1}, headers=auth)
+    assert done.status_code == 200, done.text
 
 
 async def test_a_complete_snapshot_removes_what_the_pims_no_longer_has_and_a_partial_one_nothing(
