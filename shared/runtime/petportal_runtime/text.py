@@ -66,38 +66,69 @@ def value_problems(
     value: Any, loc: Loc = (), *, item_lists: frozenset[str] = frozenset(), limit: int = 100
 ) -> Iterator[Problem]:
     """The first `limit` refused strings (keys too), non-finite numbers and too-deep nestings in a
-    parsed JSON value. Iterative, so any depth is safe.
+    parsed JSON value, in document order. Iterative, so any depth is safe.
 
     Items of the top-level lists named in `item_lists` are only checked for depth: a batch route
     checks each of them itself, so that a bad item is rejected on its own, not with the whole batch.
     """
+    if limit <= 0:
+        return
+    if not isinstance(value, dict | list):
+        if (problem := _scalar_problem(value)) is not None:
+            yield Problem(loc, *problem)
+        return
     found = 0
-    stack: list[tuple[Any, Loc, int, bool]] = [(value, loc, 0, True)]
-    while stack and found < limit:
-        current, where, depth, check_values = stack.pop()
-        problem: tuple[str, str] | None = None
-        if isinstance(current, str):
-            if check_values and (message := text_problem(current)) is not None:
-                problem = (TEXT_ERROR, message)
-        elif isinstance(current, float):
-            if check_values and not math.isfinite(current):
-                problem = (NUMBER_ERROR, NUMBER_MESSAGE)
-        elif isinstance(current, dict | list) and depth >= MAX_JSON_DEPTH:
-            problem = (DEPTH_ERROR, DEPTH_MESSAGE)
-        elif isinstance(current, dict):
-            for key, item in reversed(current.items()):
-                key_loc = (*where, escape_text(key))
-                if check_values and (message := text_problem(key)) is not None:
+    # One iterator per open container, so that a nested container is walked where it stands and its
+    # parent's walk resumes after it. A place is a chain of (parent place, key) pairs, turned into
+    # a location only for a problem: most values have none.
+    stack: list[tuple[Iterator[tuple[Any, Any]], _Place, int, bool]] = [(_items(value), None, 0, True)]
+    while stack:
+        items, place, depth, check_values = stack[-1]
+        for key, item in items:
+            item_place = (place, key)
+            if check_values and type(key) is str and (message := text_problem(key)) is not None:
+                found += 1
+                yield Problem(_loc(loc, item_place), TEXT_ERROR, message)
+                if found >= limit:
+                    return
+            if isinstance(item, dict | list):
+                if depth + 1 >= MAX_JSON_DEPTH:
                     found += 1
-                    yield Problem(key_loc, TEXT_ERROR, message)
+                    yield Problem(_loc(loc, item_place), DEPTH_ERROR, DEPTH_MESSAGE)
                     if found >= limit:
                         return
+                    continue
                 checked = check_values and not (depth == 0 and key in item_lists and isinstance(item, list))
-                stack.append((item, key_loc, depth + 1, checked))
-        elif isinstance(current, list):
-            stack.extend(
-                (item, (*where, i), depth + 1, check_values) for i, item in reversed(list(enumerate(current)))
-            )
-        if problem is not None:
-            found += 1
-            yield Problem(where, *problem)
+                stack.append((_items(item), item_place, depth + 1, checked))
+                break
+            if check_values and (problem := _scalar_problem(item)) is not None:
+                found += 1
+                yield Problem(_loc(loc, item_place), *problem)
+                if found >= limit:
+                    return
+        else:
+            stack.pop()
+
+
+_Place = tuple[Any, str | int] | None
+
+
+def _items(container: dict[Any, Any] | list[Any]) -> Iterator[tuple[Any, Any]]:
+    return iter(container.items()) if isinstance(container, dict) else enumerate(container)
+
+
+def _loc(loc: Loc, place: _Place) -> Loc:
+    keys: list[str | int] = []
+    while place is not None:
+        place, key = place
+        keys.append(escape_text(key) if isinstance(key, str) else key)
+    return (*loc, *reversed(keys))
+
+
+def _scalar_problem(value: Any) -> tuple[str, str] | None:
+    if isinstance(value, str):
+        message = text_problem(value)
+        return None if message is None else (TEXT_ERROR, message)
+    if isinstance(value, float) and not math.isfinite(value):
+        return NUMBER_ERROR, NUMBER_MESSAGE
+    return None

@@ -340,6 +340,22 @@ def test_value_problems_walks_any_depth_and_stops_at_the_limit() -> None:
     assert len(list(value_problems(["\x00"] * 1000, limit=10))) == 10
 
 
+def test_value_problems_come_in_document_order_each_key_before_its_value() -> None:
+    value = {"a": {"b\x01": [1.5, float("nan")]}, "c": "\x00", "records": [{"d": "\x02"}]}
+    found = [(p.loc, p.type) for p in value_problems(value, ("body",))]
+    assert found == [
+        (("body", "a", "b\\u0001"), "string_forbidden_character"),
+        (("body", "a", "b\\u0001", 1), "finite_number"),
+        (("body", "c"), "string_forbidden_character"),
+        (("body", "records", 0, "d"), "string_forbidden_character"),
+    ]
+    # The items of a batch's list are left to the route (depth aside), the rest is still checked.
+    assert [p.loc for p in value_problems(value, ("body",), item_lists=frozenset({"records"}))] == [
+        loc for loc, _ in found[:3]
+    ]
+    assert [p.loc for p in value_problems(value, ("body",), limit=2)] == [loc for loc, _ in found[:2]]
+
+
 async def test_refused_input_never_reaches_a_log_line(capsys: pytest.CaptureFixture[str]) -> None:
     secret = "ann.lee@example.com"
     async with edge_client() as http:
