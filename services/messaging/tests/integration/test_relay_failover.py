@@ -1,6 +1,10 @@
 """Two real `messaging` replicas relay one outbox: one at a time (the advisory lock), and when the
 one relaying dies (SIGKILL) or freezes (SIGSTOP) mid-batch, the other publishes the rest: nothing
-lost, per-key order kept, repeats only of the unfinished batch (consumers' inboxes skip those)."""
+lost, per-key order kept, repeats only of the unfinished batch (consumers' inboxes skip those).
+
+A replica is caught mid-batch by holding the broker (SIGSTOP): the replica relaying then waits for
+the broker's acknowledgement inside its transaction, which a send to a local broker otherwise leaves
+after a millisecond or two, too short to be seen reliably."""
 
 from __future__ import annotations
 
@@ -62,8 +66,10 @@ class Relays:
     """Two messaging replicas on one database, a steady writer of outbox rows (from outside the
     replicas, as a third replica would write them), and a sampler of who holds the relay lock."""
 
-    def __init__(self, supervisor: Supervisor, url: str, bootstrap: str, logs: Path) -> None:
-        self.supervisor, self.url, self.bootstrap, self.logs = supervisor, url, bootstrap, logs
+    def __init__(self, supervisor: Supervisor, url: str, kafka: LocalKafka, logs: Path) -> None:
+        self.supervisor, self.url, self.logs = supervisor, url, logs
+        self.kafka, self.bootstrap = kafka, kafka.bootstrap
+        self.broker_held = False
         self.ports = {name: free_port() for name in REPLICAS}
         self.replicas: dict[str, Child] = {}  # the ones expected to be running
         self.names: dict[int, str] = {}  # pid -> replica
@@ -155,19 +161,28 @@ class Relays:
         return sum(map(len, self.written.values()))
 
     async def caught_mid_batch(self) -> str:
-        """A replica seen sending a batch in two samples in a row (past the start of its sends, not
-        yet marked published)."""
+        """Hold the broker until a replica is seen holding the relay lock while it sends a batch (its
+        transaction open after the SELECT of the batch); the broker stays held until `release_broker`."""
+        self._signal_broker(signal.SIGSTOP)
+        self.broker_held = True
 
         async def caught() -> str | None:
-            if len(self.samples) < 2:
-                return None
-            before, now = self.samples[-2:]
-            fresh = time.monotonic() - now.at < 0.01
-            same = before.replica == now.replica and before.sending and now.sending
-            return now.replica if same and fresh and now.replica in self.replicas else None
+            for replica in self.replicas:
+                if await self.sending_now(replica):
+                    return replica
+            return None
 
-        replica: str = await self.until("a replica caught sending a batch", 10, caught, every=0.002)
+        replica: str = await self.until("a replica caught sending a batch", 10, caught)
         return replica
+
+    def release_broker(self) -> None:
+        if self.broker_held:
+            self._signal_broker(signal.SIGCONT)
+            self.broker_held = False
+
+    def _signal_broker(self, sig: int) -> None:
+        assert self.kafka.pid is not None
+        os.kill(self.kafka.pid, sig)
 
     async def sending_now(self, replica: str) -> bool:
         """The replica holds the relay lock in an open transaction, sending a batch (asked now, on the
@@ -249,24 +264,23 @@ async def read_topic(bootstrap: str) -> list[tuple[str, uuid.UUID]]:
 
 
 @pytest.fixture
-def kafka_bootstrap(tmp_path: Path) -> Iterator[str]:
+def kafka(tmp_path: Path) -> Iterator[LocalKafka]:
     """A broker of its own: the messaging topic holds only this test's events."""
     with LocalKafka(log_file=tmp_path / "kafka.log") as kafka:
         run_sync(create_topics(kafka.bootstrap))
-        yield kafka.bootstrap
+        yield kafka
 
 
 @pytest.fixture
-async def relays(
-    make_database: DatabaseFactory, kafka_bootstrap: str, tmp_path: Path
-) -> AsyncIterator[Relays]:
+async def relays(make_database: DatabaseFactory, kafka: LocalKafka, tmp_path: Path) -> AsyncIterator[Relays]:
     url = make_database("relay")
     await asyncio.to_thread(upgrade, MIGRATIONS, url)
     supervisor = Supervisor(say=print)
-    relays = Relays(supervisor, url, kafka_bootstrap, tmp_path)
+    relays = Relays(supervisor, url, kafka, tmp_path)
     try:
         yield relays
     finally:
+        relays.release_broker()
         await relays.close()
         for child in supervisor.children.values():  # a frozen replica must be able to take SIGTERM
             if child.proc is not None and child.proc.poll() is None:
@@ -308,6 +322,7 @@ async def test_one_replica_relays_at_a_time_and_the_other_takes_over_when_it_is_
     child.proc.send_signal(signal.SIGKILL)
     killed = time.monotonic()
     child.proc.wait(10)
+    relays.release_broker()
     (survivor,) = relays.replicas
     held = [s.replica for s in relays.holders(0, killed)]
     assert relays.both_at_once == 0
@@ -350,21 +365,15 @@ async def test_a_replica_frozen_mid_batch_loses_the_relay_lock_to_the_other(rela
     await asyncio.sleep(2)
 
     # Frozen mid-batch: caught sending, stopped, and then seen (by PostgreSQL) still holding the lock
-    # in its open transaction. On a loaded machine it may finish the batch between the catch and the
-    # stop: then it is woken and caught again.
-    for _ in range(10):
-        victim = await relays.caught_mid_batch()
-        unsent = await relays.unpublished()
-        frozen = relays.replicas[victim]
-        assert frozen.proc is not None
-        frozen.proc.send_signal(signal.SIGSTOP)
-        stopped = time.monotonic()
-        if await relays.sending_now(victim):
-            break
-        frozen.proc.send_signal(signal.SIGCONT)
-        await asyncio.sleep(0.2)
-    else:
-        raise AssertionError("never caught a replica frozen mid-batch")
+    # in its open transaction; then the broker is let go, for the survivor.
+    victim = await relays.caught_mid_batch()
+    unsent = await relays.unpublished()
+    frozen = relays.replicas[victim]
+    assert frozen.proc is not None
+    frozen.proc.send_signal(signal.SIGSTOP)
+    stopped = time.monotonic()
+    assert await relays.sending_now(victim)
+    relays.release_broker()
     relays.replicas.pop(victim)
     (survivor,) = relays.replicas
 
