@@ -13,8 +13,9 @@ commits. A unit of work may be entered again after it ends (a new transaction ea
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from datetime import datetime
 from types import TracebackType
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from .outbox import OutboxRelay
 
 R = TypeVar("R")
+T = TypeVar("T")
+W = TypeVar("W")
 R_co = TypeVar("R_co", covariant=True)
 
 
@@ -150,3 +153,16 @@ class SqlUnitOfWork(Generic[R]):
         from .inbox import forget_client
 
         await forget_client(self.session, clinic_id, client_id, erased_at, erasure_id)
+
+
+async def meanwhile(operation: Awaitable[T], work: Callable[[], W]) -> tuple[T, W]:
+    """Send `operation` to the store, do `work` (CPU only) while the store answers, then wait for the
+    answer: the two overlap instead of adding up. If `work` fails, `operation` is cancelled: nothing
+    is left running on the unit of work, which the failure rolls back."""
+    task = asyncio.ensure_future(operation)
+    try:
+        await asyncio.sleep(0)  # the task runs until it waits for the reply: the request is out
+        done = work()
+        return await task, done
+    finally:
+        task.cancel()  # done already, unless `work` failed

@@ -56,6 +56,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import CollectionInvalid, ConnectionFailure, ExecutionTimeout, PyMongoError
 
 from petportal_runtime.unavailable import Dependency
+from petportal_runtime.uow import meanwhile
 from petportal_schemas.records import AppointmentVisibility
 
 from ..domain import (
@@ -71,7 +72,6 @@ from ..domain import (
     ScheduledAppointment,
     parent_id,
 )
-from ..service_layer.projection import meanwhile
 
 Document = dict[str, Any]
 

@@ -7,13 +7,13 @@ Only the consumer confirms erasures (docs/erasure.md): todo has no outbox, so it
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Protocol, Self
 
 from petportal_runtime.erasure import confirmation
+from petportal_runtime.uow import meanwhile
 from petportal_schemas import Envelope, Event
 
 from ..domain import (
@@ -31,9 +31,6 @@ from ..domain import (
 )
 
 SERVICE = "todo"
-
-T = TypeVar("T")
-W = TypeVar("W")
 
 # Publishes events and returns once the broker has acknowledged every one of them (raises otherwise).
 Publish = Callable[[Sequence[Envelope]], Awaitable[None]]
@@ -113,18 +110,6 @@ async def apply_batch(
     if publish is not None and (requests := erasure_requests(batch)):
         await publish([confirmation(envelope, event, SERVICE) for envelope, event in requests])
     return changes
-
-
-async def meanwhile(operation: Awaitable[T], work: Callable[[], W]) -> tuple[T, W]:
-    """Send `operation` to the store, do `work` (CPU only) while the store answers, then wait for the
-    answer: the two overlap instead of adding up."""
-    task = asyncio.ensure_future(operation)
-    try:
-        await asyncio.sleep(0)  # the task runs until it waits for the reply: the request is out
-        done = work()
-        return await task, done
-    finally:
-        task.cancel()  # if `work` failed: nothing is left running on the unit of work
 
 
 async def _none() -> dict[str, datetime]:
