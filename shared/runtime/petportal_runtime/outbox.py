@@ -87,42 +87,28 @@ async def add_events(session: AsyncSession, envelopes: Sequence[Envelope]) -> No
         return
     # One span is current for the whole call: its trace context is read once.
     trace = current_trace()
-    stamped = [_stamped(env, trace) for env in envelopes]
+    # One row per event, in `_COLUMNS`' order.
+    rows = [
+        (
+            env.event_id,
+            env.event_type,
+            env.topic,
+            env.key,
+            env.to_bytes(),
+            env.trace.traceparent,
+            env.trace.tracestate,
+        )
+        for env in (_stamped(envelope, trace) for envelope in envelopes)
+    ]
     conn = await session.connection()
-    if len(stamped) >= _COPY_FROM:
+    if len(rows) >= _COPY_FROM:
         driver = (await conn.get_raw_connection()).driver_connection
         # Only in the transaction SQLAlchemy has begun (at its first statement): COPY on a
         # connection outside one would commit the rows on its own.
         if driver is not None and driver.is_in_transaction():
-            await driver.copy_records_to_table(
-                outbox.name,
-                columns=list(_COLUMNS),
-                records=[
-                    (
-                        env.event_id,
-                        env.event_type,
-                        env.topic,
-                        env.key,
-                        env.to_bytes(),
-                        env.trace.traceparent,
-                        env.trace.tracestate,
-                    )
-                    for env in stamped
-                ],
-            )
+            await driver.copy_records_to_table(outbox.name, columns=list(_COLUMNS), records=rows)
             return
-    await conn.execute(
-        _INSERT_EVENTS,
-        {
-            "event_id": [env.event_id for env in stamped],
-            "event_type": [env.event_type for env in stamped],
-            "topic": [env.topic for env in stamped],
-            "key": [env.key for env in stamped],
-            "value": [env.to_bytes() for env in stamped],
-            "traceparent": [env.trace.traceparent for env in stamped],
-            "tracestate": [env.trace.tracestate for env in stamped],
-        },
-    )
+    await conn.execute(_INSERT_EVENTS, dict(zip(_COLUMNS, map(list, zip(*rows, strict=True)), strict=True)))
 
 
 _relays: weakref.WeakSet[OutboxRelay] = weakref.WeakSet()

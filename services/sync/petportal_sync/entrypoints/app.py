@@ -359,9 +359,7 @@ ERRORS: ErrorStatuses = {
 def create_app(container: Sync | None = None) -> FastAPI:
     container = container or bootstrap()
     app = container.runtime.create_app(
-        title="Pet Portal sync",
-        routers=[router, *booking_api.ROUTERS],
-        errors=ERRORS,
+        title="Pet Portal sync", routers=[router, *booking_api.ROUTERS], errors=ERRORS
     )
     app.state.container = container
     return app
