@@ -59,7 +59,7 @@ def run_cli(
         # /metrics on a port of its own (a thread of prometheus_client's), when the API port is public.
         metrics_server = start_http_server(metrics_port, addr=args.host)[0] if metrics_port else None
         try:
-            # access_log=False: ours logs each request (RequestLogMiddleware); uvicorn's logger is also
+            # access_log=False: ours logs each request (RequestTelemetryMiddleware); uvicorn's logger is also
             # disabled, but it would still format the client address and path of every request.
             uvicorn.run(
                 spec.app_factory,

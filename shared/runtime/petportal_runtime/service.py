@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,7 +16,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 
 from .auth import TokenVerifier
@@ -25,6 +24,7 @@ from .catalog import CONSUMERS_STARTED
 from .edge import EDGE_DEPENDENCIES, install_edge
 from .errors import ErrorStatuses, install_error_handlers
 from .health import Check, health_router
+from .http_telemetry import RequestTelemetryMiddleware
 from .logging import configure_logging, get_logger
 from .settings import ServiceSettings
 from .telemetry import configure_telemetry
@@ -48,53 +48,18 @@ R = TypeVar("R")
 BackgroundTask = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
-QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# FastAPI's own telemetry is off: RequestTelemetryMiddleware records the same server span and
+# duration histogram for a quarter of its CPU (see http_telemetry).
+TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
-class RequestLogMiddleware:
-    """One log line per request, with the route template (paths carry client ids), status and time.
+class PortalAPI(FastAPI):
+    """FastAPI with RequestTelemetryMiddleware around everything, the middlewares a service adds
+    after create_app included: a request a middleware refuses (413, 429...) is traced, counted and
+    logged like any other."""
 
-    Plain ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a stream per request.
-    It runs inside FastAPI's request span, so the line carries the trace and span ids.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in QUIET_PATHS:
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            log.info(
-                "request",
-                method=scope["method"],
-                route=getattr(scope.get("route"), "path", "unmatched"),
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
-
-
-def _not_traced(scope: MutableMapping[str, Any]) -> bool:
-    return scope.get("path") in QUIET_PATHS
-
-
-# FastAPI's own OpenTelemetry: one server span per request (continuing the caller's W3C context) and
-# the stable `http.server.request.duration` histogram by method, route template and status. Not its
-# per-dependency spans (four more spans per request, a third of its CPU) nor its log records, which
-# carry exception messages (personal data must never reach a log; RequestLogMiddleware logs).
-TELEMETRY: TelemetryConfig = {"operation_spans": False, "logs": False, "exclude": _not_traced}
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestTelemetryMiddleware(super().build_middleware_stack())
 
 
 async def internal_error(_request: Request, _exc: Exception) -> Response:
@@ -327,7 +292,7 @@ class ServiceRuntime:
                 for hook in on_shutdown:
                     await hook()
 
-        app = FastAPI(
+        app = PortalAPI(
             title=title,
             lifespan=lifespan,
             exception_handlers={Exception: internal_error},
@@ -355,5 +320,4 @@ class ServiceRuntime:
             max_body_bytes=self.settings.max_request_body_bytes,
             max_image_body_bytes=self.settings.max_image_body_bytes,
         )
-        app.add_middleware(RequestLogMiddleware)
         return app

@@ -206,8 +206,8 @@ class ProxyRoute(Route):
     A plain Starlette route rather than a FastAPI one: `proxy` takes the request and returns a
     response, so FastAPI's endpoint machinery (resolving dependencies for a lone Request, checking
     the returned value) would only cost time on every proxied request. Like an APIRoute it names
-    itself in scope["route"], for the request log; FastAPI's router gives its template to the HTTP
-    metrics and the server span.
+    itself in scope["route"]: its template is the route of the request log, the HTTP metrics and
+    the server span.
     """
 
     def __init__(self) -> None:
