@@ -1,12 +1,13 @@
-"""What every HTTP request leaves behind: a server span continuing the caller's W3C trace context,
+"""What every HTTP request leaves behind: a server span continuing the caller's trace context,
 the `http.server.request.duration` histogram of OpenTelemetry's stable HTTP conventions, and one log
 line. One plain ASGI middleware around the whole app.
 
 FastAPI's built-in telemetry recorded the same span and histogram (and an active-requests counter
-nothing read) for about 140 µs of CPU per request, two fifths of what a request to `todo` costs its
-process; this costs about 35 µs. Only bounded values are recorded: the method (unknown methods are
-`_OTHER`), the route template (`/clients/{client_id}`, never the path, which holds client ids), the
-status and the error type. Never the host, the path or the query a client chose.
+nothing read) for about 140 µs of CPU per request; driving todo's route in process, a request cost
+231 µs with it and the request log middleware, 175 µs with this middleware. Only bounded values
+are recorded: the method (unknown methods are `_OTHER`), the route template (`/clients/{client_id}`,
+never the path, which holds client ids), the status and the error type. Never the host, the path or
+the query a client chose.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .logging import get_logger
+from .logging import exception_type, get_logger
 
 log = get_logger(__name__)
 
@@ -33,14 +34,11 @@ KNOWN_METHODS = frozenset(
 # The conventions' advisory boundaries for http.server.request.duration, in seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
-_PROPAGATION_HEADERS = {b"traceparent": "traceparent", b"tracestate": "tracestate", b"baggage": "baggage"}
-
 
 def error_type(error: BaseException | None, status: int | None) -> str | None:
     """`error.type`: the exception's class, or the status of a 5xx; None for a request that went well."""
     if error is not None:
-        cls = type(error)
-        return f"{cls.__module__}.{cls.__qualname__}".removeprefix("builtins.")
+        return exception_type(error)
     if status is None:
         return "incomplete_response"
     return str(status) if status >= 500 else None
@@ -55,6 +53,10 @@ class RequestTelemetryMiddleware:
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
         self.app = app
+        # The configured propagator (W3C's traceparent, tracestate and baggage by default;
+        # OTEL_PROPAGATORS may name others) is handed only the headers it reads.
+        self.propagator = propagate.get_global_textmap()
+        self.propagation_headers = {name.lower().encode("latin-1"): name for name in self.propagator.fields}
         self.tracer = trace.get_tracer("petportal.http", tracer_provider=tracer_provider)
         meter = metrics.get_meter("petportal.http", meter_provider=meter_provider)
         self.duration = meter.create_histogram(
@@ -73,12 +75,12 @@ class RequestTelemetryMiddleware:
             method = "_OTHER"
         carrier: dict[str, str] | None = None
         for name, value in scope["headers"]:
-            key = _PROPAGATION_HEADERS.get(name)
+            key = self.propagation_headers.get(name)
             if key is not None:
                 if carrier is None:
                     carrier = {}
                 carrier[key] = value.decode("latin-1")
-        parent = propagate.extract(carrier) if carrier is not None else None
+        parent = self.propagator.extract(carrier) if carrier is not None else None
         span = self.tracer.start_span(method, parent, kind=SpanKind.SERVER)
         token = context.attach(trace.set_span_in_context(span, parent))
         status: int | None = None

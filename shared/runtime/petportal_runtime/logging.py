@@ -90,9 +90,14 @@ def describe_exception(exc: BaseException) -> list[dict[str, Any]]:
     return chain
 
 
-def _describe_one(exc: BaseException) -> dict[str, Any]:
+def exception_type(exc: BaseException) -> str:
+    """The exception's class, qualified by its module (`builtins` left out): a name, never data."""
     cls = type(exc)
-    described: dict[str, Any] = {"type": f"{cls.__module__}.{cls.__qualname__}".removeprefix("builtins.")}
+    return f"{cls.__module__}.{cls.__qualname__}".removeprefix("builtins.")
+
+
+def _describe_one(exc: BaseException) -> dict[str, Any]:
+    described: dict[str, Any] = {"type": exception_type(exc)}
     for name, shape in _SAFE_ATTRIBUTES.items():
         value = getattr(exc, name, None)
         if isinstance(shape, type):

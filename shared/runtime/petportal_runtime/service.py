@@ -49,7 +49,7 @@ BackgroundTask = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 # FastAPI's own telemetry is off: RequestTelemetryMiddleware records the same server span and
-# duration histogram for a quarter of its CPU (see http_telemetry).
+# duration histogram for less CPU (see http_telemetry).
 TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 

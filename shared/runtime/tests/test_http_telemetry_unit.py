@@ -9,12 +9,28 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from opentelemetry import propagate
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import (
+    Getter,
+    Setter,
+    TextMapPropagator,
+    default_getter,
+    default_setter,
+)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    StatusCode,
+    TraceFlags,
+    set_span_in_context,
+)
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from petportal_runtime.http_telemetry import RequestTelemetryMiddleware, error_type
@@ -194,6 +210,44 @@ async def test_probes_are_neither_traced_counted_nor_logged(
     assert recorded.spans.get_finished_spans() == ()
     assert recorded.duration_points() == []
     assert request_lines(capsys.readouterr().out) == []
+
+
+class OneHeaderPropagator(TextMapPropagator):
+    """A propagator of another header than W3C's, as OTEL_PROPAGATORS may configure (B3, Jaeger...)."""
+
+    def extract(
+        self, carrier: Any, context: Context | None = None, getter: Getter[Any] = default_getter
+    ) -> Context:
+        (value,) = getter.get(carrier, "X-Test-Trace") or ("",)
+        trace_id, span_id = (int(part, 16) for part in value.split("/"))
+        parent = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        return set_span_in_context(NonRecordingSpan(parent), context)
+
+    def inject(
+        self, carrier: Any, context: Context | None = None, setter: Setter[Any] = default_setter
+    ) -> None:
+        raise NotImplementedError
+
+    @property
+    def fields(self) -> set[str]:
+        return {"X-Test-Trace"}
+
+
+async def test_the_configured_propagators_headers_are_the_ones_read() -> None:
+    default = propagate.get_global_textmap()
+    propagate.set_global_textmap(OneHeaderPropagator())
+    try:
+        recorded = Recorded()
+    finally:
+        propagate.set_global_textmap(default)
+    async with recorded.client() as http:
+        headers = {"x-test-trace": f"{TRACE_ID:x}/{CALLER_SPAN_ID:x}", "traceparent": "ignored"}
+        assert (await http.get("/clients/C-1", headers=headers)).status_code == 200
+    span = recorded.span()
+    assert span.context is not None
+    assert span.context.trace_id == TRACE_ID
+    assert span.parent is not None
+    assert span.parent.span_id == CALLER_SPAN_ID
 
 
 def test_error_type_is_the_exception_or_a_5xx_status() -> None:
