@@ -204,6 +204,25 @@ def _type_name(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+# Loggers whose messages quote what a client sent: OpenTelemetry's baggage propagator quotes a
+# malformed entry of a request's `baggage` header (or the whole header), which may hold anything.
+QUOTING_LOGGERS = ("opentelemetry.baggage",)
+
+
+class QuotedInputFilter(logging.Filter):
+    """The arguments of QUOTING_LOGGERS' messages become `[redacted]`; the message itself stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and record.name.startswith(QUOTING_LOGGERS):
+            args = record.args
+            record.args = (
+                dict.fromkeys(args, "[redacted]") if isinstance(args, dict) else ("[redacted]",) * len(args)
+            )
+            # %d placeholders need a number: the message is rendered with %s for each argument
+            record.msg = str(record.msg).replace("%d", "%s")
+        return True
+
+
 # Loggers that print data at DEBUG (SQLAlchemy result rows, PyMongo command documents): never below
 # WARNING, whatever LOG_LEVEL says.
 DATA_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "pymongo.command", "pymongo.connection")
@@ -276,6 +295,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
     handler.addFilter(ExceptionArgumentsFilter())
+    handler.addFilter(QuotedInputFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

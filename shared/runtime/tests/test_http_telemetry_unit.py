@@ -250,6 +250,25 @@ async def test_the_configured_propagators_headers_are_the_ones_read() -> None:
     assert span.parent.span_id == CALLER_SPAN_ID
 
 
+@pytest.mark.parametrize(
+    "baggage",
+    [
+        "alice.smith@example.com ; x",  # not key=value
+        "alice.smith\u00e9=1",  # a key that is not ASCII (the key is quoted)
+        "k=" + "alice.smith@example.com," * 400,  # longer than a baggage header may be
+    ],
+)
+async def test_a_malformed_baggage_header_never_reaches_a_log_line(
+    recorded: Recorded, capsys: pytest.CaptureFixture[str], baggage: str
+) -> None:
+    async with recorded.client() as http:
+        headers = {"baggage": baggage.encode("utf-8"), "traceparent": TRACEPARENT}
+        assert (await http.get("/clients/C-1", headers=headers)).status_code == 200
+    out = capsys.readouterr()
+    assert "request" in out.out
+    assert "alice.smith" not in out.out + out.err
+
+
 def test_error_type_is_the_exception_or_a_5xx_status() -> None:
     assert error_type(None, 200) is None
     assert error_type(None, 404) is None
