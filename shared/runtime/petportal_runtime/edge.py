@@ -97,13 +97,6 @@ class BodyTooLarge(HTTPException):
         super().__init__(status.HTTP_413_CONTENT_TOO_LARGE, detail="request body too large")
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 class BodySizeLimitMiddleware:
     """413 once a request body passes `max_bytes` (`max_image_bytes` for a body that says it is an
     image: a photo upload): at once when Content-Length says so, otherwise as soon as the streamed body
@@ -118,14 +111,28 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared: bytes | None = None
+        media_type: bytes | None = None
+        chunked = False
+        for key, value in scope["headers"]:
+            key = key.lower()
+            if key == b"content-length":
+                declared = value.strip()
+            elif key == b"content-type":
+                media_type = value
+            elif key == b"transfer-encoding":
+                chunked = True
         limit = self.max_bytes
-        if self.max_image_bytes is not None:
-            media_type = (_header(scope, b"content-type") or "").strip().lower()
-            if media_type.startswith("image/"):
-                limit = self.max_image_bytes
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        is_image = media_type is not None and media_type.strip().lower().startswith(b"image/")
+        if self.max_image_bytes is not None and is_image:
+            limit = self.max_image_bytes
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, receive, send)
+            return
+        if not chunked:
+            # The server reads no more than Content-Length says (no body without one), and that is
+            # within the limit: nothing to count.
+            await self.app(scope, receive, send)
             return
         received = 0
         started = False

@@ -289,6 +289,32 @@ async def test_bodies_over_the_limit_get_413(
     assert (await http.post(path, content=b"x" * 100, headers=headers)).status_code in (200, 400, 422)
 
 
+@pytest.mark.parametrize("content_type", ["image/jpeg", " IMAGE/PNG ", "image/webp; q=1"])
+async def test_an_image_body_has_its_own_limit_declared_or_streamed(content_type: str) -> None:
+    settings = ServiceSettings(
+        service_name="edge-unit", max_request_body_bytes=LIMIT, max_image_body_bytes=4 * LIMIT
+    )
+    app = ServiceRuntime(settings, database=False, broker=False).create_app(title="edge", routers=[router])
+    headers = {"content-type": content_type}
+
+    async def chunks(size: int) -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams
+        for _ in range(size // 512):
+            yield b"x" * 512
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://edge") as http:
+        # Over the limit of other bodies, within an image's: read by the route.
+        within = await http.post("/hooks", content=b"x" * (2 * LIMIT), headers=headers)
+        assert within.json() == {"bytes": 2 * LIMIT}
+        assert (await http.post("/hooks", content=chunks(2 * LIMIT), headers=headers)).json() == {
+            "bytes": 2 * LIMIT
+        }
+        assert (await http.post("/hooks", content=b"x" * (4 * LIMIT + 1), headers=headers)).status_code == 413
+        streamed = await http.post("/hooks", content=chunks(4 * LIMIT + 1024), headers=headers)
+        assert streamed.status_code == 413
+        # Not an image: the ordinary limit.
+        assert (await http.post("/hooks", content=chunks(2 * LIMIT), headers=JSON)).status_code == 413
+
+
 # --- the formatter, the text type, logs ---------------------------------------------------------
 
 

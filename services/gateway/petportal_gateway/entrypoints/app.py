@@ -99,7 +99,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 async def proxy(request: Request) -> Response:
     path: str = request.scope["path"]
-    route = resolve(path)
+    # Resolved once: by UpstreamRoute when it matched the request, here otherwise.
+    route = request.scope.get(RESOLVED) or resolve(path)
     if route is None:
         web_dir = _gateway(request).settings.web_dir
         if web_dir is not None and request.method in ("GET", "HEAD") and (page := web_file(web_dir, path)):
@@ -200,6 +201,9 @@ class OpenApiDocuments:
         return JSONResponse(merged, headers={"Cache-Control": "public, max-age=60"})
 
 
+RESOLVED = "petportal.upstream_route"
+
+
 class ProxyRoute(Route):
     """The catch-all: every path and method the gateway does not answer itself goes to `proxy`.
 
@@ -217,6 +221,24 @@ class ProxyRoute(Route):
         match, child_scope = super().matches(scope)
         if match != Match.NONE:
             child_scope["route"] = self
+        return match, child_scope
+
+
+class UpstreamRoute(ProxyRoute):
+    """The first route: a path the routing table gives to a service goes to `proxy` at once, without
+    being tried against each of the gateway's own routes (the docs, /openapi.json, the routers'
+    routes) first. Nothing the gateway answers itself is in the table under a service's name, so the
+    answer is the one the catch-all at the end would give; the rest fall through to the routes."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        route = resolve(scope["path"])
+        if route is None or route.upstream == "gateway":
+            return Match.NONE, {}
+        match, child_scope = super().matches(scope)
+        if match != Match.NONE:
+            child_scope[RESOLVED] = route
         return match, child_scope
 
 
@@ -307,7 +329,8 @@ def create_app(
     app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != "/openapi.json"]
     documents = OpenApiDocuments(app, gateway)
     app.add_api_route("/openapi.json", documents.answer, methods=["GET"], include_in_schema=False)
-    # After create_app, so the catch-all comes after /healthz, /readyz and /api/v1/home.
+    # After create_app: the services' paths first, the catch-all after /healthz, /readyz and /api/v1/home.
+    app.router.routes.insert(0, UpstreamRoute())
     app.router.routes.append(ProxyRoute())
     app.add_exception_handler(UpstreamUnavailable, _unavailable)
     app.add_exception_handler(UpstreamTimeout, _timed_out)

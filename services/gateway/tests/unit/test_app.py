@@ -24,6 +24,7 @@ from petportal_gateway.adapters.upstreams import (
     UpstreamResponse,
 )
 from petportal_gateway.domain.openapi import forwarded_to, merge
+from petportal_gateway.domain.routing import resolve
 from petportal_gateway.entrypoints.app import create_app
 from petportal_gateway.settings import GatewaySettings
 from petportal_runtime.auth import TokenVerifier
@@ -557,3 +558,21 @@ def test_the_committed_documents_merge_without_clashes() -> None:
     documents = {name: openapi_snapshot(name) for name in SETTINGS.upstream_urls()}
     _, clashes = merge(own, documents)
     assert clashes == []
+
+
+def test_no_route_of_the_gateways_own_is_under_a_services_prefix() -> None:
+    """The services' paths are matched before the gateway's own routes (UpstreamRoute): a route of
+    the gateway's under a service's prefix would never be reached."""
+    app = create_app(SETTINGS)
+    routes = {path for r in app.routes if (path := getattr(r, "path", None)) and "{" not in path}
+    own = routes | set(app.openapi()["paths"]) | {"/healthz", "/readyz"}
+    assert {"/api/v1/home", "/openapi.json", "/docs"} <= own
+    for path in own:
+        route = resolve(path)
+        assert route is None or route.upstream == "gateway", path
+
+
+async def test_a_method_a_service_path_does_not_take_is_405(app_and_network: Any, keys: Any) -> None:
+    client, _network = app_and_network
+    response = await client.request("TRACE", "/api/v1/todo", headers=keys.parent_headers())
+    assert response.status_code == 405
