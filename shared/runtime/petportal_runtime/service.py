@@ -68,6 +68,16 @@ async def internal_error(_request: Request, _exc: Exception) -> Response:
     return JSONResponse({"detail": "internal server error"}, status_code=500, headers={"Connection": "close"})
 
 
+# The cyclic collector's thresholds in a running service (Python's default: 700, 10, 10). A request or
+# a batch allocates and frees thousands of containers, almost none of them in cycles; by default
+# that set off a young collection every few requests and a full one every few hundred (each walks
+# everything made since start-up): 7 % of todo's and the gateway's CPU under the To-Do read's load,
+# 9 % of sync's while ingesting; 1-3 % with these. Cycles are still collected, after 20,000 net
+# allocations of containers instead of 700; peak resident memory under those loads was the same
+# (todo 98 MB, sync 134 MB).
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
 class ServiceRuntime:
     def __init__(
         self,
@@ -204,6 +214,7 @@ class ServiceRuntime:
             # events or records) no longer walks all of it again (a tenth to a third of a
             # consumer's CPU, measured in sync and todo).
             gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         log.info("service started")
 
     async def _start_consumers(self) -> None:

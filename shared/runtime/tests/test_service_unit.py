@@ -1,3 +1,4 @@
+import gc
 import json
 
 import httpx
@@ -5,7 +6,7 @@ import pytest
 from fastapi import APIRouter
 
 from petportal_runtime.db import make_engine
-from petportal_runtime.service import ServiceRuntime
+from petportal_runtime.service import GC_THRESHOLDS, ServiceRuntime
 from petportal_runtime.settings import ServiceSettings
 
 pytestmark = pytest.mark.unit
@@ -138,6 +139,17 @@ def test_the_token_verifier_is_given_to_the_runtime_when_it_is_built() -> None:
         ServiceRuntime(settings, database=False, broker=False, token_verifier=verifier).token_verifier
         is verifier
     )
+
+
+async def test_a_started_service_collects_cycles_at_its_own_thresholds() -> None:
+    gc.set_threshold(700, 10, 10)
+    runtime = ServiceRuntime(ServiceSettings(service_name="unit"), database=False, broker=False)
+    try:
+        await runtime.start()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    finally:
+        await runtime.stop()
 
 
 async def test_stopping_closes_every_client_the_service_opened_even_when_one_fails() -> None:
