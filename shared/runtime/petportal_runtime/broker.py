@@ -79,6 +79,10 @@ def make_broker(settings: ServiceSettings, *, delivery: DeadLetterMiddleware | N
         # Telemetry first: its span covers the retries and the dead-letter publish.
         middlewares=[KafkaTelemetryMiddleware(), delivery or DeadLetterMiddleware()],
         logger=logging.getLogger(f"petportal.{settings.service_name}.broker"),
+        # FastStream's "Received" and "Processed" lines for every message (or batch) name nothing
+        # (no topic, partition or offset reach our JSON lines) and cost two log records an event:
+        # seen with LOG_LEVEL=DEBUG. A handler's failure is still logged as an error.
+        log_level=logging.DEBUG,
     )
 
 
