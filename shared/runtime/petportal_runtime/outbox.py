@@ -237,6 +237,9 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         last_purge = datetime.min.replace(tzinfo=UTC)
         while not stop.is_set():
+            # Cleared before the pass reads the outbox, not after: a commit that wakes the relay
+            # while a pass runs (its rows after the pass's read) is relayed at once, not a poll later.
+            self._wake.clear()
             try:
                 sent = await self.relay_once()
                 now = datetime.now(UTC)
@@ -248,7 +251,6 @@ class OutboxRelay:
                 sent = 0
                 await asyncio.sleep(1)
             if sent < self._batch_size:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval)
 
