@@ -439,6 +439,9 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            # Cleared before the round claims, not after: a delivery queued (and the dispatcher
+            # woken) while a round runs is sent at once, not an interval later.
+            self._wake.clear()
             try:
                 handled = await self.dispatch_once()
             except Exception as exc:  # the database is down: try again next round
@@ -446,7 +449,6 @@ class Dispatcher:
                 handled = 0
             if handled >= self.batch:
                 continue  # more are due
-            self._wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             await asyncio.wait(waiters, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:

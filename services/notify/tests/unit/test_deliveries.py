@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -485,3 +486,30 @@ async def test_a_reminder_links_to_a_sign_in_for_its_client_or_to_the_portal(
     assert "https://portal.example.com/c/c1 " in bodies["+14155550102"]  # identity had none: the portal
     assert "sign-in/link#token=for-k1" in email.sent[0].body
     assert asked == [[("c1", "k1"), ("c1", "k2")]]  # one request for the round
+
+
+async def test_a_delivery_queued_during_a_round_is_sent_at_once_not_an_interval_later(
+    dispatcher: deliveries.Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher.interval = 60
+    rounds = 0
+    second_round = asyncio.Event()
+
+    async def dispatch_once(at: datetime | None = None) -> int:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 1:
+            dispatcher.wake()  # a delivery is queued while this round runs, after its claim
+        else:
+            second_round.set()
+        return 0
+
+    monkeypatch.setattr(dispatcher, "dispatch_once", dispatch_once)
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop))
+    try:
+        await asyncio.wait_for(second_round.wait(), 10)  # well within the 60 s interval
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert rounds >= 2
