@@ -176,6 +176,39 @@ async def read_events(
     return found
 
 
+async def passes_when_woken_mid_pass(
+    run: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+    wake: Callable[[], None],
+    replace_pass: Callable[[Callable[..., Awaitable[int]]], None],
+) -> int:
+    """How many passes a background worker's `run(stop)` has made once a second one began, when
+    `wake()` is called during its first pass (the pass, replaced through `replace_pass`, does nothing
+    else and finds nothing to do). Fails unless the second pass begins within 10 s: give the worker a
+    longer poll interval, so that only the wake-up can start it that soon."""
+    passes = 0
+    second_pass = asyncio.Event()
+
+    async def one_pass(*_args: object) -> int:
+        nonlocal passes
+        passes += 1
+        if passes == 1:
+            wake()  # work given while the pass runs, after it looked for any
+        else:
+            second_pass.set()
+        return 0
+
+    replace_pass(one_pass)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(stop))
+    try:
+        await asyncio.wait_for(second_pass.wait(), 10)
+    finally:
+        stop.set()
+        wake()
+        await asyncio.wait_for(task, 10)
+    return passes
+
+
 def wait_for(check: Callable[[], Any], *, timeout: float = 30, what: str = "condition") -> Any:
     """Poll `check` until it returns something truthy; fail with its last value after `timeout`."""
     deadline = time.monotonic() + timeout

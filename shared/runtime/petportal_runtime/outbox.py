@@ -20,6 +20,7 @@ from . import telemetry
 from .db import SessionFactory, transaction
 from .logging import get_logger
 from .tables import outbox
+from .workers import run_in_passes
 
 log = get_logger(__name__)
 
@@ -236,10 +237,9 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         last_purge = datetime.min.replace(tzinfo=UTC)
-        while not stop.is_set():
-            # Cleared before the pass reads the outbox, not after: a commit that wakes the relay
-            # while a pass runs (its rows after the pass's read) is relayed at once, not a poll later.
-            self._wake.clear()
+
+        async def one_pass() -> bool:
+            nonlocal last_purge
             try:
                 sent = await self.relay_once()
                 now = datetime.now(UTC)
@@ -248,11 +248,11 @@ class OutboxRelay:
                     last_purge = now
             except Exception:  # keep relaying: the rows stay in the outbox until they go out
                 log.exception("outbox relay failed; retrying")
-                sent = 0
                 await asyncio.sleep(1)
-            if sent < self._batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                return False
+            return sent >= self._batch_size  # a full batch: more may be waiting
+
+        await run_in_passes(one_pass, self._wake, stop, self._poll_interval)
 
     async def measure_backlog(self) -> tuple[int, datetime | None]:
         """Unpublished rows and the oldest one's creation time (the partial unpublished index)."""

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from petportal_runtime import telemetry
 from petportal_runtime.logging import get_logger
+from petportal_runtime.workers import run_in_passes
 from petportal_schemas import (
     AppointmentBooked,
     AppointmentBookingRejected,
@@ -438,21 +439,14 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            # Cleared before the round claims, not after: a delivery queued (and the dispatcher
-            # woken) while a round runs is sent at once, not an interval later.
-            self._wake.clear()
+        async def one_round() -> bool:
             try:
-                handled = await self.dispatch_once()
+                return await self.dispatch_once() >= self.batch  # a full round: more are due
             except Exception as exc:  # the database is down: try again next round
                 log.warning("dispatch failed", error=type(exc).__name__)
-                handled = 0
-            if handled >= self.batch:
-                continue  # more are due
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            await asyncio.wait(waiters, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
+                return False
+
+        await run_in_passes(one_round, self._wake, stop, self.interval)
 
     async def dispatch_once(self, at: datetime | None = None) -> int:
         """One round; how many deliveries it claimed."""

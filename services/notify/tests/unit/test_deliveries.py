@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from petportal_devkit.fakes import FakeUnitOfWork
+from petportal_devkit.testing import passes_when_woken_mid_pass
 from petportal_notify.domain.clinics import Clinic
 from petportal_notify.domain.consent import Consent
 from petportal_notify.domain.delivery import Delivery, Outgoing, ProviderError, RetryPolicy, Status, Template
@@ -492,24 +492,9 @@ async def test_a_delivery_queued_during_a_round_is_sent_at_once_not_an_interval_
     dispatcher: deliveries.Dispatcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dispatcher.interval = 60
-    rounds = 0
-    second_round = asyncio.Event()
 
-    async def dispatch_once(at: datetime | None = None) -> int:
-        nonlocal rounds
-        rounds += 1
-        if rounds == 1:
-            dispatcher.wake()  # a delivery is queued while this round runs, after its claim
-        else:
-            second_round.set()
-        return 0
+    def replace_round(one_round: Callable[..., Awaitable[int]]) -> None:
+        monkeypatch.setattr(dispatcher, "dispatch_once", one_round)
 
-    monkeypatch.setattr(dispatcher, "dispatch_once", dispatch_once)
-    stop = asyncio.Event()
-    task = asyncio.create_task(dispatcher.run(stop))
-    try:
-        await asyncio.wait_for(second_round.wait(), 10)  # well within the 60 s interval
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-    assert rounds >= 2
+    # Well within the 60 s interval.
+    assert await passes_when_woken_mid_pass(dispatcher.run, dispatcher.wake, replace_round) >= 2
