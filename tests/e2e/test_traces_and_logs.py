@@ -113,12 +113,18 @@ def test_a_staff_message_and_the_parents_read_are_each_one_trace_across_every_ho
     # todo consumes in batches, so its consumer span links each event's trace (OpenTelemetry's
     # messaging conventions for a batch) rather than having one parent.
     hops = {"petportal-gateway", "petportal-messaging", "petportal-todo"}
+    span_kinds = {2, 3, 4, 5}  # server, client (the gateway's hop), producer, consumer
+
+    def kinds() -> set[int]:
+        return {kind for _s, _n, kind, trace in list(collector.spans) if trace == sent_trace}
+
+    # Each process exports its spans in batches of its own: todo's consumer span may arrive before
+    # messaging's producer span, so both are waited for.
     wait_for(
-        lambda: hops <= collector.services_in(sent_trace),
-        what=f"spans of {hops} in the trace",
+        lambda: hops <= collector.services_in(sent_trace) and span_kinds <= kinds(),
+        what=f"spans of {hops}, of kinds {span_kinds}, in the trace",
     )
-    kinds = {kind for _s, _n, kind, trace in collector.spans if trace == sent_trace}
-    assert {2, 3, 4, 5} <= kinds  # server, client (the gateway's hop), producer, consumer
+    assert span_kinds <= kinds()
 
     read_trace, traceparent = _traceparent()
     read = portal.http.get(
