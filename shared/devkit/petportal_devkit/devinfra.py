@@ -51,6 +51,7 @@ __all__ = [
     "create_topics",
     "database_url",
     "drop_database",
+    "ephemeral_port_range",
     "free_port",
     "free_port_offset",
     "tail",
@@ -76,14 +77,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def free_port_offset(ports: Iterable[int], *, low: int = 20_000, high: int = 30_000) -> int:
+def free_port_offset(ports: Iterable[int], *, low: int = 100) -> int:
     """An offset (a multiple of 10) that moves every one of `ports` onto a free port (`make run
-    --port-offset`, for a second stack beside a developer's)."""
+    --port-offset`, for a second stack beside a developer's).
+
+    Every moved port stays below the kernel's ephemeral range: a port in it can be taken at any
+    moment as the source port of some outgoing connection, and a server then fails to bind it.
+    """
     wanted = list(ports)
-    for offset in random.sample(range(low, high, 10), 50):
+    high = ephemeral_port_range()[0] - max(wanted)
+    if high <= low:
+        raise InfraError(f"no room for a block of ports below the ephemeral range ({high=})")
+    for offset in random.sample(range(low, high, 10), min(50, len(range(low, high, 10)))):
         if not any(_port_open(port + offset) for port in wanted):
             return offset
     raise InfraError("no free block of ports")
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The source ports the kernel hands to outgoing connections (Linux's default if unreadable)."""
+    try:
+        first, last = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(first), int(last)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def _port_open(port: int) -> bool:
@@ -203,9 +220,8 @@ class _ChildServer:
 
     def _check_alive(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:
-            raise InfraError(
-                f"{self.name} exited with code {self._proc.returncode}:\n{tail(self._log)}".rstrip()
-            )
+            log = self.log_file if self.log_file is not None else self._log  # an "ab" file cannot be read
+            raise InfraError(f"{self.name} exited with code {self._proc.returncode}:\n{tail(log)}".rstrip())
 
     def _wait_ready(self, probe: Callable[[], None], timeout: float) -> None:
         def check() -> None:
