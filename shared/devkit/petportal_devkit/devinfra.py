@@ -70,8 +70,28 @@ class InfraError(RuntimeError):
     """A local server failed to start or stop."""
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
+    """A TCP port on 127.0.0.1 that is free right now, for a server about to bind it.
+
+    Taken above the kernel's ephemeral range where there is room: a port from that range (what
+    binding port 0 gives) can be taken as the source port of some outgoing connection before the
+    server binds it. Never the same port twice in one process.
+    """
+    _, last_ephemeral = ephemeral_port_range()
+    candidates = range(last_ephemeral + 1, 65536)
+    for port in random.sample(candidates, min(200, len(candidates))):
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])

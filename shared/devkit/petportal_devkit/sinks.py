@@ -34,6 +34,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from .devinfra import free_port
+
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 API = "/2010-04-01/Accounts/{account_sid}"
@@ -42,13 +44,6 @@ REFUSED = {
     "+15005550001": (21211, "Invalid 'To' Phone Number"),
     "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class _Keep:

@@ -41,3 +41,14 @@ def test_a_broker_whose_port_an_outgoing_connection_holds_fails_with_its_own_rea
         with pytest.raises(InfraError, match="Address in use"):
             kafka.start(timeout=30)
     assert not kafka.running
+
+
+def test_a_free_port_lies_outside_the_ephemeral_range_binds_and_is_not_handed_out_twice() -> None:
+    _, last_ephemeral = ephemeral_port_range()
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    if last_ephemeral < 65535 - 50:  # room above the range (Linux's default leaves 4,535 ports)
+        assert all(port > last_ephemeral for port in ports), ports
+    for port in ports[:5]:
+        with socket.create_server((LOOPBACK, port)):
+            pass

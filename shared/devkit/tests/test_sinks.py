@@ -24,7 +24,8 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.rest.api.v2010.account.message import MessageInstance
 
-from petportal_devkit.sinks import DevMailbox, create_sms_sink, free_port
+from petportal_devkit.devinfra import free_port
+from petportal_devkit.sinks import DevMailbox, create_sms_sink
 from petportal_devkit.testing import app_client, eventually, serve
 
 pytestmark = pytest.mark.integration
