@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -105,15 +106,16 @@ def free_port_offset(ports: Iterable[int], *, low: int = 100) -> int:
     moment as the source port of some outgoing connection, and a server then fails to bind it.
     """
     wanted = list(ports)
-    high = ephemeral_port_range()[0] - max(wanted)
-    if high <= low:
-        raise InfraError(f"no room for a block of ports below the ephemeral range ({high=})")
-    for offset in random.sample(range(low, high, 10), min(50, len(range(low, high, 10)))):
+    offsets = range(low, ephemeral_port_range()[0] - max(wanted), 10)
+    if not offsets:
+        raise InfraError(f"no room for a block of ports below the ephemeral range ({offsets=})")
+    for offset in random.sample(offsets, min(50, len(offsets))):
         if not any(_port_open(port + offset) for port in wanted):
             return offset
     raise InfraError("no free block of ports")
 
 
+@cache
 def ephemeral_port_range() -> tuple[int, int]:
     """The source ports the kernel hands to outgoing connections (Linux's default if unreadable)."""
     try:
