@@ -6,7 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from petportal_runtime.auth import TokenVerifier
-from petportal_runtime.broker import bind, consumer_group, document_publisher, subscribe_event_batches
+from petportal_runtime.broker import (
+    bind,
+    consumer_group,
+    document_publisher,
+    subscribe_batches_written_behind,
+)
 from petportal_runtime.service import ServiceRuntime
 from petportal_schemas import ClientDataErased, topics
 
@@ -60,7 +65,7 @@ def bootstrap(
     runtime.checks["mongodb"] = read_model.ping
     runtime.dependencies.append(MONGODB)
     projection = handlers.Projection(read_model, publish or KafkaPublisher(runtime.broker))
-    subscribe_event_batches(
+    subscribe_batches_written_behind(
         runtime.broker,
         settings,
         SOURCE_TOPICS,

@@ -14,6 +14,7 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from petportal_runtime.write_behind import drain_all
 from petportal_schemas import Envelope, topics
 
 
@@ -25,6 +26,12 @@ async def publish_envelope(broker: KafkaBroker, envelope: Envelope) -> None:
         key=envelope.key.encode(),
         headers={"event_type": envelope.event_type},
     )
+
+
+async def written(broker: KafkaBroker) -> None:
+    """Wait until the batches consumers write behind them (petportal_runtime.write_behind) are written:
+    on the in-memory broker a publish returns once the consumer has taken the batch, not written it."""
+    await drain_all(broker)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ import weakref
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from aiokafka import ConsumerRecord
 from aiokafka import errors as kafka_errors
-from faststream import AckPolicy
+from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.middlewares import BaseMiddleware
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -29,6 +30,14 @@ from . import telemetry
 from .logging import get_logger
 from .settings import ServiceSettings
 from .unavailable import Dependency
+from .write_behind import (
+    BatchRedelivered,
+    BehindHandler,
+    PreviousBatchFailed,
+    WriteBehind,
+    register,
+    write_behind_of,
+)
 
 if TYPE_CHECKING:
     from faststream import ContextRepo
@@ -240,6 +249,12 @@ def _errors(exc: ValidationError) -> str:
     )
 
 
+# A fetched batch is decoded in slices, the event loop run between them: a batch written behind the
+# consumer (write_behind) waits on store replies meanwhile, which a thousand records decoded at once
+# would hold up by milliseconds.
+YIELD_EVERY = 100
+
+
 # FastStream decoders: pydantic parses the bytes straight into the envelope (no intermediate dict),
 # and a failure names the record. The handler's annotation (Envelope, list[Envelope]) is then what
 # the AsyncAPI document shows. Coroutines, because FastStream runs a plain function in a worker
@@ -249,7 +264,28 @@ async def _decode_one(msg: StreamMessage[Any]) -> Envelope:
 
 
 async def _decode_batch(msg: StreamMessage[Any]) -> list[Envelope]:
-    return [decode_envelope(raw, index) for index, raw in enumerate(msg.body)]
+    body = cast("Sequence[bytes]", msg.body)  # a batch's: one body per record
+    if len(body) <= YIELD_EVERY:
+        return [decode_envelope(raw, index) for index, raw in enumerate(body)]
+    envelopes: list[Envelope] = []
+    for start in range(0, len(body), YIELD_EVERY):
+        if start:
+            await asyncio.sleep(0)
+        envelopes += [decode_envelope(body[i], i) for i in range(start, min(start + YIELD_EVERY, len(body)))]
+    return envelopes
+
+
+async def _events_of(envelopes: Sequence[Envelope], names: Collection[str]) -> list[tuple[Envelope, Event]]:
+    batch: list[tuple[Envelope, Event]] = []
+    for start in range(0, len(envelopes), YIELD_EVERY):
+        if start:
+            await asyncio.sleep(0)
+        batch += [
+            (e, event_of(e, index))
+            for index, e in enumerate(envelopes[start : start + YIELD_EVERY], start)
+            if e.event_type in names
+        ]
+    return batch
 
 
 def consumer_group(consumer: str) -> str:
@@ -347,6 +383,60 @@ def subscribe_event_batches(
         if batch:
             await handler(batch)
 
+    _subscribe_batches(
+        broker, settings, source_topics, consumer, names, consume, max_records, fetch_max_wait_ms
+    )
+
+
+def subscribe_batches_written_behind(
+    broker: KafkaBroker,
+    settings: ServiceSettings,
+    source_topics: Sequence[str],
+    *,
+    consumer: str,
+    event_types: Collection[type[Event]],
+    handler: BehindHandler,
+    max_records: int = 1000,
+    fetch_max_wait_ms: int = 100,
+    retrying: AsyncRetrying | None = None,
+) -> None:
+    """As `subscribe_event_batches`, with each batch written while the next one is fetched and folded
+    (see `write_behind`): `handler(batch, after)` awaits `after` before its first write."""
+    names = {cls.EVENT_TYPE for cls in event_types}
+    behind = WriteBehind(handler, consumer, retrying or retry_policy())
+    register(broker, consumer_group(consumer), behind)
+
+    async def consume(
+        envelopes: list[Envelope], message: Annotated[KafkaMessage, Context("message")]
+    ) -> None:
+        batch = [(e, event_of(e, index)) for index, e in enumerate(envelopes) if e.event_type in names]
+        await behind.submit(batch, _records(message), message.consumer)
+
+    _subscribe_batches(
+        broker,
+        settings,
+        source_topics,
+        consumer,
+        names,
+        consume,
+        max_records,
+        fetch_max_wait_ms,
+        # Offsets are committed by the write behind, each batch's own once written.
+        ack_policy=AckPolicy.MANUAL,
+    )
+
+
+def _subscribe_batches(
+    broker: KafkaBroker,
+    settings: ServiceSettings,
+    source_topics: Sequence[str],
+    consumer: str,
+    names: Collection[str],
+    consume: Callable[..., Awaitable[None]],
+    max_records: int,
+    fetch_max_wait_ms: int,
+    **options: Any,
+) -> None:
     _count_dead_letters_from_zero(consumer)
     broker.subscriber(
         *source_topics,
@@ -355,7 +445,10 @@ def subscribe_event_batches(
         # A poll that finds nothing is followed by a pause as long (FastStream's): no longer than a
         # fetch's wait, so that an event arriving then is not held up more than a fetch would.
         batch_timeout_ms=min(50, fetch_max_wait_ms),
-        **consumer_options(settings, consumer_group(consumer), fetch_max_wait_ms=fetch_max_wait_ms),
+        **{
+            **consumer_options(settings, consumer_group(consumer), fetch_max_wait_ms=fetch_max_wait_ms),
+            **options,
+        },
         decoder=_decode_batch,
         title=consumer,
         description=f"{consumer} consumes: {', '.join(sorted(names))}",
@@ -443,6 +536,17 @@ BROKER = Dependency(
 )
 
 
+def retry_policy(attempts: int = 8, max_wait: float = 5.0) -> AsyncRetrying:
+    """Retries of a failure that may pass, with exponential backoff; never of an event that can never
+    be applied, nor of a batch that must be fetched again."""
+    return AsyncRetrying(
+        retry=retry_if_not_exception_type((PermanentEventError, PreviousBatchFailed, BatchRedelivered)),
+        wait=wait_exponential(multiplier=0.1, max=max_wait),
+        stop=stop_after_attempt(attempts),
+        reraise=True,
+    )
+
+
 class DeadLetterMiddleware:
     """Every consumer's retries and dead letters, as one broker middleware.
 
@@ -456,12 +560,7 @@ class DeadLetterMiddleware:
     """
 
     def __init__(self, *, attempts: int = 8, max_wait: float = 5.0) -> None:
-        self._retrying = AsyncRetrying(
-            retry=retry_if_not_exception_type(PermanentEventError),
-            wait=wait_exponential(multiplier=0.1, max=max_wait),
-            stop=stop_after_attempt(attempts),
-            reraise=True,
-        )
+        self._retrying = retry_policy(attempts, max_wait)
 
     def __call__(self, msg: Any, /, *, context: ContextRepo) -> BaseMiddleware:
         return _Delivery(msg, context=context, retrying=self._retrying)
@@ -486,7 +585,8 @@ class _Delivery(BaseMiddleware):
         msg: StreamMessage[Any],
         records: tuple[ConsumerRecord[Any, Any], ...],
     ) -> Any:
-        consumer = consumer_of_group(getattr(self.context.get("handler_"), "group_id", None))
+        group_id = getattr(self.context.get("handler_"), "group_id", None)
+        consumer = consumer_of_group(group_id)
         retrying = self._retrying.copy(
             before_sleep=lambda rs: log.warning(
                 "event handler failed; retrying",
@@ -498,14 +598,18 @@ class _Delivery(BaseMiddleware):
         try:
             return await retrying(call_next, msg)
         except PermanentEventError as exc:
+            broker = self.context.get("broker")
             if len(records) == 1:
-                await dead_letter(
-                    self.context.get("broker"), records[0], str(exc), consumer, kind=dead_letter_reason(exc)
-                )
+                await dead_letter(broker, records[0], str(exc), consumer, kind=dead_letter_reason(exc))
+                if (behind := write_behind_of(broker, group_id)) is not None:
+                    await behind.skip(records, getattr(msg, "consumer", None))  # committed in its turn
                 return None
             at = exc.index if isinstance(exc, InvalidEventError) else None
             for part in _split(len(records), at):
-                await self._deliver(call_next, _sliced(msg, part), records[part])
+                sub = _sliced(msg, part)
+                # The handler's `message` is the part it is given (its records are the ones committed).
+                with self.context.scope("message", sub):
+                    await self._deliver(call_next, sub, records[part])
             return None
 
 

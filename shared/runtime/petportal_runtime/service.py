@@ -269,6 +269,11 @@ class ServiceRuntime:
                 await asyncio.wait_for(task, 5)
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
+        if self.uses_broker:
+            from .write_behind import drain_all
+
+            # A batch being written behind its consumer commits (and its offsets) before the clients close.
+            await drain_all(self.broker)
         for close in self.closing:
             try:
                 await close()

@@ -114,6 +114,7 @@ class MongoReadModel:
         self.client = client
         self.db = client[database]
         self._parents = self.db[PARENTS]  # made once: a collection object per read costs a little
+        self.erasures_written = 0
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")

@@ -1,5 +1,6 @@
 """The batch consumer: each fetched batch goes through apply_batch in one MongoDB transaction, and
-its erasure requests are confirmed after it.
+its erasure requests are confirmed after it. Batches are written behind the consumer
+(petportal_runtime.write_behind): a batch is folded while the one before is written.
 
 Kafka offsets are committed by the runtime after this returns, so a crash mid-batch (or a
 confirmation the broker did not acknowledge) redelivers the batch, and the inbox makes the events
@@ -9,7 +10,7 @@ already committed no-ops; the confirmations are published again.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -46,8 +47,10 @@ class Projection:
     publish: Publish
 
 
-async def project_events(projection: Projection, batch: Sequence[tuple[Envelope, Event]]) -> None:
-    changes = await apply_batch(projection.read_model, batch, publish=projection.publish)
+async def project_events(
+    projection: Projection, batch: Sequence[tuple[Envelope, Event]], after: Awaitable[None] | None = None
+) -> None:
+    changes = await apply_batch(projection.read_model, batch, publish=projection.publish, after=after)
     if changes.events:
         # Metrics per batch, not per event: at thousands of events a second the per-event
         # measurements cost more than the projection. Freshness is the batch's oldest event.

@@ -62,6 +62,10 @@ class ProjectionUnitOfWork(Protocol):
 
 
 class ReadModel(Protocol):
+    # Batches with an erasure this process has written (counted by `apply_batch`): a batch whose
+    # tombstones were read before the previous batch's write reads them again if it erased someone.
+    erasures_written: int
+
     def unit_of_work(self) -> ProjectionUnitOfWork: ...
 
     async def views(self, clinic_id: str, client_id: str) -> tuple[ParentView | None, ClinicView | None]: ...
@@ -73,8 +77,14 @@ async def apply_batch(
     now: datetime | None = None,
     *,
     publish: Publish | None = None,
+    after: Awaitable[None] | None = None,
 ) -> ProjectionChanges:
     """Apply the events of `batch` not applied before, atomically; returns what was applied.
+
+    `after`: awaited before the write (the previous batch's write, which the consumer runs behind
+    it). The batch is folded and its tombstones read meanwhile; they are read again if the previous
+    batch erased anyone (one partition's events are all applied by one consumer, so an erasure that
+    concerns this batch is this process's own).
 
     Then, with `publish`, confirm every erasure request of the batch, those applied before included:
     a batch whose write committed but whose confirmations were not acknowledged fails here, is
@@ -90,10 +100,15 @@ async def apply_batch(
         # The inbox is not read first: its records, written with the changes, are the claim, and
         # usually no event of a batch was applied before. That case is projected while the store
         # looks up the tombstones.
+        erasures_written = read_model.erasures_written
         erased, changes = await meanwhile(
             uow.tombstones(parents) if parents else _none(),
             lambda: project(unique_events(batch, set(), keys)),
         )
+        if after is not None:
+            await after
+            if parents and read_model.erasures_written != erasures_written:
+                erased = await uow.tombstones(parents)
         if erased:
             changes = project(unique_events(batch, set(), keys), erased)
         try:
@@ -107,6 +122,8 @@ async def apply_batch(
             changes = project(unique_events(batch, seen, keys), erased)
             if changes.events:
                 await uow.write(changes, applied_at)
+    if any(change.erased_at is not None for change in changes.parents.values()):
+        read_model.erasures_written += 1
     if publish is not None and (requests := erasure_requests(batch)):
         await publish([confirmation(envelope, event, SERVICE) for envelope, event in requests])
     return changes

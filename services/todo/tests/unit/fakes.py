@@ -19,6 +19,7 @@ class FakeReadModel:
     # parent id → erasure time; like the `erased` collection, not part of what a rebuild drops
     erased: dict[str, datetime] = field(default_factory=dict)
     fail_next_write: bool = False
+    erasures_written: int = 0
 
     def unit_of_work(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self)

@@ -3,6 +3,7 @@ events (in the batch, in later ones, in a rebuild), and every request is confirm
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from petportal_devkit.consumers import publish_envelope
+from petportal_devkit.consumers import publish_envelope, written
 from petportal_schemas import (
     ClientDataErased,
     ClientErasureRequested,
@@ -171,6 +172,20 @@ async def test_an_erasure_deletes_the_parent_keeps_the_tombstone_and_is_confirme
     assert model.parents[PARENT].unread == 1
 
 
+async def test_a_batch_folded_while_an_erasure_is_written_sees_its_tombstone() -> None:
+    """Written behind the consumer: the next batch is folded before the erasure ahead of it is
+    written, so its tombstones are read only once that write is done (`after`)."""
+    model = FakeReadModel()
+    await apply_batch(model, [received(T0)])
+    erasing = asyncio.ensure_future(apply_batch(model, [erasure(T1)]))
+    stale, fresh = received(T0 + timedelta(minutes=30)), received(T2)  # before / after the request
+
+    changes = await apply_batch(model, [stale, fresh], after=erasing)
+
+    assert [e.ignored_reason for e in changes.events] == [ERASED, None]
+    assert model.parents[PARENT].unread == 1
+
+
 async def test_a_failed_confirmation_fails_the_batch_and_its_redelivery_confirms() -> None:
     model, published = FakeReadModel(), Published()
     await apply_batch(model, [received(T0)])
@@ -235,9 +250,11 @@ async def test_the_consumer_erases_and_publishes_the_confirmation_on_the_erasure
 
     async with TestKafkaBroker(broker):
         await publish_envelope(broker, received(T0)[0])
+        await written(broker)
         assert [i.kind for i in (await parent_todo_list(model, CLINIC, CLIENT)).items] == ["unread_messages"]
         request = erasure(datetime.now(UTC))[0]
         await publish_envelope(broker, request)
+        await written(broker)
         assert (await parent_todo_list(model, CLINIC, CLIENT)).items == ()
         assert PARENT not in model.parents
 

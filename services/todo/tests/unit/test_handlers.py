@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from petportal_devkit.consumers import DeadLetter, publish_envelope, record_dead_letters
+from petportal_devkit.consumers import DeadLetter, publish_envelope, record_dead_letters, written
 from petportal_schemas import (
     ClientMessageSent,
     Envelope,
@@ -40,6 +40,7 @@ class Todo:
     dead_letters: list[DeadLetter]
 
     async def titles(self, client_id: str = "C-1") -> list[str]:
+        await written(self.broker)
         return [item.title for item in (await parent_todo_list(self.read_model, "clinic-1", client_id)).items]
 
 
