@@ -375,12 +375,12 @@ def subscribe_event_batches(
     max_records: int = 1000,
     fetch_max_wait_ms: int = 100,
 ) -> None:
-    """A fetched batch at a time, in partition order; the handler applies it in one transaction."""
+    """A fetched batch at a time, in partition order; the handler applies it in one transaction. (A
+    handler may reject events with PermanentEventError here, which one written behind may not.)"""
     names = {cls.EVENT_TYPE for cls in event_types}
 
     async def consume(envelopes: list[Envelope]) -> None:
-        batch = [(e, event_of(e, index)) for index, e in enumerate(envelopes) if e.event_type in names]
-        if batch:
+        if batch := await _events_of(envelopes, names):
             await handler(batch)
 
     _subscribe_batches(
