@@ -409,8 +409,7 @@ def subscribe_batches_written_behind(
     async def consume(
         envelopes: list[Envelope], message: Annotated[KafkaMessage, Context("message")]
     ) -> None:
-        batch = [(e, event_of(e, index)) for index, e in enumerate(envelopes) if e.event_type in names]
-        await behind.submit(batch, _records(message), message.consumer)
+        await behind.submit(await _events_of(envelopes, names), _records(message), message.consumer)
 
     _subscribe_batches(
         broker,
