@@ -8,7 +8,7 @@ import contextlib
 import copy
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Concatenate, ParamSpec, TypeVar, cast
@@ -265,27 +265,24 @@ async def _decode_one(msg: StreamMessage[Any]) -> Envelope:
 
 async def _decode_batch(msg: StreamMessage[Any]) -> list[Envelope]:
     body = cast("Sequence[bytes]", msg.body)  # a batch's: one body per record
-    if len(body) <= YIELD_EVERY:
-        return [decode_envelope(raw, index) for index, raw in enumerate(body)]
-    envelopes: list[Envelope] = []
-    for start in range(0, len(body), YIELD_EVERY):
-        if start:
-            await asyncio.sleep(0)
-        envelopes += [decode_envelope(body[i], i) for i in range(start, min(start + YIELD_EVERY, len(body)))]
-    return envelopes
+    return [decode_envelope(body[i], i) async for part in _slices(len(body)) for i in part]
 
 
 async def _events_of(envelopes: Sequence[Envelope], names: Collection[str]) -> list[tuple[Envelope, Event]]:
-    batch: list[tuple[Envelope, Event]] = []
-    for start in range(0, len(envelopes), YIELD_EVERY):
+    return [
+        (envelopes[i], event_of(envelopes[i], i))
+        async for part in _slices(len(envelopes))
+        for i in part
+        if envelopes[i].event_type in names
+    ]
+
+
+async def _slices(size: int) -> AsyncIterator[range]:
+    """The indexes 0..size in slices of YIELD_EVERY, the event loop run before each but the first."""
+    for start in range(0, size, YIELD_EVERY):
         if start:
             await asyncio.sleep(0)
-        batch += [
-            (e, event_of(e, index))
-            for index, e in enumerate(envelopes[start : start + YIELD_EVERY], start)
-            if e.event_type in names
-        ]
-    return batch
+        yield range(start, min(start + YIELD_EVERY, size))
 
 
 def consumer_group(consumer: str) -> str:
