@@ -279,6 +279,20 @@ async def start_stack(infra: Infra, params: Params) -> Stack:
     bare_two.start()
     bare_two_url = f"http://{LOOPBACK}:{two_port}"
     await bare_two.wait_http_ok(f"{bare_two_url}{TODO_PATH}", timeout=params.ready_timeout_s)
+    # Diagnostics: FastAPI making the same read, and FastAPI + aiohttp forwarding to it, with none
+    # of the services' guarantees (bench.framework_floor).
+    read_port, proxy_port = free_port(), free_port()
+    read_args = ["read", "--port", str(read_port), "--mongodb-url", infra.mongo.url]
+    read_args += ["--database", TODO_DATABASE, "--clinic-id", CLINIC_ID, "--client-id", CLIENT_ID]
+    floor_read = infra.child("fastapi-read", "bench.framework_floor", read_args, {})
+    floor_read.start()
+    floor_read_url = f"http://{LOOPBACK}:{read_port}"
+    await floor_read.wait_http_ok(f"{floor_read_url}{TODO_PATH}", timeout=params.ready_timeout_s)
+    proxy_args = ["proxy", "--port", str(proxy_port), "--upstream", floor_read_url]
+    floor_proxy = infra.child("fastapi-proxy", "bench.framework_floor", proxy_args, {})
+    floor_proxy.start()
+    floor_proxy_url = f"http://{LOOPBACK}:{proxy_port}"
+    await floor_proxy.wait_http_ok(f"{floor_proxy_url}{TODO_PATH}", timeout=params.ready_timeout_s)
 
     meter = CpuMeter(
         {
@@ -288,6 +302,8 @@ async def start_stack(infra: Infra, params: Params) -> Stack:
             "pets": pets.pid,
             "bare": bare.pid,
             "bare_two_reads": bare_two.pid,
+            "fastapi_read": floor_read.pid,
+            "fastapi_proxy": floor_proxy.pid,
             "nx-27017": infra.mongo.pid,
             "tansu": kafka.pid,
         }
@@ -298,6 +314,8 @@ async def start_stack(infra: Infra, params: Params) -> Stack:
         "todo_direct": f"{todo_url}{TODO_PATH}",
         "bare_two_reads": f"{bare_two_url}{TODO_PATH}",
         "gateway_home": f"{gateway_url}{HOME_PATH}",
+        "fastapi_read": f"{floor_read_url}{TODO_PATH}",
+        "fastapi_proxy": f"{floor_proxy_url}{TODO_PATH}",
     }
     return Stack(token, urls, meter, direct_body, gateway_body, home_body)
 
@@ -338,6 +356,7 @@ def summarize(result: BenchResult, rounds: list[dict[str, dict[str, Any]]]) -> N
 
     bare, gw, direct, two = best["bare"], best["gateway"], best["todo_direct"], best["bare_two_reads"]
     home = best["gateway_home"]
+    fa_read, fa_proxy = best["fastapi_read"], best["fastapi_proxy"]
     result.ratios = {
         "gateway/bare rps": ratio(gw["rps"], bare["rps"]),
         "todo_direct/bare rps": ratio(direct["rps"], bare["rps"]),
@@ -352,6 +371,13 @@ def summarize(result: BenchResult, rounds: list[dict[str, dict[str, Any]]]) -> N
         "gateway/bare_two_reads rps": ratio(gw["rps"], two["rps"]),
         "todo_direct/bare_two_reads rps": ratio(direct["rps"], two["rps"]),
         "gateway/bare_two_reads cpu per request": ratio(cpu["gateway"], cpu["bare_two_reads"]),
+        # Diagnostics: the framework's own floors (bench.framework_floor), before any guarantee.
+        "fastapi_read/bare rps": ratio(fa_read["rps"], bare["rps"]),
+        "fastapi_proxy/bare rps": ratio(fa_proxy["rps"], bare["rps"]),
+        "fastapi_read/bare cpu per request": ratio(cpu["fastapi_read"], cpu["bare"]),
+        "fastapi_proxy/bare cpu per request": ratio(cpu["fastapi_proxy"], cpu["bare"]),
+        "todo_direct/fastapi_read rps": ratio(direct["rps"], fa_read["rps"]),
+        "gateway/fastapi_proxy rps": ratio(gw["rps"], fa_proxy["rps"]),
     }
     ratios, floor = result.ratios, "bare uvicorn app"
     result.rows = [
@@ -445,6 +471,42 @@ def summarize(result: BenchResult, rounds: list[dict[str, dict[str, Any]]]) -> N
             ratios["todo_direct/bare_two_reads rps"],
             "higher",
         ),
+        Row(
+            "diagnostic: FastAPI, same read, no middleware, req/s",
+            fa_read["rps"],
+            "req/s",
+            floor,
+            bare["rps"],
+            ratios["fastapi_read/bare rps"],
+            "higher",
+        ),
+        Row(
+            "diagnostic: FastAPI + aiohttp proxy → that, req/s",
+            fa_proxy["rps"],
+            "req/s",
+            floor,
+            bare["rps"],
+            ratios["fastapi_proxy/bare rps"],
+            "higher",
+        ),
+        Row(
+            "diagnostic: FastAPI, same read, CPU per request",
+            cpu["fastapi_read"],
+            "ms",
+            floor,
+            cpu["bare"],
+            ratios["fastapi_read/bare cpu per request"],
+            "lower",
+        ),
+        Row(
+            "diagnostic: FastAPI + aiohttp proxy, CPU per request",
+            cpu["fastapi_proxy"],
+            "ms",
+            floor,
+            cpu["bare"],
+            ratios["fastapi_proxy/bare cpu per request"],
+            "lower",
+        ),
     ]
 
 
@@ -464,7 +526,15 @@ async def run(infra: Infra, params: Params) -> BenchResult:
         result.notes.append("the gateway's answer differs from todo's own answer")
 
     auth = [f"authorization: Bearer {stack.token}"]
-    headers = {"bare": [], "gateway": auth, "todo_direct": auth, "bare_two_reads": [], "gateway_home": auth}
+    headers = {
+        "bare": [],
+        "gateway": auth,
+        "todo_direct": auth,
+        "bare_two_reads": [],
+        "gateway_home": auth,
+        "fastapi_read": [],
+        "fastapi_proxy": auth,
+    }
     result.results["home_via_gateway"] = stack.home_body
     rounds: list[dict[str, dict[str, Any]]] = []
     for i in range(params.rounds):
@@ -477,10 +547,7 @@ async def run(infra: Infra, params: Params) -> BenchResult:
         rounds.append({name: measured[name] for name in stack.urls})
     result.results["rounds"] = rounds
     summarize(result, rounds)
-    result.ok = not any(
-        n.startswith(("gateway:", "todo_direct:", "bare:", "bare_two_reads:", "gateway_home:"))
-        for n in result.notes
-    )
+    result.ok = not any(n.startswith(tuple(f"{name}:" for name in stack.urls)) for n in result.notes)
     if not result.ok:
         result.error = "; ".join(result.notes)[:500]
     return result

@@ -17,7 +17,7 @@ import httpx
 
 from petportal_devkit.devinfra import free_port
 
-from .infra import LOOPBACK, Infra, postgres_dsn
+from .infra import LOOPBACK, SERVICES_DIR, Infra, postgres_dsn
 from .procs import ChildFailed, tail
 from .report import BenchResult, Row
 from .stats import ratio
@@ -163,6 +163,13 @@ async def _through_api(infra: Infra, params: Params, records: list[dict[str, Any
     sync.start()
     base = f"http://{LOOPBACK}:{port}"
     await sync.wait_http_ok(f"{base}/healthz", timeout=params.ready_timeout_s)
+    return await _post_all(base, {"authorization": f"Bearer {api_key}"}, params, records)
+
+
+async def _post_all(
+    base: str, headers: dict[str, str], params: Params, records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Every batch POSTed, `params.concurrency` at a time; records/s from the first to the last."""
     batches = [records[i : i + params.batch_size] for i in range(0, len(records), params.batch_size)]
     accepted = 0
     batch_seconds: list[float] = []
@@ -181,7 +188,6 @@ async def _through_api(infra: Infra, params: Params, records: list[dict[str, Any
                 raise ChildFailed(f"batch refused: {response.status_code} {response.text[:300]}")
             accepted += response.json()["accepted"]
 
-    headers = {"authorization": f"Bearer {api_key}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120, trust_env=False) as client:
         started = time.perf_counter()
         await asyncio.gather(*(poster(client) for _ in range(params.concurrency)))
@@ -197,7 +203,31 @@ async def _through_api(infra: Infra, params: Params, records: list[dict[str, Any
     }
 
 
+async def _through_floor(infra: Infra, params: Params, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Diagnostic: the same batches through `bench.framework_floor ingest` (validation with sync's
+    models, COPY of the rows and of one outbox row per record, nothing else)."""
+    await _migrated(infra, "bench_sync_floor")
+    port = free_port()
+    dsn = postgres_dsn(infra.ensure_postgres(), "bench_sync_floor")
+    floor = infra.child(
+        "sync-floor",
+        "bench.framework_floor",
+        ["ingest", "--port", str(port), "--database-dsn", dsn, "--clinic-id", CLINIC_ID],
+        {},
+        python_path=[SERVICES_DIR / "sync"],
+    )
+    floor.start()
+    base = f"http://{LOOPBACK}:{port}"
+    await floor.wait_http_ok(f"{base}/healthz", timeout=params.ready_timeout_s)
+    return await _post_all(base, {}, params, records)
+
+
 def _rows(records: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    return rows_of(CLINIC_ID, records)
+
+
+def rows_of(clinic_id: str, records: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows of sync's tables that hold `records` (canonical, valid), for COPY."""
     now = datetime.now(UTC)
     rows: dict[str, list[tuple[Any, ...]]] = {"contacts": [], "patients": [], "clinical_records": []}
     for r in records:
@@ -205,7 +235,7 @@ def _rows(records: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
         if kind == "contact":
             rows["contacts"].append(
                 (
-                    CLINIC_ID,
+                    clinic_id,
                     r["client_id"],
                     r["first_name"],
                     r["last_name"],
@@ -218,7 +248,7 @@ def _rows(records: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
         elif kind == "patient":
             rows["patients"].append(
                 (
-                    CLINIC_ID,
+                    clinic_id,
                     r["patient_id"],
                     r["client_id"],
                     r["name"],
@@ -244,7 +274,7 @@ def _rows(records: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
             }[kind]
             state = {k: v for k, v in r.items() if k not in ("kind", "client_id")}
             rows["clinical_records"].append(
-                (CLINIC_ID, kind, r[key], r["client_id"], json.dumps(state), None, now)
+                (clinic_id, kind, r[key], r["client_id"], json.dumps(state), None, now)
             )
     return rows
 
@@ -309,9 +339,14 @@ async def run(infra: Infra, params: Params) -> BenchResult:
     result = BenchResult(NAME, TITLE, asdict(params))
     records = workload(params.records)
     api = await _through_api(infra, params, records)
+    floor = await _through_floor(infra, params, records)
     copy = await _copy(infra, records)
-    result.results = {"api": api, "copy": copy}
-    result.ratios = {"api_vs_copy": ratio(api["records_per_s"], copy["records_per_s"])}
+    result.results = {"api": api, "floor": floor, "copy": copy}
+    result.ratios = {
+        "api_vs_copy": ratio(api["records_per_s"], copy["records_per_s"]),
+        "floor_vs_copy": ratio(floor["records_per_s"], copy["records_per_s"]),
+        "api_vs_floor": ratio(api["records_per_s"], floor["records_per_s"]),
+    }
     result.rows = [
         Row(
             "sync API records/s",
@@ -322,9 +357,22 @@ async def run(infra: Infra, params: Params) -> BenchResult:
             result.ratios["api_vs_copy"],
             "higher",
         ),
+        Row(
+            "diagnostic: floor (FastAPI, sync's validation, COPY of rows + outbox), records/s",
+            floor["records_per_s"],
+            "rec/s",
+            "PostgreSQL COPY",
+            copy["records_per_s"],
+            result.ratios["floor_vs_copy"],
+            "higher",
+        ),
     ]
     result.notes.append(
         "the API path validates each record, loads the clinic's stored state, compares, stores, and writes "
         "one outbox event per change (relayed to Kafka meanwhile); COPY only writes the rows"
+    )
+    result.notes.append(
+        "the floor (bench.framework_floor ingest) validates with sync's models and COPYs the rows and an "
+        "outbox row a record: no authentication, lock, comparison, quarantine or relay"
     )
     return result
