@@ -21,7 +21,7 @@ from pymongo import AsyncMongoClient
 from .baselines import command_line
 from .infra import Infra, service_available
 from .procs import ChildProcess
-from .readmodel import mongo_client, mongo_unread
+from .readmodel import mongo_client, mongo_state, mongo_unread
 from .report import BenchResult, Row
 from .stats import ratio, summarize_ms
 from .todo_adapter import todo_fetch_max_wait_ms
@@ -71,6 +71,7 @@ class LatencyRun:
     polls: int = 0
     poll_query_s: list[float] = field(default_factory=list)
     warmup_s: float = 0.0  # consumer process start → one event per client visible
+    probe_mismatches: int = 0  # parents whose probed count differs from the read model's reading
 
     def as_dict(self) -> dict[str, Any]:
         queries = sorted(self.poll_query_s)
@@ -85,6 +86,7 @@ class LatencyRun:
             "polls": self.polls,
             "poll_query_ms": summarize_ms(queries),
             "start_to_warmup_visible_s": round(self.warmup_s, 3),
+            "probe_mismatches": self.probe_mismatches,
         }
 
 
@@ -233,6 +235,10 @@ async def measure(
             await asyncio.gather(producer_task, return_exceptions=True)
         run.latencies_s = visibility.latencies
         run.unseen = visibility.outstanding()
+        # The probe reads only the counts: they must be what the read model's own reading says.
+        full = await mongo_state(client, database)
+        probed = await mongo_unread(client, database, list(full))
+        run.probe_mismatches = sum(probed.get(pid) != state[0] for pid, state in full.items())
         return run
     finally:
         await kafka.stop()
@@ -334,6 +340,11 @@ async def run(infra: Infra, params: Params) -> BenchResult:
                 result.notes.append(
                     f"{name}: round {i}: {latency_run.unseen} events not visible within the settle timeout"
                 )
+            if latency_run.probe_mismatches:
+                result.notes.append(
+                    f"{name}: round {i}: the probe's count is wrong for "
+                    f"{latency_run.probe_mismatches} parents"
+                )
 
     base, todo_lat = pooled["baseline_mongo"], pooled.get("todo", {})
     label = f"A: aiokafka+nx-27017, wait {fetch_wait} ms"
@@ -378,7 +389,7 @@ async def run(infra: Infra, params: Params) -> BenchResult:
                     "lower",
                 )
             )
-    result.ok = not any("not visible" in n for n in result.notes)
+    result.ok = not any("not visible" in n or "probe's count" in n for n in result.notes)
     if not result.ok:
         result.error = "; ".join(result.notes)[:500]
     return result
