@@ -19,11 +19,42 @@ from typing import Any
 
 import uvicorn
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+Document = dict[str, Any]
+
+
+async def todo_read(
+    db: AsyncDatabase[Document], parent_id: str, clinic_id: str
+) -> tuple[Document | None, Document | None]:
+    """todo's read (`MongoReadModel.views`): the parent, the clinic `$unionWith`-ed in."""
+    parent: Document | None = None
+    clinic: Document | None = None
+    cursor = await db["parents"].aggregate(
+        [
+            {"$match": {"_id": parent_id}},
+            {"$unionWith": {"coll": "clinics", "pipeline": [{"$match": {"_id": clinic_id}}]}},
+        ]
+    )
+    async for doc in cursor:
+        if doc["_id"] == parent_id:
+            parent = doc
+        else:
+            clinic = doc
+    return parent, clinic
+
+
+def small_body(parent: Document | None, clinic: Document | None) -> bytes:
+    """The floors' answer: a badge and a count from the two documents."""
+    unread = len(parent.get("unread_message_ids", ())) if parent else 0
+    programs = len((clinic or {}).get("offered_programs") or {})
+    return json.dumps({"badge": int(unread > 0) + programs, "unread_messages": unread}).encode()
 
 
 class BareTodoApp:
@@ -57,28 +88,14 @@ class BareTodoApp:
             return
         assert self.client is not None
         db = self.client[self.database]
-        parent: dict[str, Any] | None = None
-        clinic: dict[str, Any] | None = None
         if self.reads == "union":
-            cursor = await db["parents"].aggregate(
-                [
-                    {"$match": {"_id": self.parent_id}},
-                    {"$unionWith": {"coll": "clinics", "pipeline": [{"$match": {"_id": self.clinic_id}}]}},
-                ]
-            )
-            async for doc in cursor:
-                if doc["_id"] == self.parent_id:
-                    parent = doc
-                else:
-                    clinic = doc
+            parent, clinic = await todo_read(db, self.parent_id, self.clinic_id)
         else:
             parent, clinic = await asyncio.gather(
                 db["parents"].find_one({"_id": self.parent_id}),
                 db["clinics"].find_one({"_id": self.clinic_id}),
             )
-        unread = len(parent.get("unread_message_ids", ())) if parent else 0
-        programs = len((clinic or {}).get("offered_programs") or {})
-        body = json.dumps({"badge": int(unread > 0) + programs, "unread_messages": unread}).encode()
+        body = small_body(parent, clinic)
         await send(
             {
                 "type": "http.response.start",

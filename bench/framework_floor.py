@@ -37,6 +37,8 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from pymongo import AsyncMongoClient
 
+from .bare_app import small_body, todo_read
+
 PATH = "/api/v1/todo"
 
 
@@ -54,24 +56,8 @@ def read_app(mongodb_url: str, database: str, clinic_id: str, client_id: str) ->
 
     @app.get(PATH)
     async def todo() -> Response:
-        db = state["client"][database]
-        cursor = await db["parents"].aggregate(
-            [
-                {"$match": {"_id": parent_id}},
-                {"$unionWith": {"coll": "clinics", "pipeline": [{"$match": {"_id": clinic_id}}]}},
-            ]
-        )
-        parent: dict[str, Any] | None = None
-        clinic: dict[str, Any] | None = None
-        async for doc in cursor:
-            if doc["_id"] == parent_id:
-                parent = doc
-            else:
-                clinic = doc
-        unread = len(parent.get("unread_message_ids", ())) if parent else 0
-        programs = len((clinic or {}).get("offered_programs") or {})
-        body = json.dumps({"badge": int(unread > 0) + programs, "unread_messages": unread})
-        return Response(body, media_type="application/json")
+        parent, clinic = await todo_read(state["client"][database], parent_id, clinic_id)
+        return Response(small_body(parent, clinic), media_type="application/json")
 
     return app
 
@@ -102,14 +88,14 @@ def ingest_app(dsn: str, clinic_id: str) -> FastAPI:
     from petportal_runtime.tables import outbox
     from petportal_sync.service_layer.services import validate_records
 
-    from .sync_ingest import COLUMNS, rows_of
+    from .sync_ingest import COLUMNS, jsonb_binary, rows_of
 
     outbox_columns = ["event_id", "event_type", "topic", "key", "value"]
     state: dict[str, asyncpg.Pool] = {}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        state["pool"] = await asyncpg.create_pool(dsn, min_size=2, max_size=2, init=_jsonb_binary)
+        state["pool"] = await asyncpg.create_pool(dsn, min_size=2, max_size=2, init=jsonb_binary)
         yield
         await state["pool"].close()
 
@@ -152,17 +138,6 @@ def ingest_app(dsn: str, clinic_id: str) -> FastAPI:
         return Response(body, media_type="application/json")
 
     return app
-
-
-async def _jsonb_binary(connection: asyncpg.Connection) -> None:
-    """COPY's binary format: jsonb is a version byte then the JSON text (as bench.sync_ingest)."""
-    await connection.set_type_codec(
-        "jsonb",
-        encoder=lambda text: b"\x01" + text.encode(),
-        decoder=lambda data: json.loads(data[1:]),
-        schema="pg_catalog",
-        format="binary",
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

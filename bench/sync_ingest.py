@@ -311,19 +311,23 @@ COLUMNS = {
 }
 
 
+async def jsonb_binary(connection: asyncpg.Connection) -> None:
+    """COPY's binary format: jsonb is a version byte then the JSON text."""
+    await connection.set_type_codec(
+        "jsonb",
+        encoder=lambda text: b"\x01" + text.encode(),
+        decoder=lambda data: json.loads(data[1:]),
+        schema="pg_catalog",
+        format="binary",
+    )
+
+
 async def _copy(infra: Infra, records: list[dict[str, Any]]) -> dict[str, Any]:
     url = await _migrated(infra, "bench_sync_copy")
     rows = _rows(records)
     connection = await asyncpg.connect(postgres_dsn(infra.ensure_postgres(), "bench_sync_copy"))
     try:
-        # COPY's binary format: jsonb is a version byte then the JSON text.
-        await connection.set_type_codec(
-            "jsonb",
-            encoder=lambda text: b"\x01" + text.encode(),
-            decoder=lambda data: json.loads(data[1:]),
-            schema="pg_catalog",
-            format="binary",
-        )
+        await jsonb_binary(connection)
         started = time.perf_counter()
         async with connection.transaction():
             for table, values in rows.items():
