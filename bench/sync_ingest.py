@@ -163,7 +163,10 @@ async def _through_api(infra: Infra, params: Params, records: list[dict[str, Any
     sync.start()
     base = f"http://{LOOPBACK}:{port}"
     await sync.wait_http_ok(f"{base}/healthz", timeout=params.ready_timeout_s)
-    return await _post_all(base, {"authorization": f"Bearer {api_key}"}, params, records)
+    try:
+        return await _post_all(base, {"authorization": f"Bearer {api_key}"}, params, records)
+    finally:
+        sync.stop()  # not in the background of the measurements that follow
 
 
 async def _post_all(
@@ -219,7 +222,10 @@ async def _through_floor(infra: Infra, params: Params, records: list[dict[str, A
     floor.start()
     base = f"http://{LOOPBACK}:{port}"
     await floor.wait_http_ok(f"{base}/healthz", timeout=params.ready_timeout_s)
-    return await _post_all(base, {}, params, records)
+    try:
+        return await _post_all(base, {}, params, records)
+    finally:
+        floor.stop()
 
 
 def _rows(records: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
